@@ -1,0 +1,20 @@
+// The subcommand table. Each subcommand lives in its own file and is listed in
+// commands.cpp; explicit registration, no static initialisers.
+#pragma once
+
+#include <span>
+
+namespace airt::cli {
+
+struct Command {
+  const char* name;
+  int (*main)(int argc, char** argv);  // argv[0] is the subcommand name
+};
+
+std::span<const Command> commands();
+
+// Exit statuses: 0 success, 1 runtime failure (bad file, out of memory), 2 usage.
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+}  // namespace airt::cli
