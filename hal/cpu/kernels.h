@@ -1,0 +1,60 @@
+// The CPU kernel table: one entry per (op, type), filled at start-up with the best
+// variant the CPU supports. Every fast variant has a generic twin that the tests
+// compare it against.
+//
+// Conventions: a matrix W of type T with K columns is stored row-major, each row
+// dtype_row_bytes(T, K) bytes (quant blocks along K). Activations are f32; before a
+// matrix product they are converted once per row to vec_dot_type(T) (e.g. Q8_0 for
+// Q4_0 weights), which is what the dot product consumes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hal/dtype.h"
+
+namespace airt::hal {
+
+struct TypeKernels {
+  // dst[0..n) = dequantized src; n a multiple of the block size.
+  void (*to_float)(const void* src, float* dst, int64_t n) = nullptr;
+  // dst = quantized src; null where the type cannot be produced here.
+  void (*from_float)(const float* src, void* dst, int64_t n) = nullptr;
+  // The type activations are converted to before vec_dot / gemm with this weight type.
+  DType vec_dot_type = DType::kF32;
+  // *out = dot(w[0..n), x[0..n)), w of this type, x of vec_dot_type.
+  void (*vec_dot)(int64_t n, float* out, const void* w, const void* x) = nullptr;
+  // out[c * ldo + r] = dot(W row r, X row c) for r in [r0, r1), c in [0, ncols).
+  // W rows are w_stride bytes apart, X rows x_stride bytes apart (X in vec_dot_type).
+  void (*gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride,
+               const void* x, size_t x_stride, float* out, int64_t ldo) = nullptr;
+};
+
+struct Kernels {
+  const char* isa = "generic";
+  TypeKernels types[kDTypeCount];
+
+  // y = x / rms(x) * w over n elements.
+  void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps) = nullptr;
+  // In place, numerically stable.
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  // out = silu(gate) * up.
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
+  // Rotates one head vector x[0..head_dim) at position `pos`. neox=false rotates
+  // adjacent pairs (x[2i], x[2i+1]) as llama does; neox=true rotates (x[i], x[i+d/2])
+  // as qwen2 does. n_rot dims are rotated (n_rot <= head_dim), theta_i = pos*base^(-2i/n_rot).
+  void (*rope)(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+               float freq_scale, bool neox) = nullptr;
+  // y[i] += a * x[i]
+  void (*axpy)(int64_t n, float a, const float* x, float* y) = nullptr;
+  // f16 <-> f32 rows (KV cache)
+  void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n) = nullptr;
+  void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n) = nullptr;
+
+  const TypeKernels& of(DType t) const { return types[static_cast<uint32_t>(t)]; }
+};
+
+// The portable reference kernels; always available.
+const Kernels& kernels_generic();
+
+}  // namespace airt::hal
