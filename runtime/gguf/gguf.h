@@ -1,0 +1,174 @@
+// GGUF (v2 and v3) files: a strict reader over mmap and a writer.
+//
+// The reader validates everything before anything is used: magic, version, counts,
+// string and array lengths against the file size, dimensions and element counts
+// without overflow, known tensor types, alignment, and that every tensor's data lies
+// inside the file. After File::open succeeds, accessors cannot read out of bounds.
+//
+// Ownership: File owns the mapping. Every string_view, Value and tensor data pointer it
+// hands out points into the mapping and is valid while the File lives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hal/dtype.h"
+#include "runtime/core/result.h"
+
+namespace airt::gguf {
+
+enum class ValueType : uint32_t {
+  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
+  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+};
+const char* value_type_name(ValueType t);
+
+// A metadata value, viewed in place in the mapping.
+class Value {
+ public:
+  ValueType type() const { return type_; }
+  bool is_integer() const;  // any of the 8 integer types or bool
+  bool is_float() const { return type_ == ValueType::kF32 || type_ == ValueType::kF64; }
+  bool is_string() const { return type_ == ValueType::kString; }
+  bool is_array() const { return type_ == ValueType::kArray; }
+
+  // Scalars (valid only for the matching kind; check first).
+  int64_t as_i64() const;
+  uint64_t as_u64() const;
+  double as_f64() const;  // integers convert too
+  bool as_bool() const;
+  std::string_view as_string() const;
+
+  // Arrays.
+  ValueType array_type() const { return elem_type_; }
+  uint64_t array_size() const { return count_; }
+  std::string_view array_string(uint64_t i) const;  // O(1): offsets indexed at open
+  int64_t array_i64(uint64_t i) const;              // any integer element type
+  double array_f64(uint64_t i) const;               // any numeric element type
+  // The raw elements of a fixed-size array (nullptr for string arrays).
+  const void* array_data() const { return elem_type_ == ValueType::kString ? nullptr : data_; }
+
+ private:
+  friend class File;
+  ValueType type_ = ValueType::kU8;
+  ValueType elem_type_ = ValueType::kU8;
+  uint64_t count_ = 0;
+  const uint8_t* data_ = nullptr;               // scalar bytes, string bytes or array elements
+  const uint64_t* string_offsets_ = nullptr;    // for string arrays: offset of each string's length prefix
+};
+
+struct KeyValue {
+  std::string_view key;
+  Value value;
+};
+
+struct TensorInfo {
+  std::string_view name;
+  uint32_t n_dims = 0;
+  int64_t ne[4] = {1, 1, 1, 1};  // ne[0] is the contiguous (row) dimension, as in ggml
+  hal::DType type = hal::DType::kF32;
+  uint64_t offset = 0;           // relative to the data section
+  size_t bytes = 0;
+  const void* data = nullptr;    // into the mapping
+
+  int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
+};
+
+class File {
+ public:
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // Maps and validates `path`. Errors name the file and what is wrong.
+  static Result<std::unique_ptr<File>> open(const std::string& path);
+  // Validates a buffer the caller keeps alive (tests, fuzzing). `name` is used in errors.
+  static Result<std::unique_ptr<File>> parse(const void* data, size_t size, std::string name);
+
+  const std::string& path() const { return path_; }
+  uint32_t version() const { return version_; }
+  size_t file_bytes() const { return size_; }
+  size_t data_offset() const { return data_offset_; }
+  size_t alignment() const { return alignment_; }
+
+  std::span<const KeyValue> metadata() const { return kvs_; }
+  const Value* find(std::string_view key) const;
+
+  // Typed lookups whose errors name the file, the key and the expected type.
+  Result<uint64_t> get_u64(std::string_view key) const;  // any non-negative integer
+  Result<int64_t> get_i64(std::string_view key) const;
+  Result<double> get_f64(std::string_view key) const;    // any numeric
+  Result<std::string_view> get_string(std::string_view key) const;
+  Result<const Value*> get_array(std::string_view key, ValueType elem) const;
+  // Lookups with a default when the key is absent (still an error if present and mistyped).
+  Result<uint64_t> get_u64_or(std::string_view key, uint64_t dflt) const;
+  Result<double> get_f64_or(std::string_view key, double dflt) const;
+
+  std::span<const TensorInfo> tensors() const { return tensors_; }
+  const TensorInfo* tensor(std::string_view name) const;
+
+ private:
+  File() = default;
+  Status load(const uint8_t* data, size_t size);
+
+  std::string path_;
+  void* map_ = nullptr;   // owned mapping (null for parse())
+  size_t map_size_ = 0;
+  const uint8_t* base_ = nullptr;
+  size_t size_ = 0;
+  uint32_t version_ = 0;
+  size_t alignment_ = 32;
+  size_t data_offset_ = 0;
+  std::vector<KeyValue> kvs_;
+  std::vector<TensorInfo> tensors_;
+  std::vector<uint64_t> string_offsets_;  // backing store for string arrays' index
+};
+
+// Builds a GGUF v3 file in memory and writes it atomically (temp file + rename), so a
+// failed write never leaves a half-written file behind.
+class Writer {
+ public:
+  void set_u32(std::string key, uint32_t v);
+  void set_i32(std::string key, int32_t v);
+  void set_u64(std::string key, uint64_t v);
+  void set_f32(std::string key, float v);
+  void set_bool(std::string key, bool v);
+  void set_string(std::string key, std::string v);
+  void set_array_string(std::string key, const std::vector<std::string>& v);
+  void set_array_i32(std::string key, const std::vector<int32_t>& v);
+  void set_array_f32(std::string key, const std::vector<float>& v);
+  void set_array_u8(std::string key, const std::vector<uint8_t>& v);
+  // Copies a value (any type, arrays included) from another file's metadata.
+  void set_value(std::string key, const Value& v);
+  void set_alignment(uint32_t alignment);  // writes general.alignment too
+
+  // `data` must hold dtype_row_bytes(type, ne[0]) * ne[1] * ne[2] * ne[3] bytes; it is copied.
+  Status add_tensor(std::string name, hal::DType type, std::span<const int64_t> ne, const void* data);
+
+  // The complete file image.
+  std::vector<uint8_t> serialize() const;
+  Status write(const std::string& path) const;
+
+ private:
+  struct Entry {
+    std::string key;
+    std::vector<uint8_t> encoded;  // type tag + value, already in GGUF encoding
+  };
+  struct Tensor {
+    std::string name;
+    hal::DType type;
+    std::vector<int64_t> ne;
+    std::vector<uint8_t> data;
+  };
+  void put(std::string key, std::vector<uint8_t> encoded);
+  std::vector<Entry> entries_;
+  std::vector<Tensor> tensors_;
+  uint32_t alignment_ = 32;
+};
+
+}  // namespace airt::gguf
