@@ -2,9 +2,11 @@
 
 namespace airt::cli {
 
+int logits_main(int argc, char** argv);
+
 std::span<const Command> commands() {
   static const Command kCommands[] = {
-      {"version", [](int, char**) { return 0; }},
+      {"logits", logits_main},
   };
   return kCommands;
 }
