@@ -6,6 +6,7 @@ int run_main(int argc, char** argv);
 int tokenize_main(int argc, char** argv);
 int logits_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
+int bench_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
@@ -13,6 +14,7 @@ std::span<const Command> commands() {
       {"tokenize", tokenize_main},
       {"logits", logits_main},
       {"perplexity", perplexity_main},
+      {"bench", bench_main},
   };
   return kCommands;
 }
