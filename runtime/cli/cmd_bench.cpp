@@ -12,6 +12,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/clock.h"
+#include "runtime/core/memory_plan.h"
 
 namespace airt::cli {
 namespace {
@@ -141,9 +142,9 @@ int bench_main(int argc, char** argv) {
   if (format == "json") {
     std::printf("[\n");
     for (size_t i = 0; i < rows.size(); ++i) {
-      std::printf("  {\"model\": \"%s\", \"model_type\": \"%s\", \"model_bytes\": %zu, \"n_params\": %zu, "
+      std::printf("  {\"model\": \"%s\", \"model_type\": \"%s\", \"model_bytes\": %zu, "
                   "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"t_s_mean\": %.3f, \"t_s_stdev\": %.3f}%s\n",
-                  name.c_str(), type, m.weight_bytes(), size_t(0), rows[i].test.c_str(), threads, isa, rows[i].mean,
+                  name.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].mean,
                   rows[i].stdev, i + 1 < rows.size() ? "," : "");
     }
     std::printf("]\n");
