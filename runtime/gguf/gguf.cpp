@@ -97,7 +97,8 @@ double read_f64(ValueType t, const uint8_t* p) {
 using detail::is_integer_type;
 using detail::read_int;
 
-bool Value::is_integer() const { return is_integer_type(type_); }
+// data_ is null only in a default-constructed Value, which never comes from a File.
+bool Value::is_integer() const { return is_integer_type(type_) && data_ != nullptr; }
 
 int64_t Value::as_i64() const {
   AIRT_DCHECK(is_integer());
@@ -110,8 +111,9 @@ uint64_t Value::as_u64() const {
 }
 
 double Value::as_f64() const {
-  AIRT_DCHECK(is_integer() || is_float());
-  return is_integer() || is_float() ? detail::read_f64(type_, data_) : 0.0;
+  bool ok = is_integer() || (is_float() && data_ != nullptr);
+  AIRT_DCHECK(ok);
+  return ok ? detail::read_f64(type_, data_) : 0.0;
 }
 
 bool Value::as_bool() const {
@@ -128,7 +130,7 @@ std::string_view Value::as_string() const {
 }
 
 std::string_view Value::array_string(uint64_t i) const {
-  bool ok = is_array() && elem_type_ == ValueType::kString && i < count_;
+  bool ok = is_array() && elem_type_ == ValueType::kString && i < count_ && string_offsets_ != nullptr;
   AIRT_DCHECK(ok);
   if (!ok) return {};
   const uint8_t* p = data_ + string_offsets_[i];

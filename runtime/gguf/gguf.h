@@ -99,7 +99,7 @@ struct TensorInfo {
   hal::DType type = hal::DType::kF32;
   uint64_t offset = 0;           // relative to the data section
   size_t bytes = 0;
-  const void* data = nullptr;    // into the mapping; aligned to File::alignment() for open()
+  const void* data = nullptr;    // into the mapping; for open(), aligned to min(alignment, page size)
 
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }  // checked at open
 };
@@ -187,8 +187,8 @@ class Writer {
   // An array of `count` fixed-size elements of type `elem` (not string/array), given as
   // the little-endian element bytes.
   void set_array(std::string key, ValueType elem, const void* data, uint64_t count);
-  // Copies a value (any type, arrays included) from another file's metadata. Copying
-  // general.alignment sets the alignment as set_alignment does.
+  // Copies a value (any type, arrays included) from another file's metadata. Setting
+  // general.alignment by any setter sets the alignment, as set_alignment does.
   void set_value(std::string key, const Value& v);
   void set_alignment(uint32_t alignment);  // a power of two 1..1 MiB; writes general.alignment too
 

@@ -51,10 +51,14 @@ std::string strf(const char* fmt, ...) {
   return std::move(e.message);
 }
 
+// strerror_r is the GNU variant (returns the text) on glibc and the XSI one (returns 0
+// and fills the buffer) on musl; these overloads take either.
+[[maybe_unused]] static const char* strerror_text(const char* text, const char*) { return text; }
+[[maybe_unused]] static const char* strerror_text(int rc, const char* buf) { return rc == 0 ? buf : "unknown error"; }
+
 std::string errno_text(int e) {
-  char buf[128];
-  // GNU strerror_r: returns a pointer to the text, which may or may not be `buf`.
-  return strerror_r(e, buf, sizeof buf);
+  char buf[128] = {};
+  return strerror_text(strerror_r(e, buf, sizeof buf), buf);
 }
 
 }  // namespace detail
@@ -66,6 +70,9 @@ constexpr uint64_t kHeaderBytes = 4 + 4 + 8 + 8;
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;               // empty key, type, u8 value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // empty name, 1 dim, type, offset
 constexpr uint64_t kI64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+// Containers grow from this as entries actually parse, so a file that claims many more
+// entries than it holds costs no memory up front.
+constexpr uint64_t kMaxReserve = 4096;
 
 // ggml type numbers that airt does not read, for messages that say what the file holds.
 const char* ggml_type_name(uint32_t raw) {
@@ -199,8 +206,8 @@ class Parser {
   }
 
   Status read_metadata() {
-    f_.kvs_.reserve(kv_count_);
-    f_.kv_index_.reserve(kv_count_);
+    f_.kvs_.reserve(std::min(kv_count_, kMaxReserve));
+    f_.kv_index_.reserve(std::min(kv_count_, kMaxReserve));
     std::vector<std::pair<size_t, size_t>> string_arrays;  // (kv index, first offset index)
     for (uint64_t i = 0; i < kv_count_; ++i) {
       where_ = strf("metadata key %" PRIu64, i);
@@ -274,7 +281,7 @@ class Parser {
       return truncated(strf("array of %" PRIu64 " strings (8 bytes or more each) exceeds remaining %" PRIu64 " bytes",
                             v.count_, remaining()));
     }
-    f_.string_offsets_.reserve(f_.string_offsets_.size() + v.count_);
+    f_.string_offsets_.reserve(f_.string_offsets_.size() + std::min(v.count_, kMaxReserve * 64));
     const uint64_t start = pos_;
     for (uint64_t j = 0; j < v.count_; ++j) {
       if (remaining() < 8) {
@@ -309,8 +316,8 @@ class Parser {
   }
 
   Status read_tensor_infos() {
-    f_.tensors_.reserve(tensor_count_);
-    f_.tensor_index_.reserve(tensor_count_);
+    f_.tensors_.reserve(std::min(tensor_count_, kMaxReserve));
+    f_.tensor_index_.reserve(std::min(tensor_count_, kMaxReserve));
     for (uint64_t i = 0; i < tensor_count_; ++i) {
       where_ = strf("tensor info %" PRIu64, i);
       TensorInfo t;

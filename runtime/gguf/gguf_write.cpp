@@ -83,6 +83,19 @@ Status Writer::status() const {
 
 void Writer::put(std::string key, std::vector<uint8_t> encoded) {
   if (key.empty()) return fail(errorf(Error::kRequestInvalid, "gguf writer: empty metadata key"));
+  if (key == detail::kAlignmentKey) {
+    // Whatever setter stores it, the key decides where tensors go: keep alignment_ in step.
+    ValueType type = static_cast<ValueType>(detail::load<uint32_t>(encoded.data()));
+    detail::IntValue v;
+    if (detail::is_integer_type(type) && type != ValueType::kBool) v = detail::read_int(type, encoded.data() + 4);
+    if (!detail::is_integer_type(type) || type == ValueType::kBool || v.negative || !valid_alignment(v.u)) {
+      std::string shown = detail::is_integer_type(type) ? (v.negative ? strf("%" PRId64, v.s) : strf("%" PRIu64, v.u))
+                                                        : std::string("a ") + value_type_name(type);
+      return fail(errorf(Error::kRequestInvalid, "gguf writer: alignment %s is not a power of two from 1 to %" PRIu64,
+                         shown.c_str(), detail::kMaxAlignment));
+    }
+    alignment_ = static_cast<uint32_t>(v.u);
+  }
   for (Entry& e : entries_) {
     if (e.key == key) {
       e.encoded = std::move(encoded);
@@ -96,10 +109,7 @@ void Writer::set_u8(std::string key, uint8_t v) { put(std::move(key), scalar(Val
 void Writer::set_i8(std::string key, int8_t v) { put(std::move(key), scalar(ValueType::kI8, v)); }
 void Writer::set_u16(std::string key, uint16_t v) { put(std::move(key), scalar(ValueType::kU16, v)); }
 void Writer::set_i16(std::string key, int16_t v) { put(std::move(key), scalar(ValueType::kI16, v)); }
-void Writer::set_u32(std::string key, uint32_t v) {
-  if (key == detail::kAlignmentKey) return set_alignment(v);
-  put(std::move(key), scalar(ValueType::kU32, v));
-}
+void Writer::set_u32(std::string key, uint32_t v) { put(std::move(key), scalar(ValueType::kU32, v)); }
 void Writer::set_i32(std::string key, int32_t v) { put(std::move(key), scalar(ValueType::kI32, v)); }
 void Writer::set_u64(std::string key, uint64_t v) { put(std::move(key), scalar(ValueType::kU64, v)); }
 void Writer::set_i64(std::string key, int64_t v) { put(std::move(key), scalar(ValueType::kI64, v)); }
@@ -146,13 +156,6 @@ void Writer::set_array_u8(std::string key, const std::vector<uint8_t>& v) {
 }
 
 void Writer::set_value(std::string key, const Value& v) {
-  if (key == detail::kAlignmentKey && v.is_integer()) {
-    detail::IntValue i = detail::read_int(v.type(), v.data_);
-    if (i.negative || i.u > std::numeric_limits<uint32_t>::max()) {
-      return fail(errorf(Error::kRequestInvalid, "gguf writer: general.alignment %" PRId64 " is out of range", i.s));
-    }
-    return set_alignment(static_cast<uint32_t>(i.u));
-  }
   switch (v.type()) {
     case ValueType::kString: return set_string(std::move(key), std::string(v.as_string()));
     case ValueType::kArray:
@@ -174,12 +177,6 @@ void Writer::set_value(std::string key, const Value& v) {
 }
 
 void Writer::set_alignment(uint32_t alignment) {
-  if (!valid_alignment(alignment)) {
-    return fail(errorf(Error::kRequestInvalid,
-                       "gguf writer: alignment %u is not a power of two from 1 to %" PRIu64, alignment,
-                       detail::kMaxAlignment));
-  }
-  alignment_ = alignment;
   put(std::string(detail::kAlignmentKey), scalar(ValueType::kU32, alignment));
 }
 

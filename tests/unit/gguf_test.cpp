@@ -478,6 +478,21 @@ TEST(GgufWriter, RoundTripsTensorsOfEveryTypeAndShape) {
   }
 }
 
+TEST(GgufWriter, AlignmentKeyFromAnySetterPlacesTensors) {
+  Writer w;
+  w.set_u64("general.alignment", 256);
+  std::vector<int64_t> ne = {3};
+  float data[3] = {1, 2, 3};
+  ASSERT_TRUE(w.add_tensor("a", DType::kF32, ne, data).ok());
+  ASSERT_TRUE(w.add_tensor("b", DType::kF32, ne, data).ok());
+  auto r = parse_copy(w.serialize());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ((*r)->alignment(), 256u);
+  EXPECT_EQ((*r)->find("general.alignment")->type(), ValueType::kU64);
+  EXPECT_EQ((*r)->tensor("b")->offset, 256u);
+  EXPECT_EQ((*r)->data_offset() % 256, 0u);
+}
+
 TEST(GgufWriter, WriteIsAtomicAndRereadable) {
   std::string dir = test::temp_dir();
   std::string path = dir + "/model.gguf";
@@ -547,6 +562,10 @@ TEST(GgufWriter, RefusesBadInput) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Error::kRequestInvalid);
   EXPECT_TRUE(parse_copy(w.serialize()).ok());  // the bad alignment was not applied
+
+  Writer w4;
+  w4.set_string("general.alignment", "64");
+  EXPECT_FALSE(w4.status().ok());
 
   Writer w2;
   w2.set_array("k", ValueType::kString, nullptr, 0);
