@@ -10,8 +10,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "hal/dtype.h"
+#include "runtime/core/result.h"
 
 namespace airt::hal {
 
@@ -62,5 +65,16 @@ struct Kernels {
 
 // The portable reference kernels; always available.
 const Kernels& kernels_generic();
+
+// The table for `isa`: "generic", "avx2", "avx512", "neon", "dotprod", or "auto" (the best
+// one this CPU runs). A variant table holds its fast kernels and the generic ones for
+// everything else. Fails with Error::kBackendUnsupported, naming what is available, when
+// this build or this CPU lacks the ISA. Tables are built once, on first request, and live
+// for the whole program.
+Result<const Kernels*> kernels_select(std::string_view isa);
+// kernels_select($AIRT_CPU_ISA), or "auto" when the variable is unset or empty.
+Result<const Kernels*> kernels_best();
+// The tables this build and CPU can run, best last: "generic avx2 avx512".
+std::string kernels_available();
 
 }  // namespace airt::hal
