@@ -423,7 +423,10 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<int32_t>& out) const
       out.push_back(id);
       continue;
     }
-    // Not in the vocabulary (a merge whose result was dropped): spell it per byte.
+    // Not in the vocabulary (a merge whose result was dropped): spell it per byte. A byte
+    // the vocabulary has no character for (some omit the bytes that never occur in valid
+    // UTF-8) is dropped: these vocabularies' "unknown" id is often their end-of-text token,
+    // which must not appear in the middle of a prompt.
     for (size_t k = 0; k < piece_text.size();) {
       uint32_t cp;
       size_t len;
@@ -431,7 +434,6 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<int32_t>& out) const
       if (utf8_decode(piece_text, k, cp, len)) b = cp_to_byte(cp);
       else len = 1;
       if (b >= 0 && byte_tokens_[b] != kNoToken) out.push_back(byte_tokens_[b]);
-      else if (unk_ != kNoToken) out.push_back(unk_);
       k += len;
     }
   }

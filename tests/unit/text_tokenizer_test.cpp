@@ -337,6 +337,40 @@ TEST_P(VocabFile, MatchesReferenceIdsAndRoundTrips) {
   }
 }
 
+// Random mixtures of words, whitespace, multi-byte characters and digits (deterministic
+// LCG). Valid UTF-8 must round-trip in every vocabulary. Invalid UTF-8 bytes round-trip
+// where the vocabulary can spell every byte (SentencePiece byte tokens, GPT-2's full byte
+// alphabet); the exceptions, both properties of the vocabulary files:
+//  - starcoder, mpt, refact have no character for the bytes 0xC0, 0xC1, 0xF5..0xFF (and
+//    refact/starcoder 0xF1), which never occur in valid UTF-8: such bytes are dropped.
+//  - deepseek-llm spells those bytes with user-defined tokens ("ø", "ÿ", ...) whose text
+//    is the character itself, so a stray 0xFF decodes as "ÿ" (C3 BF).
+// Not exercised here: a SentencePiece vocabulary prepends a space to text that follows a
+// special or user-defined token ("</s>x" in phi-3 decodes as "</s> x"), as llama.cpp does.
+TEST_P(VocabFile, RandomTextRoundTrips) {
+  const std::string name = GetParam();
+  const std::string path = test::model_path("vocab/ggml-vocab-" + name + ".gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto tok = load(path);
+  ASSERT_TRUE(tok);
+  const bool all_bytes = name == "llama-spm" || name == "phi-3" || name == "gpt-2";
+  const char* valid[] = {" ", "  ", "\n", "\t", "a", "Z", "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x81", "1",
+                         "42", "'s", "!!", "hello", " world", "\r\n", "\xD0\xBD\xD0\xB0", "(", "...", "x"};
+  const char* invalid[] = {"\xFF", "\xC3", "\xE2\x82", "\xF0\x9F", "\x80"};
+  uint32_t x = 12345;
+  auto next = [&] { return (x = x * 1664525u + 1013904223u) >> 8; };
+  for (int it = 0; it < 400; ++it) {
+    std::string s;
+    const uint32_t n = next() % 12;
+    for (uint32_t k = 0; k < n; ++k) {
+      const uint32_t r = next();
+      s += (all_bytes && r % 6 == 0) ? invalid[(r / 6) % 5] : valid[(r / 6) % 20];
+    }
+    const auto ids = encode(*tok, s);
+    ASSERT_EQ(tok->decode(ids), s) << name << ": " << ids_line(ids);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Vocabularies, VocabFile,
                          ::testing::Values("llama-spm", "phi-3", "gpt-2", "starcoder", "mpt", "refact",
                                            "deepseek-llm"),
