@@ -44,7 +44,7 @@ void summarize(Row& r) {
 
 // Random but valid token ids, the same for every run.
 std::vector<int32_t> bench_tokens(int32_t n, int32_t n_vocab) {
-  std::vector<int32_t> ids(size_t(n));
+  std::vector<int32_t> ids(static_cast<size_t>(n));
   uint64_t s = 88172645463325252ull;
   for (auto& id : ids) {
     s ^= s << 13;

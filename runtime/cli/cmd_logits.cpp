@@ -96,7 +96,7 @@ int logits_main(int argc, char** argv) {
       std::string out;
       int32_t next = argmax(ctx.logits(int32_t(ids.size()) - 1));
       for (int32_t g = 0; g < greedy; ++g) {
-        out += (g ? " " : "") + std::to_string(next);
+        out += std::to_string(next) + " ";  // the reference format ends every id with a space
         if (g + 1 == greedy) break;
         if (Status s = ctx.eval({&next, 1}); !s.ok()) return report(s.error());
         next = argmax(ctx.logits(0));

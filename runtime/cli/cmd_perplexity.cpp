@@ -59,7 +59,7 @@ int perplexity_main(int argc, char** argv) {
   const int32_t first = n_ctx / 2;
   double nll = 0, nll2 = 0;
   size_t count = 0;
-  std::vector<int32_t> chunk(size_t(n_ctx));
+  std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
   for (size_t c = 0; c < n_chunk; ++c) {
     std::copy(ids.begin() + long(c * n_ctx), ids.begin() + long((c + 1) * n_ctx), chunk.begin());
     if (bos) chunk[0] = (*tok)->bos();

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <vector>
 
+#include "runtime/cli/commands.h"
 #include "runtime/core/clock.h"
 #include "runtime/text/chat_template.h"
 #include "runtime/text/tokenizer.h"
@@ -49,12 +50,9 @@ Status eval_chunks(model::Context& ctx, std::span<const int32_t> tokens) {
 Status stream_tokens(model::Context& ctx, const text::Tokenizer& tok, text::Sampler& sampler, int32_t n,
                      Stats& st, double t_start, std::vector<int32_t>* history) {
   char piece[256];
-  std::vector<float> logits(size_t(ctx.n_vocab()));
   double t0 = now_ms();
   for (int32_t i = 0; i < n && ctx.n_past() < ctx.n_ctx(); ++i) {
-    auto src = ctx.logits();
-    std::copy(src.begin(), src.end(), logits.begin());
-    int32_t id = sampler.sample(logits);
+    int32_t id = sampler.sample(ctx.logits());
     if (i == 0) st.ttft_ms = now_ms() - t_start;
     if (tok.is_eog(id)) break;
     sampler.accept(id);
@@ -103,15 +101,16 @@ int generate_once(const GenerateOptions& o) {
     std::fprintf(stderr, "airt: note: prompt (%zu) + -n %d exceeds --ctx %d; generation stops at the context end\n",
                  prompt.size(), o.n_predict, ctx.n_ctx());
   }
-  text::Sampler sampler(o.sampling, ctx.n_vocab());
-  for (int32_t id : prompt) sampler.accept(id);
+  auto sampler = text::Sampler::create(ctx.n_vocab(), o.sampling);
+  if (!sampler.ok()) return report(sampler.error());
+  for (int32_t id : prompt) (*sampler)->accept(id);
 
   Stats st;
   st.n_prompt = int32_t(prompt.size());
   double t0 = now_ms();
   if (Status s = eval_chunks(ctx, prompt); !s.ok()) return report(s.error());
   st.prompt_ms = now_ms() - t0;
-  if (Status s = stream_tokens(ctx, **tok, sampler, o.n_predict, st, t0, nullptr); !s.ok()) return report(s.error());
+  if (Status s = stream_tokens(ctx, **tok, **sampler, o.n_predict, st, t0, nullptr); !s.ok()) return report(s.error());
   std::fputc('\n', stdout);
   std::fflush(stdout);
   print_stats(*lm, st);
@@ -123,10 +122,11 @@ int chat_loop(const GenerateOptions& o) {
   if (!lm.ok()) return report(lm.error());
   auto tok = text::Tokenizer::from_gguf(lm->model->file());
   if (!tok.ok()) return report(tok.error());
-  auto tmpl = text::ChatTemplate::from_model(lm->model->file(), o.chat_template);
+  auto tmpl = text::ChatTemplate::from_gguf(lm->model->file(), o.chat_template);
   if (!tmpl.ok()) return report(tmpl.error());
   model::Context& ctx = *lm->ctx;
-  text::Sampler sampler(o.sampling, ctx.n_vocab());
+  auto sampler = text::Sampler::create(ctx.n_vocab(), o.sampling);
+  if (!sampler.ok()) return report(sampler.error());
 
   std::vector<text::ChatMessage> messages;
   if (!o.system.empty()) messages.push_back({"system", o.system});
@@ -139,9 +139,10 @@ int chat_loop(const GenerateOptions& o) {
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
     messages.push_back({"user", line});
-    std::string rendered = AIRT_TRY_OR_REPORT(tmpl->apply(messages, true));
+    auto rendered = tmpl->apply(messages, true);
+    if (!rendered.ok()) return report(rendered.error());
     std::vector<int32_t> ids;
-    if (Status s = (*tok)->encode(rendered, (*tok)->add_bos(), true, ids); !s.ok()) return report(s.error());
+    if (Status s = (*tok)->encode(*rendered, (*tok)->add_bos(), true, ids); !s.ok()) return report(s.error());
     // Reuse the KV of the longest common prefix with what is cached.
     size_t common = 0;
     while (common < cached.size() && common < ids.size() && cached[common] == ids[common]) ++common;
@@ -160,7 +161,7 @@ int chat_loop(const GenerateOptions& o) {
     cached.insert(cached.end(), rest.begin(), rest.end());
     st.prompt_ms = now_ms() - t0;
     std::vector<int32_t> reply;
-    if (Status s = stream_tokens(ctx, **tok, sampler, o.n_predict, st, t0, &reply); !s.ok()) return report(s.error());
+    if (Status s = stream_tokens(ctx, **tok, **sampler, o.n_predict, st, t0, &reply); !s.ok()) return report(s.error());
     cached.insert(cached.end(), reply.begin(), reply.end());
     std::fputc('\n', stdout);
     std::fflush(stdout);

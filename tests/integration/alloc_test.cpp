@@ -29,20 +29,18 @@ TEST(NoAllocation, TwoHundredGeneratedTokens) {
   sp.min_p = 0.02f;
   sp.repeat_penalty = 1.1f;
   sp.seed = 1234;
-  text::Sampler sampler(sp, (*ctx)->n_vocab());
+  auto sampler = text::Sampler::create((*ctx)->n_vocab(), sp);
+  ASSERT_TRUE(sampler.ok());
   std::vector<int32_t> prompt;
   ASSERT_TRUE((*tok)->encode("Once upon a time", true, false, prompt).ok());
   ASSERT_TRUE((*ctx)->eval(prompt).ok());
-  std::vector<float> logits(size_t((*ctx)->n_vocab()));
   char piece[64];
   size_t bytes = 0;
   int64_t after_first = -1;
   test::AllocScope scope;
   for (int i = 0; i < 200; ++i) {
-    auto src = (*ctx)->logits();
-    std::copy(src.begin(), src.end(), logits.begin());
-    int32_t id = sampler.sample(logits);
-    sampler.accept(id);
+    int32_t id = (*sampler)->sample((*ctx)->logits());
+    (*sampler)->accept(id);
     bytes += (*tok)->piece(id, piece, sizeof piece);
     ASSERT_TRUE((*ctx)->eval({&id, 1}).ok());
     if (i == 0) after_first = scope.count();

@@ -8,35 +8,8 @@
 
 #include "runtime/text/sampler.h"
 #include "runtime/text/tokenizer.h"
+#include "tests/support/alloc_counter.h"
 
-// Every heap allocation in this test binary goes through these, so a test can count the
-// allocations a call makes. Counting is off except inside AllocationCounter's scope.
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-
-void* counted_alloc(size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-
-struct AllocationCounter {
-  AllocationCounter() {
-    g_allocations = 0;
-    g_counting = true;
-  }
-  ~AllocationCounter() { g_counting = false; }
-  size_t count() const { return g_allocations.load(); }
-};
-}  // namespace
-
-void* operator new(size_t n) { return counted_alloc(n); }
-void* operator new[](size_t n) { return counted_alloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace airt::text {
 namespace {
@@ -308,11 +281,11 @@ TEST(TokenLoop, MakesNoHeapAllocation) {
   size_t bytes = 0;
 
   {  // the hook does see allocations, so a zero below means something
-    AllocationCounter probe;
+    airt::test::AllocScope probe;
     std::vector<int32_t> v(16);
-    EXPECT_GT(probe.count(), 0u);
+    EXPECT_GT(probe.count(), 0);
   }
-  AllocationCounter counter;
+  airt::test::AllocScope counter;
   for (int step = 0; step < 64; ++step) {
     for (auto& s : samplers) {
       const int32_t id = s->sample(logits[step % logits.size()]);
@@ -321,8 +294,7 @@ TEST(TokenLoop, MakesNoHeapAllocation) {
       bytes += tok.value()->piece(id).size();
     }
   }
-  const size_t allocations = counter.count();
-  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(counter.count(), 0);
   EXPECT_GT(bytes, 0u);
 }
 
