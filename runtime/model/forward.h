@@ -1,0 +1,102 @@
+// Forward: the batched forward pass of a llama-family model over a paged KV cache.
+//
+// One eval() takes rows from any number of sequences (a prefill chunk of one, the next
+// token of several others) and reads every weight matrix once for all of them: the
+// matrix products take all rows at once; attention runs per (row, KV head) over the
+// row's own sequence's blocks. A row's result does not depend on which other rows share
+// its batch (the products are computed column by column with the same kernels).
+//
+// Activation buffers are placed by lifetime (buffer_plan.h), so the region holds the
+// largest set of buffers live at one step, not their sum.
+//
+// Ownership: refers to a Model and a kernel table that must outlive it; its buffers
+// live in the arena given to carve(). eval() performs no heap allocation.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "hal/cpu/kernels.h"
+#include "hal/cpu/thread_pool.h"
+#include "runtime/core/arena.h"
+#include "runtime/core/memory_plan.h"
+#include "runtime/core/result.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/model.h"
+
+namespace airt::model {
+
+struct ForwardParams {
+  int32_t n_rows = 512;       // most rows one eval() takes, all sequences together
+  int32_t n_logits = 1;       // most rows whose logits one eval() keeps
+  int32_t n_threads = 1;      // size of the thread pool eval() gets (sizes attention scratch)
+  int32_t max_visible = 2048; // most positions one row attends to (KV table capacity)
+  const hal::Kernels* kernels = nullptr;  // null: hal::kernels_generic()
+};
+
+// One eval()'s work, one entry per row. Rows of one sequence come in increasing
+// positions; every (seq, pos) must have been made room for (KvCache::seq_append).
+struct Batch {
+  std::span<const int32_t> token;
+  std::span<const int32_t> pos;
+  std::span<const int32_t> seq;
+  std::span<const int32_t> logits;  // rows whose logits to keep, ascending
+};
+
+class Forward {
+ public:
+  // Adds the forward pass's regions (activations by lifetime, logits) to `plan`.
+  static void plan(const Model& m, const ForwardParams& p, MemoryPlan& plan);
+
+  explicit Forward(const Model& m) : model_(m), hp_(m.hparams()) {}
+  Forward(const Forward&) = delete;
+  Forward& operator=(const Forward&) = delete;
+
+  Status carve(Arena& arena, const ForwardParams& p);
+
+  // Evaluates the batch, writing each row's K and V into `kv`. Requires 1 <= rows <=
+  // n_rows, logits.size() <= n_logits, valid token ids; pool null or of <= n_threads.
+  void eval(const Batch& b, KvCache& kv, hal::ThreadPool* pool);
+
+  // Logits of the i-th kept row of the last eval().
+  std::span<const float> logits(int32_t i) const {
+    return {logits_ + size_t(i) * size_t(hp_.n_vocab), size_t(hp_.n_vocab)};
+  }
+  float* logits_mut(int32_t i) { return logits_ + size_t(i) * size_t(hp_.n_vocab); }
+  const ForwardParams& params() const { return p_; }
+  const hal::Kernels& kernels() const { return *k_; }
+
+ private:
+  void layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool);
+  void attend(int l, const Batch& b, const KvCache& kv, int32_t item, int ith);
+  void matmul(hal::ThreadPool* pool, const WeightTensor& w, const float* x, int32_t n, float* out, void* xq);
+
+  const Model& model_;
+  const Hparams& hp_;
+  const hal::Kernels* k_ = nullptr;
+  ForwardParams p_;
+  // Activations, (rows, width) each, placed by lifetime inside one region; `_a` buffers
+  // belong to the attention half of a layer, `_f` to the feed-forward half.
+  float* x_ = nullptr;      // residual stream (n_rows, dim), lives the whole pass
+  float* xn_a_ = nullptr;   // (n_rows, dim)
+  float* q_ = nullptr;      // (n_rows, q_dim)
+  float* kcur_ = nullptr;   // (n_rows, kv_dim)
+  float* vcur_ = nullptr;   // (n_rows, kv_dim)
+  float* att_ = nullptr;    // (n_rows, q_dim)
+  float* tmp_a_ = nullptr;  // (n_rows, dim)
+  float* xn_f_ = nullptr;   // (n_rows, dim)
+  float* gate_ = nullptr;   // (n_rows, n_ff)
+  float* up_ = nullptr;     // (n_rows, n_ff)
+  float* tmp_f_ = nullptr;  // (n_rows, dim)
+  float* xo_ = nullptr;     // (n_logits, dim) final norm of the kept rows
+  void* xq_qkv_ = nullptr;  // activations converted to each product's vec_dot_type
+  void* xq_o_ = nullptr;
+  void* xq_gu_ = nullptr;
+  void* xq_down_ = nullptr;
+  void* xq_out_ = nullptr;
+  uint8_t* attn_ = nullptr;  // per-thread attention scratch, attn_stride_ bytes each
+  size_t attn_stride_ = 0;
+  float* logits_ = nullptr;  // (n_logits, n_vocab)
+};
+
+}  // namespace airt::model
