@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "bench/synthetic_model.h"
+#include "runtime/cli/bench_slots.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/memory_plan.h"
+#include "runtime/text/tokenizer.h"
 
 namespace airt::cli {
 namespace {
@@ -25,13 +27,33 @@ constexpr const char* kHelp =
     "  -o FORMAT     md (default), json or csv\n"
     "  --synthetic S a random-weight model of a known shape: tinyllama-1.1b, llama-3.2-1b,\n"
     "                qwen2.5-0.5b, smollm2-135m; TYPE q4_0 (default), q8_0, f16, f32\n"
-    "  --keep FILE   keep the synthetic model at FILE (default: a temporary file, removed)\n";
+    "  --keep FILE   keep the synthetic model at FILE (default: a temporary file, removed)\n"
+    "  --slots LIST  tg with S sequences decoded together through the engine, for each S in\n"
+    "                LIST (e.g. 1,2,4); t/s is the aggregate over all sequences\n";
 
 struct Row {
   std::string test;  // "pp512", "tg128"
   std::vector<double> ts;
   double mean = 0, stdev = 0;
+  int n_slots = 1;  // sequences decoded together; ts is their aggregate
 };
+
+// "1,2,4" -> {1, 2, 4}; empty on a malformed list.
+std::vector<int32_t> parse_slots(const std::string& text) {
+  std::vector<int32_t> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    std::string item = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end || v < 1 || v > 256) return {};
+    out.push_back(int32_t(v));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
 
 void summarize(Row& r) {
   double s = 0;
@@ -76,7 +98,7 @@ Result<double> run_tg(model::Context& ctx, const std::vector<int32_t>& ids) {
 
 int bench_main(int argc, char** argv) {
   ModelOptions mo;
-  std::string synthetic, keep, format = "md";
+  std::string synthetic, keep, format = "md", slots_arg;
   int32_t n_prompt = 512, n_gen = 128, reps = 5;
   Args a("bench", argc, argv);
   while (a.next()) {
@@ -87,12 +109,16 @@ int bench_main(int argc, char** argv) {
     if (a.str("--output", "-o", format)) continue;
     if (a.str("--synthetic", nullptr, synthetic)) continue;
     if (a.str("--keep", nullptr, keep)) continue;
+    if (a.str("--slots", nullptr, slots_arg)) continue;
     a.unknown();
   }
   if (a.help()) return std::fputs(kHelp, stdout), 0;
   if (a.ok() && mo.model_path.empty() == synthetic.empty()) a.fail("give exactly one of -m MODEL or --synthetic SHAPE");
   if (a.ok() && format != "md" && format != "json" && format != "csv") a.fail("-o must be md, json or csv");
   if (a.ok() && n_prompt == 0 && n_gen == 0) a.fail("-p 0 and -n 0 leave nothing to measure");
+  std::vector<int32_t> slots = parse_slots(slots_arg);
+  if (a.ok() && !slots_arg.empty() && slots.empty()) a.fail("--slots '" + slots_arg + "': expected a list like 1,2,4");
+  if (a.ok() && !slots.empty() && n_gen == 0) a.fail("--slots measures tg: give -n N > 0");
   if (!a.ok()) return a.usage_error();
 
   std::string temp_model;
@@ -119,7 +145,7 @@ int bench_main(int argc, char** argv) {
 
   std::vector<Row> rows;
   if (n_prompt > 0) rows.push_back({"pp" + std::to_string(n_prompt), {}});
-  if (n_gen > 0) rows.push_back({"tg" + std::to_string(n_gen), {}});
+  if (n_gen > 0 && slots.empty()) rows.push_back({"tg" + std::to_string(n_gen), {}});
   for (Row& r : rows) {
     const bool pp = r.test[0] == 'p';
     auto ids = bench_tokens(pp ? n_prompt : n_gen, ctx.n_vocab());
@@ -133,6 +159,23 @@ int bench_main(int argc, char** argv) {
     }
     summarize(r);
   }
+  if (!slots.empty()) {
+    auto tok = text::Tokenizer::from_gguf(lm->model->file());
+    if (!tok.ok()) return report(tok.error());
+    for (int32_t n_slots : slots) {
+      auto b = SlotsBench::create(*lm->model, **tok, mo.ctx.kernels ? mo.ctx.kernels : hal::kernels_best().value(),
+                                  n_slots, n_gen);
+      if (!b.ok()) return report(b.error());
+      Row r{"tg" + std::to_string(n_gen), {}, 0, 0, n_slots};
+      for (int i = 0; i <= reps; ++i) {  // run 0 warms up
+        auto ts = (*b)->run(uint64_t(i + 1));
+        if (!ts.ok()) return report(ts.error());
+        if (i > 0) r.ts.push_back(*ts);
+      }
+      summarize(r);
+      rows.push_back(r);
+    }
+  }
 
   const auto& m = *lm->model;
   const char* type = hal::dtype_name(m.main_type());
@@ -143,21 +186,22 @@ int bench_main(int argc, char** argv) {
     std::printf("[\n");
     for (size_t i = 0; i < rows.size(); ++i) {
       std::printf("  {\"model\": \"%s\", \"model_type\": \"%s\", \"model_bytes\": %zu, "
-                  "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"t_s_mean\": %.3f, \"t_s_stdev\": %.3f}%s\n",
-                  name.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].mean,
+                  "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"n_slots\": %d, \"t_s_mean\": %.3f, "
+                  "\"t_s_stdev\": %.3f}%s\n",
+                  name.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].n_slots, rows[i].mean,
                   rows[i].stdev, i + 1 < rows.size() ? "," : "");
     }
     std::printf("]\n");
   } else if (format == "csv") {
-    std::printf("model,model_type,model_bytes,test,n_threads,isa,t_s_mean,t_s_stdev\n");
+    std::printf("model,model_type,model_bytes,test,n_threads,isa,n_slots,t_s_mean,t_s_stdev\n");
     for (auto& r : rows)
-      std::printf("%s,%s,%zu,%s,%d,%s,%.3f,%.3f\n", name.c_str(), type, m.weight_bytes(), r.test.c_str(), threads, isa,
-                  r.mean, r.stdev);
+      std::printf("%s,%s,%zu,%s,%d,%s,%d,%.3f,%.3f\n", name.c_str(), type, m.weight_bytes(), r.test.c_str(), threads,
+                  isa, r.n_slots, r.mean, r.stdev);
   } else {
-    std::printf("| model | type | size | threads | isa | test | t/s |\n|---|---|---|---|---|---|---|\n");
+    std::printf("| model | type | size | threads | isa | slots | test | t/s |\n|---|---|---|---|---|---|---|---|\n");
     for (auto& r : rows)
-      std::printf("| %s | %s | %s | %d | %s | %s | %.2f ± %.2f |\n", name.c_str(), type,
-                  format_bytes(m.weight_bytes()).c_str(), threads, isa, r.test.c_str(), r.mean, r.stdev);
+      std::printf("| %s | %s | %s | %d | %s | %d | %s | %.2f ± %.2f |\n", name.c_str(), type,
+                  format_bytes(m.weight_bytes()).c_str(), threads, isa, r.n_slots, r.test.c_str(), r.mean, r.stdev);
   }
   return 0;
 }

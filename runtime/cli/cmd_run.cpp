@@ -36,6 +36,14 @@ constexpr const char* kHelp =
     "  --chat                interactive conversation using the model's chat template\n"
     "  --chat-template NAME  override the template (chatml, llama-2, llama-3, mistral, phi-3, gemma, zephyr)\n"
     "  --system TEXT         system message for --chat\n"
+    "  --kv-type T           KV cache precision: f16 (default), q8_0, q4_0, or k=T,v=T\n"
+    "  --kv-block N          positions per KV block (default 16)\n"
+    "  --window W            attend to the last W positions only (plus --sinks); 0 = all\n"
+    "  --sinks S             with --window: the first S positions stay visible\n"
+    "  --session FILE        resume the conversation saved in FILE (if it exists), save it at exit\n"
+    "  --mem-budget MB       refuse to start when the memory plan exceeds MB\n"
+    "                        (default: 90% of MemAvailable or the cgroup's memory.max)\n"
+    "  --mlock               lock the arena in memory\n"
     "  --print-plan          print the memory plan to stderr\n";
 
 }  // namespace
@@ -58,11 +66,13 @@ int run_main(int argc, char** argv) {
     if (a.flag("--chat", go.chat)) continue;
     if (a.str("--chat-template", nullptr, go.chat_template)) continue;
     if (a.str("--system", nullptr, go.system)) continue;
+    if (a.str("--session", nullptr, go.session)) continue;
     a.unknown();
   }
   if (a.help()) return std::fputs(kHelp, stdout), 0;
   if (a.ok() && go.model.model_path.empty()) a.fail("missing -m MODEL");
   if (a.ok() && have_prompt && !prompt_file.empty()) a.fail("give either -p or -f, not both");
+  if (a.ok() && go.chat && !go.session.empty()) a.fail("--session works without --chat (one prompt per run)");
   if (!a.ok()) return a.usage_error();
   if (!have_seed) go.sampling.seed = uint64_t(now_ns());
   if (!prompt_file.empty()) {

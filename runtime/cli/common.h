@@ -1,12 +1,17 @@
 // What the model-using subcommands share: the model/context flags, loading a model
-// with its memory plan, and turning an error into a message and an exit status.
+// with its memory plan checked against the budget, and turning an error into a message
+// and an exit status.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "runtime/cli/args.h"
+#include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
+#include "runtime/engine/memory_budget.h"
 #include "runtime/model/context.h"
 #include "runtime/model/model.h"
 
@@ -17,10 +22,27 @@ struct ModelOptions {
   int32_t threads = 0;  // 0 = physical cores
   model::ContextParams ctx;
   bool print_plan = false;
+  int64_t mem_budget_mib = 0;  // 0: 90% of what the system / cgroup allows
 
-  // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan.
+  // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
+  // --kv-type, --kv-block, --window, --sinks, --mem-budget.
   bool parse(Args& a);
 };
+
+// The settings a plan is built from; the budget check varies them to say what fits.
+struct PlanSettings {
+  int32_t n_ctx = 0;
+  int32_t n_slots = 1;
+  model::KvTypes kv;
+};
+using Planner = std::function<Result<MemoryPlan>(const PlanSettings&)>;
+
+// The budget: --mem-budget, else 90% of MemAvailable / cgroup memory.max.
+Result<engine::MemoryBudget> memory_budget(const ModelOptions& o);
+// kResourceOverBudget when `plan` does not fit: the message names the largest regions and
+// the nearest settings that fit ("--ctx 1024 fits"), found by re-planning.
+Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, const PlanSettings& now,
+                    const Planner& replan);
 
 struct LoadedModel {
   std::unique_ptr<model::Model> model;
@@ -28,6 +50,8 @@ struct LoadedModel {
   double load_ms = 0;
 };
 
+// Maps the model, plans the context, checks the budget (nothing is allocated when it does
+// not fit), then creates the context.
 Result<LoadedModel> load_model(const ModelOptions& o);
 
 // Prints "airt: <message>" to stderr; returns 2 for errors in what the user asked for

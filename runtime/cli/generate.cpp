@@ -6,6 +6,7 @@
 
 #include "runtime/cli/commands.h"
 #include "runtime/core/clock.h"
+#include "runtime/engine/session.h"
 #include "runtime/text/chat_template.h"
 #include "runtime/text/tokenizer.h"
 
@@ -51,7 +52,7 @@ Status stream_tokens(model::Context& ctx, const text::Tokenizer& tok, text::Samp
                      Stats& st, double t_start, std::vector<int32_t>* history) {
   char piece[256];
   double t0 = now_ms();
-  for (int32_t i = 0; i < n && ctx.n_past() < ctx.n_ctx(); ++i) {
+  for (int32_t i = 0; i < n && ctx.room() > 0; ++i) {
     int32_t id = sampler.sample(ctx.logits());
     if (i == 0) st.ttft_ms = now_ms() - t_start;
     if (tok.is_eog(id)) break;
@@ -79,6 +80,27 @@ void print_stats(const LoadedModel& lm, const Stats& st) {
 
 }  // namespace
 
+// Restores --session FILE into the context when it exists: its tokens go to `history`.
+// Returns whether the context now holds a conversation (with fresh logits).
+Result<bool> resume_session(const GenerateOptions& o, model::Context& ctx, std::vector<int32_t>& history) {
+  if (o.session.empty()) return false;
+  auto s = engine::Session::read(o.session, ctx.model(), ctx.kv());
+  if (!s.ok()) {
+    if (s.error().code == Error::kIoNotFound) return false;
+    return std::move(s).error();
+  }
+  const int32_t n = int32_t(s->tokens().size());
+  if (n == 0) return false;
+  // Without saved logits, the last position is evaluated again to get them.
+  const int32_t keep = s->logits().empty() ? n - 1 : n;
+  AIRT_TRY(s->restore(ctx.kv(), 0, keep));
+  history.assign(s->tokens().begin(), s->tokens().end());
+  if (keep < n) AIRT_TRY(ctx.eval({&history.back(), 1}));
+  else ctx.restore_logits(s->logits());
+  std::fprintf(stderr, "airt: resumed %d positions from %s\n", n, o.session.c_str());
+  return true;
+}
+
 int generate_once(const GenerateOptions& o) {
   auto lm = load_model(o.model);
   if (!lm.ok()) return report(lm.error());
@@ -86,33 +108,49 @@ int generate_once(const GenerateOptions& o) {
   if (!tok.ok()) return report(tok.error());
   model::Context& ctx = *lm->ctx;
 
+  std::vector<int32_t> history;  // the token at every position of the context
+  auto resumed = resume_session(o, ctx, history);
+  if (!resumed.ok()) return report(resumed.error());
   std::vector<int32_t> prompt;
-  if (Status s = (*tok)->encode(o.prompt, (*tok)->add_bos(), false, prompt); !s.ok()) return report(s.error());
-  if (prompt.empty()) {
+  // A resumed conversation continues: the new text gets no BOS.
+  const bool add_bos = !*resumed && (*tok)->add_bos();
+  if (Status s = (*tok)->encode(o.prompt, add_bos, false, prompt); !s.ok()) return report(s.error());
+  if (prompt.empty() && !*resumed) {
     // Nothing to condition on and no BOS in this vocabulary's habits: start from BOS anyway.
     if ((*tok)->bos() < 0) return report(errorf(Error::kRequestInvalid, "empty prompt and the model has no BOS token"));
     prompt.push_back((*tok)->bos());
   }
-  if (int32_t(prompt.size()) > ctx.n_ctx()) {
-    return report(errorf(Error::kRequestTooLarge, "prompt is %zu tokens, longer than the context of %d (raise --ctx)",
-                         prompt.size(), ctx.n_ctx()));
+  const bool windowed = ctx.kv().seq_window(0) > 0;
+  if (!windowed && int64_t(prompt.size()) > ctx.room()) {
+    return report(errorf(Error::kRequestTooLarge, "prompt is %zu tokens, longer than the %lld positions left in the "
+                         "context of %d (raise --ctx)", prompt.size(), (long long)ctx.room(), ctx.n_ctx()));
   }
-  if (int32_t(prompt.size()) + o.n_predict > ctx.n_ctx()) {
+  if (!windowed && int64_t(prompt.size()) + o.n_predict > ctx.room()) {
     std::fprintf(stderr, "airt: note: prompt (%zu) + -n %d exceeds --ctx %d; generation stops at the context end\n",
                  prompt.size(), o.n_predict, ctx.n_ctx());
   }
   auto sampler = text::Sampler::create(ctx.n_vocab(), o.sampling);
   if (!sampler.ok()) return report(sampler.error());
+  for (int32_t id : history) (*sampler)->accept(id);
   for (int32_t id : prompt) (*sampler)->accept(id);
 
   Stats st;
   st.n_prompt = int32_t(prompt.size());
   double t0 = now_ms();
   if (Status s = eval_chunks(ctx, prompt); !s.ok()) return report(s.error());
+  history.insert(history.end(), prompt.begin(), prompt.end());
   st.prompt_ms = now_ms() - t0;
-  if (Status s = stream_tokens(ctx, **tok, **sampler, o.n_predict, st, t0, nullptr); !s.ok()) return report(s.error());
+  history.reserve(history.size() + size_t(o.n_predict));
+  if (Status s = stream_tokens(ctx, **tok, **sampler, o.n_predict, st, t0, &history); !s.ok()) return report(s.error());
   std::fputc('\n', stdout);
   std::fflush(stdout);
+  if (!o.session.empty()) {
+    // The history may hold one sampled token more than the context (an end-of-text token).
+    history.resize(std::min(history.size(), size_t(ctx.n_past())));
+    if (Status s = engine::session_save(o.session, ctx.model(), ctx.kv(), 0, history, ctx.logits()); !s.ok()) {
+      return report(s.error());
+    }
+  }
   print_stats(*lm, st);
   return 0;
 }

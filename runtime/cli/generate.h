@@ -17,6 +17,7 @@ struct GenerateOptions {
   bool chat = false;
   std::string chat_template;
   std::string system;
+  std::string session;  // --session FILE: resume from it when it exists, save to it at exit
 
   // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
   bool parse_sampling(Args& a, bool& have_seed);

@@ -94,6 +94,11 @@ Status Context::eval(std::span<const int32_t> tokens) {
   return {};
 }
 
+void Context::restore_logits(std::span<const float> l) {
+  std::copy_n(l.begin(), std::min(l.size(), size_t(hp_.n_vocab)), forward_.logits_mut(0));
+  n_logits_ = 1;
+}
+
 std::span<const float> Context::logits(int32_t i) const {
   if (i < 0) i = n_logits_ - 1;
   return forward_.logits(i);

@@ -64,9 +64,8 @@ class Context {
   const Model& model() const { return model_; }
   KvCache& kv() { return kv_; }
   const KvCache& kv() const { return kv_; }
-  // Restoring a saved sequence replaces the logits of the last position too.
-  std::span<float> last_logits_mut() { return {forward_.logits_mut(n_logits_ - 1), size_t(hp_.n_vocab)}; }
-  void set_logits_rows(int32_t n) { n_logits_ = n; }
+  // After restoring a saved sequence (kv()), its last position's logits become logits().
+  void restore_logits(std::span<const float> l);
 
  private:
   Context(const Model& m, const ContextParams& p);

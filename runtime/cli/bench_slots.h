@@ -1,0 +1,30 @@
+// airt bench --slots: batched decode through the engine — S sequences, each generating
+// n tokens, one batched forward pass per step.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/core/result.h"
+#include "runtime/engine/engine.h"
+
+namespace airt::cli {
+
+class SlotsBench {
+ public:
+  static Result<std::unique_ptr<SlotsBench>> create(const model::Model& m, const text::Tokenizer& tok,
+                                                    const hal::Kernels* kernels, int32_t n_slots, int32_t n_gen);
+  // One run: every slot starts from a one-token prompt and decodes n_gen tokens (end of
+  // text ignored). Returns the aggregate decode tokens per second over all slots (the
+  // first step, which prefills, is not timed).
+  Result<double> run(uint64_t seed);
+  const engine::Engine& engine() const { return *engine_; }
+
+ private:
+  std::unique_ptr<engine::Engine> engine_;
+  int32_t n_slots_ = 0;
+  int32_t n_gen_ = 0;
+};
+
+}  // namespace airt::cli

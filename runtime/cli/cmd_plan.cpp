@@ -1,0 +1,100 @@
+// airt plan: the memory plan for a configuration — every region with its bytes and the
+// totals — built from the model's metadata without reading tensor data, and checked
+// against the memory budget (exit status 1 when it does not fit).
+#include <cstdio>
+#include <string>
+
+#include "runtime/cli/args.h"
+#include "runtime/cli/commands.h"
+#include "runtime/cli/common.h"
+#include "runtime/engine/engine.h"
+
+namespace airt::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: airt plan -m MODEL [--ctx N] [--slots S] [--kv-type T] [--window W] [--sinks S]\n"
+    "                 [--draft MODEL] [--mem-budget MB] [-t THREADS]\n"
+    "Prints the memory plan of an engine with S sequence slots: mapped weights, KV pool,\n"
+    "activations (placed by lifetime), logits, slots, step tables; exits 1 when it exceeds\n"
+    "the budget (default: 90% of MemAvailable or the cgroup's memory.max).\n"
+    "  --slots S          sequences decoded together (default 1)\n"
+    "  --prefill-chunk N  prompt tokens one sequence prefills per step (default 64)\n"
+    "  --kv-type T        f16 (default), q8_0, q4_0, or k=T,v=T\n"
+    "  --kv-block N       positions per KV block (default 16)\n"
+    "  --kv-blocks N      KV pool size in blocks (default: every slot's worst case)\n"
+    "  --draft MODEL      add a speculative draft model's weights, KV pool and activations\n";
+
+}  // namespace
+
+int plan_main(int argc, char** argv) {
+  ModelOptions mo;
+  engine::EngineConfig ec;
+  std::string draft_path;
+  Args a("plan", argc, argv);
+  while (a.next()) {
+    if (mo.parse(a)) continue;
+    if (a.i32("--slots", nullptr, ec.n_slots, 1, 4096)) continue;
+    if (a.i32("--prefill-chunk", nullptr, ec.prefill_chunk, 1, 1 << 16)) continue;
+    if (a.i32("--kv-blocks", nullptr, ec.kv_blocks, 1, 1 << 30)) continue;
+    if (a.str("--draft", nullptr, draft_path)) continue;
+    a.unknown();
+  }
+  if (a.help()) return std::fputs(kHelp, stdout), 0;
+  if (a.ok() && mo.model_path.empty()) a.fail("missing -m MODEL");
+  if (!a.ok()) return a.usage_error();
+
+  auto m = model::Model::load(mo.model_path);
+  if (!m.ok()) return report(m.error());
+  std::unique_ptr<model::Model> draft;
+  if (!draft_path.empty()) {
+    auto d = model::Model::load(draft_path);
+    if (!d.ok()) return report(d.error());
+    draft = std::move(*d);
+  }
+  ec.n_ctx = mo.ctx.n_ctx;
+  ec.kv_types = mo.ctx.kv_types;
+  ec.kv_block = mo.ctx.kv_block;
+  ec.window = mo.ctx.window;
+  ec.sinks = mo.ctx.sinks;
+  auto kernels = hal::kernels_best();
+  if (!kernels.ok()) return report(kernels.error());
+  ec.kernels = *kernels;
+  ec.n_threads = mo.threads;
+
+  // The engine's regions for `s`; a draft adds its own weights, KV pool and activations.
+  auto build = [&](const PlanSettings& s) -> Result<MemoryPlan> {
+    engine::EngineConfig c = ec;
+    c.n_ctx = s.n_ctx;
+    c.n_slots = s.n_slots;
+    c.kv_types = s.kv;
+    MemoryPlan p = AIRT_TRY(engine::Engine::plan(**m, c));
+    if (draft) {
+      MemoryPlan dp = AIRT_TRY(engine::Engine::plan(*draft, c));
+      for (const Region& r : dp.regions()) {
+        if (r.name == "weights (mapped)" || r.name == "kv pool" || r.name == "activations" || r.name == "logits") {
+          p.add("draft " + r.name, r.bytes, r.kind, r.detail);
+        }
+      }
+    }
+    return p;
+  };
+  PlanSettings now{ec.n_ctx > 0 ? ec.n_ctx : std::min((*m)->hparams().n_ctx_train, 2048), ec.n_slots, ec.kv_types};
+  auto plan = build(now);
+  if (!plan.ok()) return report(plan.error());
+  std::printf("memory plan for %s: %d slots x %d positions, KV %s, block %d%s\n", mo.model_path.c_str(), now.n_slots,
+              now.n_ctx, model::kv_types_name(now.kv).c_str(), ec.kv_block,
+              ec.window > 0 ? (", window " + std::to_string(ec.window) + " + " + std::to_string(ec.sinks) + " sinks").c_str()
+                            : "");
+  std::fputs(plan->to_string().c_str(), stdout);
+  auto budget = memory_budget(mo);
+  if (!budget.ok()) return report(budget.error());
+  std::printf("%-28s %-9s %14zu  %s, budget %s (%s)\n", "total", "", engine::plan_cost(*plan),
+              format_bytes(engine::plan_cost(*plan)).c_str(), format_bytes(budget->bytes).c_str(),
+              budget->source.c_str());
+  if (Status s = check_budget(*plan, *budget, now, build); !s.ok()) return report(s.error());
+  std::printf("fits\n");
+  return 0;
+}
+
+}  // namespace airt::cli

@@ -1,0 +1,191 @@
+// Engine: a fixed number of sequence slots served by continuous batching over one model.
+//
+// Each slot holds one request: its prompt tokens, sampler, stop conditions (max tokens,
+// end of generation, stop strings), deadline and priority. Every step() runs ONE batched
+// forward pass: the next token of every decoding sequence plus a chunk of prompt for
+// sequences still prefilling (so a long prompt cannot stall the others), ordered by
+// earliest deadline, then priority, then arrival. A full slot table or KV pool is an
+// immediate error to the caller, never a wait.
+//
+// Threading: one caller at a time (the service's loop, the CLI). Results come back
+// through the Sink passed to step(), from inside step().
+//
+// Memory: everything — KV pool, activations, slot buffers — is carved at create() from
+// one arena sized by plan(). submit() allocates a little (tokenizing the prompt, the
+// slot's sampler); step() performs no heap allocation except when a request that names
+// a session file finishes and that file is written.
+//
+// Ownership: the Model, the Tokenizer and the thread pool (when given) must outlive the
+// Engine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "hal/cpu/kernels.h"
+#include "hal/cpu/thread_pool.h"
+#include "runtime/core/arena.h"
+#include "runtime/core/memory_plan.h"
+#include "runtime/core/result.h"
+#include "runtime/model/forward.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/model.h"
+#include "runtime/text/sampler.h"
+#include "runtime/text/tokenizer.h"
+
+namespace airt::engine {
+
+// Chosen by the caller, unique among live requests; echoed in every callback.
+using Ticket = uint64_t;
+
+enum class FinishReason : uint8_t { kStop, kLength, kDeadline, kCancelled };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "deadline", "cancelled"
+
+struct Request {
+  std::string_view prompt;                 // text; tokenized with the vocabulary's BOS habit
+  bool parse_special = true;               // control-token text (chat templates) becomes tokens
+  std::span<const int32_t> prompt_tokens;  // used instead of `prompt` when not empty
+  int32_t max_tokens = 256;                // generated tokens at most (>= 1)
+  text::SamplerParams sampling;
+  std::span<const std::string> stop;       // stop strings; the stop text is not emitted
+  bool ignore_eos = false;                 // keep going past end-of-generation tokens
+  int32_t priority = 5;                    // higher runs first among equal deadlines
+  int64_t arrival_ns = 0;                  // now_ns() at arrival; 0: at submit()
+  int64_t first_token_deadline_ns = 0;     // absolute, now_ns() clock; 0: none
+  int64_t deadline_ns = 0;                 // absolute; 0: none. Past it: FinishReason::kDeadline
+  std::string_view session_path;           // resume a matching prefix from it; save to it at the end
+};
+
+struct Finish {
+  FinishReason reason = FinishReason::kStop;
+  int32_t prompt_tokens = 0;
+  int32_t cached_tokens = 0;      // prompt tokens restored from the session file
+  int32_t completion_tokens = 0;
+  std::string_view tail;          // text held back (a possible stop-string start) now final
+  double first_token_ms = 0;      // from arrival
+  double total_ms = 0;
+};
+
+// Called only from inside Engine::step().
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Once per generated token that is part of the output (not for the end-of-generation
+  // token). `delta` is the text that became final: whole UTF-8 sequences, never a
+  // possible start of a stop string; it may be empty. Valid during the call only.
+  virtual void on_token(Ticket ticket, int32_t token, std::string_view delta) = 0;
+  // Exactly once per accepted request, after its last on_token; the slot is free again.
+  virtual void on_finish(Ticket ticket, const Finish& info) = 0;
+  // Instead of on_finish when the request failed after it was accepted (e.g. the KV pool
+  // ran out: kResourceExhausted).
+  virtual void on_error(Ticket ticket, const ErrorInfo& error) = 0;
+};
+
+struct EngineConfig {
+  int32_t n_slots = 1;          // requests that run at once
+  int32_t n_ctx = 0;            // positions per sequence; 0: min(n_ctx_train, 2048)
+  int32_t prefill_chunk = 64;   // prompt tokens one sequence prefills per step at most
+  int32_t n_batch = 0;          // rows per step; 0: n_slots - 1 + prefill_chunk
+  model::KvTypes kv_types;      // precision of K and V (the pool is sized for these)
+  int32_t kv_block = 16;        // positions per KV block
+  int32_t kv_blocks = 0;        // KV pool size; 0: every slot's worst case
+  int32_t window = 0;           // sliding attention window; 0: whole context
+  int32_t sinks = 0;            // first positions kept with a window
+  int32_t max_stop = 4;         // stop strings per request
+  int32_t max_stop_bytes = 64;  // bytes per stop string
+  bool mlock = false;
+  const hal::Kernels* kernels = nullptr;  // null: hal::kernels_generic()
+  hal::ThreadPool* pool = nullptr;        // null: one thread
+  int32_t n_threads = 0;                  // threads to plan for without a pool; 0: the pool's size or 1
+};
+
+struct EngineStats {
+  int32_t slots_busy = 0;
+  int32_t slots_total = 0;
+  int32_t kv_blocks_used = 0;
+  int32_t kv_blocks_total = 0;
+  int64_t steps = 0;
+  int64_t tokens_generated = 0;   // since create()
+  int64_t tokens_prefilled = 0;
+  double decode_tokens_per_s = 0;  // over all slots, recent (exponential average per step)
+  int32_t window = 0;
+  int32_t sinks = 0;
+  model::KvTypes kv_types;         // for new blocks
+};
+
+// EDF order: the earlier effective deadline (0 = none, last), then higher priority, then
+// earlier arrival.
+struct SlotKey {
+  int64_t deadline_ns = 0;
+  int32_t priority = 0;
+  int64_t arrival_ns = 0;
+};
+bool runs_before(const SlotKey& a, const SlotKey& b);
+
+class Engine {
+ public:
+  // Every region create() will take, checked against nothing: callers compare it with
+  // their budget first. Errors for settings the model cannot take (e.g. q4_0 KV rows).
+  static Result<MemoryPlan> plan(const model::Model& m, const EngineConfig& c);
+  static Result<std::unique_ptr<Engine>> create(const model::Model& m, const text::Tokenizer& tok,
+                                                const EngineConfig& c);
+  ~Engine();
+
+  // Takes a request into a free slot. Errors, nothing kept: kResourceExhausted (no free
+  // slot), kRequestTooLarge (prompt longer than the context), kRequestInvalid (empty
+  // prompt, a ticket in use, bad sampling parameters or stop strings).
+  Status submit(Ticket ticket, const Request& r);
+  // The request finishes with FinishReason::kCancelled at the next step. Unknown or
+  // finished tickets are ignored.
+  void cancel(Ticket ticket);
+  // One scheduling step: cancellations and deadlines, one batched forward pass, sampling,
+  // callbacks. Returns true while any request is active.
+  bool step(Sink& sink);
+
+  bool busy() const { return n_busy_ > 0; }
+  int32_t free_slots() const { return cfg_.n_slots - n_busy_; }
+  EngineStats stats() const;
+  const EngineConfig& config() const { return cfg_; }
+  const model::Model& model() const { return model_; }
+  const text::Tokenizer& tokenizer() const { return tok_; }
+  const Arena& arena() const { return arena_; }
+
+  // Governor knobs, effective from the next step for every sequence.
+  void set_window(int32_t window, int32_t sinks);
+  Status set_kv_types(model::KvTypes t);
+
+ private:
+  struct Slot;
+  Engine(const model::Model& m, const text::Tokenizer& tok, const EngineConfig& c);
+  Status carve();
+  void finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail);
+  void fail(Slot& s, Sink& sink, const ErrorInfo& e);
+  void release(Slot& s);
+  void emit(Slot& s, Sink& sink, std::span<const float> logits, int64_t now);
+  void restore_session(Slot& s);
+
+  const model::Model& model_;
+  const text::Tokenizer& tok_;
+  EngineConfig cfg_;
+  Arena arena_;
+  model::KvCache kv_;
+  model::Forward forward_;
+  Slot* slots_ = nullptr;  // n_slots, in the arena
+  int32_t n_busy_ = 0;
+  // Per-step tables in the arena.
+  int32_t* order_ = nullptr;   // slot indices in run order (n_slots)
+  int32_t* take_ = nullptr;    // rows each slot takes this step (n_slots)
+  int32_t* tok_rows_ = nullptr;  // n_batch each
+  int32_t* pos_rows_ = nullptr;
+  int32_t* seq_rows_ = nullptr;
+  int32_t* logit_rows_ = nullptr;  // n_slots
+  int32_t* logit_slot_ = nullptr;  // n_slots: the slot each kept row belongs to
+  char* piece_ = nullptr;          // one token's text
+  size_t piece_cap_ = 0;
+  EngineStats stats_;
+};
+
+}  // namespace airt::engine
