@@ -1,6 +1,7 @@
 // Promise 1: after start-up the token loop performs no heap allocation.
 #include <gtest/gtest.h>
 
+#include "runtime/engine/engine.h"
 #include "runtime/model/context.h"
 #include "runtime/model/model.h"
 #include "runtime/text/sampler.h"
@@ -47,6 +48,95 @@ TEST(NoAllocation, TwoHundredGeneratedTokens) {
   }
   EXPECT_GT(bytes, 0u);
   EXPECT_EQ(scope.count() - after_first, 0) << "heap allocations during 199 tokens after the first";
+}
+
+// Counts what it is told without allocating.
+struct CountingSink : engine::Sink {
+  int64_t tokens = 0, bytes = 0, finished = 0, errors = 0;
+  void on_token(engine::Ticket, int32_t, std::string_view d) override {
+    ++tokens;
+    bytes += int64_t(d.size());
+  }
+  void on_finish(engine::Ticket, const engine::Finish& f) override {
+    ++finished;
+    bytes += int64_t(f.tail.size());
+  }
+  void on_error(engine::Ticket, const ErrorInfo&) override { ++errors; }
+};
+
+engine::EngineConfig pinned_config() {
+  engine::EngineConfig c;
+  c.n_slots = 4;
+  c.n_ctx = 512;
+  c.prefill_chunk = 16;
+  c.kv_types = {hal::DType::kQ8_0, hal::DType::kQ8_0};
+  c.window = 128;
+  c.sinks = 4;
+  return c;
+}
+
+// The plan is exact and stable: these settings on this model take exactly this arena, and
+// the engine carves exactly what the plan says.
+TEST(EnginePlan, ArenaSizeIsPinned) {
+  std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok());
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  ASSERT_TRUE(tok.ok());
+  engine::EngineConfig c = pinned_config();
+  auto plan = engine::Engine::plan(**m, c);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  std::printf("%s", plan->to_string().c_str());
+  EXPECT_EQ(plan->arena_bytes(), 336512u);
+  size_t heap = 0, kv = 0;
+  for (const Region& r : plan->regions()) {
+    if (r.name == "samplers (heap)") heap = align_up(r.bytes, Arena::kDefaultAlign);
+    if (r.name == "kv pool") kv = r.bytes;
+  }
+  // 4 slots x (1 sink block + ceil((128+16-1)/16) window blocks + 1) blocks of 16 positions
+  // x 340 B (5 layers x K and V x 34 B), plus block types, the free list, the tables.
+  EXPECT_EQ(kv, 4u * 11 * 16 * 340 + 2 * 64 + 192 + 128 + 4 * 128);
+  auto e = engine::Engine::create(**m, **tok, c);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ((*e)->arena().used(), plan->arena_bytes() - heap);
+  // More slots grow the plan.
+  c.n_slots = 8;
+  EXPECT_GT(engine::Engine::plan(**m, c)->arena_bytes(), plan->arena_bytes());
+}
+
+TEST(NoAllocation, ThousandTokensOverFourSequences) {
+  std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok());
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  ASSERT_TRUE(tok.ok());
+  auto e = engine::Engine::create(**m, **tok, pinned_config());
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  const char* prompts[4] = {"Once upon a time", "The cat sat", "Lily and Ben went to the park", "One day, a big"};
+  std::vector<std::string> stops = {"The end."};
+  for (int i = 0; i < 4; ++i) {
+    engine::Request r;
+    r.prompt = prompts[i];
+    r.max_tokens = 250;
+    r.ignore_eos = true;  // exactly 1000 tokens
+    r.stop = {stops.data(), size_t(i % 2)};
+    r.sampling.temp = 0.9f;
+    r.sampling.top_k = 40;
+    r.sampling.repeat_penalty = 1.1f;
+    r.sampling.seed = uint64_t(i + 1);
+    ASSERT_TRUE((*e)->submit(engine::Ticket(i + 1), r).ok());
+  }
+  CountingSink sink;
+  test::AllocScope scope;
+  while ((*e)->step(sink)) {
+  }
+  EXPECT_EQ(scope.count(), 0) << "heap allocations while decoding " << sink.tokens << " tokens";
+  EXPECT_EQ(sink.finished, 4);
+  EXPECT_EQ(sink.errors, 0);
+  EXPECT_GE(sink.tokens, 900);  // a stop string may end one early
+  EXPECT_GT(sink.bytes, 0);
 }
 
 }  // namespace

@@ -1,0 +1,200 @@
+// Session files: saving and restoring continues a sequence with identical greedy tokens;
+// damaged or mismatched files are refused with errors that say why.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+
+#include "runtime/core/file.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/session.h"
+#include "runtime/model/context.h"
+#include "tests/support/test_support.h"
+
+namespace airt {
+namespace {
+
+int32_t argmax(std::span<const float> v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+std::unique_ptr<model::Context> make_ctx(const model::Model& m, model::KvTypes t = {}, int32_t window = 0) {
+  model::ContextParams p;
+  p.n_ctx = 256;
+  p.kv_types = t;
+  p.window = window;
+  p.sinks = window ? 4 : 0;
+  auto c = model::Context::create(m, p);
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  return std::move(*c);
+}
+
+// Greedy continuation of what ctx holds; appends to `history`.
+std::vector<int32_t> greedy(model::Context& ctx, int n, std::vector<int32_t>& history) {
+  std::vector<int32_t> out;
+  for (int i = 0; i < n; ++i) {
+    int32_t id = argmax(ctx.logits());
+    out.push_back(id);
+    history.push_back(id);
+    EXPECT_TRUE(ctx.eval({&id, 1}).ok());
+  }
+  return out;
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string path = test::model_path("stories260K.gguf");
+    if (path.empty()) GTEST_SKIP() << "shared models absent";
+    m_ = std::move(model::Model::load(path).value());
+    dir_ = test::temp_dir();
+  }
+  // Prompt, 32 greedy tokens, saved to `file` with the context's settings.
+  std::vector<int32_t> save_half(const std::string& file, model::KvTypes t = {}, int32_t window = 0) {
+    auto ctx = make_ctx(*m_, t, window);
+    std::vector<int32_t> history = prompt_;
+    EXPECT_TRUE(ctx->eval(prompt_).ok());
+    auto first = greedy(*ctx, 32, history);
+    Status s = engine::session_save(file, *m_, ctx->kv(), 0, history, ctx->logits());
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return first;
+  }
+  std::unique_ptr<model::Model> m_;
+  std::string dir_;
+  std::vector<int32_t> prompt_ = {1, 403, 407, 261, 378, 10, 51, 257};
+};
+
+void expect_same_continuation(SessionTest* t, const model::Model& m, const std::vector<int32_t>& prompt,
+                              const std::string& file, model::KvTypes types, int32_t window) {
+  auto whole = make_ctx(m, types, window);
+  std::vector<int32_t> h1 = prompt;
+  ASSERT_TRUE(whole->eval(prompt).ok());
+  auto want = greedy(*whole, 64, h1);
+
+  auto ctx = make_ctx(m, types, window);
+  auto sess = engine::Session::read(file, m, ctx->kv());
+  ASSERT_TRUE(sess.ok()) << sess.error().message;
+  ASSERT_EQ(sess->tokens().size(), prompt.size() + 32);
+  ASSERT_TRUE(sess->restore(ctx->kv(), 0, int32_t(sess->tokens().size())).ok());
+  ctx->restore_logits(sess->logits());
+  std::vector<int32_t> h2(sess->tokens().begin(), sess->tokens().end());
+  auto second = greedy(*ctx, 32, h2);
+  EXPECT_EQ(std::vector<int32_t>(want.begin() + 32, want.end()), second);
+  EXPECT_EQ(h1, h2);
+  (void)t;
+}
+
+TEST_F(SessionTest, RestoreContinuesWithIdenticalGreedyTokens) {
+  for (auto [t, name] : {std::pair{model::KvTypes{}, "f16"},
+                         std::pair{model::KvTypes{hal::DType::kQ8_0, hal::DType::kQ4_0}, "q8q4"}}) {
+    std::string file = dir_ + "/s-" + name + ".airtsession";
+    save_half(file, t);
+    expect_same_continuation(this, *m_, prompt_, file, t, 0);
+  }
+}
+
+TEST_F(SessionTest, WindowedSequenceRestores) {
+  std::string file = dir_ + "/w.airtsession";
+  save_half(file, {}, 16);
+  expect_same_continuation(this, *m_, prompt_, file, {}, 16);
+}
+
+TEST_F(SessionTest, MismatchedAndDamagedFilesAreRefused) {
+  std::string file = dir_ + "/good.airtsession";
+  save_half(file);
+  auto ctx = make_ctx(*m_);
+  ASSERT_TRUE(engine::Session::read(file, *m_, ctx->kv()).ok());
+
+  // Other KV type.
+  auto q8 = make_ctx(*m_, {hal::DType::kQ8_0, hal::DType::kQ8_0});
+  auto r = engine::Session::read(file, *m_, q8->kv());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("holds KV type f16, this run uses q8_0"), std::string::npos) << r.error().message;
+
+  // Other model of a similar shape.
+  std::string other = test::model_path("llama2xs-vocab512.gguf");
+  if (!other.empty()) {
+    auto m2 = std::move(model::Model::load(other).value());
+    auto c2 = make_ctx(*m2);
+    r = engine::Session::read(file, *m2, c2->kv());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("another model"), std::string::npos) << r.error().message;
+  }
+
+  std::string bytes = read_file(file).value();
+  auto refused = [&](const std::string& data, const char* what) {
+    std::string bad = dir_ + "/bad.airtsession";
+    ASSERT_TRUE(write_file_atomic(bad, data).ok());
+    auto res = engine::Session::read(bad, *m_, ctx->kv());
+    ASSERT_FALSE(res.ok()) << what;
+    EXPECT_NE(res.error().message.find("bad.airtsession"), std::string::npos) << res.error().message;
+  };
+  refused(bytes.substr(0, bytes.size() / 2), "truncated");
+  refused(bytes.substr(0, 10), "header only");
+  refused("", "empty");
+  refused("not a session at all, just text", "text");
+  for (size_t at : {size_t(14), bytes.size() / 2, bytes.size() - 3}) {
+    std::string flipped = bytes;
+    flipped[at] = char(flipped[at] ^ 0x5a);
+    refused(flipped, "flipped byte");
+  }
+  std::string version = bytes;
+  version[8] = 9;
+  refused(version, "version");
+  // A missing file is kIoNotFound: callers start a fresh session.
+  r = engine::Session::read(dir_ + "/absent.airtsession", *m_, ctx->kv());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Error::kIoNotFound);
+}
+
+struct Collect : engine::Sink {
+  std::map<engine::Ticket, std::vector<int32_t>> tokens;
+  std::map<engine::Ticket, engine::Finish> finished;
+  void on_token(engine::Ticket t, int32_t id, std::string_view) override { tokens[t].push_back(id); }
+  void on_finish(engine::Ticket t, const engine::Finish& f) override { finished[t] = f; }
+  void on_error(engine::Ticket, const ErrorInfo& e) override { ADD_FAILURE() << e.message; }
+};
+
+TEST_F(SessionTest, EngineRequestResumesFromItsSessionFile) {
+  auto tok = std::move(text::Tokenizer::from_gguf(m_->file()).value());
+  engine::EngineConfig c;
+  c.n_ctx = 256;
+  c.n_slots = 2;
+  auto run = [&](engine::Engine& e, std::span<const int32_t> prompt, const std::string& session, int n) {
+    engine::Request r;
+    r.prompt_tokens = prompt;
+    r.max_tokens = n;
+    r.sampling.temp = 0;
+    r.session_path = session;
+    EXPECT_TRUE(e.submit(7, r).ok());
+    Collect sink;
+    while (e.step(sink)) {
+    }
+    return std::make_pair(sink.tokens[7], sink.finished[7]);
+  };
+  auto e = std::move(engine::Engine::create(*m_, *tok, c).value());
+  const std::string file = dir_ + "/chat.airtsession";
+  auto [first, f1] = run(*e, prompt_, file, 24);
+  EXPECT_EQ(f1.cached_tokens, 0);
+  // The next turn's prompt starts with everything the first turn evaluated.
+  std::vector<int32_t> turn2 = prompt_;
+  turn2.insert(turn2.end(), first.begin(), first.end());
+  for (int32_t t : {13, 403, 407}) turn2.push_back(t);
+  auto [resumed, f2] = run(*e, turn2, file, 24);
+  EXPECT_EQ(f2.cached_tokens, int32_t(prompt_.size() + first.size() - 1));
+  auto fresh = std::move(engine::Engine::create(*m_, *tok, c).value());
+  auto [plain, f3] = run(*fresh, turn2, "", 24);
+  EXPECT_EQ(f3.cached_tokens, 0);
+  EXPECT_EQ(resumed, plain);
+  // A damaged session file refuses the request up front.
+  ASSERT_TRUE(write_file_atomic(file, "AIRTSESS\x01\x00\x00\x00garbage").ok());
+  engine::Request r;
+  r.prompt_tokens = turn2;
+  r.session_path = file;
+  Status s = e->submit(8, r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("chat.airtsession"), std::string::npos) << s.error().message;
+  EXPECT_FALSE(e->busy());
+}
+
+}  // namespace
+}  // namespace airt
