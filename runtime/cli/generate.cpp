@@ -122,8 +122,8 @@ int generate_once(const GenerateOptions& o) {
   }
   const bool windowed = ctx.kv().seq_window(0) > 0;
   if (!windowed && int64_t(prompt.size()) > ctx.room()) {
-    return report(errorf(Error::kRequestTooLarge, "prompt is %zu tokens, longer than the %lld positions left in the "
-                         "context of %d (raise --ctx)", prompt.size(), (long long)ctx.room(), ctx.n_ctx()));
+    return report(errorf(Error::kRequestTooLarge, "prompt is %zu tokens, longer than the context of %d%s (raise --ctx)",
+                         prompt.size(), ctx.n_ctx(), *resumed ? " less the resumed session" : ""));
   }
   if (!windowed && int64_t(prompt.size()) + o.n_predict > ctx.room()) {
     std::fprintf(stderr, "airt: note: prompt (%zu) + -n %d exceeds --ctx %d; generation stops at the context end\n",
