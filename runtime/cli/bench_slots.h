@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "runtime/cli/common.h"
 #include "runtime/core/result.h"
 #include "runtime/engine/engine.h"
 
@@ -13,8 +14,9 @@ namespace airt::cli {
 
 class SlotsBench {
  public:
+  // Plans the engine and checks the plan against the budget of `o` (--mem-budget) first.
   static Result<std::unique_ptr<SlotsBench>> create(const model::Model& m, const text::Tokenizer& tok,
-                                                    const hal::Kernels* kernels, int32_t n_slots, int32_t n_gen);
+                                                    const ModelOptions& o, int32_t n_slots, int32_t n_gen);
   // One run: every slot starts from a one-token prompt and decodes n_gen tokens (end of
   // text ignored). Returns the aggregate decode tokens per second over all slots (the
   // first step, which prefills, is not timed).

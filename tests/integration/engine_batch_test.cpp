@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
 
 #include "runtime/engine/engine.h"
 #include "runtime/model/context.h"
@@ -114,6 +115,56 @@ TEST(EngineBatch, QuantizedWeightsLogitsAloneEqualBatched) {
 }
 TEST(EngineBatch, Q8KvLogitsAloneEqualBatched) {
   check_batched_equals_alone("synth-llama-mid-q8_0.gguf", {hal::DType::kQ8_0, hal::DType::kQ8_0});
+}
+
+// A plain fork-join pool for the test (the project's pool lives in hal/cpu): threads are
+// started per run(), which is slow but exercises the split of work across threads.
+class SpawningPool : public hal::ThreadPool {
+ public:
+  explicit SpawningPool(int n) : n_(n) {}
+  int size() const override { return n_; }
+  void run(void (*fn)(void*, int, int), void* ctx) override {
+    std::vector<std::thread> ts;
+    for (int i = 1; i < n_; ++i) ts.emplace_back(fn, ctx, i, n_);
+    fn(ctx, 0, n_);
+    for (auto& t : ts) t.join();
+  }
+
+ private:
+  int n_;
+};
+
+TEST(EngineBatch, ThreadedPassEqualsOneThread) {
+  std::string path = test::model_path("synth-llama-mid-q8_0.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok());
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 21; ++i) ids.push_back((i * 7919 + 5) % 32000);
+  std::vector<float> want, got;
+  for (int threads : {1, 3}) {
+    SpawningPool pool(threads);
+    model::ContextParams p;
+    p.n_ctx = 64;
+    p.n_batch = 8;
+    p.logits_all = true;
+    p.kernels = hal::kernels_best().value();
+    p.kv_types = {hal::DType::kQ8_0, hal::DType::kF16};
+    p.pool = threads > 1 ? &pool : nullptr;
+    auto ctx = model::Context::create(**m, p);
+    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+    std::vector<float>& out = threads == 1 ? want : got;
+    for (size_t i = 0; i < ids.size(); i += 8) {
+      size_t n = std::min<size_t>(8, ids.size() - i);
+      ASSERT_TRUE((*ctx)->eval({ids.data() + i, n}).ok());
+      for (size_t t = 0; t < n; ++t) {
+        auto row = (*ctx)->logits(int32_t(t));
+        out.insert(out.end(), row.begin(), row.end());
+      }
+    }
+  }
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(got, want);
 }
 
 struct Collect : engine::Sink {
