@@ -131,7 +131,7 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
   plan.add("slots", align_up(size_t(c.n_slots) * sizeof(Slot), a) + size_t(c.n_slots) * per_slot,
            RegionKind::kResident, d);
   plan.add("step tables", 4 * align_up(size_t(c.n_slots) * sizeof(int32_t), a) +
-                              3 * align_up(size_t(c.n_batch) * sizeof(int32_t), a) + align_up(256, a));
+                              3 * align_up(size_t(c.n_batch) * sizeof(int32_t), a));
   std::snprintf(d, sizeof d, "%d x n_vocab %d; heap, made per request", c.n_slots, hp.n_vocab);
   plan.add("samplers (heap)", size_t(c.n_slots) * sampler_bytes(hp.n_vocab, text::SamplerParams{}),
            RegionKind::kResident, d);
@@ -192,9 +192,7 @@ Status Engine::carve() {
   tok_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
   pos_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
   seq_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
-  piece_cap_ = 256;
-  piece_ = static_cast<char*>(arena_.alloc(piece_cap_));
-  if (!piece_ || !seq_rows_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+  if (!seq_rows_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   return {};
 }
 
@@ -246,7 +244,7 @@ Status Engine::submit(Ticket ticket, const Request& r) {
   s->first_token_ns = 0;
   s->cancel = s->history_lost = false;
   s->ticket = ticket;
-  std::memcpy(s->session, r.session_path.data(), r.session_path.size());
+  if (!r.session_path.empty()) std::memcpy(s->session, r.session_path.data(), r.session_path.size());
   s->session[r.session_path.size()] = '\0';
   const int32_t id = int32_t(s - slots_);
   kv_.seq_clear(id);
@@ -315,8 +313,9 @@ void Engine::emit(Slot& s, Sink& sink, std::span<const float> logits, int64_t no
   s.sampler->accept(id);
   ++s.n_gen;
   ++stats_.tokens_generated;
-  const size_t len = std::min(tok_.piece(id, piece_, piece_cap_), piece_cap_);
-  TextStream::Delta d = s.text.push({piece_, len});
+  // The view form: Tokenizer::piece(id, buf, cap) hands memcpy a null pointer for hidden
+  // (control) tokens, which UBSan rejects.
+  TextStream::Delta d = s.text.push(tok_.piece(id));
   sink.on_token(s.ticket, id, d.text);
   if (d.stopped) return finish(s, sink, FinishReason::kStop, {});
   const int32_t seq = int32_t(&s - slots_);

@@ -183,8 +183,6 @@ class Engine {
   int32_t* seq_rows_ = nullptr;
   int32_t* logit_rows_ = nullptr;  // n_slots
   int32_t* logit_slot_ = nullptr;  // n_slots: the slot each kept row belongs to
-  char* piece_ = nullptr;          // one token's text
-  size_t piece_cap_ = 0;
   EngineStats stats_;
 };
 

@@ -27,7 +27,9 @@ struct Fnv {
   }
 };
 
-void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+void put(std::string& out, const void* p, size_t n) {
+  if (n) out.append(static_cast<const char*>(p), n);
+}
 template <class T>
 void put(std::string& out, T v) {
   put(out, &v, sizeof v);

@@ -80,7 +80,7 @@ size_t TextStream::must_wait() const {
 TextStream::Delta TextStream::push(std::string_view piece) {
   // A piece never exceeds the tokenizer's longest, for which the buffer has room.
   const size_t n = std::min(piece.size(), cap_ - held_);
-  std::memcpy(buf_ + held_, piece.data(), n);
+  if (n) std::memcpy(buf_ + held_, piece.data(), n);
   held_ += n;
   size_t match = held_;
   for (int32_t i = 0; i < n_stop_; ++i) {
@@ -89,7 +89,7 @@ TextStream::Delta TextStream::push(std::string_view piece) {
     if (at != std::string_view::npos) match = std::min(match, at);
   }
   if (match < held_) {
-    std::memcpy(out_, buf_, match);
+    if (match) std::memcpy(out_, buf_, match);
     held_ = 0;
     return {{out_, match}, true};
   }
