@@ -68,16 +68,9 @@ bool session_name_ok(std::string_view s) {
   return true;
 }
 
-// id and reply_to come first so that every later error can be addressed.
-Status read_address(const cJSON* root, Request* out) {
-  const cJSON* reply_to = cJSON_GetObjectItemCaseSensitive(root, "reply_to");
-  if (reply_to) {
-    std::string topic;
-    AIRT_TRY(read_string(reply_to, "reply_to", 1, 1024, &topic));
-    if (!reply_topic_valid(topic))
-      return invalid("reply_to", "must be a topic name without wildcards, not starting with '$'", reply_to);
-    out->reply_to = std::move(topic);
-  }
+// id and reply_to come first so that every later error can be addressed; each is kept
+// when valid even if the other is not.
+Status read_id(const cJSON* root, Request* out) {
   const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
   if (!id) return errorf(Error::kRequestInvalid, "id: required (a string of 1..%zu bytes)", kMaxIdBytes);
   std::string text;
@@ -85,6 +78,23 @@ Status read_address(const cJSON* root, Request* out) {
   if (has_control(text)) return invalid("id", "must not contain control characters", id);
   out->id = std::move(text);
   return ok_status();
+}
+
+Status read_reply_to(const cJSON* root, Request* out) {
+  const cJSON* reply_to = cJSON_GetObjectItemCaseSensitive(root, "reply_to");
+  if (!reply_to) return ok_status();
+  std::string topic;
+  AIRT_TRY(read_string(reply_to, "reply_to", 1, 1024, &topic));
+  if (!reply_topic_valid(topic))
+    return invalid("reply_to", "must be a topic name without wildcards, not starting with '$'", reply_to);
+  out->reply_to = std::move(topic);
+  return ok_status();
+}
+
+Status read_address(const cJSON* root, Request* out) {
+  Status id = read_id(root, out);
+  Status reply_to = read_reply_to(root, out);
+  return !id.ok() ? id : reply_to;
 }
 
 Status read_messages(const cJSON* v, Request* out) {
