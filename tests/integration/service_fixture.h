@@ -64,7 +64,9 @@ inline bool port_accepts(int port) {
 // the destructor kills it, and PR_SET_PDEATHSIG kills it if the test process crashes.
 class MosquittoBroker {
  public:
-  explicit MosquittoBroker(bool persistence = false) : persistence_(persistence), dir_(airt::test::temp_dir()) {}
+  // `extra` is appended to the generated configuration (then anonymous access is off).
+  explicit MosquittoBroker(bool persistence = false, std::string extra = "")
+      : persistence_(persistence), extra_(std::move(extra)), dir_(airt::test::temp_dir()) {}
   ~MosquittoBroker() { kill_now(); }
 
   // Starts on `port` (0: a free one). Returns false if it does not accept within 10 s.
@@ -73,7 +75,7 @@ class MosquittoBroker {
       port_ = port ? port : free_port();
       std::ofstream conf(dir_ + "/mosquitto.conf");
       conf << "listener " << port_ << " 127.0.0.1\n"
-           << "allow_anonymous true\n"
+           << (extra_.empty() ? "allow_anonymous true\n" : extra_)
            << "persistence " << (persistence_ ? "true" : "false") << "\n"
            << "persistence_location " << dir_ << "/\n"
            << "max_queued_messages 100000\n"
@@ -134,6 +136,7 @@ class MosquittoBroker {
     pid_ = -1;
   }
   bool persistence_;
+  std::string extra_;
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;
@@ -190,6 +193,10 @@ class TestClient {
     mosquitto_disconnect(mosq_);
     mosquitto_loop_stop(mosq_, true);
     mosquitto_destroy(mosq_);
+  }
+
+  void set_credentials(const std::string& user, const std::string& password) {
+    mosquitto_username_pw_set(mosq_, user.c_str(), password.c_str());
   }
 
   // Connects, subscribes to `topics` (again after each reconnect), waits for the SUBACKs.

@@ -142,7 +142,9 @@ TEST_F(ServiceMqtt, RequestsWithoutAReplyTopicAreDroppedNotAnswered) {
   }));
   EXPECT_EQ(server.server().counters().dropped, 2u);
   for (auto& r : app.received()) {
-    if (r.topic != kReq) EXPECT_NE(Json(r.payload).str("id"), "lost") << r.topic;
+    if (r.topic != kReq) {
+      EXPECT_NE(Json(r.payload).str("id"), "lost") << r.topic;
+    }
   }
 }
 
@@ -391,6 +393,53 @@ TEST_F(ServiceMqtt, BrokerRestartWhileRequestsAreQueuedAndOneStreams) {
     if (j.str("id") == "stream" && !j.is_final()) indices.insert(j["index"]->valueint);
   }
   EXPECT_EQ(indices.size(), 60u) << "no chunk lost across the restart";
+}
+
+// The shipped example ACL (packaging/mosquitto/airt.acl) with password authentication:
+// airt logs in as its node, answers an application, and cannot get in with a bad password.
+TEST(ServiceMqttAuth, PasswordAndShippedAcl) {
+  std::string dir = airt::test::temp_dir();
+  std::string passwd = dir + "/passwd";
+  ASSERT_EQ(std::system(("mosquitto_passwd -c -b " + passwd + " board1 pw-board >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(std::system(("mosquitto_passwd -b " + passwd + " app-kitchen pw-app >/dev/null 2>&1").c_str()), 0);
+  std::ofstream(dir + "/board1.pw") << "pw-board\n";
+  std::ofstream(dir + "/wrong.pw") << "nope\n";
+  MosquittoBroker broker(false, "allow_anonymous false\npassword_file " + passwd + "\nacl_file " +
+                                    std::string(AIRT_SOURCE_DIR) + "/packaging/mosquitto/airt.acl\n");
+  ASSERT_TRUE(broker.start()) << broker.log();
+
+  ServiceConfig bad = test_config(broker.port(), "board1");
+  bad.broker.username = "board1";
+  bad.broker.password_file = dir + "/wrong.pw";
+  ASSERT_TRUE(config_finalize(bad, "test").ok());
+  {
+    ScriptedTestGenerator gen;
+    ServerThread refused(bad, gen);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(refused.server().counters().connects, 0u) << "a wrong password must not get in";
+  }
+
+  ServiceConfig c = test_config(broker.port(), "board1");
+  c.broker.username = "board1";
+  c.broker.password_file = dir + "/board1.pw";
+  ASSERT_TRUE(config_finalize(c, "test").ok());
+  ScriptedTestGenerator gen;
+  ServerThread server(c, gen);
+  TestClient app(broker.port(), "kitchen");
+  app.set_credentials("app-kitchen", "pw-app");
+  ASSERT_TRUE(app.connect({"reply/app-kitchen/#", "airt/board1/status"}));
+  ASSERT_TRUE(app.wait_for([](auto& m) {
+    for (auto& r : m)
+      if (Json(r.payload).str("state") == "online") return true;
+    return false;
+  })) << broker.log();
+  ASSERT_TRUE(app.publish("airt/board1/request", R"({"id": "acl", "prompt": "ok", "max_tokens": 2})", "reply/app-kitchen/1"));
+  ASSERT_TRUE(app.wait_for([](auto& m) { return count_terminal(m) >= 1; })) << broker.log();
+  for (auto& r : app.received()) {
+    if (r.topic == "reply/app-kitchen/1") {
+      EXPECT_EQ(Json(r.payload).str("text"), "ok ok ");
+    }
+  }
 }
 
 }  // namespace
