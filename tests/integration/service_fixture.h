@@ -199,6 +199,10 @@ class TestClient {
     mosquitto_username_pw_set(mosq_, user.c_str(), password.c_str());
   }
 
+  void set_tls(const std::string& ca, const std::string& cert, const std::string& key) {
+    mosquitto_tls_set(mosq_, ca.c_str(), nullptr, cert.c_str(), key.c_str(), nullptr);
+  }
+
   // Connects, subscribes to `topics` (again after each reconnect), waits for the SUBACKs.
   bool connect(const std::vector<std::string>& topics, int64_t session_expiry_s = 0) {
     {
