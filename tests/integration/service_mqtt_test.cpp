@@ -163,9 +163,17 @@ TEST_F(ServiceMqtt, TenClientsTenRequestsFourSlots) {
   for (int k = 0; k < 10; ++k) {
     senders.emplace_back([&, k] {
       for (int i = 0; i < 10; ++i) {
-        std::string id = "c" + std::to_string(k) + "-" + std::to_string(i);
-        clients[k]->publish(kReq, R"({"id": ")" + id + R"(", "prompt": ")" + id + R"(", "max_tokens": 6})",
-                            "load/" + std::to_string(k), id);
+        // Built with appends: GCC 12 warns falsely (-Wrestrict) on a chain of operator+ here.
+        std::string id = "c";
+        id += std::to_string(k);
+        id += '-';
+        id += std::to_string(i);
+        std::string payload = R"({"id": ")";
+        payload += id;
+        payload += R"(", "prompt": ")";
+        payload += id;
+        payload += R"(", "max_tokens": 6})";
+        clients[k]->publish(kReq, payload, "load/" + std::to_string(k), id);
       }
     });
   }
@@ -465,6 +473,12 @@ TEST(ServiceMqttTls, MutualTlsWithAPrivateCa) {
   ASSERT_TRUE(config_finalize(c, "test").ok());
   ScriptedTestGenerator gen;
   ServerThread server(c, gen);
+  // libmosquitto initialises its TLS state lazily and not thread-safely on the first TLS
+  // connect; two clients of one process connecting at once can both create it (a leak
+  // under ASan). airt has one client; here the test client waits for airt's connection.
+  for (int i = 0; i < 1000 && server.server().counters().connects == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(server.server().counters().connects, 1u) << broker.log();
   TestClient app(broker.port(), "tls-app");
   app.set_tls(d + "/ca.crt", d + "/cli.crt", d + "/cli.key");
   ASSERT_TRUE(app.connect({"tls/reply", "airt/tls1/status"})) << broker.log();
