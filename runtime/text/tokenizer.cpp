@@ -161,15 +161,16 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabSpec spec) {
   t->ids_.reserve(n);
   for (size_t i = 0; i < n; ++i) t->ids_.emplace(t->tokens_[i], static_cast<int32_t>(i));
 
+  t->merge_ranks_.reserve(spec.merges.size());
   for (size_t i = 0; i < spec.merges.size(); ++i) {
-    const std::string& m = spec.merges[i];
+    std::string& m = spec.merges[i];
     // The separator is the first space after the first character: a part never starts
     // with a raw space in a byte-level vocabulary, but be exact about where it splits.
     const size_t sp = m.find(' ', 1);
     if (sp == std::string::npos || sp + 1 >= m.size())
       return errorf(Error::kFormatInvalid, "%s: merge %zu '%s' is not two parts separated by a space",
                     t->name_.c_str(), i, m.c_str());
-    t->merge_ranks_.emplace(m, static_cast<int32_t>(i));
+    t->merge_ranks_.emplace(std::move(m), static_cast<int32_t>(i));
   }
   if (!spm && t->merge_ranks_.empty())
     return errorf(Error::kFormatInvalid, "%s: a gpt2 (byte-level BPE) vocabulary needs tokenizer.ggml.merges",
