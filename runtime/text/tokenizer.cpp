@@ -1,7 +1,6 @@
 #include "runtime/text/tokenizer.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "runtime/text/pretokenizer.h"
@@ -56,7 +55,7 @@ struct Symbol {
 // A candidate merge of symbols left and right. `size` is their joint length when the
 // candidate was made: if either has changed since, the candidate is stale and skipped.
 struct Bigram {
-  float priority;  // higher merges first: token score (SPM) or -rank (BPE)
+  double priority;  // higher merges first: token score (SPM) or -rank (BPE), both exact
   int32_t left;
   int32_t right;
   uint32_t size;
@@ -90,7 +89,7 @@ void merge_symbols(std::string_view s, std::vector<Symbol>& syms, ScoreFn score)
     if (l < 0 || r < 0) return;
     const Symbol& a = syms[l];
     const Symbol& b = syms[r];
-    std::optional<float> p =
+    std::optional<double> p =
         score(s.substr(a.start, a.n), s.substr(b.start, b.n), s.substr(a.start, a.n + b.n));
     if (!p) return;
     heap.push_back({*p, l, r, a.n + b.n});
@@ -376,7 +375,7 @@ void Tokenizer::emit_bytes(std::string_view bytes, std::vector<int32_t>& out) co
 void Tokenizer::encode_spm(std::string_view s, std::vector<int32_t>& out) const {
   std::vector<Symbol> syms;
   split_chars(s, syms);
-  merge_symbols(s, syms, [&](std::string_view, std::string_view, std::string_view joint) -> std::optional<float> {
+  merge_symbols(s, syms, [&](std::string_view, std::string_view, std::string_view joint) -> std::optional<double> {
     const int32_t id = find(joint);
     if (id == kNoToken) return std::nullopt;
     return scores_[id];
@@ -411,11 +410,11 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<int32_t>& out) const
   std::vector<Symbol> syms;
   split_chars(word, syms);
   std::string key;
-  merge_symbols(word, syms, [&](std::string_view l, std::string_view r, std::string_view) -> std::optional<float> {
+  merge_symbols(word, syms, [&](std::string_view l, std::string_view r, std::string_view) -> std::optional<double> {
     key.assign(l).append(1, ' ').append(r);
     const auto it = merge_ranks_.find(std::string_view(key));
     if (it == merge_ranks_.end()) return std::nullopt;
-    return -static_cast<float>(it->second);
+    return -static_cast<double>(it->second);
   });
   for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
     const std::string_view piece_text = word.substr(syms[i].start, syms[i].n);
