@@ -10,8 +10,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "hal/dtype.h"
+#include "runtime/core/result.h"
 
 namespace airt::hal {
 
@@ -41,8 +44,12 @@ struct Kernels {
   // out = silu(gate) * up.
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
   // Rotates one head vector x[0..head_dim) at position `pos`. neox=false rotates
-  // adjacent pairs (x[2i], x[2i+1]) as llama does; neox=true rotates (x[i], x[i+d/2])
-  // as qwen2 does. n_rot dims are rotated (n_rot <= head_dim), theta_i = pos*base^(-2i/n_rot).
+  // adjacent pairs (x[2i], x[2i+1]) as llama does; neox=true rotates (x[i], x[i+n_rot/2])
+  // as qwen2 does. The first n_rot dims are rotated (n_rot even, <= head_dim), the rest
+  // pass through. Pair i turns by theta_i = pos * freq_scale * freq_base^(-2i/n_rot)
+  // (freq_scale is linear position interpolation, 1 for none; ggml's rope with
+  // ext_factor 0 and attn_factor 1). Like ggml, base^(-2i/n_rot) is built by repeated f32
+  // multiplication, so angles match its to the bit.
   void (*rope)(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
                float freq_scale, bool neox) = nullptr;
   // y[i] += a * x[i]
@@ -52,9 +59,22 @@ struct Kernels {
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n) = nullptr;
 
   const TypeKernels& of(DType t) const { return types[static_cast<uint32_t>(t)]; }
+  // Whether a weight matrix of type `t` can be multiplied here (vec_dot and gemm present).
+  bool supports_matmul(DType t) const { return of(t).vec_dot != nullptr && of(t).gemm != nullptr; }
 };
 
 // The portable reference kernels; always available.
 const Kernels& kernels_generic();
+
+// The table for `isa`: "generic", "avx2", "avx512", "neon", "dotprod", or "auto" (the best
+// one this CPU runs). A variant table holds its fast kernels and the generic ones for
+// everything else. Fails with Error::kBackendUnsupported, naming what is available, when
+// this build or this CPU lacks the ISA. Tables are built once, on first request, and live
+// for the whole program.
+Result<const Kernels*> kernels_select(std::string_view isa);
+// kernels_select($AIRT_CPU_ISA), or "auto" when the variable is unset or empty.
+Result<const Kernels*> kernels_best();
+// The tables this build and CPU can run, best last: "generic avx2 avx512".
+std::string kernels_available();
 
 }  // namespace airt::hal

@@ -2,9 +2,19 @@
 
 namespace airt::cli {
 
+int run_main(int argc, char** argv);
+int tokenize_main(int argc, char** argv);
+int logits_main(int argc, char** argv);
+int perplexity_main(int argc, char** argv);
+int bench_main(int argc, char** argv);
+
 std::span<const Command> commands() {
   static const Command kCommands[] = {
-      {"version", [](int, char**) { return 0; }},
+      {"run", run_main},
+      {"tokenize", tokenize_main},
+      {"logits", logits_main},
+      {"perplexity", perplexity_main},
+      {"bench", bench_main},
   };
   return kCommands;
 }

@@ -1,0 +1,40 @@
+// What the CPU we run on can execute, detected once at start-up: cpuid (plus xgetbv, so
+// the OS saves the wide registers) on x86-64, getauxval(AT_HWCAP) on aarch64. The kernel
+// table picks its ISA variant from this; `airt info` prints it.
+#pragma once
+
+#include <string>
+
+namespace airt::hal {
+
+struct CpuFeatures {
+  // x86-64
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  bool avx512vnni = false;
+  bool avxvnni = false;  // VEX-encoded VNNI (Alder Lake and later)
+  // aarch64
+  bool asimd = false;
+  bool asimddp = false;  // sdot/udot
+  bool fphp = false;     // half-precision arithmetic
+
+  // The ISA levels our kernels are built for.
+  bool has_avx2_level() const { return avx2 && fma && f16c; }
+  bool has_avx512_level() const {
+    return has_avx2_level() && avx512f && avx512bw && avx512vl && avx512dq && avx512vnni;
+  }
+  bool has_dotprod_level() const { return asimd && asimddp; }
+
+  // "avx2 fma f16c avx512f ..." for logs and `airt info`.
+  std::string describe() const;
+};
+
+// Detected on first call; later calls return the same object.
+const CpuFeatures& cpu_features();
+
+}  // namespace airt::hal

@@ -1,0 +1,165 @@
+// airt bench: prompt processing (pp) and generation (tg) speed, llama-bench style:
+// mean ± stdev over repetitions, as a table, JSON or CSV.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench/synthetic_model.h"
+#include "runtime/cli/args.h"
+#include "runtime/cli/commands.h"
+#include "runtime/cli/common.h"
+#include "runtime/core/clock.h"
+#include "runtime/core/memory_plan.h"
+
+namespace airt::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: airt bench (-m MODEL | --synthetic SHAPE[:TYPE]) [-p N] [-n N] [-r N] [-t N] [-o md|json|csv]\n"
+    "  -p N          prompt tokens for the pp test (default 512; 0 skips it)\n"
+    "  -n N          generated tokens for the tg test (default 128; 0 skips it)\n"
+    "  -r N          repetitions (default 5)\n"
+    "  -o FORMAT     md (default), json or csv\n"
+    "  --synthetic S a random-weight model of a known shape: tinyllama-1.1b, llama-3.2-1b,\n"
+    "                qwen2.5-0.5b, smollm2-135m; TYPE q4_0 (default), q8_0, f16, f32\n"
+    "  --keep FILE   keep the synthetic model at FILE (default: a temporary file, removed)\n";
+
+struct Row {
+  std::string test;  // "pp512", "tg128"
+  std::vector<double> ts;
+  double mean = 0, stdev = 0;
+};
+
+void summarize(Row& r) {
+  double s = 0;
+  for (double v : r.ts) s += v;
+  r.mean = s / double(r.ts.size());
+  double var = 0;
+  for (double v : r.ts) var += (v - r.mean) * (v - r.mean);
+  r.stdev = r.ts.size() > 1 ? std::sqrt(var / double(r.ts.size() - 1)) : 0;
+}
+
+// Random but valid token ids, the same for every run.
+std::vector<int32_t> bench_tokens(int32_t n, int32_t n_vocab) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  uint64_t s = 88172645463325252ull;
+  for (auto& id : ids) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    id = int32_t(s % uint64_t(n_vocab));
+  }
+  return ids;
+}
+
+Result<double> run_pp(model::Context& ctx, const std::vector<int32_t>& ids) {
+  ctx.truncate(0);
+  double t0 = now_ms();
+  for (size_t i = 0; i < ids.size(); i += size_t(ctx.n_batch())) {
+    size_t n = std::min(ids.size() - i, size_t(ctx.n_batch()));
+    AIRT_TRY(ctx.eval({ids.data() + i, n}));
+  }
+  return double(ids.size()) * 1000.0 / (now_ms() - t0);
+}
+
+Result<double> run_tg(model::Context& ctx, const std::vector<int32_t>& ids) {
+  ctx.truncate(0);
+  double t0 = now_ms();
+  for (int32_t id : ids) AIRT_TRY(ctx.eval({&id, 1}));
+  return double(ids.size()) * 1000.0 / (now_ms() - t0);
+}
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  ModelOptions mo;
+  std::string synthetic, keep, format = "md";
+  int32_t n_prompt = 512, n_gen = 128, reps = 5;
+  Args a("bench", argc, argv);
+  while (a.next()) {
+    if (mo.parse(a)) continue;
+    if (a.i32("--n-prompt", "-p", n_prompt, 0, 1 << 16)) continue;
+    if (a.i32("--n-gen", "-n", n_gen, 0, 1 << 16)) continue;
+    if (a.i32("--repetitions", "-r", reps, 1, 1000)) continue;
+    if (a.str("--output", "-o", format)) continue;
+    if (a.str("--synthetic", nullptr, synthetic)) continue;
+    if (a.str("--keep", nullptr, keep)) continue;
+    a.unknown();
+  }
+  if (a.help()) return std::fputs(kHelp, stdout), 0;
+  if (a.ok() && mo.model_path.empty() == synthetic.empty()) a.fail("give exactly one of -m MODEL or --synthetic SHAPE");
+  if (a.ok() && format != "md" && format != "json" && format != "csv") a.fail("-o must be md, json or csv");
+  if (a.ok() && n_prompt == 0 && n_gen == 0) a.fail("-p 0 and -n 0 leave nothing to measure");
+  if (!a.ok()) return a.usage_error();
+
+  std::string temp_model;
+  if (!synthetic.empty()) {
+    auto spec = bench::parse_synthetic_spec(synthetic);
+    if (!spec.ok()) return report(spec.error());
+    mo.model_path = keep.empty() ? "/tmp/airt-synthetic-" + std::to_string(getpid()) + ".gguf" : keep;
+    if (keep.empty()) temp_model = mo.model_path;
+    std::fprintf(stderr, "airt: writing synthetic %s to %s\n", synthetic.c_str(), mo.model_path.c_str());
+    if (Status s = bench::write_synthetic_model(*spec->shape, spec->type, mo.model_path); !s.ok()) return report(s.error());
+  }
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      if (!path.empty()) unlink(path.c_str());
+    }
+  } cleanup{temp_model};
+
+  mo.ctx.n_ctx = std::max(n_prompt, n_gen) + 1;
+  mo.ctx.n_batch = std::max(1, std::min(n_prompt, 512));
+  auto lm = load_model(mo);
+  if (!lm.ok()) return report(lm.error());
+  model::Context& ctx = *lm->ctx;
+
+  std::vector<Row> rows;
+  if (n_prompt > 0) rows.push_back({"pp" + std::to_string(n_prompt), {}});
+  if (n_gen > 0) rows.push_back({"tg" + std::to_string(n_gen), {}});
+  for (Row& r : rows) {
+    const bool pp = r.test[0] == 'p';
+    auto ids = bench_tokens(pp ? n_prompt : n_gen, ctx.n_vocab());
+    // One warm-up run pages the weights in and settles the caches.
+    auto warm = pp ? run_pp(ctx, ids) : run_tg(ctx, ids);
+    if (!warm.ok()) return report(warm.error());
+    for (int i = 0; i < reps; ++i) {
+      auto ts = pp ? run_pp(ctx, ids) : run_tg(ctx, ids);
+      if (!ts.ok()) return report(ts.error());
+      r.ts.push_back(*ts);
+    }
+    summarize(r);
+  }
+
+  const auto& m = *lm->model;
+  const char* type = hal::dtype_name(m.main_type());
+  const char* isa = "generic";
+  int threads = mo.threads > 0 ? mo.threads : 1;
+  const std::string name = synthetic.empty() ? mo.model_path : synthetic;
+  if (format == "json") {
+    std::printf("[\n");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::printf("  {\"model\": \"%s\", \"model_type\": \"%s\", \"model_bytes\": %zu, "
+                  "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"t_s_mean\": %.3f, \"t_s_stdev\": %.3f}%s\n",
+                  name.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].mean,
+                  rows[i].stdev, i + 1 < rows.size() ? "," : "");
+    }
+    std::printf("]\n");
+  } else if (format == "csv") {
+    std::printf("model,model_type,model_bytes,test,n_threads,isa,t_s_mean,t_s_stdev\n");
+    for (auto& r : rows)
+      std::printf("%s,%s,%zu,%s,%d,%s,%.3f,%.3f\n", name.c_str(), type, m.weight_bytes(), r.test.c_str(), threads, isa,
+                  r.mean, r.stdev);
+  } else {
+    std::printf("| model | type | size | threads | isa | test | t/s |\n|---|---|---|---|---|---|---|\n");
+    for (auto& r : rows)
+      std::printf("| %s | %s | %s | %d | %s | %s | %.2f ± %.2f |\n", name.c_str(), type,
+                  format_bytes(m.weight_bytes()).c_str(), threads, isa, r.test.c_str(), r.mean, r.stdev);
+  }
+  return 0;
+}
+
+}  // namespace airt::cli

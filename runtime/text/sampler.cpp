@@ -1,0 +1,170 @@
+#include "runtime/text/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace airt::text {
+namespace {
+
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// Higher logit first; equal logits by lower id, so sorting gives one answer everywhere.
+struct ByLogit {
+  template <class C>
+  bool operator()(const C& a, const C& b) const {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+};
+
+}  // namespace
+
+void Rng::seed_with(uint64_t seed) {
+  uint64_t x = seed;
+  for (uint64_t& s : s_) s = splitmix64(x);
+}
+
+uint64_t Rng::next() {
+  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+Result<std::unique_ptr<Sampler>> Sampler::create(int32_t n_vocab, const SamplerParams& p) {
+  if (n_vocab <= 0) return errorf(Error::kRequestInvalid, "sampler: n_vocab %d must be > 0", n_vocab);
+  if (!std::isfinite(p.temp))
+    return errorf(Error::kRequestInvalid, "sampler: temperature %g is not a number; use 0 for greedy", p.temp);
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+    return errorf(Error::kRequestOutOfRange, "sampler: top_p %g must be in (0, 1] (1 turns it off)", p.top_p);
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+    return errorf(Error::kRequestOutOfRange, "sampler: min_p %g must be in [0, 1] (0 turns it off)", p.min_p);
+  if (!(p.repeat_penalty > 0.0f) || !std::isfinite(p.repeat_penalty))
+    return errorf(Error::kRequestOutOfRange, "sampler: repeat_penalty %g must be > 0 (1 turns it off)",
+                  p.repeat_penalty);
+  if (p.repeat_last_n < 0 || p.repeat_last_n > (1 << 20))
+    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d", p.repeat_last_n,
+                  1 << 20);
+  return std::unique_ptr<Sampler>(new Sampler(n_vocab, p));
+}
+
+Sampler::Sampler(int32_t n_vocab, const SamplerParams& params)
+    : params_(params),
+      n_vocab_(n_vocab),
+      rng_(params.seed),
+      cand_(static_cast<size_t>(n_vocab)),
+      history_(static_cast<size_t>(params.repeat_last_n)),
+      seen_(static_cast<size_t>(n_vocab), 0) {}
+
+void Sampler::reset() {
+  history_next_ = 0;
+  history_size_ = 0;
+  rng_.seed_with(params_.seed);
+}
+
+void Sampler::accept(int32_t id) {
+  if (history_.empty() || id < 0 || id >= n_vocab_) return;
+  history_[history_next_] = id;
+  history_next_ = (history_next_ + 1) % history_.size();
+  history_size_ = std::min(history_size_ + 1, history_.size());
+}
+
+void Sampler::apply_penalty() {
+  if (params_.repeat_penalty == 1.0f || history_size_ == 0) return;
+  if (++stamp_ == 0) {  // the stamp wrapped: clear the marks once every 2^32 calls
+    std::fill(seen_.begin(), seen_.end(), 0u);
+    stamp_ = 1;
+  }
+  for (size_t i = 0; i < history_size_; ++i) {
+    const int32_t id = history_[i];
+    if (seen_[id] == stamp_) continue;  // each distinct token is penalised once
+    seen_[id] = stamp_;
+    // cand_ is still in id order here. Dividing a positive logit and multiplying a
+    // negative one both make the token less likely.
+    float& l = cand_[id].logit;
+    l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+  }
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  AIRT_DCHECK(logits.size() == static_cast<size_t>(n_vocab_));
+  const size_t n = std::min(logits.size(), cand_.size());
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; ++i) {
+    // NaN would break the sort's ordering; treat it as impossible.
+    const float l = std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
+    cand_[i] = {l, 0.0f, static_cast<int32_t>(i)};
+  }
+  apply_penalty();
+  const auto first = cand_.begin();
+
+  if (params_.temp <= 0.0f || params_.top_k == 1) {
+    return std::min_element(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{})->id;
+  }
+
+  size_t k = n;
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
+    k = static_cast<size_t>(params_.top_k);
+    std::partial_sort(first, first + static_cast<std::ptrdiff_t>(k), first + static_cast<std::ptrdiff_t>(n),
+                      ByLogit{});
+  } else {
+    std::sort(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{});
+  }
+
+  // Softmax at temperature 1 over the top k (sorted, so cand_[0] holds the max).
+  const float max_l = cand_[0].logit;
+  if (!std::isfinite(max_l)) return cand_[0].id;  // all -inf (or +inf): nothing to weigh
+  double sum = 0.0;
+  for (size_t i = 0; i < k; ++i) {
+    cand_[i].p = std::exp(cand_[i].logit - max_l);
+    sum += cand_[i].p;
+  }
+  for (size_t i = 0; i < k; ++i) cand_[i].p = static_cast<float>(cand_[i].p / sum);
+
+  // Top-p: the smallest prefix whose mass reaches top_p (at least one token).
+  if (params_.top_p < 1.0f) {
+    double cum = 0.0;
+    for (size_t i = 0; i < k; ++i) {
+      cum += cand_[i].p;
+      if (cum >= params_.top_p) {
+        k = i + 1;
+        break;
+      }
+    }
+  }
+  // Min-p: drop tokens less likely than min_p times the most likely one.
+  if (params_.min_p > 0.0f) {
+    const float floor_p = params_.min_p * cand_[0].p;
+    size_t keep = 1;
+    while (keep < k && cand_[keep].p >= floor_p) ++keep;
+    k = keep;
+  }
+
+  // Temperature on what is left, then draw.
+  sum = 0.0;
+  for (size_t i = 0; i < k; ++i) {
+    cand_[i].p = std::exp((cand_[i].logit - max_l) / params_.temp);
+    sum += cand_[i].p;
+  }
+  const double r = rng_.uniform() * sum;
+  double cum = 0.0;
+  for (size_t i = 0; i < k; ++i) {
+    cum += cand_[i].p;
+    if (r < cum) return cand_[i].id;
+  }
+  return cand_[k - 1].id;  // rounding left r at the very top
+}
+
+}  // namespace airt::text

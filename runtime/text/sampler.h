@@ -1,0 +1,83 @@
+// Token sampling: one fixed chain over the logits of the last position.
+//
+//   repetition penalty (distinct tokens among the last repeat_last_n accepted)
+//   -> temp <= 0: argmax, done
+//   -> top-k -> softmax -> top-p -> min-p -> temperature -> draw with the seeded RNG
+//
+// Top-p and min-p cut on the temperature-1 distribution and temperature reshapes only what
+// survives (the order llama.cpp's default chain uses), so --temp does not change which
+// tokens are allowed, only how likely each is. Ties are broken by the lower token id, so a
+// run is reproducible from its seed on any platform with the same float results.
+//
+// Memory: every buffer is sized for n_vocab at construction; sample() and accept()
+// perform no heap allocation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "runtime/core/result.h"
+
+namespace airt::text {
+
+struct SamplerParams {
+  float temp = 0.8f;            // <= 0: greedy
+  int32_t top_k = 40;           // <= 0: off
+  float top_p = 0.95f;          // 1: off
+  float min_p = 0.05f;          // <= 0: off
+  float repeat_penalty = 1.0f;  // 1: off; > 1 discourages repeats
+  int32_t repeat_last_n = 64;   // how many accepted tokens the penalty looks back over
+  uint64_t seed = 0x61697274;   // "airt"
+};
+
+// xoshiro256** seeded through splitmix64: small, fast, and the same sequence everywhere.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) { seed_with(seed); }
+  void seed_with(uint64_t seed);
+  uint64_t next();
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+
+ private:
+  uint64_t s_[4];
+};
+
+class Sampler {
+ public:
+  // Validates the parameters (ranges, n_vocab > 0) and preallocates.
+  static Result<std::unique_ptr<Sampler>> create(int32_t n_vocab, const SamplerParams& params);
+
+  // Picks the next token from `logits` (n_vocab values, left unchanged). No allocation.
+  int32_t sample(std::span<const float> logits);
+  // Records a token that became part of the sequence (prompt tokens too, if the penalty
+  // should see them).
+  void accept(int32_t id);
+  // Forgets the history and restarts the RNG from the seed.
+  void reset();
+
+  const SamplerParams& params() const { return params_; }
+  int32_t n_vocab() const { return n_vocab_; }
+
+ private:
+  struct Candidate {
+    float logit;
+    float p;
+    int32_t id;
+  };
+  Sampler(int32_t n_vocab, const SamplerParams& params);
+  void apply_penalty();
+
+  SamplerParams params_;
+  int32_t n_vocab_;
+  Rng rng_;
+  std::vector<Candidate> cand_;    // n_vocab
+  std::vector<int32_t> history_;   // ring of the last repeat_last_n accepted ids
+  size_t history_next_ = 0;
+  size_t history_size_ = 0;
+  std::vector<uint32_t> seen_;     // n_vocab; == stamp_ when already penalised this call
+  uint32_t stamp_ = 0;
+};
+
+}  // namespace airt::text

@@ -1,0 +1,111 @@
+// The forward pass against the reference implementation's logits and greedy
+// continuations (../shared/reference), within the bounds its README gives.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "runtime/model/context.h"
+#include "runtime/model/model.h"
+#include "tests/support/test_support.h"
+
+namespace airt {
+namespace {
+
+struct Case {
+  const char* model;   // file in ../shared/models
+  const char* ref;     // reference name prefix
+  const char* tokens;  // tokens file in ../shared/reference
+  double bound;        // NMSE bound
+  bool greedy_exact;   // greedy continuation must be identical
+};
+
+const Case kCases[] = {
+    {"stories260K.gguf", "stories260K", "stories260K.tokens", 1e-6, true},
+    {"llama2xs-vocab512.gguf", "llama2xs", "llama2xs.tokens", 1e-6, true},
+    {"synth-qwen2-small-f16.gguf", "synth-qwen2-small-f16", "synth-qwen2-small.tokens", 1e-4, false},
+    {"synth-llama-mid-q8_0.gguf", "synth-llama-mid-q8_0", "synth-llama-mid.tokens", 2e-3, false},
+    {"synth-llama-mid-q4_0.gguf", "synth-llama-mid-q4_0", "synth-llama-mid.tokens", 2e-3, false},
+    {"synth-llama-mid-q4_k_m.gguf", "synth-llama-mid-q4_k_m", "synth-llama-mid.tokens", 2e-3, false},
+};
+
+class LogitsTest : public ::testing::TestWithParam<Case> {};
+
+std::vector<int32_t> read_ids(const std::string& path) {
+  std::vector<int32_t> ids;
+  std::istringstream in(test::read_text(path));
+  int32_t v;
+  while (in >> v) ids.push_back(v);
+  return ids;
+}
+
+int32_t argmax(std::span<const float> v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+TEST_P(LogitsTest, MatchesReference) {
+  const Case& c = GetParam();
+  std::string path = test::model_path(c.model);
+  AIRT_REQUIRE_FILE(path);
+  std::string ref = test::reference_dir();
+  AIRT_REQUIRE_FILE(ref);
+  auto lines = test::read_token_lines(ref + "/" + c.tokens);
+  ASSERT_FALSE(lines.empty());
+
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  size_t longest = 0;
+  for (auto& l : lines) longest = std::max(longest, l.size());
+  model::ContextParams p;
+  p.n_ctx = int32_t(longest) + 64;
+  p.n_batch = int32_t(longest);
+  p.logits_all = true;
+  auto ctx = model::Context::create(**m, p);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  const size_t nv = size_t((*m)->hparams().n_vocab);
+
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string base = ref + "/logits/" + c.ref + "." + std::to_string(i);
+    std::vector<float> want = test::read_f32(base + ".logits.f32");
+    if (want.empty()) continue;  // the reference covers only some sequences for some models
+    const auto& ids = lines[i];
+    ASSERT_EQ(want.size(), ids.size() * nv) << base;
+    (*ctx)->truncate(0);
+    Status s = (*ctx)->eval(ids);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    std::vector<float> got;
+    for (size_t t = 0; t < ids.size(); ++t) {
+      auto row = (*ctx)->logits(int32_t(t));
+      got.insert(got.end(), row.begin(), row.end());
+    }
+    double e = test::nmse(got.data(), want.data(), want.size());
+    EXPECT_LE(e, c.bound) << c.model << " sequence " << i;
+    RecordProperty(std::string("nmse_") + std::to_string(i), std::to_string(e));
+    std::printf("%s seq %zu: NMSE %.3g (bound %.0e)\n", c.model, i, e, c.bound);
+
+    std::vector<int32_t> want_greedy = read_ids(base + ".greedy.txt");
+    std::vector<int32_t> greedy;
+    int32_t next = argmax((*ctx)->logits(int32_t(ids.size()) - 1));
+    for (size_t g = 0; g < want_greedy.size(); ++g) {
+      greedy.push_back(next);
+      if (g + 1 == want_greedy.size()) break;
+      ASSERT_TRUE((*ctx)->eval({&next, 1}).ok());
+      next = argmax((*ctx)->logits(0));
+    }
+    size_t agree = 0;
+    while (agree < greedy.size() && greedy[agree] == want_greedy[agree]) ++agree;
+    std::printf("%s seq %zu: greedy agrees for %zu of %zu tokens\n", c.model, i, agree, want_greedy.size());
+    if (c.greedy_exact) {
+      EXPECT_EQ(greedy, want_greedy) << c.model << " sequence " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, LogitsTest, ::testing::ValuesIn(kCases),
+                         [](const auto& info) {
+                           std::string n = info.param.ref;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace airt

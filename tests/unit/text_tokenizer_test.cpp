@@ -1,0 +1,442 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/gguf/gguf.h"
+#include "runtime/text/pretokenizer.h"
+#include "runtime/text/tokenizer.h"
+#include "runtime/text/unicode.h"
+#include "tests/support/test_support.h"
+
+namespace airt::text {
+namespace {
+
+std::vector<int32_t> encode(const Tokenizer& t, std::string_view s, bool add_special = false,
+                            bool parse_special = false) {
+  std::vector<int32_t> ids;
+  const Status st = t.encode(s, add_special, parse_special, ids);
+  EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+  return ids;
+}
+
+std::unique_ptr<Tokenizer> build(VocabSpec spec) {
+  auto t = Tokenizer::create(std::move(spec));
+  EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
+  return t.ok() ? std::move(t).value() : nullptr;
+}
+
+std::vector<std::string> split_pieces(std::string_view pre, std::string_view text) {
+  auto p = PreTokenizer::create(pre);
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+  std::vector<ByteRange> r;
+  EXPECT_TRUE(p.value()->split(text, r).ok());
+  std::vector<std::string> out;
+  for (const ByteRange& b : r) out.emplace_back(text.substr(b.begin, b.end - b.begin));
+  return out;
+}
+
+// ---- SentencePiece-style vocabulary built by hand ---------------------------------------
+
+constexpr const char* kSp = "\xE2\x96\x81";  // U+2581
+
+// <unk> <s> </s>, the 256 byte tokens (ids 3..258), then a few pieces with scores.
+VocabSpec tiny_spm() {
+  VocabSpec s;
+  s.name = "tiny-spm";
+  s.kind = VocabKind::kSpm;
+  auto add = [&](std::string t, float score, TokenType type) {
+    s.tokens.push_back(std::move(t));
+    s.scores.push_back(score);
+    s.types.push_back(type);
+  };
+  add("<unk>", 0, TokenType::kUnknown);
+  add("<s>", 0, TokenType::kControl);
+  add("</s>", 0, TokenType::kControl);
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "<0x%02X>", b);
+    add(buf, 0, TokenType::kByte);
+  }
+  add(kSp, -1.0f, TokenType::kNormal);                      // 259
+  add("a", -2.0f, TokenType::kNormal);                      // 260
+  add("b", -3.0f, TokenType::kNormal);                      // 261
+  add(std::string(kSp) + "a", -0.5f, TokenType::kNormal);   // 262
+  add("ab", -0.1f, TokenType::kNormal);                     // 263
+  add("<tool>", 0, TokenType::kUserDefined);                // 264
+  add("<|turn|>", 0, TokenType::kControl);                  // 265
+  s.bos = 1, s.eos = 2, s.unk = 0;
+  return s;
+}
+
+TEST(SpmTokenizer, MergesByScoreNotByPosition) {
+  auto t = build(tiny_spm());
+  // "▁ab": both "▁a" (-0.5) and "ab" (-0.1) are tokens; the higher score merges first.
+  EXPECT_EQ(encode(*t, "ab"), (std::vector<int32_t>{259, 263}));
+  EXPECT_EQ(encode(*t, "a"), (std::vector<int32_t>{262}));
+}
+
+TEST(SpmTokenizer, SpacePrefixAndSpaces) {
+  auto t = build(tiny_spm());
+  EXPECT_EQ(encode(*t, "a a"), (std::vector<int32_t>{262, 262}));
+  EXPECT_EQ(encode(*t, " a"), (std::vector<int32_t>{259, 262}));
+  EXPECT_TRUE(encode(*t, "").empty());
+  EXPECT_EQ(t->decode(encode(*t, " a a")), " a a");
+  VocabSpec no_prefix = tiny_spm();
+  no_prefix.add_space_prefix = false;
+  auto u = build(std::move(no_prefix));
+  EXPECT_EQ(encode(*u, "a"), (std::vector<int32_t>{260}));
+  EXPECT_EQ(u->decode(encode(*u, " a")), " a");  // nothing to strip when nothing was added
+}
+
+TEST(SpmTokenizer, ByteFallbackRoundTrips) {
+  auto t = build(tiny_spm());
+  // "é" is not a piece: its two UTF-8 bytes become <0xC3> <0xA9>.
+  EXPECT_EQ(encode(*t, "\xC3\xA9"), (std::vector<int32_t>{259, 3 + 0xC3, 3 + 0xA9}));
+  // Each byte token's piece is one raw byte, an incomplete UTF-8 sequence on its own.
+  EXPECT_EQ(t->piece(3 + 0xC3), std::string_view("\xC3", 1));
+  EXPECT_EQ(t->piece(3 + 0x0A), "\n");
+  for (const std::string& s : std::vector<std::string>{"a\nb", "\xC3\xA9t\xC3\xA9", "tab\there", std::string("nul\0byte", 8), "\xFF\xFE bad utf8"}) {
+    EXPECT_EQ(t->decode(encode(*t, s)), s);
+  }
+}
+
+TEST(SpmTokenizer, SpecialTokens) {
+  auto t = build(tiny_spm());
+  EXPECT_EQ(encode(*t, "a", true), (std::vector<int32_t>{1, 262}));
+  VocabSpec with_eos = tiny_spm();
+  with_eos.add_eos = true;
+  EXPECT_EQ(encode(*build(std::move(with_eos)), "a", true), (std::vector<int32_t>{1, 262, 2}));
+
+  // Control tokens are text unless special parsing is on.
+  const auto plain = encode(*t, "<|turn|>a");
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 265), 0);
+  EXPECT_EQ(encode(*t, "<|turn|>a", false, true), (std::vector<int32_t>{265, 262}));
+  // User-defined tokens are matched whole either way.
+  EXPECT_EQ(encode(*t, "<tool>a"), (std::vector<int32_t>{264, 262}));
+
+  // Control pieces are empty unless asked for; decode follows.
+  EXPECT_EQ(t->piece(1), "");
+  EXPECT_EQ(t->piece(1, true), "<s>");
+  EXPECT_EQ(t->decode(std::vector<int32_t>{1, 262, 2}), "a");
+  EXPECT_EQ(t->decode(std::vector<int32_t>{1, 262, 2}, true), "<s> a</s>");
+  EXPECT_TRUE(t->is_eog(2));
+  EXPECT_FALSE(t->is_eog(1));
+  EXPECT_EQ(t->piece(-1), "");
+  EXPECT_EQ(t->piece(t->n_vocab()), "");
+}
+
+TEST(SpmTokenizer, PieceIntoCallerBuffer) {
+  auto t = build(tiny_spm());
+  char buf[4] = {0, 0, 0, 0};
+  EXPECT_EQ(t->piece(262, buf, sizeof(buf)), 2u);  // " a"
+  EXPECT_EQ(std::string(buf, 2), " a");
+  char small[1];
+  EXPECT_EQ(t->piece(262, small, 1), 2u);  // full size reported, copy truncated
+  EXPECT_EQ(small[0], ' ');
+  EXPECT_GE(t->max_piece_bytes(), 8u);     // "<|turn|>"
+}
+
+TEST(SpmTokenizer, RejectsInconsistentSpecs) {
+  VocabSpec s = tiny_spm();
+  s.scores.pop_back();
+  EXPECT_FALSE(Tokenizer::create(s).ok());
+  s = tiny_spm();
+  s.bos = 100000;
+  auto r = Tokenizer::create(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("bos"), std::string::npos);
+  EXPECT_NE(r.error().message.find("tiny-spm"), std::string::npos);
+  s = tiny_spm();
+  s.bos = kNoToken;  // the kind's default adds BOS, so one is needed
+  EXPECT_FALSE(Tokenizer::create(s).ok());
+  EXPECT_FALSE(Tokenizer::create(VocabSpec{}).ok());
+}
+
+// ---- byte-level BPE vocabulary built by hand ----------------------------------------------
+
+std::string byte_char(uint8_t b) {
+  std::string s;
+  utf8_append(s, byte_to_cp(b));
+  return s;
+}
+
+// Token b (0..255) is byte b's character, so single-byte ids equal the byte value.
+VocabSpec tiny_bpe() {
+  VocabSpec s;
+  s.name = "tiny-bpe";
+  s.kind = VocabKind::kBpe;
+  s.pre = "gpt-2";
+  for (int b = 0; b < 256; ++b) s.tokens.push_back(byte_char(static_cast<uint8_t>(b)));
+  const std::string G = byte_char(' ');  // "Ġ"
+  for (const std::string& m : std::vector<std::string>{"l o", "l l", "h e", "he l", "hel lo", G + " w", "Ġw o"}) {
+    s.merges.push_back(m);
+    s.tokens.push_back(m.substr(0, m.find(' ')) + m.substr(m.find(' ') + 1));
+  }
+  s.tokens.push_back("<|endoftext|>");
+  s.types.assign(s.tokens.size(), TokenType::kNormal);
+  s.types.back() = TokenType::kControl;
+  s.eos = s.bos = static_cast<int32_t>(s.tokens.size() - 1);
+  return s;
+}
+
+TEST(BpeTokenizer, ByteAlphabetIsAReversibleMapping) {
+  EXPECT_EQ(byte_to_cp('A'), uint32_t('A'));
+  EXPECT_EQ(byte_to_cp(' '), 0x120u);   // Ġ
+  EXPECT_EQ(byte_to_cp('\n'), 0x10Au);  // Ċ
+  EXPECT_EQ(byte_to_cp(0xAD), 0x143u);  // the soft hyphen is not printable
+  for (int b = 0; b < 256; ++b) EXPECT_EQ(cp_to_byte(byte_to_cp(static_cast<uint8_t>(b))), b);
+  EXPECT_EQ(cp_to_byte(0x4E00), -1);
+}
+
+TEST(BpeTokenizer, MergesByRank) {
+  auto t = build(tiny_bpe());
+  // "llo": "l o" (rank 0) beats "l l" (rank 1) although it is further right.
+  EXPECT_EQ(encode(*t, "llo"), (std::vector<int32_t>{'l', 256}));
+  // "hello": he -> hel -> ... "hel lo" -> one token.
+  EXPECT_EQ(encode(*t, "hello"), (std::vector<int32_t>{260}));
+  // " wo" is one word for the pre-tokenizer: Ġ w -> Ġw, Ġw o -> Ġwo.
+  EXPECT_EQ(encode(*t, "hello wox"), (std::vector<int32_t>{260, 262, 'x'}));
+}
+
+TEST(BpeTokenizer, RoundTripsAnyBytes) {
+  auto t = build(tiny_bpe());
+  EXPECT_EQ(encode(*t, "\n"), (std::vector<int32_t>{'\n'}));
+  for (const std::string& s : std::vector<std::string>{"hello world\n\n", "\xE4\xBD\xA0\xE5\xA5\xBD", "\xFF\xC3 broken \xE2\x82", "  x  ",
+                        std::string("\0\x01", 2)}) {
+    EXPECT_EQ(t->decode(encode(*t, s)), s);
+  }
+  EXPECT_EQ(t->piece(0xE4), std::string_view("\xE4", 1));
+}
+
+TEST(BpeTokenizer, DefaultsAndSpecials) {
+  auto t = build(tiny_bpe());
+  EXPECT_FALSE(t->add_bos());  // gpt2-style vocabularies add no BOS by default
+  EXPECT_EQ(encode(*t, "a", true), (std::vector<int32_t>{'a'}));
+  const int32_t eot = t->n_vocab() - 1;
+  EXPECT_TRUE(t->is_eog(eot));
+  EXPECT_EQ(encode(*t, "a<|endoftext|>", false, true), (std::vector<int32_t>{'a', eot}));
+  EXPECT_GT(encode(*t, "a<|endoftext|>", false, false).size(), 2u);
+  VocabSpec l3 = tiny_bpe();
+  l3.pre = "llama-bpe";
+  EXPECT_TRUE(build(std::move(l3))->add_bos());
+  VocabSpec bad = tiny_bpe();
+  bad.merges.push_back("nospace");
+  EXPECT_FALSE(Tokenizer::create(bad).ok());
+  bad = tiny_bpe();
+  bad.pre = "no-such-pre";
+  auto r = Tokenizer::create(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("no-such-pre"), std::string::npos);
+  EXPECT_NE(r.error().message.find("qwen2"), std::string::npos);  // lists the known ones
+}
+
+// ---- pre-tokenizers ------------------------------------------------------------------------
+
+using Pieces = std::vector<std::string>;
+
+TEST(PreTokenizer, Gpt2) {
+  EXPECT_EQ(split_pieces("gpt-2", "Hello world's 123 ok!!"),
+            (Pieces{"Hello", " world", "'s", " 123", " ok", "!!"}));
+  // A run of spaces leaves its last one to the next word.
+  EXPECT_EQ(split_pieces("gpt-2", "a   b"), (Pieces{"a", "  ", " b"}));
+  EXPECT_EQ(split_pieces("gpt-2", "a \n"), (Pieces{"a", " \n"}));
+  EXPECT_TRUE(split_pieces("gpt-2", "").empty());
+}
+
+TEST(PreTokenizer, DigitsPerFamily) {
+  EXPECT_EQ(split_pieces("llama-bpe", "x 1234567"), (Pieces{"x", " ", "123", "456", "7"}));
+  EXPECT_EQ(split_pieces("qwen2", "x 123"), (Pieces{"x", " ", "1", "2", "3"}));
+  EXPECT_EQ(split_pieces("starcoder", "a 12"), (Pieces{"a", " ", "1", "2"}));
+  EXPECT_EQ(split_pieces("mpt", "a 12"), (Pieces{"a", " 12"}));
+}
+
+TEST(PreTokenizer, Llama3Contractions) {
+  EXPECT_EQ(split_pieces("llama3", "I'M here\n\nok"), (Pieces{"I", "'M", " here", "\n\n", "ok"}));
+}
+
+TEST(PreTokenizer, DeepseekLlm) {
+  // Newlines alone, letters with one leading space, CJK runs, digits.
+  EXPECT_EQ(split_pieces("deepseek-llm", "Hi there\n\xE4\xBD\xA0\xE5\xA5\xBD 42"),
+            (Pieces{"Hi", " there", "\n", "\xE4\xBD\xA0\xE5\xA5\xBD", " ", "42"}));
+}
+
+TEST(PreTokenizer, EveryByteIsCoveredEvenInvalidUtf8) {
+  for (std::string_view pre : PreTokenizer::known_names()) {
+    const std::string text = "ab \xFF\xFE 12 \xC3(\xE4\xBD \n\t x\xF0\x9F\x98\x81y";
+    std::string joined;
+    for (const auto& p : split_pieces(pre, text)) {
+      EXPECT_FALSE(p.empty()) << pre;
+      joined += p;
+    }
+    EXPECT_EQ(joined, text) << pre;
+  }
+}
+
+// ---- real vocabularies -------------------------------------------------------------------
+
+std::vector<std::string> split_tests(const std::string& s) {
+  static const std::string kSep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> out;
+  size_t p = 0;
+  for (size_t q; (q = s.find(kSep, p)) != std::string::npos; p = q + kSep.size()) out.push_back(s.substr(p, q - p));
+  out.push_back(s.substr(p));
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+std::string ids_line(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) {
+    s += ' ';
+    s += std::to_string(id);
+  }
+  return s;
+}
+
+std::unique_ptr<Tokenizer> load(const std::string& path) {
+  auto f = gguf::File::open(path);
+  EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.error().message);
+  if (!f.ok()) return nullptr;
+  auto t = Tokenizer::from_gguf(*f.value());
+  EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
+  return t.ok() ? std::move(t).value() : nullptr;
+}
+
+class VocabFile : public ::testing::TestWithParam<const char*> {};
+
+// NAME.gguf.inp holds the test strings, NAME.gguf.out the expected ids line by line (no
+// BOS/EOS, special tokens not parsed). Every string must give exactly those ids, and
+// decoding them must give the string back.
+//
+// Round-trip exceptions: none. Every vocabulary here decodes all 46 strings back byte for
+// byte: SentencePiece vocabularies spell unknown characters with byte tokens and decode()
+// drops the one space the encoder prepends; byte-level BPE maps every byte. (airt does not
+// apply the "clean up tokenization spaces" rule some decoders use, because it is lossy.)
+TEST_P(VocabFile, MatchesReferenceIdsAndRoundTrips) {
+  const std::string name = GetParam();
+  const std::string path = test::model_path("vocab/ggml-vocab-" + name + ".gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto tok = load(path);
+  ASSERT_TRUE(tok);
+  const auto inputs = split_tests(test::read_text(path + ".inp"));
+  const auto expected = lines_of(test::read_text(path + ".out"));
+  ASSERT_GE(inputs.size(), expected.size());
+  ASSERT_GT(expected.size(), 40u);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto ids = encode(*tok, inputs[i]);
+    EXPECT_EQ(ids_line(ids), expected[i]) << name << " case " << i << ": \"" << inputs[i] << "\"";
+    EXPECT_EQ(tok->decode(ids), inputs[i]) << name << " case " << i;
+  }
+}
+
+// Random mixtures of words, whitespace, multi-byte characters and digits (deterministic
+// LCG). Valid UTF-8 must round-trip in every vocabulary. Invalid UTF-8 bytes round-trip
+// where the vocabulary can spell every byte (SentencePiece byte tokens, GPT-2's full byte
+// alphabet); the exceptions, both properties of the vocabulary files:
+//  - starcoder, mpt, refact have no character for the bytes 0xC0, 0xC1, 0xF5..0xFF (and
+//    refact/starcoder 0xF1), which never occur in valid UTF-8: such bytes are dropped.
+//  - deepseek-llm spells those bytes with user-defined tokens ("ø", "ÿ", ...) whose text
+//    is the character itself, so a stray 0xFF decodes as "ÿ" (C3 BF).
+// Not exercised here: a SentencePiece vocabulary prepends a space to text that follows a
+// special or user-defined token ("</s>x" in phi-3 decodes as "</s> x"), as llama.cpp does.
+TEST_P(VocabFile, RandomTextRoundTrips) {
+  const std::string name = GetParam();
+  const std::string path = test::model_path("vocab/ggml-vocab-" + name + ".gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto tok = load(path);
+  ASSERT_TRUE(tok);
+  const bool all_bytes = name == "llama-spm" || name == "phi-3" || name == "gpt-2";
+  const char* valid[] = {" ", "  ", "\n", "\t", "a", "Z", "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x81", "1",
+                         "42", "'s", "!!", "hello", " world", "\r\n", "\xD0\xBD\xD0\xB0", "(", "...", "x"};
+  const char* invalid[] = {"\xFF", "\xC3", "\xE2\x82", "\xF0\x9F", "\x80"};
+  uint32_t x = 12345;
+  auto next = [&] { return (x = x * 1664525u + 1013904223u) >> 8; };
+  for (int it = 0; it < 400; ++it) {
+    std::string s;
+    const uint32_t n = next() % 12;
+    for (uint32_t k = 0; k < n; ++k) {
+      const uint32_t r = next();
+      s += (all_bytes && r % 6 == 0) ? invalid[(r / 6) % 5] : valid[(r / 6) % 20];
+    }
+    const auto ids = encode(*tok, s);
+    ASSERT_EQ(tok->decode(ids), s) << name << ": " << ids_line(ids);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, VocabFile,
+                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "starcoder", "mpt", "refact",
+                                           "deepseek-llm"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
+
+TEST(VocabFile, KindsAndSpecialIdsFromMetadata) {
+  const std::string spm = test::model_path("vocab/ggml-vocab-llama-spm.gguf");
+  AIRT_REQUIRE_FILE(spm);
+  auto t = load(spm);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->kind(), VocabKind::kSpm);
+  EXPECT_EQ(t->n_vocab(), 32000);
+  EXPECT_EQ(t->bos(), 1);
+  EXPECT_EQ(t->eos(), 2);
+  EXPECT_EQ(t->unk(), 0);
+  EXPECT_TRUE(t->add_bos());
+  EXPECT_TRUE(t->add_space_prefix());
+  EXPECT_EQ(t->type(13), TokenType::kByte);
+  EXPECT_EQ(t->piece(13), "\n");
+
+  const std::string bpe = test::model_path("vocab/ggml-vocab-deepseek-llm.gguf");
+  AIRT_REQUIRE_FILE(bpe);
+  auto d = load(bpe);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->kind(), VocabKind::kBpe);
+  EXPECT_EQ(d->bos(), 100000);
+  EXPECT_TRUE(d->add_bos());  // the file says so
+  EXPECT_TRUE(d->is_eog(100001));
+}
+
+// The reference token files: one line per prompt, BOS included where the vocabulary adds
+// one. prompts.txt feeds the stories models, prompts2.txt (prompts.txt lines 2-3) the
+// synthetic ones (see ../shared/reference/README.md).
+void check_model_prompts(const char* model, const char* prompts, const char* tokens) {
+  const std::string path = test::model_path(model);
+  const std::string ref = test::reference_dir();
+  if (path.empty() || ref.empty()) GTEST_SKIP() << "shared test data not found";
+  auto tok = load(path);
+  ASSERT_TRUE(tok);
+  std::vector<std::string> texts;
+  for (auto& l : lines_of(test::read_text(ref + "/" + prompts))) {
+    if (!l.empty()) texts.push_back(l);
+  }
+  const auto expected = test::read_token_lines(ref + "/" + tokens);
+  ASSERT_EQ(texts.size(), expected.size()) << model;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(encode(*tok, texts[i], true), expected[i]) << model << " prompt " << i;
+    EXPECT_EQ(tok->decode(expected[i]), texts[i]) << model << " prompt " << i;
+  }
+}
+
+TEST(ModelPrompts, Stories260K) { check_model_prompts("stories260K.gguf", "prompts.txt", "stories260K.tokens"); }
+TEST(ModelPrompts, Llama2xs) { check_model_prompts("llama2xs-vocab512.gguf", "prompts.txt", "llama2xs.tokens"); }
+TEST(ModelPrompts, SynthQwen2) {
+  check_model_prompts("synth-qwen2-small-f16.gguf", "prompts2.txt", "synth-qwen2-small.tokens");
+}
+TEST(ModelPrompts, SynthLlamaMid) {
+  check_model_prompts("synth-llama-mid-q8_0.gguf", "prompts2.txt", "synth-llama-mid.tokens");
+}
+
+}  // namespace
+}  // namespace airt::text
