@@ -1,7 +1,6 @@
 #include "runtime/text/tokenizer.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "runtime/text/pretokenizer.h"
@@ -56,7 +55,7 @@ struct Symbol {
 // A candidate merge of symbols left and right. `size` is their joint length when the
 // candidate was made: if either has changed since, the candidate is stale and skipped.
 struct Bigram {
-  float priority;  // higher merges first: token score (SPM) or -rank (BPE)
+  double priority;  // higher merges first: token score (SPM) or -rank (BPE), both exact
   int32_t left;
   int32_t right;
   uint32_t size;
@@ -90,7 +89,7 @@ void merge_symbols(std::string_view s, std::vector<Symbol>& syms, ScoreFn score)
     if (l < 0 || r < 0) return;
     const Symbol& a = syms[l];
     const Symbol& b = syms[r];
-    std::optional<float> p =
+    std::optional<double> p =
         score(s.substr(a.start, a.n), s.substr(b.start, b.n), s.substr(a.start, a.n + b.n));
     if (!p) return;
     heap.push_back({*p, l, r, a.n + b.n});
@@ -161,15 +160,16 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabSpec spec) {
   t->ids_.reserve(n);
   for (size_t i = 0; i < n; ++i) t->ids_.emplace(t->tokens_[i], static_cast<int32_t>(i));
 
+  t->merge_ranks_.reserve(spec.merges.size());
   for (size_t i = 0; i < spec.merges.size(); ++i) {
-    const std::string& m = spec.merges[i];
+    std::string& m = spec.merges[i];
     // The separator is the first space after the first character: a part never starts
     // with a raw space in a byte-level vocabulary, but be exact about where it splits.
     const size_t sp = m.find(' ', 1);
     if (sp == std::string::npos || sp + 1 >= m.size())
       return errorf(Error::kFormatInvalid, "%s: merge %zu '%s' is not two parts separated by a space",
                     t->name_.c_str(), i, m.c_str());
-    t->merge_ranks_.emplace(m, static_cast<int32_t>(i));
+    t->merge_ranks_.emplace(std::move(m), static_cast<int32_t>(i));
   }
   if (!spm && t->merge_ranks_.empty())
     return errorf(Error::kFormatInvalid, "%s: a gpt2 (byte-level BPE) vocabulary needs tokenizer.ggml.merges",
@@ -375,7 +375,7 @@ void Tokenizer::emit_bytes(std::string_view bytes, std::vector<int32_t>& out) co
 void Tokenizer::encode_spm(std::string_view s, std::vector<int32_t>& out) const {
   std::vector<Symbol> syms;
   split_chars(s, syms);
-  merge_symbols(s, syms, [&](std::string_view, std::string_view, std::string_view joint) -> std::optional<float> {
+  merge_symbols(s, syms, [&](std::string_view, std::string_view, std::string_view joint) -> std::optional<double> {
     const int32_t id = find(joint);
     if (id == kNoToken) return std::nullopt;
     return scores_[id];
@@ -410,11 +410,11 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<int32_t>& out) const
   std::vector<Symbol> syms;
   split_chars(word, syms);
   std::string key;
-  merge_symbols(word, syms, [&](std::string_view l, std::string_view r, std::string_view) -> std::optional<float> {
+  merge_symbols(word, syms, [&](std::string_view l, std::string_view r, std::string_view) -> std::optional<double> {
     key.assign(l).append(1, ' ').append(r);
     const auto it = merge_ranks_.find(std::string_view(key));
     if (it == merge_ranks_.end()) return std::nullopt;
-    return -static_cast<float>(it->second);
+    return -static_cast<double>(it->second);
   });
   for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
     const std::string_view piece_text = word.substr(syms[i].start, syms[i].n);

@@ -94,7 +94,9 @@ TEST_P(LogitsTest, MatchesReference) {
     size_t agree = 0;
     while (agree < greedy.size() && greedy[agree] == want_greedy[agree]) ++agree;
     std::printf("%s seq %zu: greedy agrees for %zu of %zu tokens\n", c.model, i, agree, want_greedy.size());
-    if (c.greedy_exact) EXPECT_EQ(greedy, want_greedy) << c.model << " sequence " << i;
+    if (c.greedy_exact) {
+      EXPECT_EQ(greedy, want_greedy) << c.model << " sequence " << i;
+    }
   }
 }
 

@@ -297,7 +297,10 @@ std::vector<std::string> lines_of(const std::string& s) {
 
 std::string ids_line(const std::vector<int32_t>& ids) {
   std::string s;
-  for (int32_t id : ids) s += " " + std::to_string(id);
+  for (int32_t id : ids) {
+    s += ' ';
+    s += std::to_string(id);
+  }
   return s;
 }
 
