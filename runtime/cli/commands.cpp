@@ -1,5 +1,8 @@
 #include "runtime/cli/commands.h"
 
+#include "runtime/service/engine_generator.h"
+#include "runtime/service/serve_command.h"
+
 namespace airt::cli {
 
 int run_main(int argc, char** argv);
@@ -9,6 +12,10 @@ int perplexity_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int plan_main(int argc, char** argv);
 
+namespace {
+int serve(int argc, char** argv) { return service::serve_main(argc, argv, service::make_engine_generator); }
+}  // namespace
+
 std::span<const Command> commands() {
   static const Command kCommands[] = {
       {"run", run_main},
@@ -17,6 +24,8 @@ std::span<const Command> commands() {
       {"perplexity", perplexity_main},
       {"bench", bench_main},
       {"plan", plan_main},
+      {"serve", serve},
+      {"config", service::config_main},
   };
   return kCommands;
 }

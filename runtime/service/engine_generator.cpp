@@ -1,0 +1,220 @@
+#include "runtime/service/engine_generator.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "hal/cpu/kernels.h"
+#include "hal/cpu/thread_pool.h"
+#include "runtime/core/clock.h"
+#include "runtime/core/log.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/memory_budget.h"
+#include "runtime/model/model.h"
+#include "runtime/text/chat_template.h"
+#include "runtime/text/tokenizer.h"
+
+namespace airt::service {
+namespace {
+
+FinishReason map_reason(engine::FinishReason r) {
+  switch (r) {
+    case engine::FinishReason::kStop: return FinishReason::kStop;
+    case engine::FinishReason::kLength: return FinishReason::kLength;
+    case engine::FinishReason::kDeadline: return FinishReason::kDeadline;
+    case engine::FinishReason::kCancelled: return FinishReason::kCancelled;
+  }
+  return FinishReason::kStop;
+}
+
+class EngineGenerator final : public Generator, private engine::Sink {
+ public:
+  static Result<std::unique_ptr<Generator>> create(const ServiceConfig& c) {
+    auto g = std::unique_ptr<EngineGenerator>(new EngineGenerator());
+    g->config_ = c;
+    g->model_ = AIRT_TRY(model::Model::load(c.model.path));
+    g->tok_ = AIRT_TRY(text::Tokenizer::from_gguf(g->model_->file()));
+    if (auto t = text::ChatTemplate::from_gguf(g->model_->file()); t.ok()) g->template_.emplace(std::move(t.value()));
+    const int threads = c.model.threads > 0 ? c.model.threads : hal::physical_cores();
+    g->pool_ = AIRT_TRY(hal::ThreadPool::create(threads));
+    const hal::Kernels* kernels = AIRT_TRY(hal::kernels_best());
+
+    engine::EngineConfig ec;
+    ec.n_slots = c.slots;
+    ec.n_ctx = std::min(c.model.ctx, std::max(g->model_->hparams().n_ctx_train, 1));
+    ec.kernels = kernels;
+    ec.pool = g->pool_.get();
+    MemoryPlan plan = AIRT_TRY(engine::Engine::plan(*g->model_, ec));
+    engine::MemoryBudget budget = AIRT_TRY(engine::memory_budget_detect());
+    if (std::string over = engine::over_budget_message(plan, budget); !over.empty()) {
+      return errorf(Error::kResourceOverBudget, "%s: %s", c.model.path.c_str(), over.c_str());
+    }
+    AIRT_LOG_INFO("memory plan for %s (%d slots, ctx %d):\n%s", c.model.path.c_str(), ec.n_slots, ec.n_ctx,
+                  plan.to_string().c_str());
+    g->engine_ = AIRT_TRY(engine::Engine::create(*g->model_, *g->tok_, ec));
+    g->point_.weights = hal::dtype_name(g->model_->main_type());
+    g->point_.threads = threads;
+    g->point_.backend = std::string("cpu/") + kernels->isa;
+    if (!c.sessions.state_dir.empty()) {
+      std::error_code ec2;
+      std::filesystem::create_directories(c.sessions.state_dir, ec2);
+    }
+    return std::unique_ptr<Generator>(std::move(g));
+  }
+
+  GeneratorInfo info() const override {
+    GeneratorInfo i;
+    std::string_view name;
+    if (const gguf::Value* v = model_->file().find("general.name"); v && v->is_string()) name = v->as_string();
+    i.model = name.empty() ? std::filesystem::path(config_.model.path).stem().string() : std::string(name);
+    i.slots = config_.slots;
+    i.has_chat_template = template_.has_value();
+    return i;
+  }
+
+  Status submit(RequestTicket ticket, const GenerateRequest& r) override {
+    std::string rendered;
+    std::string_view prompt = r.prompt;
+    if (!r.messages.empty()) {
+      if (!template_) {
+        return errorf(Error::kRequestInvalid,
+                      "this model has no chat template: send \"prompt\" instead of \"messages\"");
+      }
+      std::vector<text::ChatMessage> msgs;
+      for (const ChatMessage& m : r.messages) msgs.push_back({m.role, m.content});
+      rendered = AIRT_TRY(template_->apply(msgs, true));
+      prompt = rendered;
+    }
+    std::vector<int32_t> ids;
+    AIRT_TRY(tok_->encode(prompt, tok_->add_bos(), !r.messages.empty(), ids));
+    if (int(ids.size()) > config_.limits.max_prompt_tokens) {
+      return errorf(Error::kRequestTooLarge, "prompt is %zu tokens; limits.max_prompt_tokens is %d", ids.size(),
+                    config_.limits.max_prompt_tokens);
+    }
+    engine::Request er;
+    er.prompt_tokens = ids;
+    er.max_tokens = r.max_tokens;
+    er.sampling.temp = r.temperature;
+    er.sampling.top_p = r.top_p;
+    er.sampling.top_k = r.top_k;
+    er.sampling.seed = r.has_seed ? r.seed : uint64_t(now_ns()) ^ (ticket * 0x9E3779B97F4A7C15ull);
+    er.stop = r.stop;
+    er.priority = r.priority;
+    er.arrival_ns = r.arrival_ns ? r.arrival_ns : now_ns();
+    if (r.ttft_ms > 0) er.first_token_deadline_ns = er.arrival_ns + int64_t(r.ttft_ms) * 1000000;
+    if (r.deadline_ms > 0) er.deadline_ns = er.arrival_ns + int64_t(r.deadline_ms) * 1000000;
+    if (!r.best_effort && unmeetable(er, ids.size())) {
+      return errorf(Error::kResourceOverBudget,
+                    "the deadline cannot be met at the measured speed (%.1f tokens/s); set best_effort to run anyway",
+                    engine_->stats().decode_tokens_per_s);
+    }
+    std::string session_path;
+    if (!r.session.empty()) {
+      session_path = AIRT_TRY(session_file(config_.sessions.state_dir, r.session));
+      er.session_path = session_path;
+    }
+    AIRT_TRY(engine_->submit(ticket, er));
+    if (!session_path.empty()) sessions_used_.push_back(session_path);
+    return {};
+  }
+
+  void cancel(RequestTicket ticket) override { engine_->cancel(ticket); }
+
+  bool step(GenerateSink& sink) override {
+    sink_ = &sink;
+    bool more = engine_->step(*this);
+    sink_ = nullptr;
+    if (!sessions_used_.empty()) prune_sessions();
+    return more;
+  }
+
+  GeneratorStats stats() override {
+    engine::EngineStats s = engine_->stats();
+    GeneratorStats g;
+    g.slots_busy = s.slots_busy;
+    g.tokens_per_s = s.decode_tokens_per_s;
+    g.operating_point = point_;
+    g.operating_point.attention_window = s.window;
+    g.operating_point.weights = hal::dtype_name(model_->main_type());
+    return g;
+  }
+
+ private:
+  EngineGenerator() = default;
+
+  // A deadline is unmeetable when it has already passed, or when even the first token
+  // cannot arrive in time at the decode speed measured so far (prefill is at least as fast).
+  bool unmeetable(const engine::Request& r, size_t prompt_tokens) const {
+    const int64_t now = now_ns();
+    if ((r.deadline_ns && r.deadline_ns <= now) || (r.first_token_deadline_ns && r.first_token_deadline_ns <= now))
+      return true;
+    const double rate = engine_->stats().decode_tokens_per_s;
+    if (rate <= 0 || !r.first_token_deadline_ns) return false;
+    // Prompt processing runs in batches, far faster than decoding; a tenth of the decode
+    // time per token is a conservative estimate that still rules out the hopeless.
+    const double ttft_ns = double(prompt_tokens) / (rate * 10.0) * 1e9;
+    return now + int64_t(ttft_ns) > r.first_token_deadline_ns;
+  }
+
+  // Keeps at most sessions.max_count session files: the least recently used go.
+  void prune_sessions() {
+    const std::string& dir = config_.sessions.state_dir;
+    std::error_code ec;
+    std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      if (e.path().extension() == ".session") files.emplace_back(e.last_write_time(ec), e.path());
+    }
+    sessions_used_.clear();
+    if (int(files.size()) <= config_.sessions.max_count) return;
+    std::sort(files.begin(), files.end());
+    for (size_t i = 0; i + size_t(config_.sessions.max_count) < files.size(); ++i) {
+      AIRT_LOG_INFO("session %s evicted (sessions.max_count %d)", files[i].second.c_str(), config_.sessions.max_count);
+      std::filesystem::remove(files[i].second, ec);
+    }
+  }
+
+  // engine::Sink
+  void on_token(engine::Ticket t, int32_t, std::string_view delta) override { sink_->on_token(t, delta); }
+  void on_finish(engine::Ticket t, const engine::Finish& f) override {
+    if (!f.tail.empty()) sink_->on_token(t, f.tail);
+    FinishInfo info;
+    info.reason = map_reason(f.reason);
+    info.prompt_tokens = f.prompt_tokens;
+    info.completion_tokens = f.completion_tokens;
+    info.operating_point = point_;
+    sink_->on_finish(t, info);
+  }
+  void on_error(engine::Ticket t, const ErrorInfo& e) override { sink_->on_error(t, e); }
+
+  ServiceConfig config_;
+  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<text::Tokenizer> tok_;
+  std::optional<text::ChatTemplate> template_;
+  std::unique_ptr<hal::ThreadPool> pool_;
+  std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first
+  OperatingPoint point_;
+  GenerateSink* sink_ = nullptr;
+  std::vector<std::string> sessions_used_;
+};
+
+}  // namespace
+
+Result<std::string> session_file(const std::string& state_dir, std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && name[0] != '.';
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (!ok) {
+    return errorf(Error::kRequestInvalid, "session '%.*s': names are 1-64 characters of A-Z a-z 0-9 . _ - (not starting with '.')",
+                  int(std::min<size_t>(name.size(), 80)), name.data());
+  }
+  return state_dir + "/" + std::string(name) + ".session";
+}
+
+Result<std::unique_ptr<Generator>> make_engine_generator(const ServiceConfig& config) {
+  return EngineGenerator::create(config);
+}
+
+}  // namespace airt::service
