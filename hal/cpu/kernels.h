@@ -31,7 +31,23 @@ struct TypeKernels {
   // W rows are w_stride bytes apart, X rows x_stride bytes apart (X in vec_dot_type).
   void (*gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride,
                const void* x, size_t x_stride, float* out, int64_t ldo) = nullptr;
+
+  // Optional tiled product for many activation columns (prompt processing). Activations
+  // are converted per column by tile_x_from_float into tile_x_bytes(k) bytes (the same
+  // quantization as from_float of vec_dot_type, laid out for the tile kernel). tile_gemm
+  // computes what gemm computes, to rounding, for rows [r0, r1) of W, packing panels of
+  // kTileRows weight rows into `scratch` (kTileScratchBytes, 64-byte aligned) and reusing
+  // each panel across all columns.
+  size_t (*tile_x_bytes)(int64_t k) = nullptr;
+  void (*tile_x_from_float)(const float* src, void* dst, int64_t k) = nullptr;
+  void (*tile_gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride,
+                    const void* x, size_t x_stride, float* out, int64_t ldo, void* scratch) = nullptr;
 };
+
+// Rows of W one tile_gemm panel holds; thread row ranges are aligned to it.
+constexpr int64_t kTileRows = 16;
+// Per-thread scratch tile_gemm may use (ThreadPool::scratch holds at least this much).
+constexpr size_t kTileScratchBytes = 160 * 1024;
 
 struct Kernels {
   const char* isa = "generic";

@@ -26,8 +26,12 @@ Result<LoadedModel> load_model(const ModelOptions& o) {
     std::fprintf(stderr, "airt: warning: --ctx %d exceeds the %d positions the model was trained on\n", o.ctx.n_ctx,
                  hp.n_ctx_train);
   }
-  if (o.print_plan) std::fputs(model::Context::plan(*lm.model, o.ctx).to_string().c_str(), stderr);
-  lm.ctx = AIRT_TRY(model::Context::create(*lm.model, o.ctx));
+  model::ContextParams cp = o.ctx;
+  if (!cp.kernels) cp.kernels = AIRT_TRY(hal::kernels_best());
+  lm.pool = AIRT_TRY(hal::ThreadPool::create(o.threads > 0 ? o.threads : hal::physical_cores()));
+  cp.pool = lm.pool.get();
+  if (o.print_plan) std::fputs(model::Context::plan(*lm.model, cp).to_string().c_str(), stderr);
+  lm.ctx = AIRT_TRY(model::Context::create(*lm.model, cp));
   lm.load_ms = now_ms() - t0;
   return lm;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "hal/cpu/thread_pool.h"
 #include "runtime/cli/args.h"
 #include "runtime/core/result.h"
 #include "runtime/model/context.h"
@@ -23,11 +24,14 @@ struct ModelOptions {
 };
 
 struct LoadedModel {
+  std::unique_ptr<hal::ThreadPool> pool;  // declared first: outlives ctx, which uses it
   std::unique_ptr<model::Model> model;
   std::unique_ptr<model::Context> ctx;
   double load_ms = 0;
 };
 
+// Loads the model and creates its context on a pool of o.threads threads (0 = physical
+// cores) with the best kernels this CPU runs ($AIRT_CPU_ISA overrides).
 Result<LoadedModel> load_model(const ModelOptions& o);
 
 // Prints "airt: <message>" to stderr; returns 2 for errors in what the user asked for

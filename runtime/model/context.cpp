@@ -4,16 +4,21 @@
 #include <cmath>
 #include <cstring>
 
+#include "hal/cpu/matmul.h"
+
 namespace airt::model {
 namespace {
 
-// Bytes of the largest activation row any weight of `m` converts to its vec_dot_type.
-size_t max_quant_row_bytes(const Model& m, const hal::Kernels& k) {
+hal::MatrixView view(const WeightTensor& w) { return {w.data, w.type, w.cols, w.rows, w.row_bytes}; }
+
+// Bytes of the largest scratch hal::matmul needs for up to `n` activation rows against
+// any weight of `m` (its two paths, streaming and tiled, are both covered).
+size_t max_quant_row_bytes(const Model& m, const hal::Kernels& k, size_t n) {
   size_t best = 0;
   auto see = [&](const WeightTensor& w) {
     if (!w.data || w.rows <= 1) return;
-    hal::DType vt = k.of(w.type).vec_dot_type;
-    best = std::max(best, hal::dtype_row_bytes(vt, w.cols));
+    const int64_t few = std::min<int64_t>(int64_t(n), hal::kTileMinCols - 1);
+    best = std::max({best, hal::matmul_scratch_bytes(k, view(w), int64_t(n)), hal::matmul_scratch_bytes(k, view(w), few)});
   };
   const Weights& w = m.weights();
   see(w.output);
@@ -22,6 +27,14 @@ size_t max_quant_row_bytes(const Model& m, const hal::Kernels& k) {
   }
   return best;
 }
+
+const hal::Kernels& kernels_of(const ContextParams& p) {
+  if (p.kernels) return *p.kernels;
+  auto best = hal::kernels_best();
+  return best.ok() ? **best : hal::kernels_generic();
+}
+
+int threads_of(const ContextParams& p) { return p.pool ? p.pool->size() : 1; }
 
 int32_t effective_ctx(const Model& m, const ContextParams& p) {
   if (p.n_ctx > 0) return p.n_ctx;
@@ -32,7 +45,7 @@ int32_t effective_ctx(const Model& m, const ContextParams& p) {
 
 MemoryPlan Context::plan(const Model& m, const ContextParams& p) {
   const Hparams& hp = m.hparams();
-  const hal::Kernels& k = p.kernels ? *p.kernels : hal::kernels_generic();
+  const hal::Kernels& k = kernels_of(p);
   const size_t ctx = size_t(effective_ctx(m, p));
   const size_t B = size_t(std::max(1, std::min<int32_t>(p.n_batch, int32_t(ctx))));
   const size_t f = sizeof(float);
@@ -45,8 +58,8 @@ MemoryPlan Context::plan(const Model& m, const ContextParams& p) {
   std::snprintf(detail, sizeof detail, "batch %zu", B);
   size_t acts = B * f * (3 * size_t(hp.dim) + 2 * size_t(hp.q_dim()) + 2 * size_t(hp.kv_dim()) + 2 * size_t(hp.n_ff));
   plan.add("activations", acts, RegionKind::kResident, detail);
-  plan.add("quantized activations", B * max_quant_row_bytes(m, k));
-  plan.add("attention scratch", ctx * f + size_t(hp.head_dim) * (sizeof(uint16_t) + f));
+  plan.add("quantized activations", max_quant_row_bytes(m, k, B));
+  plan.add("attention scratch", size_t(threads_of(p)) * align_up(ctx * f + size_t(hp.head_dim) * (sizeof(uint16_t) + f), 64) + 3 * 64);
   size_t logit_rows = p.logits_all ? B : 1;
   std::snprintf(detail, sizeof detail, "%zu x %d", logit_rows, hp.n_vocab);
   plan.add("logits", logit_rows * size_t(hp.n_vocab) * f, RegionKind::kResident, detail);
@@ -54,7 +67,7 @@ MemoryPlan Context::plan(const Model& m, const ContextParams& p) {
 }
 
 Context::Context(const Model& m, const ContextParams& p)
-    : model_(m), hp_(m.hparams()), k_(p.kernels ? *p.kernels : hal::kernels_generic()), params_(p) {}
+    : model_(m), hp_(m.hparams()), k_(kernels_of(p)), params_(p) {}
 
 Result<std::unique_ptr<Context>> Context::create(const Model& m, const ContextParams& p) {
   const int32_t ctx = effective_ctx(m, p);
@@ -85,10 +98,11 @@ Status Context::carve() {
   vcur_ = a.alloc_array<float>(B * hp_.kv_dim()).data();
   gate_ = a.alloc_array<float>(B * hp_.n_ff).data();
   up_ = a.alloc_array<float>(B * hp_.n_ff).data();
-  xq_ = a.alloc(B * max_quant_row_bytes(model_, k_));
-  scores_ = a.alloc_array<float>(size_t(n_ctx_)).data();
-  q16_ = a.alloc_array<uint16_t>(size_t(hp_.head_dim)).data();
-  vrow_ = a.alloc_array<float>(size_t(hp_.head_dim)).data();
+  xq_ = a.alloc(max_quant_row_bytes(model_, k_, B));
+  const size_t nth = size_t(threads_of(params_));
+  scores_ = a.alloc_array<float>(nth * size_t(n_ctx_)).data();
+  q16_ = a.alloc_array<uint16_t>(nth * size_t(hp_.head_dim)).data();
+  vrow_ = a.alloc_array<float>(nth * size_t(hp_.head_dim)).data();
   logits_ = a.alloc_array<float>((params_.logits_all ? B : 1) * size_t(hp_.n_vocab)).data();
   if (!kv_ || !x_ || !logits_ || !vrow_) {
     return errorf(Error::kInternal, "context: arena of %zu bytes too small for its own plan (used %zu)",
@@ -98,17 +112,7 @@ Status Context::carve() {
 }
 
 void Context::matmul(const WeightTensor& w, const float* x, int32_t n, float* out) {
-  const hal::TypeKernels& tk = k_.of(w.type);
-  const void* xp = x;
-  size_t x_stride = size_t(w.cols) * sizeof(float);
-  if (tk.vec_dot_type != hal::DType::kF32) {
-    const hal::TypeKernels& ak = k_.of(tk.vec_dot_type);
-    x_stride = hal::dtype_row_bytes(tk.vec_dot_type, w.cols);
-    uint8_t* q = static_cast<uint8_t*>(xq_);
-    for (int32_t i = 0; i < n; ++i) ak.from_float(x + size_t(i) * w.cols, q + size_t(i) * x_stride, w.cols);
-    xp = q;
-  }
-  tk.gemm(w.cols, 0, w.rows, n, w.data, w.row_bytes, xp, x_stride, out, w.rows);
+  hal::matmul(params_.pool, k_, view(w), x, n, out, w.rows, xq_);
 }
 
 Status Context::eval(std::span<const int32_t> tokens) {
@@ -202,24 +206,37 @@ void Context::attention(int l, int32_t n, int32_t pos0) {
   const uint16_t* kc = kv_ + size_t(2 * l) * kv_layer_elems_;
   const uint16_t* vc = kv_ + size_t(2 * l + 1) * kv_layer_elems_;
   const hal::TypeKernels& f16 = k_.of(hal::DType::kF16);
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t n_kv = pos0 + i + 1;  // causal: this token sees positions 0..pos0+i
-    for (int h = 0; h < hp_.n_head; ++h) {
+  // Each (token, head) pair is independent; threads take contiguous runs of them.
+  auto work = [&](int ith, int nth) {
+    int64_t p0, p1;
+    hal::split_range(int64_t(n) * hp_.n_head, ith, nth, 1, p0, p1);
+    float* scores = scores_ + size_t(ith) * size_t(n_ctx_);
+    uint16_t* q16 = q16_ + size_t(ith) * size_t(hd);
+    float* vrow = vrow_ + size_t(ith) * size_t(hd);
+    for (int64_t pair = p0; pair < p1; ++pair) {
+      const int32_t i = int32_t(pair / hp_.n_head);
+      const int h = int(pair % hp_.n_head);
+      const int32_t n_kv = pos0 + i + 1;  // causal: this token sees positions 0..pos0+i
       const int g = h / group;
-      k_.f32_to_f16(q_ + size_t(i) * qd + size_t(h) * hd, q16_, hd);
+      k_.f32_to_f16(q_ + size_t(i) * qd + size_t(h) * hd, q16, hd);
       for (int32_t j = 0; j < n_kv; ++j) {
         float s;
-        f16.vec_dot(hd, &s, kc + size_t(j) * kvd + size_t(g) * hd, q16_);
-        scores_[j] = s * scale;
+        f16.vec_dot(hd, &s, kc + size_t(j) * kvd + size_t(g) * hd, q16);
+        scores[j] = s * scale;
       }
-      k_.softmax(scores_, n_kv);
+      k_.softmax(scores, n_kv);
       float* out = att_ + size_t(i) * qd + size_t(h) * hd;
       std::memset(out, 0, sizeof(float) * size_t(hd));
       for (int32_t j = 0; j < n_kv; ++j) {
-        k_.f16_to_f32(vc + size_t(j) * kvd + size_t(g) * hd, vrow_, hd);
-        k_.axpy(hd, scores_[j], vrow_, out);
+        k_.f16_to_f32(vc + size_t(j) * kvd + size_t(g) * hd, vrow, hd);
+        k_.axpy(hd, scores[j], vrow, out);
       }
     }
+  };
+  if (params_.pool) {
+    params_.pool->parallel(work);
+  } else {
+    work(0, 1);
   }
 }
 

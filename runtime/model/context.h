@@ -10,6 +10,7 @@
 #include <span>
 
 #include "hal/cpu/kernels.h"
+#include "hal/cpu/thread_pool.h"
 #include "runtime/core/arena.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
@@ -22,7 +23,8 @@ struct ContextParams {
   int32_t n_batch = 512;    // most tokens one eval() call takes
   bool logits_all = false;  // keep logits for every evaluated position, not just the last
   bool mlock = false;
-  const hal::Kernels* kernels = nullptr;  // null = hal::kernels_generic()
+  const hal::Kernels* kernels = nullptr;  // null = hal::kernels_best() (generic if that fails)
+  hal::ThreadPool* pool = nullptr;        // null = one thread; must outlive the Context
 };
 
 class Context {
@@ -46,6 +48,7 @@ class Context {
   void truncate(int32_t n) { n_past_ = n < n_past_ ? n : n_past_; }
   const Arena& arena() const { return arena_; }
   const Model& model() const { return model_; }
+  const hal::Kernels& kernels() const { return k_; }
 
  private:
   Context(const Model& m, const ContextParams& p);
@@ -78,9 +81,10 @@ class Context {
   float* up_ = nullptr;    // (n_batch, n_ff)
   float* tmp_ = nullptr;   // projection output (n_batch, dim)
   void* xq_ = nullptr;     // activations converted to a weight's vec_dot_type
-  float* scores_ = nullptr;  // (n_ctx) attention scores of one head
-  uint16_t* q16_ = nullptr;  // (head_dim) one query head in f16
-  float* vrow_ = nullptr;    // (head_dim) one V row in f32
+  // Attention scratch, one slice per pool thread.
+  float* scores_ = nullptr;  // (n_threads, n_ctx) attention scores of one head
+  uint16_t* q16_ = nullptr;  // (n_threads, head_dim) one query head in f16
+  float* vrow_ = nullptr;    // (n_threads, head_dim) one V row in f32
   float* logits_ = nullptr;  // (n_batch or 1, n_vocab)
 };
 

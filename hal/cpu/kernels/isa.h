@@ -17,6 +17,10 @@ void fill(Kernels& k);
 namespace avx512 {
 // Overrides the entries of `k` (an AVX2 table) that AVX-512 BW/VL/VNNI speed up.
 void fill(Kernels& k);
+// The tiled matrix products (tile.cpp) and the few-column Q4_0/Q8_0 products (gemv.cpp);
+// called by fill().
+void fill_tiles(Kernels& k);
+void fill_gemv(Kernels& k);
 }  // namespace avx512
 #endif
 
