@@ -59,7 +59,7 @@ MemoryPlan Context::plan(const Model& m, const ContextParams& p) {
   size_t acts = B * f * (3 * size_t(hp.dim) + 2 * size_t(hp.q_dim()) + 2 * size_t(hp.kv_dim()) + 2 * size_t(hp.n_ff));
   plan.add("activations", acts, RegionKind::kResident, detail);
   plan.add("quantized activations", max_quant_row_bytes(m, k, B));
-  plan.add("attention scratch", size_t(threads_of(p)) * align_up(ctx * f + size_t(hp.head_dim) * (sizeof(uint16_t) + f), 64) + 3 * 64);
+  plan.add("attention scratch", size_t(threads_of(p)) * align_up(hal::attention_scratch_bytes(int64_t(ctx), hp.head_dim), 64));
   size_t logit_rows = p.logits_all ? B : 1;
   std::snprintf(detail, sizeof detail, "%zu x %d", logit_rows, hp.n_vocab);
   plan.add("logits", logit_rows * size_t(hp.n_vocab) * f, RegionKind::kResident, detail);
@@ -100,11 +100,10 @@ Status Context::carve() {
   up_ = a.alloc_array<float>(B * hp_.n_ff).data();
   xq_ = a.alloc(max_quant_row_bytes(model_, k_, B));
   const size_t nth = size_t(threads_of(params_));
-  scores_ = a.alloc_array<float>(nth * size_t(n_ctx_)).data();
-  q16_ = a.alloc_array<uint16_t>(nth * size_t(hp_.head_dim)).data();
-  vrow_ = a.alloc_array<float>(nth * size_t(hp_.head_dim)).data();
+  attn_scratch_floats_ = align_up(hal::attention_scratch_bytes(n_ctx_, hp_.head_dim), 64) / sizeof(float);
+  scores_ = a.alloc_array<float>(nth * attn_scratch_floats_).data();
   logits_ = a.alloc_array<float>((params_.logits_all ? B : 1) * size_t(hp_.n_vocab)).data();
-  if (!kv_ || !x_ || !logits_ || !vrow_) {
+  if (!kv_ || !x_ || !logits_ || !scores_) {
     return errorf(Error::kInternal, "context: arena of %zu bytes too small for its own plan (used %zu)",
                   a.capacity(), a.used());
   }
@@ -205,32 +204,34 @@ void Context::attention(int l, int32_t n, int32_t pos0) {
   const float scale = 1.0f / std::sqrt(float(hd));
   const uint16_t* kc = kv_ + size_t(2 * l) * kv_layer_elems_;
   const uint16_t* vc = kv_ + size_t(2 * l + 1) * kv_layer_elems_;
-  const hal::TypeKernels& f16 = k_.of(hal::DType::kF16);
-  // Each (token, head) pair is independent; threads take contiguous runs of them.
+  // One kernel call takes up to kAttnMaxRows (token, head) rows of one KV group: all of a
+  // group's heads for as many consecutive tokens as fit. Threads split the calls.
+  const int32_t heads_per_call = std::min(group, hal::kAttnMaxRows);
+  const int32_t tokens_per_call = std::max(1, hal::kAttnMaxRows / heads_per_call);
+  const int32_t head_chunks = (group + heads_per_call - 1) / heads_per_call;
+  const int32_t token_chunks = (n + tokens_per_call - 1) / tokens_per_call;
+  const int64_t calls = int64_t(token_chunks) * hp_.n_head_kv * head_chunks;
   auto work = [&](int ith, int nth) {
-    int64_t p0, p1;
-    hal::split_range(int64_t(n) * hp_.n_head, ith, nth, 1, p0, p1);
-    float* scores = scores_ + size_t(ith) * size_t(n_ctx_);
-    uint16_t* q16 = q16_ + size_t(ith) * size_t(hd);
-    float* vrow = vrow_ + size_t(ith) * size_t(hd);
-    for (int64_t pair = p0; pair < p1; ++pair) {
-      const int32_t i = int32_t(pair / hp_.n_head);
-      const int h = int(pair % hp_.n_head);
-      const int32_t n_kv = pos0 + i + 1;  // causal: this token sees positions 0..pos0+i
-      const int g = h / group;
-      k_.f32_to_f16(q_ + size_t(i) * qd + size_t(h) * hd, q16, hd);
-      for (int32_t j = 0; j < n_kv; ++j) {
-        float s;
-        f16.vec_dot(hd, &s, kc + size_t(j) * kvd + size_t(g) * hd, q16);
-        scores[j] = s * scale;
+    int64_t c0, c1;
+    hal::split_range(calls, ith, nth, 1, c0, c1);
+    void* scratch = scores_ + size_t(ith) * attn_scratch_floats_;
+    for (int64_t c = c0; c < c1; ++c) {
+      const int32_t hc = int32_t(c % head_chunks);
+      const int32_t g = int32_t(c / head_chunks % hp_.n_head_kv);
+      const int32_t t0 = int32_t(c / head_chunks / hp_.n_head_kv) * tokens_per_call;
+      const float* qrows[hal::kAttnMaxRows];
+      float* orows[hal::kAttnMaxRows];
+      int32_t n_kv[hal::kAttnMaxRows];
+      int nq = 0;
+      for (int32_t i = t0; i < std::min(n, t0 + tokens_per_call); ++i) {
+        for (int32_t h = g * group + hc * heads_per_call; h < std::min(g * group + (hc + 1) * heads_per_call, (g + 1) * group); ++h) {
+          qrows[nq] = q_ + size_t(i) * qd + size_t(h) * hd;
+          orows[nq] = att_ + size_t(i) * qd + size_t(h) * hd;
+          n_kv[nq] = pos0 + i + 1;  // causal: this token sees positions 0..pos0+i
+          ++nq;
+        }
       }
-      k_.softmax(scores, n_kv);
-      float* out = att_ + size_t(i) * qd + size_t(h) * hd;
-      std::memset(out, 0, sizeof(float) * size_t(hd));
-      for (int32_t j = 0; j < n_kv; ++j) {
-        k_.f16_to_f32(vc + size_t(j) * kvd + size_t(g) * hd, vrow, hd);
-        k_.axpy(hd, scores[j], vrow, out);
-      }
+      k_.attention(nq, hd, qrows, n_kv, kc + size_t(g) * hd, vc + size_t(g) * hd, size_t(kvd), scale, orows, scratch);
     }
   };
   if (params_.pool) {

@@ -81,10 +81,9 @@ class Context {
   float* up_ = nullptr;    // (n_batch, n_ff)
   float* tmp_ = nullptr;   // projection output (n_batch, dim)
   void* xq_ = nullptr;     // activations converted to a weight's vec_dot_type
-  // Attention scratch, one slice per pool thread.
-  float* scores_ = nullptr;  // (n_threads, n_ctx) attention scores of one head
-  uint16_t* q16_ = nullptr;  // (n_threads, head_dim) one query head in f16
-  float* vrow_ = nullptr;    // (n_threads, head_dim) one V row in f32
+  // Attention scratch, one slice of attn_scratch_floats_ per pool thread.
+  float* scores_ = nullptr;
+  size_t attn_scratch_floats_ = 0;
   float* logits_ = nullptr;  // (n_batch or 1, n_vocab)
 };
 

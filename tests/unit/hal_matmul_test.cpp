@@ -236,13 +236,13 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   const int64_t rows = 21;
   const int64_t n = 13;
   const Problem p = make_problem(t, k, rows, n, rng);
-  const size_t xs = tk.tile_x_bytes(k);
-  std::vector<uint8_t> xt(size_t(n) * xs);
-  for (int64_t c = 0; c < n; ++c) tk.tile_x_from_float(p.x.data() + c * k, xt.data() + c * xs, k);
+  std::vector<uint8_t> xt(tk.tile_x_bytes(k, n) + 64);
+  void* xa = xt.data() + (64 - reinterpret_cast<uintptr_t>(xt.data()) % 64) % 64;
+  for (int64_t c = 0; c < n; ++c) tk.tile_x_from_float(p.x.data() + c * k, k, xa, c);
   std::vector<uint8_t> panel(kTileScratchBytes + 64);
   void* s = panel.data() + (64 - reinterpret_cast<uintptr_t>(panel.data()) % 64) % 64;
   std::vector<float> out(size_t(n * rows), -7.0f);
-  tk.tile_gemm(k, 2, rows, n, p.w.data(), dtype_row_bytes(t, k), xt.data(), xs, out.data(), rows, s);
+  tk.tile_gemm(k, 2, rows, n, p.w.data(), dtype_row_bytes(t, k), xa, out.data(), rows, s);
   for (int64_t c = 0; c < n; ++c) {
     for (int64_t r = 0; r < rows; ++r) {
       const float got = out[size_t(c * rows + r)];
@@ -256,30 +256,51 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   }
 }
 
-// The tiled activation format holds the generic Q8_0 quantization, to the bit.
+// The tiled path quantizes activations exactly as the generic Q8_0 quantizer: weight row
+// 32 b + e is exactly 1.0 at element e of block b and 0 elsewhere, so the tile product
+// reads back the dequantized activation there, d * q rounded once, as generic Q8_0 has it.
 TEST_P(MatmulVsGeneric, TileActivationsAreQ8_0) {
   const DType t = GetParam().type;
   const TypeKernels& tk = k_->of(t);
   if (!tk.tile_x_from_float) GTEST_SKIP() << "no tiled kernel";
+  ASSERT_TRUE(t == DType::kQ4_0 || t == DType::kQ8_0) << "extend the weight builder for " << dtype_name(t);
   ASSERT_EQ(tk.vec_dot_type, DType::kQ8_0);
   std::mt19937 rng(5);
   std::normal_distribution<float> g(0.0f, 3.0f);
-  const int64_t k = 32 * 9;
-  std::vector<float> x(static_cast<size_t>(k));
+  const int64_t k = 32 * 9, n = 11, rows = k;
+  std::vector<float> x(static_cast<size_t>(k * n));
   for (auto& v : x) v = g(rng);
   x[5] = 0;
   std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // an all-zero block
-  std::vector<uint8_t> want(dtype_row_bytes(DType::kQ8_0, k));
-  G().of(DType::kQ8_0).from_float(x.data(), want.data(), k);
-  std::vector<uint8_t> got(tk.tile_x_bytes(k));
-  tk.tile_x_from_float(x.data(), got.data(), k);
-  const auto* q = reinterpret_cast<const int8_t*>(got.data());
-  const auto* d = reinterpret_cast<const float*>(got.data() + k);
-  for (int64_t b = 0; b < k / 32; ++b) {
-    BlockQ8_0 blk;
-    std::memcpy(&blk, want.data() + b * sizeof blk, sizeof blk);
-    EXPECT_EQ(std::memcmp(q + 32 * b, blk.qs, 32), 0) << "block " << b;
-    EXPECT_EQ(d[b], fp16_to_fp32(blk.d)) << "block " << b;
+  std::vector<uint8_t> xt(tk.tile_x_bytes(k, n) + 64);
+  void* xa = xt.data() + (64 - reinterpret_cast<uintptr_t>(xt.data()) % 64) % 64;
+  for (int64_t c = 0; c < n; ++c) tk.tile_x_from_float(x.data() + c * k, k, xa, c);
+  const size_t rb = dtype_row_bytes(t, k);
+  std::vector<uint8_t> w(rb * rows, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      const bool hit = b == r / 32;
+      const int e = int(r % 32);
+      uint8_t* blk = w.data() + r * rb + b * dtype_info(t).block_bytes;
+      const uint16_t one = fp32_to_fp16(1.0f);
+      std::memcpy(blk, &one, 2);
+      if (t == DType::kQ4_0) {
+        for (int j = 0; j < 16; ++j) blk[2 + j] = 0x88;  // level 8 - 8 = 0
+        if (hit) blk[2 + e % 16] = e < 16 ? 0x89 : 0x98;
+      } else if (hit) {
+        blk[2 + e] = 1;
+      }
+    }
+  }
+  std::vector<uint8_t> panel(kTileScratchBytes + 64);
+  void* s = panel.data() + (64 - reinterpret_cast<uintptr_t>(panel.data()) % 64) % 64;
+  std::vector<float> out(static_cast<size_t>(rows * n));
+  tk.tile_gemm(k, 0, rows, n, w.data(), rb, xa, out.data(), rows, s);
+  std::vector<uint8_t> q8(dtype_row_bytes(DType::kQ8_0, k));
+  for (int64_t c = 0; c < n; ++c) {
+    G().of(DType::kQ8_0).from_float(x.data() + c * k, q8.data(), k);
+    const auto xf = test::rows_as_float(G(), DType::kQ8_0, q8.data(), k);
+    for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(out[size_t(c * rows + r)], xf[size_t(r)]) << "col " << c << " element " << r;
   }
 }
 

@@ -21,6 +21,8 @@ void fill(Kernels& k);
 // called by fill().
 void fill_tiles(Kernels& k);
 void fill_gemv(Kernels& k);
+// Row operations and attention (ops.cpp); called by fill().
+void fill_ops(Kernels& k);
 }  // namespace avx512
 #endif
 

@@ -136,6 +136,7 @@ void fill(Kernels& k) {
   f16t.vec_dot = vec_dot_float<load_f16>;
   f16t.gemm = gemm_rows<vec_dot_float<load_f16>>;
   fill_gemv(k);
+  fill_ops(k);
   fill_tiles(k);
 }
 

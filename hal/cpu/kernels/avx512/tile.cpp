@@ -31,30 +31,39 @@ namespace {
 constexpr int kRows = int(kTileRows);          // rows per panel = 32-bit lanes of a zmm
 constexpr size_t kBlockBytes = 8 * 64 + 64;    // one 32-block of the panel: weights, scales
 constexpr int64_t kMaxChunkBlocks = int64_t(kTileScratchBytes / kBlockBytes);
-constexpr int kMaxCols = 8;                    // activation columns per micro-kernel call
+constexpr int kCols = 8;                       // activation columns per micro-kernel call
 
-// Activation layout (per column of k elements): int8 q[k]; float d[k/32]; int32 c[k/32],
-// where c = -offset * sum(q of the block) undoes the weight offset.
-size_t x_bytes(int64_t k) { return size_t(k) + size_t(k / 32) * 8; }
+// Activation layout: columns in groups of kCols; for each group and each 32-block, one
+// record of all its columns, so the micro-kernel reaches everything from one pointer
+// with constant offsets: int8 q[kCols][32], float d[kCols], int32 c[kCols], where
+// c = -offset * sum(q) undoes the weight offset.
+struct alignas(64) XRecord {
+  int8_t q[kCols][32];
+  float d[kCols];
+  int32_t c[kCols];
+};
+static_assert(sizeof(XRecord) == 320);
+
+size_t x_bytes(int64_t k, int64_t ncols) { return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XRecord); }
 
 // Same result as the generic Q8_0 quantizer, to the bit: amax/127 rounded to f16 is the
 // scale, values are x * (127/amax) rounded to nearest even.
 template <int Offset>
-void x_from_float(const float* src, void* dst, int64_t k) {
-  auto* q = static_cast<int8_t*>(dst);
-  auto* d = reinterpret_cast<float*>(q + k);
-  auto* c = reinterpret_cast<int32_t*>(d + k / 32);
-  for (int64_t i = 0; i < k / 32; ++i, src += 32) {
+void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
+  const int64_t nb = k / 32;
+  auto* rec = static_cast<XRecord*>(x) + (col / kCols) * nb;
+  const int c = int(col % kCols);
+  for (int64_t i = 0; i < nb; ++i, src += 32) {
     const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
     const uint16_t dh = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
-    d[i] = _cvtsh_ss(dh);
+    rec[i].d[c] = _cvtsh_ss(dh);
     const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * i), _mm512_cvtsepi32_epi8(q0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * i + 16), _mm512_cvtsepi32_epi8(q1));
-    c[i] = -Offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i].q[c]), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i].q[c] + 16), _mm512_cvtsepi32_epi8(q1));
+    rec[i].c[c] = -Offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
   }
 }
 
@@ -105,12 +114,6 @@ void clear_rows(int rows, int64_t nb, uint8_t* panel) {
   }
 }
 
-struct Cols {
-  const int8_t* q[kMaxCols];
-  const float* d[kMaxCols];
-  const int32_t* c[kMaxCols];
-};
-
 inline __m512i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -119,25 +122,18 @@ inline __m512i bcast4(const int8_t* p) {
 
 // 16 rows × C columns over nb blocks of a packed panel; out[c * ldo + r] = (or +=) result.
 template <int C>
-void micro(int64_t nb, const uint8_t* panel, const Cols& x, float* out, int64_t ldo, __mmask16 mask, bool add) {
+void micro(int64_t nb, const uint8_t* panel, const XRecord* x, float* out, int64_t ldo, __mmask16 mask, bool add) {
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* p = panel + size_t(b) * kBlockBytes;
+  for (int64_t b = 0; b < nb; ++b, panel += kBlockBytes, ++x) {
     __m512i w[8];
-    for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(p + 64 * j);
-    const __m512 s = _mm512_load_ps(p + 512);
+    for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(panel + 64 * j);
+    const __m512 s = _mm512_load_ps(panel + 512);
     for (int c = 0; c < C; ++c) {
-      const int8_t* xq = x.q[c] + 32 * b;
-      __m512i lo = _mm512_set1_epi32(x.c[c][b]);
-      __m512i hi = _mm512_setzero_si512();
-      // Two chains of 4 keep more vpdpbusd in flight than one chain of 8.
-      for (int j = 0; j < 8; j += 2) {
-        lo = _mm512_dpbusd_epi32(lo, w[j], bcast4(xq + 4 * j));
-        hi = _mm512_dpbusd_epi32(hi, w[j + 1], bcast4(xq + 4 * j + 4));
-      }
-      const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi)), s);
-      acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x.d[c][b]), acc[c]);
+      __m512i acc_i = _mm512_set1_epi32(x->c[c]);
+      for (int j = 0; j < 8; ++j) acc_i = _mm512_dpbusd_epi32(acc_i, w[j], bcast4(x->q[c] + 4 * j));
+      const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_i), s);
+      acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c]), acc[c]);
     }
   }
   for (int c = 0; c < C; ++c) {
@@ -148,20 +144,20 @@ void micro(int64_t nb, const uint8_t* panel, const Cols& x, float* out, int64_t 
   }
 }
 
-using MicroFn = void (*)(int64_t, const uint8_t*, const Cols&, float*, int64_t, __mmask16, bool);
-constexpr MicroFn kMicro[kMaxCols + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, micro<4>,
-                                          micro<5>, micro<6>, micro<7>, micro<8>};
+using MicroFn = void (*)(int64_t, const uint8_t*, const XRecord*, float*, int64_t, __mmask16, bool);
+constexpr MicroFn kMicro[kCols + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, micro<4>,
+                                       micro<5>, micro<6>, micro<7>, micro<8>};
 
 using PackFn = void (*)(const uint8_t*, size_t, int, int64_t, int64_t, uint8_t*);
 
 template <PackFn Pack>
 void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-               size_t x_stride, float* out, int64_t ldo, void* scratch) {
+               float* out, int64_t ldo, void* scratch) {
   const int64_t nb_all = k / 32;
   const int64_t chunk = nb_all < kMaxChunkBlocks ? nb_all : kMaxChunkBlocks;
   auto* panel = static_cast<uint8_t*>(scratch);
   const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
+  const auto* xr = static_cast<const XRecord*>(x);
   for (int64_t r = r0; r < r1; r += kRows) {
     const int rows = int(r1 - r < kRows ? r1 - r : kRows);
     const __mmask16 mask = rows == kRows ? __mmask16(0xffff) : __mmask16((1u << rows) - 1u);
@@ -169,16 +165,9 @@ void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
       const int64_t nb = nb_all - b0 < chunk ? nb_all - b0 : chunk;
       Pack(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, panel);
       if (rows < kRows) clear_rows(rows, nb, panel);
-      for (int64_t c0 = 0; c0 < ncols; c0 += kMaxCols) {
-        const int nc = int(ncols - c0 < kMaxCols ? ncols - c0 : kMaxCols);
-        Cols cols;
-        for (int c = 0; c < nc; ++c) {
-          const uint8_t* col = xb + size_t(c0 + c) * x_stride;
-          cols.q[c] = reinterpret_cast<const int8_t*>(col) + 32 * b0;
-          cols.d[c] = reinterpret_cast<const float*>(col + k) + b0;
-          cols.c[c] = reinterpret_cast<const int32_t*>(col + k + 4 * nb_all) + b0;
-        }
-        kMicro[nc](nb, panel, cols, out + c0 * ldo + r, ldo, mask, b0 > 0);
+      for (int64_t c0 = 0; c0 < ncols; c0 += kCols) {
+        const int nc = int(ncols - c0 < kCols ? ncols - c0 : kCols);
+        kMicro[nc](nb, panel, xr + (c0 / kCols) * nb_all + b0, out + c0 * ldo + r, ldo, mask, b0 > 0);
       }
     }
   }
