@@ -7,6 +7,7 @@ int tokenize_main(int argc, char** argv);
 int logits_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
+int info_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
@@ -15,6 +16,7 @@ std::span<const Command> commands() {
       {"logits", logits_main},
       {"perplexity", perplexity_main},
       {"bench", bench_main},
+      {"info", info_main},
   };
   return kCommands;
 }
