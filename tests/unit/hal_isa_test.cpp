@@ -205,6 +205,22 @@ TEST_P(IsaVsGeneric, GemmEqualsOwnVecDot) {
   }
 }
 
+// The K-quant fast dots keep everything inside a super-block in exact integers and the
+// generic float expression per super-block, so they equal the generic twins to the bit.
+TEST_P(IsaVsGeneric, KQuantDotsBitIdentical) {
+  const DType t = GetParam().type;
+  if (t != DType::kQ4_K && t != DType::kQ6_K) GTEST_SKIP() << "only Q4_K and Q6_K promise bit identity";
+  std::mt19937 rng(59);
+  for (int64_t n : sizes_for(t)) {
+    const auto w = test::random_weights(t, n, rng);
+    const auto x = test::random_activations(G(), DType::kQ8_K, n, rng);
+    float want = 0, got = 0;
+    G().of(t).vec_dot(n, &want, w.data(), x.data());
+    fast_->of(t).vec_dot(n, &got, w.data(), x.data());
+    EXPECT_EQ(got, want) << fast_->isa << " " << dtype_name(t) << " n=" << n;
+  }
+}
+
 #if defined(__x86_64__)
 // The AVX-512 Q8_0/Q4_0 dots group several blocks per vector and so add floats in another
 // order than the AVX2 ones; both are exact in their integer part, so they agree within
