@@ -31,7 +31,30 @@ struct TypeKernels {
   // W rows are w_stride bytes apart, X rows x_stride bytes apart (X in vec_dot_type).
   void (*gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride,
                const void* x, size_t x_stride, float* out, int64_t ldo) = nullptr;
+
+  // Optional tiled product for many activation columns (prompt processing). The ncols
+  // activation columns are converted, each by tile_x_from_float(src, k, x, col), into one
+  // buffer of tile_x_bytes(k, ncols) bytes laid out for the tile kernel (the same
+  // quantization as from_float of vec_dot_type). tile_gemm computes what gemm computes,
+  // to rounding, for rows [r0, r1) of W, packing panels of kTileRows weight rows into
+  // `scratch` (kTileScratchBytes, 64-byte aligned) and reusing each across all columns.
+  size_t (*tile_x_bytes)(int64_t k, int64_t ncols) = nullptr;
+  void (*tile_x_from_float)(const float* src, int64_t k, void* x, int64_t col) = nullptr;
+  void (*tile_gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride,
+                    const void* x, float* out, int64_t ldo, void* scratch) = nullptr;
 };
+
+// Query rows one attention call takes at most.
+constexpr int kAttnMaxRows = 16;
+// Scratch of one attention call over at most n_kv keys with head size hd.
+constexpr size_t attention_scratch_bytes(int64_t n_kv, int64_t hd) {
+  return size_t(4 * (kAttnMaxRows * n_kv + 32 * hd) + 256);
+}
+
+// Rows of W one tile_gemm panel holds; thread row ranges are aligned to it.
+constexpr int64_t kTileRows = 16;
+// Per-thread scratch tile_gemm may use (ThreadPool::scratch holds at least this much).
+constexpr size_t kTileScratchBytes = 160 * 1024;
 
 struct Kernels {
   const char* isa = "generic";
@@ -57,6 +80,14 @@ struct Kernels {
   // f16 <-> f32 rows (KV cache)
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n) = nullptr;
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n) = nullptr;
+  // Causal attention of nq <= kAttnMaxRows query rows (e.g. the heads of one KV group for
+  // a few tokens) against one KV head of an f16 cache. Row r (q[r], hd floats) attends to
+  // keys 0 .. n_kv[r]-1 (n_kv[r] >= 1): key j is at k + j * kv_stride, its value at
+  // v + j * kv_stride (f16 elements). out[r] (hd floats) = softmax(scale · q·Kᵀ) · V. Like
+  // ggml's f16 matrix product, q is rounded to f16 before the dot products. `scratch`
+  // holds attention_scratch_bytes(max n_kv, hd), 64-byte aligned.
+  void (*attention)(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* k,
+                    const uint16_t* v, size_t kv_stride, float scale, float* const* out, void* scratch) = nullptr;
 
   const TypeKernels& of(DType t) const { return types[static_cast<uint32_t>(t)]; }
   // Whether a weight matrix of type `t` can be multiplied here (vec_dot and gemm present).

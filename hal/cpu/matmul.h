@@ -1,6 +1,11 @@
 // Matrix products as the forward pass uses them: out (n x rows) = X (n x k) · Wᵀ, with
-// the activations converted once to the weight type's vec_dot_type and the rows of W
-// split across the pool's threads.
+// the activations converted once to what the weight type's kernels consume and the rows
+// of W split across the pool's threads, so every weight byte is read once per call
+// whatever the thread count.
+//
+// Two paths: few activation rows (generation) stream W through the table's gemm; many
+// rows (prompt processing) use the tiled kernel where the table has one, which packs
+// panels of W into per-thread scratch and reuses each across all activation rows.
 #pragma once
 
 #include <cstddef>
@@ -19,11 +24,16 @@ struct MatrixView {
   size_t row_bytes = 0;  // stride between rows
 };
 
-// Bytes of scratch matmul() needs for n activation rows against `w`.
+// Fewest activation rows for which matmul() takes the tiled path.
+constexpr int64_t kTileMinCols = 4;
+
+// Bytes of scratch matmul() needs for n activation rows against `w` (64-byte aligned
+// pieces; includes the panel thread 0 packs into when there is no pool).
 size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n);
 
 // out[i * ldo + r] = dot(W row r, x row i) for i < n, r < rows. x rows are w.cols
-// floats apart. `scratch` holds matmul_scratch_bytes(). pool may be null (one thread).
+// floats apart. `scratch` holds matmul_scratch_bytes() and is 64-byte aligned. pool may
+// be null (one thread). No allocation.
 void matmul(ThreadPool* pool, const Kernels& k, const MatrixView& w, const float* x, int64_t n, float* out,
             int64_t ldo, void* scratch);
 

@@ -178,8 +178,8 @@ int bench_main(int argc, char** argv) {
 
   const auto& m = *lm->model;
   const char* type = hal::dtype_name(m.main_type());
-  const char* isa = "generic";
-  int threads = mo.threads > 0 ? mo.threads : 1;
+  const char* isa = lm->ctx->kernels().isa;
+  const int threads = lm->pool->size();
   const std::string name = synthetic.empty() ? mo.model_path : synthetic;
   if (format == "json") {
     std::printf("[\n");

@@ -11,6 +11,7 @@ int logits_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int plan_main(int argc, char** argv);
+int info_main(int argc, char** argv);
 
 namespace {
 int serve(int argc, char** argv) { return service::serve_main(argc, argv, service::make_engine_generator); }
@@ -18,14 +19,15 @@ int serve(int argc, char** argv) { return service::serve_main(argc, argv, servic
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
-      {"run", run_main},
-      {"tokenize", tokenize_main},
-      {"logits", logits_main},
-      {"perplexity", perplexity_main},
-      {"bench", bench_main},
-      {"plan", plan_main},
-      {"serve", serve},
-      {"config", service::config_main},
+      {"run", run_main, "generate text from a prompt (or chat with --chat)"},
+      {"serve", serve, "answer MQTT requests as a (systemd) service"},
+      {"bench", bench_main, "measure prompt and generation speed"},
+      {"info", info_main, "what this board has: CPU, ISA chosen, caches, memory"},
+      {"plan", plan_main, "print the memory plan for a model and settings"},
+      {"config", service::config_main, "check or print the service configuration"},
+      {"tokenize", tokenize_main, "print the token ids of a text"},
+      {"logits", logits_main, "write the logits of token sequences (to check against a reference)"},
+      {"perplexity", perplexity_main, "perplexity of a text file"},
   };
   return kCommands;
 }

@@ -9,6 +9,7 @@ namespace airt::cli {
 struct Command {
   const char* name;
   int (*main)(int argc, char** argv);  // argv[0] is the subcommand name
+  const char* summary;
 };
 
 std::span<const Command> commands();

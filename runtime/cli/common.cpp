@@ -95,6 +95,8 @@ Result<LoadedModel> load_model(const ModelOptions& o) {
   }
   model::ContextParams cp = o.ctx;
   if (!cp.kernels) cp.kernels = AIRT_TRY(hal::kernels_best());
+  lm.pool = AIRT_TRY(hal::ThreadPool::create(o.threads > 0 ? o.threads : hal::physical_cores()));
+  cp.pool = lm.pool.get();
   AIRT_TRY(model::KvCache::check(hp, {1, model::context_length(*lm.model, cp), cp.kv_block, cp.kv_types, cp.window,
                                       cp.sinks, std::max(1, cp.n_batch), 0}));
   MemoryPlan plan = model::Context::plan(*lm.model, cp);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "hal/cpu/thread_pool.h"
 #include "runtime/cli/args.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
@@ -45,13 +46,15 @@ Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, 
                     const Planner& replan);
 
 struct LoadedModel {
+  std::unique_ptr<hal::ThreadPool> pool;  // declared first: outlives ctx, which uses it
   std::unique_ptr<model::Model> model;
   std::unique_ptr<model::Context> ctx;
   double load_ms = 0;
 };
 
 // Maps the model, plans the context, checks the budget (nothing is allocated when it does
-// not fit), then creates the context.
+// not fit), then creates the context on a pool of o.threads threads (0 = physical cores)
+// with the best kernels this CPU runs ($AIRT_CPU_ISA overrides).
 Result<LoadedModel> load_model(const ModelOptions& o);
 
 // Prints "airt: <message>" to stderr; returns 2 for errors in what the user asked for

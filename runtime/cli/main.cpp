@@ -7,14 +7,9 @@
 namespace {
 
 void usage(FILE* f) {
-  std::fprintf(f,
-               "usage: airt <command> [options]\n"
-               "commands:\n"
-               "  run         generate text from a prompt (or chat with --chat)\n"
-               "  tokenize    print the token ids of a text\n"
-               "  logits      write the logits of token sequences (for checking against a reference)\n"
-               "  perplexity  perplexity of a text file\n"
-               "run 'airt <command> --help' for its options\n");
+  std::fprintf(f, "usage: airt <command> [options]\ncommands:\n");
+  for (const airt::cli::Command& c : airt::cli::commands()) std::fprintf(f, "  %-11s %s\n", c.name, c.summary);
+  std::fprintf(f, "run 'airt <command> --help' for its options\n");
 }
 
 }  // namespace

@@ -62,6 +62,7 @@ class Context {
   void set_window(int32_t window, int32_t sinks) { kv_.set_window(0, window, sinks); }
   const Arena& arena() const { return arena_; }
   const Model& model() const { return model_; }
+  const hal::Kernels& kernels() const { return forward_.kernels(); }
   KvCache& kv() { return kv_; }
   const KvCache& kv() const { return kv_; }
   // After restoring a saved sequence (kv()), its last position's logits become logits().

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "hal/cpu/matmul.h"
 #include "runtime/model/buffer_plan.h"
 
 namespace airt::model {
@@ -27,11 +28,14 @@ constexpr Life kLife[kBufCount] = {
     {5, 6}, {7, 8}, {8, 8}, {8, 10}, {8, 9}, {10, 10}, {10, 11}, {12, 13}, {13, 13},
 };
 
-// Bytes to convert n rows for a product with w (0 when w takes f32 directly).
+hal::MatrixView view(const WeightTensor& w) { return {w.data, w.type, w.cols, w.rows, w.row_bytes}; }
+
+// Scratch hal::matmul needs for up to n rows against w: both of its paths (streaming for
+// a few rows, tiled for more) are covered, so any batch size fits.
 size_t xq_bytes(const hal::Kernels& k, const WeightTensor& w, size_t n) {
   if (!w.data) return 0;
-  hal::DType vt = k.of(w.type).vec_dot_type;
-  return vt == hal::DType::kF32 ? 0 : n * hal::dtype_row_bytes(vt, w.cols);
+  const int64_t few = std::min<int64_t>(int64_t(n), hal::kTileMinCols - 1);
+  return std::max(hal::matmul_scratch_bytes(k, view(w), int64_t(n)), hal::matmul_scratch_bytes(k, view(w), few));
 }
 
 size_t attn_scratch_stride(const Hparams& hp, const ForwardParams& p) {
@@ -116,30 +120,9 @@ Status Forward::carve(Arena& arena, const ForwardParams& p) {
   return {};
 }
 
-// out (n x w.rows) = x (n x w.cols) · Wᵀ. The activations are converted once to the
-// weight's vec_dot_type, then the rows of W are split across the pool. This mirrors
-// hal::matmul (hal/cpu/matmul.h), which replaces it once that lands.
+// out (n x w.rows) = x (n x w.cols) · Wᵀ on the pool (hal/cpu/matmul.h).
 void Forward::matmul(hal::ThreadPool* pool, const WeightTensor& w, const float* x, int32_t n, float* out, void* xq) {
-  const hal::TypeKernels& tk = k_->of(w.type);
-  const void* xp = x;
-  size_t x_stride = size_t(w.cols) * sizeof(float);
-  if (tk.vec_dot_type != hal::DType::kF32) {
-    const hal::TypeKernels& ak = k_->of(tk.vec_dot_type);
-    x_stride = hal::dtype_row_bytes(tk.vec_dot_type, w.cols);
-    auto* q = static_cast<uint8_t*>(xq);
-    for (int32_t i = 0; i < n; ++i) ak.from_float(x + size_t(i) * size_t(w.cols), q + size_t(i) * x_stride, w.cols);
-    xp = q;
-  }
-  if (!pool || pool->size() == 1) {
-    tk.gemm(w.cols, 0, w.rows, n, w.data, w.row_bytes, xp, x_stride, out, w.rows);
-    return;
-  }
-  auto work = [&](int ith, int nth) {
-    int64_t r0, r1;
-    hal::split_range(w.rows, ith, nth, 16, r0, r1);
-    if (r1 > r0) tk.gemm(w.cols, r0, r1, n, w.data, w.row_bytes, xp, x_stride, out, w.rows);
-  };
-  pool->parallel(work);
+  hal::matmul(pool, *k_, view(w), x, n, out, w.rows, xq);
 }
 
 void Forward::eval(const Batch& b, KvCache& kv, hal::ThreadPool* pool) {

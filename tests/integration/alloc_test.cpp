@@ -1,6 +1,9 @@
 // Promise 1: after start-up the token loop performs no heap allocation.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "hal/cpu/thread_pool.h"
 #include "runtime/engine/engine.h"
 #include "runtime/model/context.h"
 #include "runtime/model/model.h"
@@ -12,13 +15,26 @@
 namespace airt {
 namespace {
 
-TEST(NoAllocation, TwoHundredGeneratedTokens) {
+// Threads of this process (Linux: entries of /proc/self/task); -1 if unreadable.
+int thread_count() {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/task", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++n;
+  return ec ? -1 : n;
+}
+
+// Generates 200 tokens on `pool` (null: one thread) with the best kernels of this CPU
+// and counts heap allocations after the first token.
+void generate_without_allocation(hal::ThreadPool* pool) {
   std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;
   model::ContextParams p;
   p.n_ctx = 256;
+  p.pool = pool;
   auto ctx = model::Context::create(**m, p);
   ASSERT_TRUE(ctx.ok());
   auto tok = text::Tokenizer::from_gguf((*m)->file());
@@ -137,6 +153,47 @@ TEST(NoAllocation, ThousandTokensOverFourSequences) {
   EXPECT_EQ(sink.errors, 0);
   EXPECT_GE(sink.tokens, 900);  // a stop string may end one early
   EXPECT_GT(sink.bytes, 0);
+}
+
+TEST(NoAllocation, TwoHundredGeneratedTokens) { generate_without_allocation(nullptr); }
+
+// The threaded path: the pool is created before the loop; running jobs on it must neither
+// allocate nor create threads.
+TEST(NoAllocation, TwoHundredGeneratedTokensOnTwoThreads) {
+  auto pool = hal::ThreadPool::create(2);
+  ASSERT_TRUE(pool.ok()) << pool.error().message;
+  generate_without_allocation(pool->get());
+}
+
+// Quantized weights on two threads: prompt batches (the tiled matrix path, multi-row
+// attention) and single tokens (the streaming path) allocate nothing once the context
+// exists.
+TEST(NoAllocation, QuantizedBatchesAndTokensOnTwoThreads) {
+  std::string path = test::model_path("synth-llama-mid-q4_0.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  auto pool = hal::ThreadPool::create(2);
+  ASSERT_TRUE(pool.ok()) << pool.error().message;
+  model::ContextParams p;
+  p.n_ctx = 128;
+  p.n_batch = 32;
+  p.pool = pool->get();
+  auto ctx = model::Context::create(**m, p);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  std::vector<int32_t> batch(32);
+  for (size_t i = 0; i < batch.size(); ++i) batch[i] = int32_t(100 + 37 * i);
+  ASSERT_TRUE((*ctx)->eval(batch).ok());  // first use: pages the weights in
+  const int threads_before = thread_count();
+  test::AllocScope scope;
+  ASSERT_TRUE((*ctx)->eval(batch).ok());
+  ASSERT_TRUE((*ctx)->eval({batch.data(), 5}).ok());
+  for (int i = 0; i < 40; ++i) {
+    int32_t id = 200 + i;
+    ASSERT_TRUE((*ctx)->eval({&id, 1}).ok());
+  }
+  EXPECT_EQ(scope.count(), 0) << "heap allocations in batched and single-token evaluation";
+  EXPECT_EQ(thread_count(), threads_before) << "threads created during evaluation";
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <thread>
 
 #include "runtime/engine/engine.h"
 #include "runtime/model/context.h"
@@ -40,7 +39,7 @@ struct Multi {
   }
 };
 
-void check_batched_equals_alone(const char* name, model::KvTypes types) {
+void check_batched_equals_alone(const char* name, model::KvTypes types, double bound = 1e-6) {
   std::string path = test::model_path(name);
   if (path.empty()) GTEST_SKIP() << "shared models absent";
   auto m = model::Model::load(path);
@@ -105,34 +104,24 @@ void check_batched_equals_alone(const char* name, model::KvTypes types) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     double e = test::nmse(got[i].data(), want[i].data(), want[i].size());
-    EXPECT_LE(e, 1e-6) << name << " position " << i;
+    EXPECT_LE(e, bound) << name << " position " << i;
   }
 }
 
 TEST(EngineBatch, StoriesLogitsAloneEqualBatched) { check_batched_equals_alone("stories260K.gguf", {}); }
+// Quantized weights: a batch of 4 or more rows takes the tiled kernels, a single row the
+// streaming ones. Both quantize activations identically but sum the blocks in another
+// order, and the next layer's activation quantization can round a value the other way, so
+// the results agree to about 1e-4 rather than bit for bit (each is within the reference's
+// 2e-3 bound; tests/integration/logits_test.cpp). A row mixed up with another sequence's
+// would differ by NMSE ~1.
 TEST(EngineBatch, QuantizedWeightsLogitsAloneEqualBatched) {
-  check_batched_equals_alone("synth-llama-mid-q4_0.gguf", {});
+  check_batched_equals_alone("synth-llama-mid-q4_0.gguf", {}, 1e-3);
 }
 TEST(EngineBatch, Q8KvLogitsAloneEqualBatched) {
-  check_batched_equals_alone("synth-llama-mid-q8_0.gguf", {hal::DType::kQ8_0, hal::DType::kQ8_0});
+  check_batched_equals_alone("synth-llama-mid-q8_0.gguf", {hal::DType::kQ8_0, hal::DType::kQ8_0}, 1e-3);
 }
 
-// A plain fork-join pool for the test (the project's pool lives in hal/cpu): threads are
-// started per run(), which is slow but exercises the split of work across threads.
-class SpawningPool : public hal::ThreadPool {
- public:
-  explicit SpawningPool(int n) : n_(n) {}
-  int size() const override { return n_; }
-  void run(void (*fn)(void*, int, int), void* ctx) override {
-    std::vector<std::thread> ts;
-    for (int i = 1; i < n_; ++i) ts.emplace_back(fn, ctx, i, n_);
-    fn(ctx, 0, n_);
-    for (auto& t : ts) t.join();
-  }
-
- private:
-  int n_;
-};
 
 TEST(EngineBatch, ThreadedPassEqualsOneThread) {
   std::string path = test::model_path("synth-llama-mid-q8_0.gguf");
@@ -143,14 +132,15 @@ TEST(EngineBatch, ThreadedPassEqualsOneThread) {
   for (int i = 0; i < 21; ++i) ids.push_back((i * 7919 + 5) % 32000);
   std::vector<float> want, got;
   for (int threads : {1, 3}) {
-    SpawningPool pool(threads);
+    auto pool = hal::ThreadPool::create(threads);
+    ASSERT_TRUE(pool.ok()) << pool.error().message;
     model::ContextParams p;
     p.n_ctx = 64;
     p.n_batch = 8;
     p.logits_all = true;
     p.kernels = hal::kernels_best().value();
     p.kv_types = {hal::DType::kQ8_0, hal::DType::kF16};
-    p.pool = threads > 1 ? &pool : nullptr;
+    p.pool = threads > 1 ? pool->get() : nullptr;
     auto ctx = model::Context::create(**m, p);
     ASSERT_TRUE(ctx.ok()) << ctx.error().message;
     std::vector<float>& out = threads == 1 ? want : got;

@@ -1,10 +1,12 @@
-// Row operations of the reference table against straightforward double-precision
-// formulas.
+// Row operations of every kernel table this CPU runs against straightforward
+// double-precision formulas, and each table's attention against the reference one.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
+
+#include <string>
 
 #include "hal/cpu/kernels.h"
 #include "hal/fp16.h"
@@ -12,7 +14,16 @@
 namespace airt::hal {
 namespace {
 
-const Kernels& K() { return kernels_generic(); }
+class Ops : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    auto k = kernels_select(GetParam());
+    if (!k.ok()) GTEST_SKIP() << k.error().message;
+    k_ = *k;
+  }
+  const Kernels& K() const { return *k_; }
+  const Kernels* k_ = nullptr;
+};
 
 std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
   std::mt19937 rng(seed);
@@ -22,7 +33,7 @@ std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
   return v;
 }
 
-TEST(Ops, RmsNorm) {
+TEST_P(Ops, RmsNorm) {
   for (int64_t n : {1, 7, 64, 4096 + 3}) {
     const auto x = gaussian(n, 1, 3.0f), w = gaussian(n, 2);
     std::vector<float> y(static_cast<size_t>(n));
@@ -43,7 +54,7 @@ TEST(Ops, RmsNorm) {
   EXPECT_NEAR(x[1], 8.0 / std::sqrt(12.5), 1e-6);
 }
 
-TEST(Ops, Softmax) {
+TEST_P(Ops, Softmax) {
   for (int64_t n : {1, 5, 100, 32000 + 7}) {
     auto x = gaussian(n, 3, 4.0f);
     x[0] = 80.0f;  // exp(80) overflows f32: the max must be subtracted first
@@ -71,7 +82,7 @@ TEST(Ops, Softmax) {
   EXPECT_EQ(all[1], 0.0f);
 }
 
-TEST(Ops, SiluMul) {
+TEST_P(Ops, SiluMul) {
   const int64_t n = 1000 + 1;
   auto g = gaussian(n, 4, 5.0f), u = gaussian(n, 5);
   g[0] = -100.0f;  // exp(100) overflows: silu must still be -0, not NaN
@@ -97,7 +108,7 @@ std::vector<double> rope_ref(const std::vector<float>& x, int64_t n_rot, int64_t
   return y;
 }
 
-TEST(Ops, RopeBothModes) {
+TEST_P(Ops, RopeBothModes) {
   for (bool neox : {false, true}) {
     for (int64_t pos : {0, 1, 5, 77, 1000, 4095}) {
       for (float fs : {1.0f, 0.25f}) {
@@ -127,13 +138,16 @@ TEST(Ops, RopeBothModes) {
   EXPECT_EQ(b[1], 0.0f);
 }
 
-TEST(Ops, AxpyAndF16Rows) {
+TEST_P(Ops, AxpyAndF16Rows) {
   const int64_t n = 333;
   const auto x = gaussian(n, 8);
   auto y = gaussian(n, 9);
   const auto y0 = y;
   K().axpy(n, -0.5f, x.data(), y.data());
-  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(y[i], y0[i] + -0.5f * x[i]);
+  // Exact but for one rounding (a fused multiply-add skips the product's).
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(y[i], y0[i] + -0.5f * x[i], 1.2e-7 * (std::fabs(y0[i]) + std::fabs(0.5f * x[i])));
+  }
   std::vector<uint16_t> h(static_cast<size_t>(n));
   std::vector<float> back(static_cast<size_t>(n));
   K().f32_to_f16(x.data(), h.data(), n);
@@ -143,6 +157,86 @@ TEST(Ops, AxpyAndF16Rows) {
     EXPECT_EQ(back[i], fp16_to_fp32(h[i]));
   }
 }
+
+// The rope kernel keeps the last position's angles: interleaving positions, modes and
+// bases must give what a fresh call gives.
+TEST_P(Ops, RopeInterleavedCalls) {
+  struct Call {
+    int64_t pos, n_rot;
+    float base, fs;
+    bool neox;
+  };
+  const Call calls[] = {{5, 64, 10000.0f, 1.0f, false}, {5, 64, 10000.0f, 1.0f, true}, {6, 64, 10000.0f, 1.0f, false},
+                        {5, 32, 10000.0f, 1.0f, false}, {5, 64, 500000.0f, 1.0f, false}, {5, 64, 10000.0f, 0.5f, false},
+                        {5, 64, 10000.0f, 1.0f, false}};
+  for (const Call& c : calls) {
+    auto x = gaussian(64, 11);
+    const auto in = x;
+    K().rope(x.data(), 64, c.n_rot, c.pos, c.base, c.fs, c.neox);
+    const auto want = rope_ref(in, c.n_rot, c.pos, c.base, c.fs, c.neox);
+    for (int64_t i = 0; i < 64; ++i) ASSERT_NEAR(x[i], want[i], 1e-5) << "pos=" << c.pos << " n_rot=" << c.n_rot;
+  }
+}
+
+// Attention against the reference table's: rows with different key counts (causal),
+// group sizes up to kAttnMaxRows, head sizes the fast path takes (64, 128) and one it
+// leaves to the reference (80).
+TEST_P(Ops, AttentionMatchesGeneric) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (int64_t hd : {64, 128, 80}) {
+    for (int nq : {1, 3, 8, 16}) {
+      for (int32_t n_base : {1, 7, 300}) {
+        const int32_t n_ctx = n_base + 4;
+        const size_t stride = size_t(hd) * 3;  // K/V rows of a 3-head cache, head 1 used
+        std::vector<uint16_t> kc(static_cast<size_t>(n_ctx) * stride), vc(kc.size());
+        for (auto& h : kc) h = fp32_to_fp16(g(rng));
+        for (auto& h : vc) h = fp32_to_fp16(g(rng) * 2.0f);
+        std::vector<std::vector<float>> q(static_cast<size_t>(nq)), want(q.size()), got(q.size());
+        std::vector<const float*> qp;
+        std::vector<float*> wp, gp;
+        std::vector<int32_t> n_kv;
+        for (int r = 0; r < nq; ++r) {
+          q[size_t(r)].resize(size_t(hd));
+          for (auto& v : q[size_t(r)]) v = g(rng) * 3.0f;
+          want[size_t(r)].assign(size_t(hd), 0.0f);
+          got[size_t(r)].assign(size_t(hd), -1.0f);
+          qp.push_back(q[size_t(r)].data());
+          wp.push_back(want[size_t(r)].data());
+          gp.push_back(got[size_t(r)].data());
+          n_kv.push_back(n_base + r % 4);
+        }
+        std::vector<uint8_t> scratch(attention_scratch_bytes(n_ctx, hd) + 64);
+        void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+        const float scale = 1.0f / std::sqrt(float(hd));
+        kernels_generic().attention(nq, hd, qp.data(), n_kv.data(), kc.data() + hd, vc.data() + hd, stride, scale,
+                                    wp.data(), s);
+        K().attention(nq, hd, qp.data(), n_kv.data(), kc.data() + hd, vc.data() + hd, stride, scale, gp.data(), s);
+        for (int r = 0; r < nq; ++r) {
+          for (int64_t d = 0; d < hd; ++d) {
+            // Outputs are convex combinations of values of size ~2: a normalised bound.
+            ASSERT_NEAR(got[size_t(r)][size_t(d)], want[size_t(r)][size_t(d)], 2e-5)
+                << K().isa << " hd=" << hd << " nq=" << nq << " n_kv=" << n_kv[size_t(r)] << " r=" << r << " d=" << d;
+          }
+        }
+      }
+    }
+  }
+}
+
+std::string isa_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Isa, Ops,
+                         ::testing::Values("generic"
+#if defined(__x86_64__)
+                                           ,
+                                           "avx2", "avx512"
+#elif defined(__aarch64__)
+                                           ,
+                                           "neon", "dotprod"
+#endif
+                                           ),
+                         isa_name);
 
 }  // namespace
 }  // namespace airt::hal

@@ -13,10 +13,18 @@ namespace airt::hal {
 namespace avx2 {
 // Overrides the entries of `k` (a generic table) that AVX2+FMA+F16C speed up.
 void fill(Kernels& k);
+// Q4_K and Q6_K dot products and gemm (quant_k.cpp); called by fill().
+void fill_quant_k(Kernels& k);
 }  // namespace avx2
 namespace avx512 {
 // Overrides the entries of `k` (an AVX2 table) that AVX-512 BW/VL/VNNI speed up.
 void fill(Kernels& k);
+// The tiled matrix products (tile.cpp) and the few-column Q4_0/Q8_0 products (gemv.cpp);
+// called by fill().
+void fill_tiles(Kernels& k);
+void fill_gemv(Kernels& k);
+// Row operations and attention (ops.cpp); called by fill().
+void fill_ops(Kernels& k);
 }  // namespace avx512
 #endif
 

@@ -172,6 +172,7 @@ void fill(Kernels& k) {
   TypeKernels& f16t = k.types[static_cast<uint32_t>(DType::kF16)];
   f16t.vec_dot = vec_dot_f16;
   f16t.gemm = gemm_rows<vec_dot_f16>;
+  fill_quant_k(k);
 }
 
 }  // namespace airt::hal::avx2

@@ -135,6 +135,9 @@ void fill(Kernels& k) {
   TypeKernels& f16t = k.types[static_cast<uint32_t>(DType::kF16)];
   f16t.vec_dot = vec_dot_float<load_f16>;
   f16t.gemm = gemm_rows<vec_dot_float<load_f16>>;
+  fill_gemv(k);
+  fill_ops(k);
+  fill_tiles(k);
 }
 
 }  // namespace airt::hal::avx512

@@ -72,6 +72,7 @@ void fill_generic(Kernels& k) {
   k.silu_mul = silu_mul;
   k.rope = rope;
   k.axpy = axpy;
+  k.attention = attention;
   k.f32_to_f16 = f32_to_f16_row;
   k.f16_to_f32 = f16_to_f32_row;
 }

@@ -1,0 +1,154 @@
+// AVX2 dot products of Q4_K and Q6_K weights with Q8_K activations, for up to 4
+// activation columns per decoded weight super-block (the gemm reuses each decode).
+//
+// Everything inside a super-block is integer and exact: maddubs multiplies the unsigned
+// quants (Q4_K 0..15, Q6_K 0..63) by the signed activations into 16-bit pair sums (at
+// most 63*127*2, no saturation), madd multiplies those by the sub-block scales into 32-bit
+// sums. Q6_K's "- 32" and Q4_K's mins come out through the activation block sums. The
+// float part is the generic kernel's expression in the same order, so results equal the
+// generic twins to the bit.
+// The float expression must not be contracted into FMAs (the generic build has none).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "hal/cpu/kernels/isa.h"
+#include "hal/quant_blocks.h"
+
+namespace airt::hal::avx2 {
+namespace {
+
+constexpr int kMaxCols = 4;
+
+float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// Scale and min of sub-block j of a Q4_K block (see k_scale_min in quant_blocks.h). A local
+// copy: an inline function shared with generic code must not be compiled with AVX flags.
+void scale_min(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = static_cast<uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+    *min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// sum over 32 elements of q * y * scale (scale per 16-bit pair sum), as 8 int32 lanes.
+__m256i dot32(__m256i q, const int8_t* y, __m256i scale16) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(y)), scale16);
+}
+
+void dot_cols_q4_k(int64_t n, const BlockQ4_K* w, const BlockQ8_K* const* y, int nc, float* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  float sum[kMaxCols] = {};
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const BlockQ4_K& b = w[i];
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) scale_min(j, b.scales, &sc[j], &mn[j]);
+    __m256i q[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = load32(b.qs + 32 * c);
+      q[2 * c] = _mm256_and_si256(v, m4);
+      q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    const float d = f16(b.d), dmin = f16(b.dmin);
+    for (int c = 0; c < nc; ++c) {
+      const BlockQ8_K& yb = y[c][i];
+      __m256i acc = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) acc = _mm256_add_epi32(acc, dot32(q[s], yb.qs + 32 * s, _mm256_set1_epi16(sc[s])));
+      const int32_t sumi = hsum_i32(acc);
+      int32_t summ = 0;
+      for (int s = 0; s < 8; ++s) summ += int32_t(mn[s]) * (yb.bsums[2 * s] + yb.bsums[2 * s + 1]);
+      sum[c] += d * yb.d * static_cast<float>(sumi) - dmin * yb.d * static_cast<float>(summ);
+    }
+  }
+  for (int c = 0; c < nc; ++c) out[c] = sum[c];
+}
+
+void dot_cols_q6_k(int64_t n, const BlockQ6_K* w, const BlockQ8_K* const* y, int nc, float* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+  float sum[kMaxCols] = {};
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const BlockQ6_K& b = w[i];
+    // q[4h + k] holds elements 128h + 32k .. +32 (sub-blocks 8h + 2k and 8h + 2k + 1),
+    // unsigned 0..63.
+    __m256i q[8];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i l0 = load32(b.ql + 64 * h), l1 = load32(b.ql + 64 * h + 32), hb = load32(b.qh + 32 * h);
+      const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                             _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+      for (int k = 0; k < 4; ++k) {
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m2);
+        q[4 * h + k] = _mm256_or_si256(lo[k], _mm256_slli_epi16(hi, 4));
+      }
+    }
+    __m256i scale[8];
+    for (int p = 0; p < 8; ++p) {
+      scale[p] = _mm256_set_m128i(_mm_set1_epi16(b.scales[2 * p + 1]), _mm_set1_epi16(b.scales[2 * p]));
+    }
+    const float d = f16(b.d);
+    for (int c = 0; c < nc; ++c) {
+      const BlockQ8_K& yb = y[c][i];
+      __m256i acc = _mm256_setzero_si256();
+      for (int p = 0; p < 8; ++p) acc = _mm256_add_epi32(acc, dot32(q[p], yb.qs + 32 * p, scale[p]));
+      int32_t off = 0;  // sum over sub-blocks of scale * 32 * sum(y)
+      for (int s = 0; s < 16; ++s) off += int32_t(b.scales[s]) * yb.bsums[s];
+      const int32_t sumi = hsum_i32(acc) - 32 * off;
+      sum[c] += d * yb.d * static_cast<float>(sumi);
+    }
+  }
+  for (int c = 0; c < nc; ++c) out[c] = sum[c];
+}
+
+template <class WBlock, void (*Cols)(int64_t, const WBlock*, const BlockQ8_K* const*, int, float*)>
+void vec_dot(int64_t n, float* out, const void* w, const void* x) {
+  const auto* y = static_cast<const BlockQ8_K*>(x);
+  Cols(n, static_cast<const WBlock*>(w), &y, 1, out);
+}
+
+template <class WBlock, void (*Cols)(int64_t, const WBlock*, const BlockQ8_K* const*, int, float*)>
+void gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
+          size_t x_stride, float* out, int64_t ldo) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* wr = reinterpret_cast<const WBlock*>(wb + r * w_stride);
+    for (int64_t c0 = 0; c0 < ncols; c0 += kMaxCols) {
+      const int nc = int(ncols - c0 < kMaxCols ? ncols - c0 : kMaxCols);
+      const BlockQ8_K* cols[kMaxCols];
+      for (int c = 0; c < nc; ++c) cols[c] = reinterpret_cast<const BlockQ8_K*>(xb + (c0 + c) * x_stride);
+      float res[kMaxCols];
+      Cols(k, wr, cols, nc, res);
+      for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
+    }
+  }
+}
+
+}  // namespace
+
+void fill_quant_k(Kernels& k) {
+  TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_K)];
+  q4.vec_dot = vec_dot<BlockQ4_K, dot_cols_q4_k>;
+  q4.gemm = gemm<BlockQ4_K, dot_cols_q4_k>;
+  TypeKernels& q6 = k.types[static_cast<uint32_t>(DType::kQ6_K)];
+  q6.vec_dot = vec_dot<BlockQ6_K, dot_cols_q6_k>;
+  q6.gemm = gemm<BlockQ6_K, dot_cols_q6_k>;
+}
+
+}  // namespace airt::hal::avx2

@@ -1,0 +1,189 @@
+// AVX-512 VNNI tiled matrix products for prompt processing (Q4_0 and Q8_0 weights).
+//
+// The weights are not repacked at load: each thread packs a panel of 16 rows × a chunk
+// of K into its scratch, "rows in lanes": for every 32-element block, 8 vectors whose
+// 32-bit lane r holds 4 consecutive weights of row r as unsigned bytes, then the 16 row
+// scales. One vpdpbusd with a broadcast group of 4 activation bytes then adds 4 products
+// to each of 16 rows, and a block of one activation column is 8 such instructions with no
+// horizontal sums; the per-block scales cost 3 more. The panel is reused across all the
+// activation columns, so packing is paid once per 16 rows.
+//
+// vpdpbusd multiplies unsigned by signed bytes: weights are stored offset to be unsigned
+// (Q4_0 as its raw nibble 0..15 = q + 8, Q8_0 as q + 128) and the offset comes back out
+// through the per-block activation sum: sum((q + o) x) - o sum(x). The activations are
+// quantized exactly as generic Q8_0 does, so results equal the generic gemm's up to the
+// order of float additions.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "hal/cpu/kernels/isa.h"
+#include "hal/quant_blocks.h"
+
+namespace airt::hal::avx512 {
+namespace {
+
+constexpr int kRows = int(kTileRows);          // rows per panel = 32-bit lanes of a zmm
+constexpr size_t kBlockBytes = 8 * 64 + 64;    // one 32-block of the panel: weights, scales
+constexpr int64_t kMaxChunkBlocks = int64_t(kTileScratchBytes / kBlockBytes);
+constexpr int kCols = 8;                       // activation columns per micro-kernel call
+
+// Activation layout: columns in groups of kCols; for each group and each 32-block, one
+// record of all its columns, so the micro-kernel reaches everything from one pointer
+// with constant offsets: int8 q[kCols][32], float d[kCols], int32 c[kCols], where
+// c = -offset * sum(q) undoes the weight offset.
+struct alignas(64) XRecord {
+  int8_t q[kCols][32];
+  float d[kCols];
+  int32_t c[kCols];
+};
+static_assert(sizeof(XRecord) == 320);
+
+size_t x_bytes(int64_t k, int64_t ncols) { return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XRecord); }
+
+// Same result as the generic Q8_0 quantizer, to the bit: amax/127 rounded to f16 is the
+// scale, values are x * (127/amax) rounded to nearest even.
+template <int Offset>
+void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
+  const int64_t nb = k / 32;
+  auto* rec = static_cast<XRecord*>(x) + (col / kCols) * nb;
+  const int c = int(col % kCols);
+  for (int64_t i = 0; i < nb; ++i, src += 32) {
+    const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const uint16_t dh = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+    rec[i].d[c] = _cvtsh_ss(dh);
+    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i].q[c]), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i].q[c] + 16), _mm512_cvtsepi32_epi8(q1));
+    rec[i].c[c] = -Offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+// Writes the 8 groups of 4 bytes of one row's block (32 unsigned bytes in element order)
+// into lane r of the panel block's 8 vectors.
+inline void put_row(uint8_t* blk, int r, __m256i v) {
+  alignas(32) uint32_t t[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(t), v);
+  for (int j = 0; j < 8; ++j) std::memcpy(blk + 64 * j + 4 * r, &t[j], 4);
+}
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+void pack_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
+  const __m128i m = _mm_set1_epi8(0x0f);
+  for (int r = 0; r < rows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ4_0*>(w + size_t(r) * stride) + b0;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = panel + size_t(b) * kBlockBytes;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[b].qs));
+      put_row(blk, r, _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m)));
+      reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
+    }
+  }
+}
+
+void pack_q8_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
+  const __m256i flip = _mm256_set1_epi8(char(0x80));
+  for (int r = 0; r < rows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ8_0*>(w + size_t(r) * stride) + b0;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = panel + size_t(b) * kBlockBytes;
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[b].qs));
+      put_row(blk, r, _mm256_xor_si256(v, flip));  // q + 128 as an unsigned byte
+      reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
+    }
+  }
+}
+
+// Rows past the end of W take zero weights and scales, so their lanes compute zeros
+// that the masked store drops.
+void clear_rows(int rows, int64_t nb, uint8_t* panel) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* blk = panel + size_t(b) * kBlockBytes;
+    for (int r = rows; r < kRows; ++r) {
+      for (int j = 0; j < 9; ++j) std::memset(blk + 64 * j + 4 * r, 0, 4);
+    }
+  }
+}
+
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 16 rows × C columns over nb blocks of a packed panel; out[c * ldo + r] = (or +=) result.
+template <int C>
+void micro(int64_t nb, const uint8_t* panel, const XRecord* x, float* out, int64_t ldo, __mmask16 mask, bool add) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, panel += kBlockBytes, ++x) {
+    __m512i w[8];
+    for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(panel + 64 * j);
+    const __m512 s = _mm512_load_ps(panel + 512);
+    for (int c = 0; c < C; ++c) {
+      __m512i acc_i = _mm512_set1_epi32(x->c[c]);
+      for (int j = 0; j < 8; ++j) acc_i = _mm512_dpbusd_epi32(acc_i, w[j], bcast4(x->q[c] + 4 * j));
+      const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_i), s);
+      acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c]), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    float* o = out + c * ldo;
+    __m512 v = acc[c];
+    if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, o));
+    _mm512_mask_storeu_ps(o, mask, v);
+  }
+}
+
+using MicroFn = void (*)(int64_t, const uint8_t*, const XRecord*, float*, int64_t, __mmask16, bool);
+constexpr MicroFn kMicro[kCols + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, micro<4>,
+                                       micro<5>, micro<6>, micro<7>, micro<8>};
+
+using PackFn = void (*)(const uint8_t*, size_t, int, int64_t, int64_t, uint8_t*);
+
+template <PackFn Pack>
+void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
+               float* out, int64_t ldo, void* scratch) {
+  const int64_t nb_all = k / 32;
+  const int64_t chunk = nb_all < kMaxChunkBlocks ? nb_all : kMaxChunkBlocks;
+  auto* panel = static_cast<uint8_t*>(scratch);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* xr = static_cast<const XRecord*>(x);
+  for (int64_t r = r0; r < r1; r += kRows) {
+    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+    const __mmask16 mask = rows == kRows ? __mmask16(0xffff) : __mmask16((1u << rows) - 1u);
+    for (int64_t b0 = 0; b0 < nb_all; b0 += chunk) {
+      const int64_t nb = nb_all - b0 < chunk ? nb_all - b0 : chunk;
+      Pack(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, panel);
+      if (rows < kRows) clear_rows(rows, nb, panel);
+      for (int64_t c0 = 0; c0 < ncols; c0 += kCols) {
+        const int nc = int(ncols - c0 < kCols ? ncols - c0 : kCols);
+        kMicro[nc](nb, panel, xr + (c0 / kCols) * nb_all + b0, out + c0 * ldo + r, ldo, mask, b0 > 0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void fill_tiles(Kernels& k) {
+  TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
+  q4.tile_x_bytes = x_bytes;
+  q4.tile_x_from_float = x_from_float<8>;
+  q4.tile_gemm = tile_gemm<pack_q4_0>;
+  TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
+  q8.tile_x_bytes = x_bytes;
+  q8.tile_x_from_float = x_from_float<128>;
+  q8.tile_gemm = tile_gemm<pack_q8_0>;
+}
+
+}  // namespace airt::hal::avx512
