@@ -47,7 +47,10 @@ int tokenize_main(int argc, char** argv) {
   std::vector<int32_t> ids;
   if (Status s = (*tok)->encode(prompt, !no_bos && (*tok)->add_bos(), special, ids); !s.ok()) return report(s.error());
   std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ' ';
+    out += std::to_string(ids[i]);
+  }
   std::printf("%s\n", out.c_str());
   return 0;
 }
