@@ -3,6 +3,12 @@
 # (libpcre2-dev:arm64 and friends, installed by toolchain/install-deps.sh) in
 # /usr/lib/aarch64-linux-gnu, which this compiler searches by default. Tests run through
 # qemu user emulation (toolchain/qemu-aarch64.sh); AIRT_QEMU_CPU picks the emulated CPU.
+#
+#   cmake --preset aarch64 && cmake --build --preset aarch64
+#   ctest --preset aarch64        # qemu -cpu max: NEON + dotprod kernels
+#   ctest --preset aarch64-a72    # qemu -cpu cortex-a72 (Raspberry Pi 4): NEON only
+#   toolchain/qemu-aarch64.sh build/aarch64/airt run -m model.gguf -p "Hello"
+# Board presets (rpi4, rpi5, jetson-orin) inherit this file and only tune for their core.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
