@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <regex>
 
 #include "runtime/gguf/gguf.h"
@@ -15,6 +16,13 @@ namespace {
 using test::run_airt;
 
 std::string stories() { return test::model_path("stories260K.gguf"); }
+
+// Bad input: one line on stderr, the right status, never a crash or a hang.
+void expect_clean_failure(const test::CommandResult& r, int status, const std::string& needle) {
+  EXPECT_EQ(r.status, status) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
 
 TEST(Cli, RunGreedyMatchesReferenceContinuation) {
   std::string m = stories();
@@ -74,6 +82,20 @@ TEST(Cli, LogitsWritesReferenceFormat) {
   }
 }
 
+TEST(Cli, ChatAnswersEachLineAndKeepsTheConversation) {
+  std::string m = stories();
+  AIRT_REQUIRE_FILE(m);
+  // The stories models carry no chat template: --chat-template supplies one.
+  auto r = run_airt({"run", "-m", m, "--chat", "--chat-template", "chatml", "-n", "12", "--temp", "0"},
+                    "Hello there\nTell me a story\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << "one reply line per user line: " << r.out;
+  auto none = run_airt({"run", "-m", m, "--chat"}, "Hi\n");
+  expect_clean_failure(none, 1, "--chat-template NAME");
+  auto bogus = run_airt({"run", "-m", m, "--chat", "--chat-template", "bogus"}, "Hi\n");
+  expect_clean_failure(bogus, 2, "chat template 'bogus'");
+}
+
 double parse_ppl(const std::string& out) {
   std::smatch m;
   std::regex re("PPL = ([0-9.]+)");
@@ -96,13 +118,6 @@ TEST(Cli, PerplexityWithinHalfPercentOfReference) {
     std::printf("%s: PPL %.4f (reference %.4f)\n", c.model, ppl, c.want);
     EXPECT_NEAR(ppl, c.want, c.want * 0.005) << c.model;
   }
-}
-
-// Bad input: one line on stderr, the right status, never a crash or a hang.
-void expect_clean_failure(const test::CommandResult& r, int status, const std::string& needle) {
-  EXPECT_EQ(r.status, status) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
 TEST(CliBadInput, UsageErrorsExitTwo) {

@@ -1,0 +1,244 @@
+#include "runtime/service/serve_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <thread>
+
+#include "runtime/core/log.h"
+#include "runtime/service/config.h"
+#include "runtime/service/server.h"
+#include "runtime/service/systemd_journal.h"
+#include "runtime/service/systemd_notify.h"
+
+namespace airt::service {
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+void serve_usage(FILE* f) {
+  std::fprintf(f,
+               "usage: airt serve -m MODEL --broker HOST:PORT --node NAME [options]\n"
+               "Answers generation requests over MQTT (protocol: runtime/service/README.md).\n"
+               "  -m, --model PATH      GGUF model (model.path)\n"
+               "  --broker URL          HOST:PORT, mqtt://HOST:PORT or mqtts://HOST:PORT (broker.*)\n"
+               "  --node NAME           node name in topics airt/NAME/... (node)\n"
+               "  --config FILE         JSON config, e.g. /etc/airt/airt.json; flags override it\n"
+               "  --slots N             requests generated at once (slots)\n"
+               "  --ctx N               context length per slot (model.ctx)\n"
+               "  --threads N           CPU threads, 0 = all cores (model.threads)\n"
+               "  --log-level LEVEL     debug, info, warning or error (log_level)\n"
+               "Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the config file.\n");
+}
+
+struct ServeFlags {
+  std::string config_file, model, broker, node, log_level;
+  int slots = -1, ctx = -1, threads = -1;
+};
+
+bool parse_int_flag(const char* name, const char* text, int min, int max, int* out) {
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(text, &end, 10);
+  if (errno || !*text || *end || v < min || v > max) {
+    std::fprintf(stderr, "airt serve: %s must be an integer %d..%d, got \"%s\"\n", name, min, max, text);
+    return false;
+  }
+  *out = int(v);
+  return true;
+}
+
+// Returns -1 to continue, else an exit status.
+int parse_flags(int argc, char** argv, ServeFlags* f) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      serve_usage(stdout);
+      return 0;
+    }
+    auto value = [&](const char** out) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "airt serve: %s needs a value (see airt serve --help)\n", a.c_str());
+        return false;
+      }
+      *out = argv[++i];
+      return true;
+    };
+    const char* v = nullptr;
+    if (a == "-m" || a == "--model") {
+      if (!value(&v)) return kExitUsage;
+      f->model = v;
+    } else if (a == "--broker") {
+      if (!value(&v)) return kExitUsage;
+      f->broker = v;
+    } else if (a == "--node") {
+      if (!value(&v)) return kExitUsage;
+      f->node = v;
+    } else if (a == "--config") {
+      if (!value(&v)) return kExitUsage;
+      f->config_file = v;
+    } else if (a == "--log-level") {
+      if (!value(&v)) return kExitUsage;
+      f->log_level = v;
+    } else if (a == "--slots") {
+      if (!value(&v) || !parse_int_flag("--slots", v, 1, 256, &f->slots)) return kExitUsage;
+    } else if (a == "--ctx") {
+      if (!value(&v) || !parse_int_flag("--ctx", v, 16, 1048576, &f->ctx)) return kExitUsage;
+    } else if (a == "--threads") {
+      if (!value(&v) || !parse_int_flag("--threads", v, 0, 1024, &f->threads)) return kExitUsage;
+    } else {
+      std::fprintf(stderr, "airt serve: unknown option '%s' (see airt serve --help)\n", a.c_str());
+      return kExitUsage;
+    }
+  }
+  return -1;
+}
+
+// The config file (or defaults) with the flags applied and checked.
+Result<ServiceConfig> effective_config(const ServeFlags& f) {
+  ServiceConfig c;
+  std::string origin = "command line";
+  if (!f.config_file.empty()) {
+    c = AIRT_TRY(config_load(f.config_file));
+    origin = f.config_file;
+  }
+  if (!f.model.empty()) c.model.path = f.model;
+  if (!f.broker.empty()) AIRT_TRY(config_set_broker_url(c.broker, f.broker));
+  if (!f.node.empty()) c.node = f.node;
+  if (!f.log_level.empty()) {
+    if (f.log_level != "debug" && f.log_level != "info" && f.log_level != "warning" && f.log_level != "error")
+      return errorf(Error::kRequestInvalid, "--log-level: must be debug, info, warning or error, got \"%s\"",
+                    f.log_level.c_str());
+    c.log_level = f.log_level;
+  }
+  if (f.slots > 0) c.slots = f.slots;
+  if (f.ctx > 0) c.model.ctx = f.ctx;
+  if (f.threads >= 0) c.model.threads = f.threads;
+  AIRT_TRY(config_finalize(c, origin));
+  if (c.model.path.empty())
+    return errorf(Error::kRequestInvalid, "%s: model.path: required (set it in the config file or pass -m MODEL)",
+                  origin.c_str());
+  return c;
+}
+
+// Signals are taken synchronously by one thread (sigtimedwait), so the handlers can call
+// into the server like any other code instead of being limited to async-signal-safe calls.
+class SignalThread {
+ public:
+  SignalThread(Server& server, const ServeFlags& flags) : server_(server), flags_(flags) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SignalThread() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    timespec tick{0, 200 * 1000 * 1000};
+    while (!done_) {
+      int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig == SIGTERM || sig == SIGINT) {
+        AIRT_LOG_INFO("%s received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        server_.stop();
+      } else if (sig == SIGHUP) {
+        Result<ServiceConfig> c = effective_config(flags_);
+        if (!c.ok()) {
+          AIRT_LOG_ERROR("reload failed, keeping the running configuration: %s", c.error().message.c_str());
+          continue;
+        }
+        server_.reload(std::move(c.value()));
+      }
+    }
+  }
+  Server& server_;
+  const ServeFlags& flags_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+int serve_main(int argc, char** argv, const GeneratorFactory& factory) {
+  ServeFlags flags;
+  if (int rc = parse_flags(argc, argv, &flags); rc >= 0) return rc;
+  log_use_journal_if_systemd();
+  Result<ServiceConfig> config = effective_config(flags);
+  if (!config.ok()) {
+    std::fprintf(stderr, "airt serve: %s\n", config.error().message.c_str());
+    return kExitUsage;
+  }
+  service_log_set_level(config->log_level == "debug"     ? LogLevel::kDebug
+                        : config->log_level == "warning" ? LogLevel::kWarn
+                        : config->log_level == "error"   ? LogLevel::kError
+                                                         : LogLevel::kInfo);
+  // Block the signals before any thread starts, so only SignalThread receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemdNotifier notifier;
+  notifier.status("loading model " + config->model.path);
+  Result<std::unique_ptr<Generator>> generator = factory(config.value());
+  if (!generator.ok()) {
+    AIRT_LOG_ERROR("%s", generator.error().message.c_str());
+    notifier.status("failed: " + generator.error().message);
+    return kExitRuntime;
+  }
+  Server server(config.value(), *generator.value(), &notifier);
+  Status st;
+  {
+    SignalThread signals(server, flags);
+    st = server.run();
+  }
+  if (!st.ok()) {
+    AIRT_LOG_ERROR("%s", st.error().message.c_str());
+    return kExitRuntime;
+  }
+  return 0;
+}
+
+int config_main(int argc, char** argv) {
+  std::string verb = argc > 1 ? argv[1] : "";
+  if (verb == "check" && argc == 3) {
+    Result<ServiceConfig> c = config_load(argv[2]);
+    if (c.ok()) {
+      Status st = config_finalize(c.value(), argv[2]);
+      if (!st.ok()) c = st.error();
+    }
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.error().message.c_str());
+      return kExitRuntime;
+    }
+    std::printf("%s: ok\n", argv[2]);
+    return 0;
+  }
+  if (verb == "defaults" && argc == 2) {
+    std::fputs(config_defaults_json().c_str(), stdout);
+    return 0;
+  }
+  FILE* out = (verb == "-h" || verb == "--help") ? stdout : stderr;
+  std::fprintf(out,
+               "usage: airt config check FILE   validate a configuration file, naming each bad field\n"
+               "       airt config defaults     print every field with its default and documentation\n");
+  return out == stdout ? 0 : kExitUsage;
+}
+
+}  // namespace airt::service

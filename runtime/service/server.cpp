@@ -1,0 +1,577 @@
+#include "runtime/service/server.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "runtime/core/clock.h"
+#include "runtime/core/log.h"
+#include "runtime/service/systemd_journal.h"
+
+namespace airt::service {
+namespace {
+
+constexpr int64_t kMs = 1000000;
+constexpr int64_t kStatusPeriodNs = 5000 * kMs;      // systemd STATUS= and retained status refresh
+constexpr int64_t kCancelGraceNs = 5000 * kMs;       // engine must confirm a cancel within this
+constexpr int64_t kDrainCancelGraceNs = 2000 * kMs;  // ... and within this while stopping
+constexpr int kFlushOnStopMs = 3000;
+constexpr size_t kMaxPendingEvents = 64;
+
+LogLevel parse_level(const std::string& s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "warning") return LogLevel::kWarn;
+  if (s == "error") return LogLevel::kError;
+  return LogLevel::kInfo;
+}
+
+int64_t meminfo_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kb;
+  std::string unit;
+  while (f >> key >> kb) {
+    std::getline(f, unit);
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return -1;
+}
+
+int64_t self_rss() {
+  std::ifstream f("/proc/self/statm");
+  int64_t size, resident;
+  if (!(f >> size >> resident)) return -1;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// Time still allowed for the first token / the whole request; INT64_MAX when none.
+int64_t deadline_ns(const Request& r, int64_t arrival_ns) {
+  int ms = r.ttft_ms ? r.ttft_ms : r.deadline_ms;
+  return ms ? arrival_ns + int64_t(ms) * kMs : INT64_MAX;
+}
+
+}  // namespace
+
+Server::Server(ServiceConfig config, Generator& generator, SystemdNotifier* notifier)
+    : config_(std::move(config)),
+      generator_(generator),
+      notifier_(notifier),
+      answered_(size_t(config_.limits.dedup_window)) {
+  node_ = config_.node_resolved();
+  request_topic_ = config_.topic(config_.topics.request);
+  cancel_topic_ = config_.topic(config_.topics.cancel);
+  status_topic_ = config_.topic(config_.topics.status);
+  telemetry_topic_ = config_.topic(config_.topics.telemetry);
+  apply_config(config_);
+}
+
+Server::~Server() {
+  if (mqtt_) mqtt_->stop(0);
+}
+
+ServerCounters Server::counters() const {
+  ServerCounters c;
+  c.received = counters_.received;
+  c.accepted = counters_.accepted;
+  c.finals = counters_.finals;
+  c.errors = counters_.errors;
+  c.overloaded = counters_.overloaded;
+  c.duplicates = counters_.duplicates;
+  c.dropped = counters_.dropped;
+  c.cancelled = counters_.cancelled;
+  c.connects = counters_.connects;
+  return c;
+}
+
+void Server::apply_config(const ServiceConfig& c) {
+  limits_.max_payload_bytes = c.limits.max_payload_bytes;
+  limits_.max_tokens_cap = c.limits.max_tokens_cap;
+  limits_.default_max_tokens = c.limits.default_max_tokens;
+  rate_.configure(c.limits.rate_limit_per_s, c.limits.rate_limit_burst);
+  answered_.set_capacity(size_t(c.limits.dedup_window));
+  service_log_set_level(parse_level(c.log_level));
+}
+
+void Server::post(Event event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox_.push_back(std::move(event));
+  }
+  cv_.notify_one();
+}
+
+void Server::stop() { post(Event{Event::kStop, {}, now_ns(), nullptr}); }
+
+void Server::reload(ServiceConfig config) {
+  post(Event{Event::kReload, {}, now_ns(), std::make_unique<ServiceConfig>(std::move(config))});
+}
+
+void Server::on_mqtt_connected(bool) {
+  counters_.connects++;
+  post(Event{Event::kConnected, {}, now_ns(), nullptr});
+}
+
+void Server::on_mqtt_disconnected(const char*) { post(Event{Event::kDisconnected, {}, now_ns(), nullptr}); }
+
+void Server::on_mqtt_message(MqttMessage&& message) {
+  post(Event{Event::kMessage, std::move(message), now_ns(), nullptr});
+}
+
+Status Server::run() {
+  info_ = generator_.info();
+  start_ns_ = now_ns();
+  StatusInfo offline;
+  offline.state = "offline";
+  offline.node = node_;
+  mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
+  mqtt_->add_subscription(config_.request_subscription(), 1);
+  mqtt_->add_subscription(cancel_topic_, 1);
+  AIRT_TRY(mqtt_->start());
+  AIRT_LOG_INFO("serving %s on %s (%d slots, queue %d) via %s:%d", info_.model.c_str(), request_topic_.c_str(),
+                info_.slots, config_.limits.queue_depth, config_.broker.host.c_str(), config_.broker.port);
+  if (notifier_) notifier_->status("connecting to the MQTT broker " + config_.broker.host);
+
+  std::deque<Event> batch;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch.swap(inbox_);
+    }
+    int64_t now = now_ns();
+    for (Event& e : batch) handle(e, now);
+    batch.clear();
+
+    admit(now);
+    expire_queued(now);
+    bool active = false;
+    if (running_ > 0) {
+      active = generator_.step(*this);
+      if (!active && running_ > 0) {
+        // The generator says it is idle but still owes replies: answer them so no client waits forever.
+        std::vector<RequestTicket> lost;
+        for (auto& [t, job] : jobs_)
+          if (job.running) lost.push_back(t);
+        for (RequestTicket t : lost) fail_job(t, ReplyError::kInternal, "the engine dropped the request");
+      }
+    }
+    now = now_ns();
+    // Cancels the engine did not confirm in time are answered here, so the reply is never lost.
+    int64_t grace = draining_ ? kDrainCancelGraceNs : kCancelGraceNs;
+    std::vector<RequestTicket> overdue;
+    for (auto& [t, job] : jobs_)
+      if (job.running && job.cancel_ns && now - job.cancel_ns > grace) overdue.push_back(t);
+    for (RequestTicket t : overdue) {
+      FinishInfo f;
+      f.reason = FinishReason::kCancelled;
+      f.completion_tokens = jobs_[t].tokens;
+      AIRT_LOG_WARN("engine did not confirm a cancel in time; answering it as cancelled");
+      finish_job(t, f);
+    }
+    if (notifier_) notifier_->watchdog_tick(now);
+    periodic(now, false);
+    if (draining_) {
+      drain_step(now);
+      if (jobs_.empty()) break;
+    }
+    if (!active) {
+      int64_t wait_ns = 100 * kMs;
+      if (notifier_ && notifier_->watchdog_interval_ns() > 0)
+        wait_ns = std::min(wait_ns, notifier_->watchdog_interval_ns());
+      if (!queue_.empty()) wait_ns = std::min<int64_t>(wait_ns, 10 * kMs);  // waiting for a slot
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return !inbox_.empty(); });
+    }
+  }
+
+  publish_status("offline");
+  mqtt_->stop(kFlushOnStopMs);
+  AIRT_LOG_INFO("stopped: %llu requests, %llu replies, %llu errors",
+                static_cast<unsigned long long>(counters_.received.load()),
+                static_cast<unsigned long long>(counters_.finals.load()),
+                static_cast<unsigned long long>(counters_.errors.load()));
+  return ok_status();
+}
+
+void Server::handle(Event& e, int64_t now) {
+  switch (e.kind) {
+    case Event::kMessage:
+      if (e.message.topic == cancel_topic_) handle_cancel(e.message);
+      else handle_request(e.message, e.time_ns);
+      break;
+    case Event::kConnected:
+      publish_status(draining_ ? "draining" : "online");
+      if (!ready_sent_) {
+        ready_sent_ = true;
+        if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
+      }
+      break;
+    case Event::kDisconnected:
+      AIRT_LOG_WARN("mqtt: disconnected from the broker; replies are kept until it is back");
+      if (notifier_) notifier_->status("broker connection lost; reconnecting");
+      break;
+    case Event::kStop:
+      if (!draining_) {
+        draining_ = true;
+        drain_start_ns_ = now;
+        AIRT_LOG_INFO("stopping: draining %zu requests (at most %d ms)", jobs_.size(), config_.drain_timeout_ms);
+        if (notifier_) {
+          notifier_->stopping("draining " + std::to_string(jobs_.size()) + " requests");
+          notifier_->extend_timeout(uint64_t(config_.drain_timeout_ms + 10000) * 1000);
+        }
+        publish_status("draining");
+      }
+      break;
+    case Event::kReload: {
+      if (notifier_) notifier_->reloading();
+      for (const std::string& f : config_restart_fields(config_, *e.config))
+        AIRT_LOG_WARN("reload: %s changed; it takes effect after a restart", f.c_str());
+      ServiceConfig next = config_;
+      next.limits = e.config->limits;
+      next.telemetry_interval_s = e.config->telemetry_interval_s;
+      next.drain_timeout_ms = e.config->drain_timeout_ms;
+      next.log_level = e.config->log_level;
+      config_ = std::move(next);
+      apply_config(config_);
+      next_telemetry_ns_ = 0;
+      AIRT_LOG_INFO("reload: configuration applied");
+      if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
+      break;
+    }
+  }
+}
+
+bool Server::own_topic(const std::string& t) const {
+  return t == request_topic_ || t == cancel_topic_ || t == status_topic_ || t == telemetry_topic_;
+}
+
+void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
+  if (m.retain) {
+    // A retained request would be re-run at every (re)subscribe: never act on one.
+    AIRT_LOG_WARN("ignored a retained message on %s (requests must not be retained)", m.topic.c_str());
+    return;
+  }
+  counters_.received++;
+  auto req = Request{};
+  Status parsed = request_parse(m.payload, limits_, &req);
+  std::string topic = !m.response_topic.empty() ? m.response_topic : req.reply_to;
+  const std::string* corr = m.has_correlation ? &m.correlation : nullptr;
+  if (topic.empty() || !reply_topic_valid(topic) || own_topic(topic)) {
+    counters_.dropped++;
+    log_request(LogLevel::kWarn, {req.id.c_str(), topic.c_str(), "dropped"},
+                "request without a usable reply topic (MQTT v5 Response Topic or \"reply_to\") dropped%s%s",
+                parsed.ok() ? "" : ": ", parsed.ok() ? "" : parsed.error().message.c_str());
+    return;
+  }
+  if (!parsed.ok()) {
+    send_error(topic, corr, &req.id, reply_error_for(parsed.error().code), parsed.error().message);
+    return;
+  }
+  if (draining_) {
+    send_error(topic, corr, &req.id, ReplyError::kOverloaded, "this node is shutting down; send the request again");
+    return;
+  }
+  std::string key = topic + '\n' + req.id;
+  if (by_key_.count(key) || answered_.contains(key)) {
+    counters_.duplicates++;
+    log_request(LogLevel::kInfo, {req.id.c_str(), topic.c_str(), "duplicate"},
+                "duplicate request ignored (already %s)", by_key_.count(key) ? "in flight" : "answered");
+    return;
+  }
+  if (!req.model.empty() && req.model != info_.model) {
+    send_error(topic, corr, &req.id, ReplyError::kBadRequest,
+               "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
+    return;
+  }
+  if (!rate_.allow(topic, arrival_ns)) {
+    char msg[128];
+    std::snprintf(msg, sizeof msg, "rate limit: at most %g requests/s per client (burst %d)",
+                  config_.limits.rate_limit_per_s, config_.limits.rate_limit_burst);
+    send_error(topic, corr, &req.id, ReplyError::kOverloaded, msg);
+    return;
+  }
+  RequestTicket t = next_ticket_++;
+  Job& job = jobs_[t];
+  job.ticket = t;
+  job.req = std::move(req);
+  job.key = key;
+  job.reply_topic = topic;
+  job.correlation = m.correlation;
+  job.has_correlation = m.has_correlation;
+  job.arrival_ns = arrival_ns;
+  // Grown once here so that appending deltas in the token path rarely reallocates.
+  job.text.reserve(size_t(std::min(job.req.max_tokens, 4096)) * 4);
+  by_key_[key] = t;
+
+  // Straight to a slot when nobody is waiting; else wait in the bounded queue.
+  if (queue_.empty()) {
+    if (try_submit(job)) {
+      counters_.accepted++;
+      return;
+    }
+    if (!jobs_.count(t)) return;  // rejected by the generator (already answered)
+  }
+  if (queue_.size() >= size_t(config_.limits.queue_depth)) {
+    std::string msg = "all " + std::to_string(info_.slots) + " slots busy and " + std::to_string(queue_.size()) +
+                      " requests queued; try again later";
+    fail_job(t, ReplyError::kOverloaded, msg);
+    return;
+  }
+  counters_.accepted++;
+  enqueue(t);
+}
+
+void Server::enqueue(RequestTicket t) {
+  const Job& j = jobs_.at(t);
+  int64_t dl = deadline_ns(j.req, j.arrival_ns);
+  // Highest priority first, then earliest deadline, then arrival order.
+  auto pos = std::find_if(queue_.begin(), queue_.end(), [&](RequestTicket o) {
+    const Job& q = jobs_.at(o);
+    if (q.req.priority != j.req.priority) return j.req.priority > q.req.priority;
+    return dl < deadline_ns(q.req, q.arrival_ns);
+  });
+  queue_.insert(pos, t);
+}
+
+// Returns true when the job now runs. On a generator error other than "no free slot"
+// the job is answered with that error and removed.
+bool Server::try_submit(Job& job) {
+  Status st = generator_.submit(job.ticket, job.req.view(job.arrival_ns));
+  if (st.ok()) {
+    job.running = true;
+    running_++;
+    return true;
+  }
+  if (st.error().code == Error::kResourceExhausted) return false;
+  queue_.erase(std::remove(queue_.begin(), queue_.end(), job.ticket), queue_.end());
+  fail_job(job.ticket, reply_error_for(st.error().code), st.error().message);
+  return false;
+}
+
+void Server::admit(int64_t) {
+  while (!queue_.empty()) {
+    RequestTicket t = queue_.front();
+    Job& job = jobs_.at(t);
+    if (!try_submit(job)) {
+      if (jobs_.count(t)) return;  // no free slot: try again after a request finishes
+      continue;                    // rejected and answered: next one
+    }
+    queue_.erase(queue_.begin());
+  }
+}
+
+void Server::expire_queued(int64_t now) {
+  std::vector<RequestTicket> expired;
+  for (RequestTicket t : queue_) {
+    const Job& j = jobs_.at(t);
+    if (!j.req.best_effort && now > deadline_ns(j.req, j.arrival_ns)) expired.push_back(t);
+  }
+  for (RequestTicket t : expired) {
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), t), queue_.end());
+    const Job& j = jobs_.at(t);
+    fail_job(t, ReplyError::kDeadlineUnmeetable,
+             std::string(j.req.ttft_ms ? "ttft_ms" : "deadline_ms") + ": passed while waiting for a free slot");
+  }
+}
+
+void Server::handle_cancel(const MqttMessage& m) {
+  std::string id, reply_to;
+  Status st = cancel_parse(m.payload, &id, &reply_to);
+  if (!st.ok()) {
+    AIRT_LOG_WARN("cancel ignored: %s", st.error().message.c_str());
+    return;
+  }
+  std::string client = !m.response_topic.empty() ? m.response_topic : reply_to;
+  std::vector<RequestTicket> matches;
+  for (auto& [t, job] : jobs_)
+    if (job.req.id == id && (client.empty() || job.reply_topic == client)) matches.push_back(t);
+  if (matches.empty()) log_request(LogLevel::kDebug, {id.c_str(), client.c_str(), nullptr}, "cancel: no such request");
+  int64_t now = now_ns();
+  for (RequestTicket t : matches) {
+    Job& job = jobs_.at(t);
+    if (job.running) {
+      if (!job.cancel_ns) {
+        job.cancel_ns = now;
+        generator_.cancel(t);
+      }
+    } else {
+      queue_.erase(std::remove(queue_.begin(), queue_.end(), t), queue_.end());
+      FinishInfo f;
+      f.reason = FinishReason::kCancelled;
+      finish_job(t, f);
+    }
+  }
+}
+
+void Server::drain_step(int64_t now) {
+  if (drain_cancelled_ || now - drain_start_ns_ < int64_t(config_.drain_timeout_ms) * kMs) return;
+  drain_cancelled_ = true;
+  AIRT_LOG_INFO("drain timeout: cancelling %zu requests", jobs_.size());
+  std::vector<RequestTicket> all;
+  for (auto& [t, job] : jobs_) all.push_back(t);
+  for (RequestTicket t : all) {
+    Job& job = jobs_.at(t);
+    if (job.running) {
+      if (!job.cancel_ns) {
+        job.cancel_ns = now;
+        generator_.cancel(t);
+      }
+    } else {
+      FinishInfo f;
+      f.reason = FinishReason::kCancelled;
+      finish_job(t, f);
+    }
+  }
+  queue_.clear();
+}
+
+void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload) {
+  Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation);
+  if (!st.ok()) AIRT_LOG_ERROR("reply to %s not sent: %s", topic.c_str(), st.error().message.c_str());
+}
+
+void Server::send_error(const std::string& topic, const std::string* corr, const std::string* id, ReplyError code,
+                        const std::string& message) {
+  counters_.errors++;
+  if (code == ReplyError::kOverloaded) counters_.overloaded++;
+  log_request(code == ReplyError::kInternal ? LogLevel::kError : LogLevel::kInfo,
+              {id ? id->c_str() : nullptr, topic.c_str(), reply_error_name(code)}, "request rejected: %s",
+              message.c_str());
+  reply(topic, corr, reply_error(id, code, message));
+}
+
+void Server::fail_job(RequestTicket t, ReplyError code, const std::string& message) {
+  auto it = jobs_.find(t);
+  if (it == jobs_.end()) return;
+  Job& j = it->second;
+  send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, code, message);
+  // Rejected before running (overloaded, bad request): the client may send it again.
+  forget_job(t, j.running);
+}
+
+void Server::finish_job(RequestTicket t, const FinishInfo& info) {
+  auto it = jobs_.find(t);
+  if (it == jobs_.end()) return;
+  Job& j = it->second;
+  int64_t now = now_ns();
+  FinalReply r;
+  r.reason = info.reason;
+  r.prompt_tokens = info.prompt_tokens;
+  r.completion_tokens = info.completion_tokens;
+  r.total_ms = double(now - j.arrival_ns) / 1e6;
+  r.ttft_ms = j.first_token_ns ? double(j.first_token_ns - j.arrival_ns) / 1e6 : 0;
+  // Decode rate: tokens after the first over the time after the first.
+  if (j.first_token_ns && info.completion_tokens > 1 && now > j.first_token_ns)
+    r.tokens_per_s = double(info.completion_tokens - 1) / (double(now - j.first_token_ns) / 1e9);
+  else if (r.total_ms > 0)
+    r.tokens_per_s = double(info.completion_tokens) / (r.total_ms / 1e3);
+  r.operating_point = info.operating_point;
+  counters_.finals++;
+  if (info.reason == FinishReason::kCancelled) counters_.cancelled++;
+  log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), finish_reason_name(info.reason)},
+              "request done: %d+%d tokens, %.0f ms", info.prompt_tokens, info.completion_tokens, r.total_ms);
+  reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, reply_final(j.req.id, j.text, r));
+  forget_job(t, true);
+}
+
+void Server::forget_job(RequestTicket t, bool answered) {
+  auto it = jobs_.find(t);
+  if (it == jobs_.end()) return;
+  if (it->second.running) running_--;
+  if (answered) answered_.insert(it->second.key);
+  by_key_.erase(it->second.key);
+  jobs_.erase(it);
+}
+
+void Server::on_token(RequestTicket t, std::string_view delta) {
+  auto it = jobs_.find(t);
+  if (it == jobs_.end()) return;  // answered already (cancel grace ran out)
+  Job& j = it->second;
+  if (j.tokens++ == 0) j.first_token_ns = now_ns();
+  if (delta.empty()) return;
+  j.text.append(delta);
+  if (j.req.stream) {
+    reply_chunk(chunk_buf_, j.req.id, delta, j.chunk_index++);
+    reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, chunk_buf_);
+  }
+}
+
+void Server::on_finish(RequestTicket t, const FinishInfo& info) { finish_job(t, info); }
+
+void Server::on_error(RequestTicket t, const ErrorInfo& error) {
+  auto it = jobs_.find(t);
+  if (it == jobs_.end()) return;
+  Job& j = it->second;
+  send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, reply_error_for(error.code),
+             error.message);
+  forget_job(t, true);
+}
+
+void Server::publish_status(const char* state, bool only_if_changed) {
+  if (!mqtt_) return;
+  StatusInfo s;
+  s.state = state;
+  s.node = node_;
+  s.model = info_.model;
+  s.slots = info_.slots;
+  s.slots_busy = running_;
+  s.queued = int(queue_.size());
+  s.tokens_per_s = last_stats_.tokens_per_s;
+  s.has_operating_point = true;
+  s.operating_point = last_stats_.operating_point;
+  std::string payload = status_json(s);
+  if (only_if_changed && payload == last_status_) return;
+  last_status_ = payload;
+  Status st = mqtt_->publish(status_topic_, payload, 1, true);
+  if (!st.ok()) AIRT_LOG_WARN("status not published: %s", st.error().message.c_str());
+}
+
+void Server::publish_telemetry(int64_t now) {
+  TelemetryInfo t;
+  t.node = node_;
+  t.now_ns = now;
+  t.uptime_s = double(now - start_ns_) / 1e9;
+  t.stats = last_stats_;
+  t.stats.events = std::move(pending_events_);
+  pending_events_.clear();
+  t.mem_available_bytes = meminfo_available();
+  t.rss_bytes = self_rss();
+  t.requests_total = counters_.received;
+  t.replies_final = counters_.finals;
+  t.replies_error = counters_.errors;
+  t.overloaded = counters_.overloaded;
+  t.queued = int(queue_.size());
+  Status st = mqtt_->publish(telemetry_topic_, telemetry_json(t), 0, false);
+  if (!st.ok() && mqtt_->connected()) AIRT_LOG_DEBUG("telemetry not published: %s", st.error().message.c_str());
+}
+
+void Server::periodic(int64_t now, bool force) {
+  bool status_due = force || now >= next_status_ns_;
+  bool telemetry_due = config_.telemetry_interval_s > 0 && now >= next_telemetry_ns_;
+  if (!status_due && !telemetry_due) return;
+  last_stats_ = generator_.stats();
+  for (GovernorEvent& e : last_stats_.events) {
+    if (pending_events_.size() < kMaxPendingEvents) pending_events_.push_back(std::move(e));
+  }
+  last_stats_.events.clear();
+  if (status_due) {
+    next_status_ns_ = now + kStatusPeriodNs;
+    char line[256];
+    std::snprintf(line, sizeof line, "%s | %d/%d slots busy, %zu queued | %.1f tok/s | %s%s", info_.model.c_str(),
+                  running_, info_.slots, queue_.size(), last_stats_.tokens_per_s,
+                  last_stats_.operating_point.weights.c_str(),
+                  mqtt_ && mqtt_->connected() ? "" : " | broker disconnected");
+    if (notifier_ && ready_sent_ && !draining_) notifier_->status(line);
+    // The retained status is republished only when it changed, so subscribers are not woken for nothing.
+    if (mqtt_ && mqtt_->connected() && ready_sent_) publish_status(draining_ ? "draining" : "online", true);
+  }
+  if (telemetry_due) {
+    next_telemetry_ns_ = now + int64_t(config_.telemetry_interval_s) * 1000 * kMs;
+    if (mqtt_ && mqtt_->connected()) publish_telemetry(now);
+  }
+}
+
+}  // namespace airt::service
