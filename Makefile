@@ -3,7 +3,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 MODELS ?= $(or $(AIRT_TEST_MODELS),../shared/models)
 
-.PHONY: deps build debug test test-release test-debug demo clean
+.PHONY: deps build debug aarch64 test test-release test-debug test-aarch64 demo clean
 
 deps:
 	@bash toolchain/install-deps.sh
@@ -16,14 +16,25 @@ debug: deps
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug -j $(JOBS)
 
+# Cross build for 64-bit Arm with Debian's g++-aarch64-linux-gnu.
+aarch64: deps
+	cmake --preset aarch64 >/dev/null
+	cmake --build --preset aarch64 -j $(JOBS)
+
 test-release: build
 	ctest --preset release -j $(JOBS)
 
 test-debug: debug
 	ctest --preset debug -j $(JOBS)
 
-# The whole suite: release build, then the same tests under ASan + UBSan.
-test: test-release test-debug
+# The aarch64 tests under qemu user emulation, twice: an emulated CPU with every extension
+# (NEON + dotprod kernels) and a Cortex-A72 (Raspberry Pi 4: NEON only, dotprod refused).
+test-aarch64: aarch64
+	ctest --preset aarch64 -j $(JOBS)
+	ctest --preset aarch64-a72 -j $(JOBS)
+
+# The whole suite: release build, the same tests under ASan + UBSan, then aarch64 under qemu.
+test: test-release test-debug test-aarch64
 
 demo: build
 	./build/release/airt run -m $(MODELS)/stories260K.gguf -p "Once upon a time" -n 96 --temp 0

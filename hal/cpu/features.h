@@ -28,7 +28,8 @@ struct CpuFeatures {
   bool has_avx512_level() const {
     return has_avx2_level() && avx512f && avx512bw && avx512vl && avx512dq && avx512vnni;
   }
-  bool has_dotprod_level() const { return asimd && asimddp; }
+  // The dotprod kernels are compiled for armv8.2-a+dotprod+fp16, so they need both.
+  bool has_dotprod_level() const { return asimd && asimddp && fphp; }
 
   // "avx2 fma f16c avx512f ..." for logs and `airt info`.
   std::string describe() const;

@@ -75,8 +75,18 @@ TEST(Fp16, EveryHalfRoundTrips) {
   }
 }
 
+// GCC 12 knows _Float16 in C++ on x86-64 only; aarch64 has the older __fp16 storage type
+// (same IEEE binary16, converted by the FCVT instruction with round to nearest even).
+#if defined(__aarch64__)
+using CompilerHalf = __fp16;
+#define AIRT_COMPILER_HALF 1
+#elif defined(__FLT16_MAX__)
+using CompilerHalf = _Float16;
+#define AIRT_COMPILER_HALF 1
+#endif
+
 TEST(Fp16, MatchesCompilerConversion) {
-#if defined(__FLT16_MAX__)
+#if defined(AIRT_COMPILER_HALF)
   std::mt19937 rng(7);
   for (int i = 0; i < 2000000; ++i) {
     // Random bit patterns over the whole range, biased towards the half range.
@@ -84,11 +94,11 @@ TEST(Fp16, MatchesCompilerConversion) {
     if (i & 1) u = (u & 0x807fffffu) | ((100u + (u >> 23) % 50u) << 23);
     const float f = from_bits(u);
     if (std::isnan(f)) continue;
-    const _Float16 ref = static_cast<_Float16>(f);
+    const CompilerHalf ref = static_cast<CompilerHalf>(f);
     ASSERT_EQ(h(f), std::bit_cast<uint16_t>(ref)) << "f32 bits 0x" << std::hex << u;
   }
 #else
-  GTEST_SKIP() << "compiler has no _Float16 to compare with";
+  GTEST_SKIP() << "compiler has no half type to compare with";
 #endif
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -13,6 +15,11 @@
 #include "hal/cpu/features.h"
 #include "hal/cpu/kernels.h"
 #include "tests/unit/hal_test_util.h"
+
+#if defined(__aarch64__)
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 namespace airt::hal {
 namespace {
@@ -35,8 +42,48 @@ TEST(CpuFeatures, ConsistentLevels) {
   EXPECT_EQ(f.avx512f, static_cast<bool>(__builtin_cpu_supports("avx512f")));
   EXPECT_EQ(f.avx512bw, static_cast<bool>(__builtin_cpu_supports("avx512bw")));
   EXPECT_EQ(f.avx512vnni, static_cast<bool>(__builtin_cpu_supports("avx512vnni")));
+#elif defined(__aarch64__)
+  EXPECT_TRUE(f.asimd) << "every aarch64 Linux CPU has Advanced SIMD";
+  EXPECT_FALSE(f.avx2);
+  if (f.has_dotprod_level()) {
+    EXPECT_TRUE(f.asimddp);
+    EXPECT_TRUE(f.fphp);
+  }
 #endif
 }
+
+#if defined(__aarch64__)
+// Runs one instruction (its encoding) in a child process: true when it executes, false
+// when the CPU (or qemu's emulated CPU) rejects it with SIGILL.
+bool instruction_runs(void (*run)()) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    run();
+    _exit(0);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return false;
+  if (WIFSIGNALED(status)) {
+    EXPECT_EQ(WTERMSIG(status), SIGILL) << "unexpected signal";
+    return false;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// getauxval's answer must match what the CPU really executes, checked by executing it:
+// under `qemu-aarch64 -cpu cortex-a72` SDOT must fault and the dotprod kernels must not be
+// chosen; under `-cpu max` (or on a Cortex-A76) both must work.
+TEST(CpuFeatures, DetectionMatchesExecution) {
+  const CpuFeatures& f = cpu_features();
+  // sdot v0.4s, v1.16b, v2.16b
+  const bool sdot = instruction_runs([] { __asm__ volatile(".inst 0x4e829420" ::: "v0"); });
+  EXPECT_EQ(sdot, f.asimddp) << f.describe();
+  // fadd v0.8h, v1.8h, v2.8h (Armv8.2 half-precision arithmetic)
+  const bool fp16 = instruction_runs([] { __asm__ volatile(".inst 0x4e421420" ::: "v0"); });
+  EXPECT_EQ(fp16, f.fphp) << f.describe();
+  std::printf("cpu: %s; kernels: %s\n", f.describe().c_str(), kernels_available().c_str());
+}
+#endif
 
 TEST(KernelSelect, NamesAndErrors) {
   auto g = kernels_select("generic");
@@ -57,8 +104,42 @@ TEST(KernelSelect, NamesAndErrors) {
   auto neon = kernels_select("neon");
   ASSERT_FALSE(neon.ok());
   EXPECT_NE(neon.error().message.find("not built"), std::string::npos) << neon.error().message;
+#elif defined(__aarch64__)
+  auto avx2 = kernels_select("avx2");
+  ASSERT_FALSE(avx2.ok());
+  EXPECT_NE(avx2.error().message.find("not built"), std::string::npos) << avx2.error().message;
 #endif
 }
+
+#if defined(__aarch64__)
+// NEON runs on every aarch64 CPU; dotprod only where the CPU has SDOT and FP16, and asking
+// for it elsewhere (AIRT_CPU_ISA=dotprod on a Raspberry Pi 4) is an error that says so.
+TEST(KernelSelect, Aarch64Variants) {
+  auto neon = kernels_select("neon");
+  ASSERT_TRUE(neon.ok()) << neon.error().message;
+  EXPECT_STREQ((*neon)->isa, "neon");
+  auto best = kernels_select("auto");
+  ASSERT_TRUE(best.ok());
+  if (cpu_features().has_dotprod_level()) {
+    EXPECT_STREQ((*best)->isa, "dotprod");
+    EXPECT_EQ(kernels_available(), "generic neon dotprod");
+    return;
+  }
+  EXPECT_STREQ((*best)->isa, "neon");
+  EXPECT_EQ(kernels_available(), "generic neon");
+  auto dp = kernels_select("dotprod");
+  ASSERT_FALSE(dp.ok());
+  EXPECT_EQ(dp.error().code, Error::kBackendUnsupported);
+  EXPECT_NE(dp.error().message.find("lacks"), std::string::npos) << dp.error().message;
+  ASSERT_EQ(setenv("AIRT_CPU_ISA", "dotprod", 1), 0);
+  auto env = kernels_best();
+  ASSERT_EQ(unsetenv("AIRT_CPU_ISA"), 0);
+  ASSERT_FALSE(env.ok());
+  const std::string& msg = env.error().message;
+  EXPECT_NE(msg.find("AIRT_CPU_ISA=dotprod"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("use one of: generic neon"), std::string::npos) << msg;
+}
+#endif
 
 TEST(KernelSelect, HonoursEnvironment) {
   ASSERT_EQ(setenv("AIRT_CPU_ISA", "generic", 1), 0);

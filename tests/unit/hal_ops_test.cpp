@@ -2,6 +2,7 @@
 // double-precision formulas, and each table's attention against the reference one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -61,7 +62,8 @@ TEST_P(Ops, Softmax) {
     const auto in = x;
     K().softmax(x.data(), n);
     double mx = -INFINITY, sum = 0;
-    for (float v : in) mx = std::fmax(mx, v);
+    // (std::max, not std::fmax: GCC 12 for aarch64 crashes vectorising a mixed-type fmax reduction.)
+    for (float v : in) mx = std::max(mx, double(v));
     for (float v : in) sum += std::exp(double(v) - mx);
     double total = 0;
     for (int64_t i = 0; i < n; ++i) {

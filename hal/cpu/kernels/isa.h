@@ -28,4 +28,15 @@ void fill_ops(Kernels& k);
 }  // namespace avx512
 #endif
 
+#if defined(__aarch64__)
+namespace neon {
+// Overrides the entries of `k` (a generic table) that Armv8-A Advanced SIMD speeds up.
+void fill(Kernels& k);
+}  // namespace neon
+namespace dotprod {
+// Overrides the entries of `k` (a NEON table) that the Armv8.2-A SDOT instruction speeds up.
+void fill(Kernels& k);
+}  // namespace dotprod
+#endif
+
 }  // namespace airt::hal

@@ -1,6 +1,7 @@
 // Choosing the kernel table: each ISA table starts as a copy of the next lower one and
-// overrides what it speeds up (generic -> avx2 -> avx512), so every entry is always
-// filled. The choice is made from the detected CPU features, never assumed from the build.
+// overrides what it speeds up (generic -> avx2 -> avx512, generic -> neon -> dotprod), so
+// every entry is always filled. The choice is made from the detected CPU features, never
+// assumed from the build.
 #include <cstdlib>
 #include <cstring>
 
@@ -37,6 +38,26 @@ const Kernels* avx512_table() {
 }
 #endif
 
+#if defined(__aarch64__)
+const Kernels* neon_table() {
+  static const Kernels table = [] {
+    Kernels k = kernels_generic();
+    neon::fill(k);
+    return k;
+  }();
+  return &table;
+}
+
+const Kernels* dotprod_table() {
+  static const Kernels table = [] {
+    Kernels k = *neon_table();
+    dotprod::fill(k);
+    return k;
+  }();
+  return &table;
+}
+#endif
+
 const Kernels* generic_table() { return &kernels_generic(); }
 
 // Lowest first; "auto" takes the last one that runs here.
@@ -45,6 +66,10 @@ constexpr Variant kVariants[] = {
 #if defined(__x86_64__)
     {"avx2", [] { return cpu_features().has_avx2_level(); }, avx2_table},
     {"avx512", [] { return cpu_features().has_avx512_level(); }, avx512_table},
+#endif
+#if defined(__aarch64__)
+    {"neon", [] { return cpu_features().asimd; }, neon_table},
+    {"dotprod", [] { return cpu_features().has_dotprod_level(); }, dotprod_table},
 #endif
 };
 
