@@ -3,7 +3,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 MODELS ?= $(or $(AIRT_TEST_MODELS),../shared/models)
 
-.PHONY: deps build debug aarch64 test test-release test-debug test-aarch64 demo clean
+.PHONY: deps build debug aarch64 test test-release test-debug test-aarch64 package demo clean
 
 deps:
 	@bash toolchain/install-deps.sh
@@ -33,8 +33,14 @@ test-aarch64: aarch64
 	ctest --preset aarch64 -j $(JOBS)
 	ctest --preset aarch64-a72 -j $(JOBS)
 
-# The whole suite: release build, the same tests under ASan + UBSan, then aarch64 under qemu.
-test: test-release test-debug test-aarch64
+# Debian packages for amd64 and arm64 (build/packages/*.deb), each checked: contents,
+# conffile, and that its airt runs (arm64 under qemu).
+package: build aarch64
+	bash toolchain/check-packages.sh
+
+# The whole suite: release build, the same tests under ASan + UBSan, aarch64 under qemu,
+# then the packages.
+test: test-release test-debug test-aarch64 package
 
 demo: build
 	./build/release/airt run -m $(MODELS)/stories260K.gguf -p "Once upon a time" -n 96 --temp 0
