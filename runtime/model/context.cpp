@@ -223,10 +223,8 @@ void Context::attention(int l, int32_t n, int32_t pos0) {
       float* orows[hal::kAttnMaxRows];
       int32_t n_kv[hal::kAttnMaxRows];
       int nq = 0;
-      const int32_t h0 = g * group + hc * heads_per_call;
-      const int32_t h1 = std::min(h0 + heads_per_call, (g + 1) * group);
       for (int32_t i = t0; i < std::min(n, t0 + tokens_per_call); ++i) {
-        for (int32_t h = h0; h < h1; ++h) {
+        for (int32_t h = g * group + hc * heads_per_call; h < std::min(g * group + (hc + 1) * heads_per_call, (g + 1) * group); ++h) {
           qrows[nq] = q_ + size_t(i) * qd + size_t(h) * hd;
           orows[nq] = att_ + size_t(i) * qd + size_t(h) * hd;
           n_kv[nq] = pos0 + i + 1;  // causal: this token sees positions 0..pos0+i
