@@ -24,6 +24,8 @@ constexpr const char* kHelp =
     "  -p N          prompt tokens for the pp test (default 512; 0 skips it)\n"
     "  -n N          generated tokens for the tg test (default 128; 0 skips it)\n"
     "  -r N          repetitions (default 5)\n"
+    "  -t N          threads (default: physical cores)\n"
+    "  -c N          context positions to allocate (default: just what the tests need)\n"
     "  -o FORMAT     md (default), json or csv\n"
     "  --synthetic S a random-weight model of a known shape: tinyllama-1.1b, llama-3.2-1b,\n"
     "                qwen2.5-0.5b, smollm2-135m; TYPE q4_0 (default), q8_0, f16, f32\n"
@@ -137,7 +139,8 @@ int bench_main(int argc, char** argv) {
     }
   } cleanup{temp_model};
 
-  mo.ctx.n_ctx = std::max(n_prompt, n_gen) + 1;
+  // The tests need max(p, n) positions; a larger -c is honoured (to measure its memory).
+  mo.ctx.n_ctx = std::max(mo.ctx.n_ctx, std::max(n_prompt, n_gen) + 1);
   mo.ctx.n_batch = std::max(1, std::min(n_prompt, 512));
   auto lm = load_model(mo);
   if (!lm.ok()) return report(lm.error());
