@@ -54,6 +54,10 @@ uint64_t MemoryReading::headroom() const {
   return h;
 }
 
+const char* MemoryReading::headroom_source() const {
+  return headroom() < mem_available ? "cgroup memory.max less memory.current" : "MemAvailable";
+}
+
 uint64_t MemoryReading::allowance() const {
   uint64_t a = mem_available;
   if (cgroup_max && *cgroup_max < a) a = *cgroup_max;
@@ -66,11 +70,10 @@ Result<MemoryReading> read_memory(const std::string& root) {
   std::string meminfo = AIRT_TRY(read_file(meminfo_path));
   auto total = meminfo_field(meminfo, "MemTotal");
   auto avail = meminfo_field(meminfo, "MemAvailable");
-  if (!total || !avail) {
-    return errorf(Error::kFormatInvalid, "%s: no MemTotal/MemAvailable lines (kernel older than 3.14?)",
-                  meminfo_path.c_str());
+  if (!avail) {
+    return errorf(Error::kFormatInvalid, "%s: no MemAvailable line (kernel older than 3.14?)", meminfo_path.c_str());
   }
-  r.mem_total = *total;
+  r.mem_total = total.value_or(0);
   r.mem_available = *avail;
 
   // cgroup v2: /proc/self/cgroup has the single line "0::/path".

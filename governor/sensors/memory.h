@@ -22,6 +22,8 @@ struct MemoryReading {
   // What this process may still use: the smaller of MemAvailable and the cgroup's
   // remaining allowance (memory.max - memory.current).
   uint64_t headroom() const;
+  // Which of the two headroom() took: "MemAvailable" or "cgroup memory.max less memory.current".
+  const char* headroom_source() const;
   // What a process starting now may plan for: the smaller of MemAvailable and memory.max.
   uint64_t allowance() const;
 };

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "governor/sensors/memory.h"
 #include "runtime/cli/commands.h"
 #include "runtime/core/clock.h"
 
@@ -34,7 +35,11 @@ bool ModelOptions::parse(Args& a) {
 
 Result<engine::MemoryBudget> memory_budget(const ModelOptions& o) {
   if (o.mem_budget_mib > 0) return engine::memory_budget_fixed(size_t(o.mem_budget_mib));
-  return engine::memory_budget_detect();
+  auto mem = governor::read_memory();
+  if (!mem.ok()) {
+    return errorf(mem.error().code, "%s (give --mem-budget MB)", mem.error().message.c_str());
+  }
+  return engine::memory_budget_of(mem->headroom(), mem->headroom_source());
 }
 
 Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, const PlanSettings& now,

@@ -1,6 +1,6 @@
 // The memory budget a plan must fit: by default 90% of what this process may still use —
-// the smaller of MemAvailable (/proc/meminfo) and, under cgroup v2, memory.max less
-// memory.current of the process's cgroup. Start-up code.
+// the smaller of MemAvailable and, under cgroup v2, memory.max less memory.current (read
+// by governor/sensors/memory.h). Start-up code.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +16,9 @@ struct MemoryBudget {
   std::string source;  // "90% of MemAvailable (21.9 GiB)", "--mem-budget 512 MiB"
 };
 
-// Reads /proc/meminfo and the cgroup v2 limit (paths overridable for tests: `root` is
-// prepended to /proc/... and /sys/fs/cgroup/...).
-Result<MemoryBudget> memory_budget_detect(const std::string& root = "");
+// 90% of `available` bytes, which `what` names ("MemAvailable", "cgroup memory.max less
+// memory.current"); the caller reads them (governor/sensors/memory.h).
+MemoryBudget memory_budget_of(size_t available, const std::string& what);
 // `mib` MiB given by the user.
 MemoryBudget memory_budget_fixed(size_t mib);
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "governor/sensors/memory.h"
 #include "hal/cpu/kernels.h"
 #include "hal/cpu/thread_pool.h"
 #include "runtime/core/clock.h"
@@ -49,7 +50,8 @@ class EngineGenerator final : public Generator, private engine::Sink {
     ec.kernels = kernels;
     ec.pool = g->pool_.get();
     MemoryPlan plan = AIRT_TRY(engine::Engine::plan(*g->model_, ec));
-    engine::MemoryBudget budget = AIRT_TRY(engine::memory_budget_detect());
+    governor::MemoryReading mem = AIRT_TRY(governor::read_memory());
+    engine::MemoryBudget budget = engine::memory_budget_of(mem.headroom(), mem.headroom_source());
     if (std::string over = engine::over_budget_message(plan, budget); !over.empty()) {
       return errorf(Error::kResourceOverBudget, "%s: %s", c.model.path.c_str(), over.c_str());
     }

@@ -2,6 +2,10 @@
 // /proc/meminfo and cgroup v2 files (a fake root, so every case is reproducible).
 #include <gtest/gtest.h>
 
+#include <optional>
+
+#include "governor/sensors/memory.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -72,8 +76,9 @@ TEST(MemoryBudget, NinetyPercentOfMemAvailable) {
   write(root + "/proc/meminfo", "MemTotal: 8000000 kB\nMemFree: 100 kB\nMemAvailable: 1048576 kB\n");
   write(root + "/proc/self/cgroup", "0::/\n");
   write(root + "/sys/fs/cgroup/memory.max", "max\n");
-  auto b = engine::memory_budget_detect(root);
-  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto mem = governor::read_memory(root);
+  ASSERT_TRUE(mem.ok()) << mem.error().message;
+  auto b = std::optional(engine::memory_budget_of(mem->headroom(), mem->headroom_source()));
   EXPECT_EQ(b->bytes, (size_t(1) << 30) / 10 * 9);
   EXPECT_NE(b->source.find("MemAvailable"), std::string::npos) << b->source;
 }
@@ -85,16 +90,11 @@ TEST(MemoryBudget, CgroupLimitOfAnAncestorBinds) {
   write(root + "/sys/fs/cgroup/system.slice/airt.service/memory.max", "max\n");
   write(root + "/sys/fs/cgroup/system.slice/memory.max", "536870912\n");   // 512 MiB
   write(root + "/sys/fs/cgroup/system.slice/memory.current", "134217728\n");  // 128 MiB used
-  auto b = engine::memory_budget_detect(root);
-  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto mem = governor::read_memory(root);
+  ASSERT_TRUE(mem.ok()) << mem.error().message;
+  auto b = std::optional(engine::memory_budget_of(mem->headroom(), mem->headroom_source()));
   EXPECT_EQ(b->bytes, (size_t(384) << 20) / 10 * 9);
   EXPECT_NE(b->source.find("memory.max"), std::string::npos) << b->source;
-}
-
-TEST(MemoryBudget, MissingMeminfoIsAnErrorNamingTheFix) {
-  auto b = engine::memory_budget_detect(test::temp_dir() + "/nothing");
-  ASSERT_FALSE(b.ok());
-  EXPECT_NE(b.error().message.find("--mem-budget"), std::string::npos);
 }
 
 TEST(MemoryBudget, OverBudgetMessageNamesTheLargestRegions) {
