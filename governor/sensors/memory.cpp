@@ -45,13 +45,7 @@ std::optional<uint64_t> read_u64_file(const std::string& path) {
 }  // namespace
 
 uint64_t MemoryReading::headroom() const {
-  uint64_t h = mem_available;
-  if (cgroup_max) {
-    uint64_t used = cgroup_current.value_or(0);
-    uint64_t left = *cgroup_max > used ? *cgroup_max - used : 0;
-    if (left < h) h = left;
-  }
-  return h;
+  return cgroup_left && *cgroup_left < mem_available ? *cgroup_left : mem_available;
 }
 
 const char* MemoryReading::headroom_source() const {
@@ -91,7 +85,13 @@ Result<MemoryReading> read_memory(const std::string& root) {
     bool first = true;
     while (true) {
       std::string dir = base + (path == "/" ? "" : path);
-      if (auto mx = read_u64_file(dir + "/memory.max"); mx && (!r.cgroup_max || *mx < *r.cgroup_max)) r.cgroup_max = mx;
+      if (auto mx = read_u64_file(dir + "/memory.max")) {
+        // Usage anywhere under an ancestor counts against that ancestor's limit.
+        const uint64_t used = read_u64_file(dir + "/memory.current").value_or(0);
+        const uint64_t left = *mx > used ? *mx - used : 0;
+        if (!r.cgroup_max || *mx < *r.cgroup_max) r.cgroup_max = mx;
+        if (!r.cgroup_left || left < *r.cgroup_left) r.cgroup_left = left;
+      }
       if (first) {
         r.cgroup_current = read_u64_file(dir + "/memory.current");
         if (auto psi = read_file(dir + "/memory.pressure"); psi.ok()) {

@@ -16,6 +16,7 @@ struct MemoryReading {
   uint64_t mem_available = 0;   // bytes, /proc/meminfo MemAvailable
   std::optional<uint64_t> cgroup_max;      // bytes, memory.max of our cgroup (absent: "max" or no cgroup v2)
   std::optional<uint64_t> cgroup_current;  // bytes, memory.current
+  std::optional<uint64_t> cgroup_left;     // bytes, the least memory.max - memory.current of our group and its ancestors
   std::optional<double> psi_some_avg10;    // % of time some task stalled on memory, last 10 s
   std::string cgroup_path;                 // e.g. "/system.slice/airt.service"
 
