@@ -22,7 +22,8 @@ constexpr const char* kHelp =
     "  -t N          threads for the bandwidth measurement (default: physical cores)\n";
 
 std::string cache_name(const hal::CacheInfo& c) {
-  std::string n = "L" + std::to_string(c.level);
+  std::string n(1, 'L');  // (not "L" + ...: GCC 12 warns falsely on that)
+  n += std::to_string(c.level);
   if (c.type == "Data") n += "d";
   if (c.type == "Instruction") n += "i";
   return n;
