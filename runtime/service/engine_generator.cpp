@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "governor/sensors/board.h"
 #include "governor/sensors/memory.h"
 #include "hal/cpu/kernels.h"
 #include "hal/cpu/thread_pool.h"
@@ -142,6 +143,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
     g.operating_point = point_;
     g.operating_point.attention_window = s.window;
     g.operating_point.weights = hal::dtype_name(model_->main_type());
+    governor::BoardReading board = governor::read_board();
+    if (board.max_celsius) g.temperature_c = *board.max_celsius;
+    if (board.power_watts) g.power_w = *board.power_watts;
     return g;
   }
 

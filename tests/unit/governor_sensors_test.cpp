@@ -1,11 +1,12 @@
 #include <gtest/gtest.h>
 
+#include "governor/sensors/board.h"
 #include "governor/sensors/memory.h"
+
+static const std::string kFixtures = std::string(AIRT_SOURCE_DIR) + "/tests/fixtures/sysfs";
 
 namespace airt::governor {
 namespace {
-
-const std::string kFixtures = std::string(AIRT_SOURCE_DIR) + "/tests/fixtures/sysfs";
 
 TEST(MemorySensor, ReadsMeminfoCgroupLimitsAndPressure) {
   auto r = read_memory(kFixtures + "/cgroup-limited");
@@ -33,6 +34,28 @@ TEST(MemorySensor, LiveSystemGivesPlausibleNumbers) {
   EXPECT_GT(r->mem_total, 0u);
   EXPECT_LE(r->mem_available, r->mem_total);
   EXPECT_GT(r->allowance(), 0u);
+}
+
+}  // namespace
+}  // namespace airt::governor
+
+namespace airt::governor {
+namespace {
+
+TEST(BoardSensors, ThermalZonesAndHwmonPower) {
+  BoardReading r = read_board(kFixtures + "/pi5-warm");
+  ASSERT_EQ(r.zones.size(), 2u);
+  ASSERT_TRUE(r.max_celsius.has_value());
+  EXPECT_DOUBLE_EQ(*r.max_celsius, 71.45);
+  ASSERT_TRUE(r.power_watts.has_value());
+  EXPECT_DOUBLE_EQ(*r.power_watts, 5.0) << "power1 + power2, microwatts; in1 (a voltage) is not power";
+}
+
+TEST(BoardSensors, NoSensorsGivesEmptyReadings) {
+  BoardReading r = read_board(kFixtures + "/cgroup-limited");
+  EXPECT_TRUE(r.zones.empty());
+  EXPECT_FALSE(r.max_celsius.has_value());
+  EXPECT_FALSE(r.power_watts.has_value());
 }
 
 }  // namespace
