@@ -3,6 +3,8 @@
 // own vec_dot loops, quantizers bit-identical. Variants this CPU cannot run are skipped.
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -286,11 +288,16 @@ TEST_P(IsaVsGeneric, GemmEqualsOwnVecDot) {
   }
 }
 
-// The K-quant fast dots keep everything inside a super-block in exact integers and the
+// The x86 K-quant fast dots keep everything inside a super-block in exact integers and the
 // generic float expression per super-block, so they equal the generic twins to the bit.
+// (The aarch64 ones sum per-block floats in another order — and GCC may contract the
+// generic twin's float expression into FMAs there — so they are held to the normalised
+// bound of VecDotMatchesGeneric instead.)
 TEST_P(IsaVsGeneric, KQuantDotsBitIdentical) {
   const DType t = GetParam().type;
   if (t != DType::kQ4_K && t != DType::kQ6_K) GTEST_SKIP() << "only Q4_K and Q6_K promise bit identity";
+  if (std::string_view(fast_->isa) == "neon" || std::string_view(fast_->isa) == "dotprod")
+    GTEST_SKIP() << "aarch64 K-quant dots are checked within a normalised bound (VecDotMatchesGeneric)";
   std::mt19937 rng(59);
   for (int64_t n : sizes_for(t)) {
     const auto w = test::random_weights(t, n, rng);
