@@ -79,7 +79,7 @@ struct Served {
 };
 
 // Waits until airt's retained status says it is online.
-bool wait_online(Served& s, TestClient& c) {
+bool wait_online(TestClient& c) {
   return c.wait_for([](const std::vector<Received>& m) {
     for (auto& r : m)
       if (r.topic.find("/status") != std::string::npos && r.payload.find("\"online\"") != std::string::npos)
@@ -102,7 +102,7 @@ TEST(ServiceEngine, RealModelAnswersOverV5And311WithStreamingAndSessions) {
   ASSERT_TRUE(s.start(model, 2));
   TestClient c(s.broker.port(), "e2e-client");
   ASSERT_TRUE(c.connect({s.topic("status"), "e2e/reply/#"}));
-  ASSERT_TRUE(wait_online(s, c)) << s.serve.log();
+  ASSERT_TRUE(wait_online(c)) << s.serve.log();
 
   // v5: Response Topic + Correlation Data, greedy, streamed.
   ASSERT_TRUE(c.publish(s.topic("request"),
@@ -179,7 +179,7 @@ TEST(ServiceEngine, ManyClientsTwoSlotsEveryRequestAnsweredOnce) {
   ASSERT_TRUE(s.start(model, 2));
   TestClient watch(s.broker.port(), "e2e-watch");
   ASSERT_TRUE(watch.connect({s.topic("status")}));
-  ASSERT_TRUE(wait_online(s, watch)) << s.serve.log();
+  ASSERT_TRUE(wait_online(watch)) << s.serve.log();
   constexpr int kClients = 5, kEach = 6;
   std::vector<std::unique_ptr<TestClient>> clients;
   for (int i = 0; i < kClients; ++i) {
