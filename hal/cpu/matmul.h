@@ -25,7 +25,7 @@ struct MatrixView {
 };
 
 // Fewest activation rows for which matmul() takes the tiled path.
-constexpr int64_t kTileMinCols = 4;
+constexpr int64_t kTileMinCols = 8;
 
 // Bytes of scratch matmul() needs for n activation rows against `w` (64-byte aligned
 // pieces; includes the panel thread 0 packs into when there is no pool).

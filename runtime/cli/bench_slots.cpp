@@ -20,7 +20,7 @@ struct CountingSink : engine::Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<SlotsBench>> SlotsBench::create(const model::Model& m, const text::Tokenizer& tok,
+Result<std::unique_ptr<SlotsBench>> SlotsBench::create(const model::Model& m, const text::Tokenizer& tok, hal::ThreadPool* pool,
                                                        const ModelOptions& o, int32_t n_slots, int32_t n_gen) {
   engine::EngineConfig c;
   c.n_slots = n_slots;
@@ -28,6 +28,7 @@ Result<std::unique_ptr<SlotsBench>> SlotsBench::create(const model::Model& m, co
   c.prefill_chunk = 1;
   c.n_batch = n_slots;
   c.kernels = o.ctx.kernels ? o.ctx.kernels : AIRT_TRY(hal::kernels_best());
+  c.pool = pool;  // the same threads as every other test of this run
   c.kv_types = o.ctx.kv_types;
   c.kv_block = o.ctx.kv_block;
   c.mlock = o.ctx.mlock;

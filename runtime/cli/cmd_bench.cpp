@@ -166,7 +166,7 @@ int bench_main(int argc, char** argv) {
     auto tok = text::Tokenizer::from_gguf(lm->model->file());
     if (!tok.ok()) return report(tok.error());
     for (int32_t n_slots : slots) {
-      auto b = SlotsBench::create(*lm->model, **tok, mo, n_slots, n_gen);
+      auto b = SlotsBench::create(*lm->model, **tok, lm->pool.get(), mo, n_slots, n_gen);
       if (!b.ok()) return report(b.error());
       Row r{"tg" + std::to_string(n_gen), {}, 0, 0, n_slots};
       for (int i = 0; i <= reps; ++i) {  // run 0 warms up
