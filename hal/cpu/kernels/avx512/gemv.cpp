@@ -28,6 +28,13 @@ namespace {
 
 constexpr int kMaxCols = 4;
 constexpr int64_t kChunkGroups = 64;  // groups of blocks prepared at a time (64 KiB of stack)
+// How far ahead of the loads the weight stream is prefetched. With this much work per
+// byte the out-of-order window covers too few cache misses to keep one core's share of
+// DRAM bandwidth in flight, and the hardware prefetcher alone does not close the gap:
+// measured on a 2-core AVX-512 VM streaming a 1.1 GB Q8_0 matrix with 2 threads, 12 GB/s
+// without, 21 GB/s at 2 KiB to 2.5 KiB ahead (a plain read loop reaches 25 GB/s). Rows
+// of a thread's range are contiguous, so prefetching past a row's end reads the next.
+constexpr int kPrefetchBytes = 2304;
 
 // One group of prepared activations: what one 512-bit step consumes.
 struct alignas(64) XGroup {
@@ -166,6 +173,7 @@ void rows_chunk(const uint8_t* w, size_t w_stride, int64_t r0, int64_t r1, int64
     for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     int64_t g = 0;
     for (; g + 2 < ng; g += 2, p += 2 * kGroupBytes) {
+      for (int o = 0; o < 2 * kGroupBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + o, _MM_HINT_T0);
       step<Fmt, NC>(p, B, k, xg, g, acc0);
       step<Fmt, NC>(p + kGroupBytes, B, k, xg, g + 1, acc1);
     }
