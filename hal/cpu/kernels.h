@@ -81,13 +81,13 @@ struct Kernels {
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n) = nullptr;
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n) = nullptr;
   // Causal attention of nq <= kAttnMaxRows query rows (e.g. the heads of one KV group for
-  // a few tokens) against one KV head of an f16 cache. Row r (q[r], hd floats) attends to
-  // keys 0 .. n_kv[r]-1 (n_kv[r] >= 1): key j is at k + j * kv_stride, its value at
-  // v + j * kv_stride (f16 elements). out[r] (hd floats) = softmax(scale · q·Kᵀ) · V. Like
-  // ggml's f16 matrix product, q is rounded to f16 before the dot products. `scratch`
-  // holds attention_scratch_bytes(max n_kv, hd), 64-byte aligned.
-  void (*attention)(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* k,
-                    const uint16_t* v, size_t kv_stride, float scale, float* const* out, void* scratch) = nullptr;
+  // a few tokens) against one KV head of an f16 cache. Key j's hd values are at k[j], its
+  // value's at v[j] (the rows of a paged cache need not be adjacent). Row r (q[r], hd
+  // floats) attends to keys 0 .. n_kv[r]-1 (n_kv[r] >= 1). out[r] (hd floats) =
+  // softmax(scale · q·Kᵀ) · V. Like ggml's f16 matrix product, q is rounded to f16 before
+  // the dot products. `scratch` holds attention_scratch_bytes(max n_kv, hd), 64-byte aligned.
+  void (*attention)(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* const* k,
+                    const uint16_t* const* v, float scale, float* const* out, void* scratch) = nullptr;
 
   const TypeKernels& of(DType t) const { return types[static_cast<uint32_t>(t)]; }
   // Whether a weight matrix of type `t` can be multiplied here (vec_dot and gemm present).

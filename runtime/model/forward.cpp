@@ -38,12 +38,6 @@ size_t xq_bytes(const hal::Kernels& k, const WeightTensor& w, size_t n) {
   return std::max(hal::matmul_scratch_bytes(k, view(w), int64_t(n)), hal::matmul_scratch_bytes(k, view(w), few));
 }
 
-size_t attn_scratch_stride(const Hparams& hp, const ForwardParams& p) {
-  const size_t group = size_t(hp.n_head / hp.n_head_kv), hd = size_t(hp.head_dim);
-  return align_up(group * size_t(p.max_visible) * sizeof(float), 64) + align_up(group * hd * sizeof(uint16_t), 64) +
-         2 * align_up((hd + 64) * sizeof(float), 64);
-}
-
 // Sizes and places every activation buffer; returns the region's bytes.
 size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, BufferUse (&bufs)[kBufCount]) {
   const Hparams& hp = m.hparams();
@@ -58,7 +52,7 @@ size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, Buf
   const size_t dim = size_t(hp.dim), qd = size_t(hp.q_dim()), kvd = size_t(hp.kv_dim()), ff = size_t(hp.n_ff);
   const size_t bytes[kBufCount] = {
       R * dim * f, R * dim * f, R * qd * f, R * kvd * f, R * kvd * f, xq[0], R * qd * f,
-      size_t(std::max(1, p.n_threads)) * attn_scratch_stride(hp, p), xq[1], R * dim * f, R * dim * f, xq[2],
+      size_t(std::max(1, p.n_threads)) * Forward::attention_scratch(hp, p) + R * sizeof(int32_t) * 2, xq[1], R * dim * f, R * dim * f, xq[2],
       R * ff * f, R * ff * f, xq[3], R * dim * f, L * dim * f, xq_bytes(k, m.weights().output, L),
   };
   for (int i = 0; i < kBufCount; ++i) bufs[i] = {bytes[i], kLife[i].first, kLife[i].last, 0};
@@ -106,7 +100,11 @@ Status Forward::carve(Arena& arena, const ForwardParams& p) {
   xq_qkv_ = at(kXqQkv);
   att_ = reinterpret_cast<float*>(at(kAtt));
   attn_ = at(kAttnScratch);
-  attn_stride_ = attn_scratch_stride(hp_, p);
+  attn_stride_ = attention_scratch(hp_, p);
+  runs_ = reinterpret_cast<RowRun*>(attn_ + size_t(p.n_threads) * attn_stride_);
+  // Tables without a vectorised attention kernel inherit the generic one; their own dot
+  // products and axpy row by row are faster than it.
+  attn_kernel_ = k_ == &hal::kernels_generic() || k_->attention != hal::kernels_generic().attention;
   xq_o_ = at(kXqO);
   tmp_a_ = reinterpret_cast<float*>(at(kTmpA));
   xn_f_ = reinterpret_cast<float*>(at(kXnF));
@@ -179,17 +177,7 @@ void Forward::layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
     else k.of(kv.v_type(blk.id)).from_float(vi, vd, int64_t(kvd));
   }
 
-  const int32_t items = n * hp_.n_head_kv;
-  if (!pool || pool->size() == 1) {
-    for (int32_t it = 0; it < items; ++it) attend(l, b, kv, it, 0);
-  } else {
-    auto work = [&](int ith, int nth) {
-      int64_t i0, i1;
-      hal::split_range(items, ith, nth, 1, i0, i1);
-      for (int64_t it = i0; it < i1; ++it) attend(l, b, kv, int32_t(it), ith);
-    };
-    pool->parallel(work);
-  }
+  attention(l, b, kv, pool);
 
   matmul(pool, L.wo, att_, n, tmp_a_, xq_o_);
   for (int32_t i = 0; i < n; ++i) k.axpy(int64_t(dim), 1.0f, tmp_a_ + i * dim, x_ + i * dim);
@@ -201,94 +189,6 @@ void Forward::layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
   for (int32_t i = 0; i < n; ++i) k.silu_mul(gate_ + i * ff, up_ + i * ff, gate_ + i * ff, int64_t(ff));
   matmul(pool, L.w_down, gate_, n, tmp_f_, xq_down_);
   for (int32_t i = 0; i < n; ++i) k.axpy(int64_t(dim), 1.0f, tmp_f_ + i * dim, x_ + i * dim);
-}
-
-namespace {
-
-// Values [e0, e0+n) of one K or V row of type t as f32. Quantized rows decode whole
-// blocks, so `tmp` holds n + 64 floats; the result points into tmp.
-const float* row_segment(const hal::Kernels& k, hal::DType t, const uint8_t* row, int64_t e0, int64_t n, float* tmp) {
-  if (t == hal::DType::kF16) {
-    k.f16_to_f32(reinterpret_cast<const uint16_t*>(row) + e0, tmp, n);
-    return tmp;
-  }
-  const hal::DTypeInfo& di = hal::dtype_info(t);
-  const int64_t b0 = e0 / di.block_size, b1 = (e0 + n + di.block_size - 1) / di.block_size;
-  k.of(t).to_float(row + size_t(b0) * di.block_bytes, tmp, (b1 - b0) * di.block_size);
-  return tmp + (e0 - b0 * di.block_size);
-}
-
-}  // namespace
-
-// Attention of one row for the query heads sharing KV head g (item = row * n_head_kv + g):
-// scores over the visible positions of the row's sequence, softmax, weighted sum of V.
-// f16 keys are dotted with the query rounded to f16 (as the reference implementation
-// does); quantized keys are decoded to f32 first.
-void Forward::attend(int l, const Batch& b, const KvCache& kv, int32_t item, int ith) {
-  const hal::Kernels& k = *k_;
-  const int32_t row = item / hp_.n_head_kv, g = item % hp_.n_head_kv;
-  const int32_t hd = hp_.head_dim, group = hp_.n_head / hp_.n_head_kv;
-  const int32_t s = b.seq[row], p = b.pos[row];
-  const float scale = 1.0f / std::sqrt(float(hd));
-  const size_t maxv = size_t(p_.max_visible);
-  uint8_t* scratch = attn_ + size_t(ith) * attn_stride_;
-  float* scores = reinterpret_cast<float*>(scratch);  // (group, max_visible)
-  auto* q16 = reinterpret_cast<uint16_t*>(scratch + align_up(size_t(group) * maxv * sizeof(float), 64));
-  float* seg = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(q16) +
-                                        align_up(size_t(group) * size_t(hd) * sizeof(uint16_t), 64));
-  const float* qrow = q_ + size_t(row) * size_t(hp_.q_dim()) + size_t(g) * size_t(group) * size_t(hd);
-  for (int t = 0; t < group; ++t) k.f32_to_f16(qrow + size_t(t) * size_t(hd), q16 + size_t(t) * size_t(hd), hd);
-  const hal::TypeKernels& f16 = k.of(hal::DType::kF16);
-  const hal::TypeKernels& f32 = k.of(hal::DType::kF32);
-  const int64_t e0 = int64_t(g) * hd;
-
-  size_t nv = 0;
-  for (const KvBlockRef& blk : kv.seq_blocks(s)) {
-    if (blk.pos0 > p) break;
-    const hal::DType kt = kv.k_type(blk.id);
-    const size_t rb = kv.k_row_bytes(blk.id);
-    const uint8_t* rows = kv.k_rows(blk.id, l);
-    const int32_t end = std::min(blk.pos0 + kv.block(), p + 1);
-    for (int32_t j = blk.pos0; j < end; ++j) {
-      if (!kv.visible(s, p, j)) continue;
-      const uint8_t* kr = rows + size_t(j - blk.pos0) * rb;
-      if (kt == hal::DType::kF16) {
-        const uint16_t* kh = reinterpret_cast<const uint16_t*>(kr) + e0;
-        for (int t = 0; t < group; ++t) {
-          float d;
-          f16.vec_dot(hd, &d, kh, q16 + size_t(t) * size_t(hd));
-          scores[size_t(t) * maxv + nv] = d * scale;
-        }
-      } else {
-        const float* kf = row_segment(k, kt, kr, e0, hd, seg);
-        for (int t = 0; t < group; ++t) {
-          float d;
-          f32.vec_dot(hd, &d, kf, qrow + size_t(t) * size_t(hd));
-          scores[size_t(t) * maxv + nv] = d * scale;
-        }
-      }
-      ++nv;
-    }
-  }
-  AIRT_DCHECK(nv >= 1 && nv <= maxv);
-  for (int t = 0; t < group; ++t) k.softmax(scores + size_t(t) * maxv, int64_t(nv));
-  float* out = att_ + size_t(row) * size_t(hp_.q_dim()) + size_t(g) * size_t(group) * size_t(hd);
-  std::memset(out, 0, sizeof(float) * size_t(group) * size_t(hd));
-  float* vseg = seg + hd + 64;
-  size_t jj = 0;
-  for (const KvBlockRef& blk : kv.seq_blocks(s)) {
-    if (blk.pos0 > p) break;
-    const hal::DType vt = kv.v_type(blk.id);
-    const size_t rb = kv.v_row_bytes(blk.id);
-    const uint8_t* rows = kv.v_rows(blk.id, l);
-    const int32_t end = std::min(blk.pos0 + kv.block(), p + 1);
-    for (int32_t j = blk.pos0; j < end; ++j) {
-      if (!kv.visible(s, p, j)) continue;
-      const float* vf = row_segment(k, vt, rows + size_t(j - blk.pos0) * rb, e0, hd, vseg);
-      for (int t = 0; t < group; ++t) k.axpy(hd, scores[size_t(t) * maxv + jj], vf, out + size_t(t) * size_t(hd));
-      ++jj;
-    }
-  }
 }
 
 }  // namespace airt::model

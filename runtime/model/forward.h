@@ -66,9 +66,20 @@ class Forward {
   const ForwardParams& params() const { return p_; }
   const hal::Kernels& kernels() const { return *k_; }
 
+  // Bytes of one thread's attention scratch (forward_attention.cpp).
+  static size_t attention_scratch(const Hparams& hp, const ForwardParams& p);
+
  private:
+  // Rows [row0, row0 + n) of a batch that attend in one kernel call per KV head.
+  struct RowRun {
+    int32_t row0, n;
+  };
   void layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool);
-  void attend(int l, const Batch& b, const KvCache& kv, int32_t item, int ith);
+  // Attention of every row of the batch, on the pool (forward_attention.cpp).
+  void attention(int l, const Batch& b, const KvCache& kv, hal::ThreadPool* pool);
+  int32_t attention_runs(const Batch& b, const KvCache& kv);
+  void attend_run(int l, const Batch& b, const KvCache& kv, RowRun run, int32_t g, int32_t split, int ith);
+  void attend_row(int l, const Batch& b, const KvCache& kv, int32_t row, int32_t g, int ith);
   void matmul(hal::ThreadPool* pool, const WeightTensor& w, const float* x, int32_t n, float* out, void* xq);
 
   const Model& model_;
@@ -96,6 +107,8 @@ class Forward {
   void* xq_out_ = nullptr;
   uint8_t* attn_ = nullptr;  // per-thread attention scratch, attn_stride_ bytes each
   size_t attn_stride_ = 0;
+  RowRun* runs_ = nullptr;   // (n_rows) this layer's attention runs, after the scratch
+  bool attn_kernel_ = false; // the table's attention kernel is its fastest path
   float* logits_ = nullptr;  // (n_logits, n_vocab)
 };
 

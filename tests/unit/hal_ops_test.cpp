@@ -211,9 +211,15 @@ TEST_P(Ops, AttentionMatchesGeneric) {
         std::vector<uint8_t> scratch(attention_scratch_bytes(n_ctx, hd) + 64);
         void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
         const float scale = 1.0f / std::sqrt(float(hd));
-        kernels_generic().attention(nq, hd, qp.data(), n_kv.data(), kc.data() + hd, vc.data() + hd, stride, scale,
-                                    wp.data(), s);
-        K().attention(nq, hd, qp.data(), n_kv.data(), kc.data() + hd, vc.data() + hd, stride, scale, gp.data(), s);
+        // Keys in a scattered order (as a paged cache holds them), head 1 of each row.
+        std::vector<const uint16_t*> kp, vp;
+        for (int32_t j = 0; j < n_ctx; ++j) {
+          const size_t row = size_t((j * 7) % n_ctx);
+          kp.push_back(kc.data() + row * stride + size_t(hd));
+          vp.push_back(vc.data() + row * stride + size_t(hd));
+        }
+        kernels_generic().attention(nq, hd, qp.data(), n_kv.data(), kp.data(), vp.data(), scale, wp.data(), s);
+        K().attention(nq, hd, qp.data(), n_kv.data(), kp.data(), vp.data(), scale, gp.data(), s);
         for (int r = 0; r < nq; ++r) {
           for (int64_t d = 0; d < hd; ++d) {
             // Outputs are convex combinations of values of size ~2: a normalised bound.

@@ -119,8 +119,8 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
 constexpr int kKeyTile = 8;  // keys whose scores are computed together (independent FMA chains)
 
 // Needs hd a multiple of 16 and hd <= 256 (the kernel table falls back to generic otherwise).
-void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* k, const uint16_t* v,
-               size_t kv_stride, float scale, float* const* out, void* scratch) {
+void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* const* k,
+               const uint16_t* const* v, float scale, float* const* out, void* scratch) {
   int32_t n_max = 0;
   for (int r = 0; r < nq; ++r) n_max = n_kv[r] > n_max ? n_kv[r] : n_max;
   auto* base = static_cast<float*>(scratch);
@@ -138,7 +138,7 @@ void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, c
   __m512 m = _mm512_set1_ps(-INFINITY);
   for (int32_t j0 = 0; j0 < n_max; j0 += kKeyTile) {
     const int nk = n_max - j0 < kKeyTile ? n_max - j0 : kKeyTile;
-    for (int j = 0; j < nk; ++j) f16_to_f32(k + size_t(j0 + j) * kv_stride, kf + j * hd, hd);
+    for (int j = 0; j < nk; ++j) f16_to_f32(k[j0 + j], kf + j * hd, hd);
     __m512 acc[kKeyTile];
     for (int j = 0; j < kKeyTile; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t d = 0; d < hd; ++d) {
@@ -168,7 +168,7 @@ void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, c
     __m512 acc[16];
     for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
     for (int32_t j = 0; j < n_max; ++j) {
-      _mm512_store_ps(vt, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + size_t(j) * kv_stride + d0))));
+      _mm512_store_ps(vt, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[j] + d0))));
       const __m512 p = _mm512_load_ps(s + size_t(j) * 16);
       for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(vt[i]), p, acc[i]);
     }
@@ -178,13 +178,13 @@ void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, c
   }
 }
 
-void attention_or_generic(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* k,
-                          const uint16_t* v, size_t kv_stride, float scale, float* const* out, void* scratch) {
+void attention_or_generic(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* const* k,
+                          const uint16_t* const* v, float scale, float* const* out, void* scratch) {
   if (hd % 16 != 0 || hd > 256) {
-    kernels_generic().attention(nq, hd, q, n_kv, k, v, kv_stride, scale, out, scratch);
+    kernels_generic().attention(nq, hd, q, n_kv, k, v, scale, out, scratch);
     return;
   }
-  attention(nq, hd, q, n_kv, k, v, kv_stride, scale, out, scratch);
+  attention(nq, hd, q, n_kv, k, v, scale, out, scratch);
 }
 
 }  // namespace

@@ -75,8 +75,8 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void rope(float* x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
           float freq_scale, bool neox);
 void axpy(int64_t n, float a, const float* x, float* y);
-void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* k, const uint16_t* v,
-               size_t kv_stride, float scale, float* const* out, void* scratch);
+void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* const* k,
+               const uint16_t* const* v, float scale, float* const* out, void* scratch);
 
 // A gemm made of vec_dot calls, one instantiation per dot kernel (table.cpp).
 using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);

@@ -97,8 +97,8 @@ void axpy(int64_t n, float a, const float* x, float* y) {
 }
 
 // One row at a time: f16 dot products, softmax, then the values added up in f32.
-void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* k, const uint16_t* v,
-               size_t kv_stride, float scale, float* const* out, void* scratch) {
+void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* const* k,
+               const uint16_t* const* v, float scale, float* const* out, void* scratch) {
   int32_t n_max = 0;
   for (int r = 0; r < nq; ++r) n_max = n_kv[r] > n_max ? n_kv[r] : n_max;
   float* scores = static_cast<float*>(scratch);
@@ -108,14 +108,14 @@ void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, c
     f32_to_f16_row(q[r], q16, hd);
     for (int32_t j = 0; j < n_kv[r]; ++j) {
       float s;
-      vec_dot_f16(hd, &s, k + size_t(j) * kv_stride, q16);
+      vec_dot_f16(hd, &s, k[j], q16);
       scores[j] = s * scale;
     }
     softmax(scores, n_kv[r]);
     float* o = out[r];
     for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
     for (int32_t j = 0; j < n_kv[r]; ++j) {
-      f16_to_f32_row(v + size_t(j) * kv_stride, vrow, hd);
+      f16_to_f32_row(v[j], vrow, hd);
       axpy(hd, scores[j], vrow, o);
     }
   }
