@@ -45,6 +45,9 @@ template <class WBlock, __m256i (*Levels)(const WBlock&)>
 void dot_cols(int64_t n, const WBlock* w, const BlockQ8_0* const* x, int nc, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
+    // The weight stream prefetched 2.25 KiB ahead (see avx512/gemv.cpp); one prefetch per
+    // block touches every line.
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 2304, _MM_HINT_T0);
     const __m256i wv = Levels(w[i]);
     const float dw = f16(w[i].d);
     for (int c = 0; c < nc; ++c) {
