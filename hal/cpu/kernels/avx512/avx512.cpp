@@ -85,12 +85,15 @@ void gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_
   }
 }
 
-// 16 lanes at a time; the tail (n not a multiple of 16) is masked, not scalar.
-template <__m512 (*Load)(const void*, int64_t, __mmask16)>
+// 16 lanes at a time; the tail (n not a multiple of 16) is masked, not scalar. The
+// weight row (elements of kBytes) is prefetched 2.25 KiB ahead, as in gemv.cpp.
+template <__m512 (*Load)(const void*, int64_t, __mmask16), int kBytes>
 void vec_dot_float(int64_t n, float* out, const void* w, const void* x) {
   __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    const char* pf = static_cast<const char*>(w) + i * kBytes + 2304;
+    for (int o = 0; o < 32 * kBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
     acc[0] = _mm512_fmadd_ps(Load(w, i, 0xffff), Load(x, i, 0xffff), acc[0]);
     acc[1] = _mm512_fmadd_ps(Load(w, i + 16, 0xffff), Load(x, i + 16, 0xffff), acc[1]);
   }
@@ -130,11 +133,11 @@ void fill(Kernels& k) {
   q8.vec_dot = vec_dot<BlockQ8_0, levels_q8_0>;
   q8.gemm = gemm<BlockQ8_0, levels_q8_0>;
   TypeKernels& f32 = k.types[static_cast<uint32_t>(DType::kF32)];
-  f32.vec_dot = vec_dot_float<load_f32>;
-  f32.gemm = gemm_rows<vec_dot_float<load_f32>>;
+  f32.vec_dot = vec_dot_float<load_f32, 4>;
+  f32.gemm = gemm_rows<vec_dot_float<load_f32, 4>>;
   TypeKernels& f16t = k.types[static_cast<uint32_t>(DType::kF16)];
-  f16t.vec_dot = vec_dot_float<load_f16>;
-  f16t.gemm = gemm_rows<vec_dot_float<load_f16>>;
+  f16t.vec_dot = vec_dot_float<load_f16, 2>;
+  f16t.gemm = gemm_rows<vec_dot_float<load_f16, 2>>;
   fill_gemv(k);
   fill_ops(k);
   fill_tiles(k);
