@@ -232,7 +232,8 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   const TypeKernels& tk = k_->of(t);
   if (!tk.tile_gemm) GTEST_SKIP() << k_->isa << " has no tiled kernel for " << dtype_name(t);
   std::mt19937 rng(99);
-  const int64_t k = 32 * 301;  // > kTileScratchBytes of panel per 16 rows
+  // More than one panel chunk (kTileScratchBytes per 16 rows) of K.
+  const int64_t k = dtype_info(t).block_size == 256 ? 256 * 38 : 32 * 301;
   const int64_t rows = 21;
   const int64_t n = 13;
   const Problem p = make_problem(t, k, rows, n, rng);
@@ -256,18 +257,50 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   }
 }
 
-// The tiled path quantizes activations exactly as the generic Q8_0 quantizer: weight row
-// 32 b + e is exactly 1.0 at element e of block b and 0 elsewhere, so the tile product
-// reads back the dequantized activation there, d * q rounded once, as generic Q8_0 has it.
-TEST_P(MatmulVsGeneric, TileActivationsAreQ8_0) {
+// Sets element e of a block of type t (d = 1, every scale 1, every min 0) to level 1 when
+// `hit`, else 0: a row of such blocks picks one activation element.
+void put_unit(DType t, uint8_t* blk, int e, bool hit) {
+  const uint16_t one = fp32_to_fp16(1.0f);
+  if (t == DType::kQ4_0) {
+    std::memcpy(blk, &one, 2);
+    for (int j = 0; j < 16; ++j) blk[2 + j] = 0x88;  // level 8 - 8 = 0
+    if (hit) blk[2 + e % 16] = e < 16 ? 0x89 : 0x98;
+  } else if (t == DType::kQ8_0) {
+    std::memcpy(blk, &one, 2);
+    std::memset(blk + 2, 0, 32);
+    if (hit) blk[2 + e] = 1;
+  } else if (t == DType::kQ4_K) {
+    BlockQ4_K b{};
+    b.d = one;
+    for (int j = 0; j < 4; ++j) b.scales[j] = 1;      // sub-blocks 0..3: scale 1, min 0
+    for (int j = 8; j < 12; ++j) b.scales[j] = 0x01;  // sub-blocks 4..7: scale 1, min 0
+    if (hit) b.qs[32 * (e / 64) + e % 32] = uint8_t(e % 64 < 32 ? 0x01 : 0x10);
+    std::memcpy(blk, &b, sizeof b);
+  } else {
+    ASSERT_EQ(t, DType::kQ6_K) << "extend put_unit for " << dtype_name(t);
+    BlockQ6_K b{};
+    b.d = one;
+    for (auto& sc : b.scales) sc = 1;
+    for (auto& h : b.qh) h = 0xaa;  // high bits 2 everywhere: level 32 - 32 = 0
+    if (hit) {
+      const int h = e / 128, k = e % 128 / 32, l = e % 32;
+      b.ql[64 * h + 32 * (k % 2) + l] = uint8_t(k < 2 ? 0x01 : 0x10);
+    }
+    std::memcpy(blk, &b, sizeof b);
+  }
+}
+
+// The tiled path quantizes activations exactly as the gemm path does (generic Q8_0 or
+// Q8_K): weight row r is exactly 1.0 at element r and 0 elsewhere, so the tile product
+// reads back the dequantized activation there, d * q rounded once, as generic has it.
+TEST_P(MatmulVsGeneric, TileActivationsAreVecDotType) {
   const DType t = GetParam().type;
   const TypeKernels& tk = k_->of(t);
   if (!tk.tile_x_from_float) GTEST_SKIP() << "no tiled kernel";
-  ASSERT_TRUE(t == DType::kQ4_0 || t == DType::kQ8_0) << "extend the weight builder for " << dtype_name(t);
-  ASSERT_EQ(tk.vec_dot_type, DType::kQ8_0);
+  const int64_t bs = dtype_info(t).block_size;
   std::mt19937 rng(5);
   std::normal_distribution<float> g(0.0f, 3.0f);
-  const int64_t k = 32 * 9, n = 11, rows = k;
+  const int64_t k = bs == 256 ? 512 : 32 * 9, n = 11, rows = k;
   std::vector<float> x(static_cast<size_t>(k * n));
   for (auto& v : x) v = g(rng);
   x[5] = 0;
@@ -278,28 +311,18 @@ TEST_P(MatmulVsGeneric, TileActivationsAreQ8_0) {
   const size_t rb = dtype_row_bytes(t, k);
   std::vector<uint8_t> w(rb * rows, 0);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < k / 32; ++b) {
-      const bool hit = b == r / 32;
-      const int e = int(r % 32);
-      uint8_t* blk = w.data() + r * rb + b * dtype_info(t).block_bytes;
-      const uint16_t one = fp32_to_fp16(1.0f);
-      std::memcpy(blk, &one, 2);
-      if (t == DType::kQ4_0) {
-        for (int j = 0; j < 16; ++j) blk[2 + j] = 0x88;  // level 8 - 8 = 0
-        if (hit) blk[2 + e % 16] = e < 16 ? 0x89 : 0x98;
-      } else if (hit) {
-        blk[2 + e] = 1;
-      }
+    for (int64_t b = 0; b < k / bs; ++b) {
+      put_unit(t, w.data() + r * rb + b * dtype_info(t).block_bytes, int(r % bs), b == r / bs);
     }
   }
   std::vector<uint8_t> panel(kTileScratchBytes + 64);
   void* s = panel.data() + (64 - reinterpret_cast<uintptr_t>(panel.data()) % 64) % 64;
   std::vector<float> out(static_cast<size_t>(rows * n));
   tk.tile_gemm(k, 0, rows, n, w.data(), rb, xa, out.data(), rows, s);
-  std::vector<uint8_t> q8(dtype_row_bytes(DType::kQ8_0, k));
+  std::vector<uint8_t> q8(dtype_row_bytes(tk.vec_dot_type, k));
   for (int64_t c = 0; c < n; ++c) {
-    G().of(DType::kQ8_0).from_float(x.data() + c * k, q8.data(), k);
-    const auto xf = test::rows_as_float(G(), DType::kQ8_0, q8.data(), k);
+    G().of(tk.vec_dot_type).from_float(x.data() + c * k, q8.data(), k);
+    const auto xf = test::rows_as_float(G(), tk.vec_dot_type, q8.data(), k);
     for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(out[size_t(c * rows + r)], xf[size_t(r)]) << "col " << c << " element " << r;
   }
 }

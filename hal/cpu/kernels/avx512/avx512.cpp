@@ -141,6 +141,7 @@ void fill(Kernels& k) {
   fill_gemv(k);
   fill_ops(k);
   fill_tiles(k);
+  fill_tiles_k(k);
 }
 
 }  // namespace airt::hal::avx512

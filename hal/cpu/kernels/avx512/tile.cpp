@@ -22,16 +22,15 @@
 #include <cstdint>
 #include <cstring>
 
+#include "hal/cpu/kernels/avx512/tile_panel.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
 
 namespace airt::hal::avx512 {
 namespace {
 
-constexpr int kRows = int(kTileRows);          // rows per panel = 32-bit lanes of a zmm
 constexpr size_t kBlockBytes = 8 * 64 + 64;    // one 32-block of the panel: weights, scales
 constexpr int64_t kMaxChunkBlocks = int64_t(kTileScratchBytes / kBlockBytes);
-constexpr int kCols = 8;                       // activation columns per micro-kernel call
 
 // Activation layout: columns in groups of kCols; for each group and each 32-block, one
 // record of all its columns, so the micro-kernel reaches everything from one pointer
@@ -67,16 +66,6 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
   }
 }
 
-// Writes the 8 groups of 4 bytes of one row's block (32 unsigned bytes in element order)
-// into lane r of the panel block's 8 vectors.
-inline void put_row(uint8_t* blk, int r, __m256i v) {
-  alignas(32) uint32_t t[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(t), v);
-  for (int j = 0; j < 8; ++j) std::memcpy(blk + 64 * j + 4 * r, &t[j], 4);
-}
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
 void pack_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
   const __m128i m = _mm_set1_epi8(0x0f);
   for (int r = 0; r < rows; ++r) {
@@ -101,23 +90,6 @@ void pack_q8_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb
       reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
     }
   }
-}
-
-// Rows past the end of W take zero weights and scales, so their lanes compute zeros
-// that the masked store drops.
-void clear_rows(int rows, int64_t nb, uint8_t* panel) {
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* blk = panel + size_t(b) * kBlockBytes;
-    for (int r = rows; r < kRows; ++r) {
-      for (int j = 0; j < 9; ++j) std::memset(blk + 64 * j + 4 * r, 0, 4);
-    }
-  }
-}
-
-inline __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
 }
 
 // 16 rows × C columns over nb blocks of a packed panel; out[c * ldo + r] = (or +=) result.
@@ -164,7 +136,7 @@ void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
     for (int64_t b0 = 0; b0 < nb_all; b0 += chunk) {
       const int64_t nb = nb_all - b0 < chunk ? nb_all - b0 : chunk;
       Pack(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, panel);
-      if (rows < kRows) clear_rows(rows, nb, panel);
+      if (rows < kRows) clear_rows(rows, nb, panel, kBlockBytes, 9);
       for (int64_t c0 = 0; c0 < ncols; c0 += kCols) {
         const int nc = int(ncols - c0 < kCols ? ncols - c0 : kCols);
         kMicro[nc](nb, panel, xr + (c0 / kCols) * nb_all + b0, out + c0 * ldo + r, ldo, mask, b0 > 0);
