@@ -265,6 +265,11 @@ void put_unit(DType t, uint8_t* blk, int e, bool hit) {
     std::memcpy(blk, &one, 2);
     for (int j = 0; j < 16; ++j) blk[2 + j] = 0x88;  // level 8 - 8 = 0
     if (hit) blk[2 + e % 16] = e < 16 ? 0x89 : 0x98;
+  } else if (t == DType::kQ5_0) {
+    std::memcpy(blk, &one, 2);
+    std::memset(blk + 2, 0xff, 4);  // fifth bits set, nibbles 0: level 16 - 16 = 0
+    std::memset(blk + 6, 0, 16);
+    if (hit) blk[6 + e % 16] = e < 16 ? 0x01 : 0x10;
   } else if (t == DType::kQ8_0) {
     std::memcpy(blk, &one, 2);
     std::memset(blk + 2, 0, 32);

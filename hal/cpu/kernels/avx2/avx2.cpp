@@ -1,10 +1,11 @@
-// AVX2 + FMA + F16C kernels: Q8_0 and Q4_0 dot products and gemm, the Q8_0 activation
+// AVX2 + FMA + F16C kernels: Q8_0, Q5_0 and Q4_0 dot products and gemm, the Q8_0 activation
 // quantizer, and F32/F16 dots. Integer products within a block are exact (maddubs pairs
 // stay below 2^15 because activations never hold -128), so these differ from the generic
 // twins only in the order f32 partial sums are added.
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
@@ -34,6 +35,26 @@ __m256i q4_0_levels(const uint8_t* qs) {
   const __m128i m = _mm_set1_epi8(0x0f);
   const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
   return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+// 32 bits as 32 bytes, 0xff where the bit is set (bit j -> byte j).
+__m256i bytes_from_bits(const uint8_t* bits) {
+  uint32_t x;
+  std::memcpy(&x, bits, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(int(x)), _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
+                                                    0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// Q5_0 levels: the Q4_0 nibbles with the fifth bit from qh, minus 16.
+__m256i q5_0_levels(const BlockQ5_0& b) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m128i m = _mm_set1_epi8(0x0f);
+  const __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+  const __m256i h = _mm256_and_si256(bytes_from_bits(b.qh), _mm256_set1_epi8(0x10));
+  return _mm256_sub_epi8(_mm256_or_si256(n, h), _mm256_set1_epi8(16));
 }
 
 __m256i q8_0_levels(const int8_t* qs) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)); }
@@ -165,6 +186,9 @@ void fill(Kernels& k) {
   TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
   q4.vec_dot = vec_dot<BlockQ4_0, levels_q4_0>;
   q4.gemm = gemm<BlockQ4_0, levels_q4_0>;
+  TypeKernels& q5 = k.types[static_cast<uint32_t>(DType::kQ5_0)];
+  q5.vec_dot = vec_dot<BlockQ5_0, q5_0_levels>;
+  q5.gemm = gemm<BlockQ5_0, q5_0_levels>;
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q8.vec_dot = vec_dot<BlockQ8_0, levels_q8_0>;
   q8.gemm = gemm<BlockQ8_0, levels_q8_0>;

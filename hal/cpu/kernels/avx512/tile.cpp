@@ -1,4 +1,4 @@
-// AVX-512 VNNI tiled matrix products for prompt processing (Q4_0 and Q8_0 weights).
+// AVX-512 VNNI tiled matrix products for prompt processing (Q4_0, Q5_0 and Q8_0 weights).
 //
 // The weights are not repacked at load: each thread packs a panel of 16 rows × a chunk
 // of K into its scratch, "rows in lanes": for every 32-element block, 8 vectors whose
@@ -9,7 +9,7 @@
 // activation columns, so packing is paid once per 16 rows.
 //
 // vpdpbusd multiplies unsigned by signed bytes: weights are stored offset to be unsigned
-// (Q4_0 as its raw nibble 0..15 = q + 8, Q8_0 as q + 128) and the offset comes back out
+// (Q4_0 as its raw nibble 0..15 = q + 8, Q5_0 as its 5 bits 0..31 = q + 16, Q8_0 as q + 128) and the offset comes back out
 // through the per-block activation sum: sum((q + o) x) - o sum(x). The activations are
 // quantized exactly as generic Q8_0 does, so results equal the generic gemm's up to the
 // order of float additions.
@@ -74,6 +74,27 @@ void pack_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb
       uint8_t* blk = panel + size_t(b) * kBlockBytes;
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[b].qs));
       put_row(blk, r, _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m)));
+      reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
+    }
+  }
+}
+
+void pack_q5_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
+  const __m128i m = _mm_set1_epi8(0x0f);
+  const __m256i spread = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
+                                            0x0303030303030303);
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+  for (int r = 0; r < rows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ5_0*>(w + size_t(r) * stride) + b0;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = panel + size_t(b) * kBlockBytes;
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[b].qs));
+      uint32_t qh;
+      std::memcpy(&qh, row[b].qh, 4);
+      // Bit j of qh to 0x10 in byte j: the level q + 16 as an unsigned byte.
+      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), spread), bit), bit);
+      const __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+      put_row(blk, r, _mm256_or_si256(n, _mm256_and_si256(set, _mm256_set1_epi8(0x10))));
       reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
     }
   }
@@ -152,6 +173,10 @@ void fill_tiles(Kernels& k) {
   q4.tile_x_bytes = x_bytes;
   q4.tile_x_from_float = x_from_float<8>;
   q4.tile_gemm = tile_gemm<pack_q4_0>;
+  TypeKernels& q5 = k.types[static_cast<uint32_t>(DType::kQ5_0)];
+  q5.tile_x_bytes = x_bytes;
+  q5.tile_x_from_float = x_from_float<16>;
+  q5.tile_gemm = tile_gemm<pack_q5_0>;
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q8.tile_x_bytes = x_bytes;
   q8.tile_x_from_float = x_from_float<128>;
