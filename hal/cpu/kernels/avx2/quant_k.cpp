@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
@@ -77,13 +78,17 @@ void dot_cols_q4_k(int64_t n, const BlockQ4_K* w, const BlockQ8_K* const* y, int
       q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
     }
     const float d = f16(b.d), dmin = f16(b.dmin);
+    // Each min twice, against the two 16-element sums of its sub-block.
+    uint64_t mins;
+    std::memcpy(&mins, mn, 8);
+    const __m256i mn16 = _mm256_cvtepu8_epi16(
+        _mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(mins)), _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
     for (int c = 0; c < nc; ++c) {
       const BlockQ8_K& yb = y[c][i];
       __m256i acc = _mm256_setzero_si256();
       for (int s = 0; s < 8; ++s) acc = _mm256_add_epi32(acc, dot32(q[s], yb.qs + 32 * s, _mm256_set1_epi16(sc[s])));
       const int32_t sumi = hsum_i32(acc);
-      int32_t summ = 0;
-      for (int s = 0; s < 8; ++s) summ += int32_t(mn[s]) * (yb.bsums[2 * s] + yb.bsums[2 * s + 1]);
+      const int32_t summ = hsum_i32(_mm256_madd_epi16(mn16, load32(yb.bsums)));
       sum[c] += d * yb.d * static_cast<float>(sumi) - dmin * yb.d * static_cast<float>(summ);
     }
   }
@@ -114,13 +119,14 @@ void dot_cols_q6_k(int64_t n, const BlockQ6_K* w, const BlockQ8_K* const* y, int
       scale[p] = _mm256_set_m128i(_mm_set1_epi16(b.scales[2 * p + 1]), _mm_set1_epi16(b.scales[2 * p]));
     }
     const float d = f16(b.d);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     for (int c = 0; c < nc; ++c) {
       const BlockQ8_K& yb = y[c][i];
-      __m256i acc = _mm256_setzero_si256();
+      // 32 * sum over sub-blocks of scale * sum(y), taken off in the same integer sum.
+      __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(yb.bsums)), 5);
+      acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
       for (int p = 0; p < 8; ++p) acc = _mm256_add_epi32(acc, dot32(q[p], yb.qs + 32 * p, scale[p]));
-      int32_t off = 0;  // sum over sub-blocks of scale * 32 * sum(y)
-      for (int s = 0; s < 16; ++s) off += int32_t(b.scales[s]) * yb.bsums[s];
-      const int32_t sumi = hsum_i32(acc) - 32 * off;
+      const int32_t sumi = hsum_i32(acc);
       sum[c] += d * yb.d * static_cast<float>(sumi);
     }
   }
