@@ -121,9 +121,13 @@ double measure_read_bandwidth(uint64_t bytes, int threads, int reps) {
       int64_t b, e;
       split_range(words, ith, nth, 512, b, e);
       // Eight independent sums: the loop is bound by loads, and the compiler vectorizes it.
+      // The stream is prefetched 2 KiB ahead, as the matrix kernels do, so the figure is
+      // what they can reach rather than what the hardware prefetcher alone sustains.
       uint64_t s[8] = {};
-      for (int64_t i = b; i + 8 <= e; i += 8)
+      for (int64_t i = b; i + 8 <= e; i += 8) {
+        __builtin_prefetch(buf + i + 256);
         for (int j = 0; j < 8; ++j) s[j] += buf[i + j];
+      }
       sink[ith % 64] += s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
     };
     const auto t0 = std::chrono::steady_clock::now();
