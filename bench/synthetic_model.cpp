@@ -29,10 +29,14 @@ struct Builder {
   std::vector<float> row;
   std::vector<uint8_t> data;
 
-  // A (rows x cols) matrix with weights uniform in +-scale.
+  // A (rows x cols) matrix with weights uniform in +-scale. Rows that are not a whole
+  // number of 256-element super-blocks take a 32-element type instead of a K-quant, as
+  // llama.cpp's quantizer does (Q4_K -> Q5_0, Q6_K -> Q8_0).
   Status matrix(const std::string& name, int64_t cols, int64_t rows, float scale) {
-    const hal::TypeKernels& tk = hal::kernels_generic().of(type);
-    const size_t rb = hal::dtype_row_bytes(type, cols);
+    hal::DType t = type;
+    if (cols % hal::dtype_info(t).block_size != 0) t = t == hal::DType::kQ4_K ? hal::DType::kQ5_0 : hal::DType::kQ8_0;
+    const hal::TypeKernels& tk = hal::kernels_generic().of(t);
+    const size_t rb = hal::dtype_row_bytes(t, cols);
     row.resize(size_t(cols));
     data.resize(rb * size_t(rows));
     for (int64_t r = 0; r < rows; ++r) {
@@ -40,7 +44,7 @@ struct Builder {
       tk.from_float(row.data(), data.data() + size_t(r) * rb, cols);
     }
     int64_t ne[2] = {cols, rows};
-    return w.add_tensor(name, type, ne, data.data());
+    return w.add_tensor(name, t, ne, data.data());
   }
 
   Status norm(const std::string& name, int64_t n) {
@@ -65,14 +69,15 @@ Result<SyntheticSpec> parse_synthetic_spec(const std::string& spec) {
     for (auto& s : models::synthetic_shapes()) known += std::string(known.empty() ? "" : ", ") + s.name;
     return errorf(Error::kRequestInvalid, "synthetic shape '%s' is not known (known: %s)", shape.c_str(), known.c_str());
   }
-  const hal::DType types[] = {hal::DType::kQ4_0, hal::DType::kQ8_0, hal::DType::kF16, hal::DType::kF32};
+  const hal::DType types[] = {hal::DType::kQ4_0, hal::DType::kQ8_0, hal::DType::kQ4_K, hal::DType::kQ6_K,
+                              hal::DType::kF16,  hal::DType::kF32};
   for (hal::DType t : types) {
     if (type == hal::dtype_name(t)) {
       out.type = t;
       return out;
     }
   }
-  return errorf(Error::kRequestInvalid, "synthetic type '%s' is not one of q4_0, q8_0, f16, f32", type.c_str());
+  return errorf(Error::kRequestInvalid, "synthetic type '%s' is not one of q4_0, q8_0, q4_k, q6_k, f16, f32", type.c_str());
 }
 
 Status write_synthetic_model(const models::SyntheticShape& s, hal::DType type, const std::string& path, uint64_t seed) {

@@ -28,7 +28,8 @@ constexpr const char* kHelp =
     "  -c N          context positions to allocate (default: just what the tests need)\n"
     "  -o FORMAT     md (default), json or csv\n"
     "  --synthetic S a random-weight model of a known shape: tinyllama-1.1b, llama-3.2-1b,\n"
-    "                qwen2.5-0.5b, smollm2-135m; TYPE q4_0 (default), q8_0, f16, f32\n"
+    "                qwen2.5-0.5b, smollm2-135m; TYPE q4_0 (default), q8_0, q4_k, q6_k, f16,\n"
+    "                f32 (K-quant rows that are not whole 256-blocks take q5_0 / q8_0)\n"
     "  --keep FILE   keep the synthetic model at FILE (default: a temporary file, removed)\n"
     "  --slots LIST  tg with S sequences decoded together through the engine, for each S in\n"
     "                LIST (e.g. 1,2,4); t/s is the aggregate over all sequences\n";
