@@ -34,6 +34,8 @@ void fill_ops(Kernels& k);
 namespace neon {
 // Overrides the entries of `k` (a generic table) that Armv8-A Advanced SIMD speeds up.
 void fill(Kernels& k);
+// Attention over an f16 KV head (attention.cpp); called by fill().
+void fill_attention(Kernels& k);
 }  // namespace neon
 namespace dotprod {
 // Overrides the entries of `k` (a NEON table) that the Armv8.2-A SDOT instruction speeds up.

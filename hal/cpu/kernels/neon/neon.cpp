@@ -1,7 +1,7 @@
 // Armv8-A Advanced SIMD (NEON) kernels, the baseline of every aarch64 CPU (Raspberry Pi
 // 4's Cortex-A72 included): Q4_0, Q8_0, Q4_K and Q6_K dot products and gemm (bodies in
-// arm_common.h, int8 products by widening multiplies), the Q8_0 activation quantizer, and
-// F32/F16 dots.
+// arm_common.h, int8 products by widening multiplies), the Q8_0 activation quantizer,
+// F32/F16 dots, and attention (attention.cpp).
 #include <arm_neon.h>
 
 #include <cstdint>
@@ -96,6 +96,7 @@ void fill(Kernels& k) {
   TypeKernels& f16t = k.types[static_cast<uint32_t>(DType::kF16)];
   f16t.vec_dot = vec_dot_f16;
   f16t.gemm = gemm_rows<vec_dot_f16>;
+  fill_attention(k);
 }
 
 }  // namespace airt::hal::neon
