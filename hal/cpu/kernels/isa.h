@@ -15,6 +15,8 @@ namespace avx2 {
 void fill(Kernels& k);
 // Q4_K and Q6_K dot products and gemm (quant_k.cpp); called by fill().
 void fill_quant_k(Kernels& k);
+// Attention over an f16 KV head (attention.cpp); called by fill().
+void fill_attention(Kernels& k);
 }  // namespace avx2
 namespace avx512 {
 // Overrides the entries of `k` (an AVX2 table) that AVX-512 BW/VL/VNNI speed up.

@@ -200,6 +200,7 @@ void fill(Kernels& k) {
   f16t.vec_dot = vec_dot_f16;
   f16t.gemm = gemm_rows<vec_dot_f16>;
   fill_quant_k(k);
+  fill_attention(k);
 }
 
 }  // namespace airt::hal::avx2
