@@ -37,18 +37,6 @@ void prefetch_block(const WBlock* b) {
 
 float f16(uint16_t h) { return _cvtsh_ss(h); }
 
-// Scale and min of sub-block j of a Q4_K block (see k_scale_min in quant_blocks.h). A local
-// copy: an inline function shared with generic code must not be compiled with AVX flags.
-void scale_min(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = static_cast<uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-    *min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 int32_t hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -63,14 +51,45 @@ __m256i dot32(__m256i q, const int8_t* y, __m256i scale16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(y)), scale16);
 }
 
+// The 8 scales and 8 mins of a Q4_K block as bytes, four at a time in 32-bit words
+// (the layout of k_scale_min: sub-blocks 0..3 in the low 6 bits of bytes 0..3 / 4..7,
+// sub-blocks 4..7 in the nibbles of bytes 8..11 plus the top 2 bits of bytes 0..7).
+void scales_mins(const uint8_t* q, uint64_t* sc, uint64_t* mn) {
+  uint32_t a, b, c;
+  std::memcpy(&a, q, 4);
+  std::memcpy(&b, q + 4, 4);
+  std::memcpy(&c, q + 8, 4);
+  const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+  *sc = uint64_t(sc_lo) | uint64_t(sc_hi) << 32;
+  *mn = uint64_t(mn_lo) | uint64_t(mn_hi) << 32;
+}
+
+// Sums of the 8 lanes of a and of b.
+void hsum2_i32(__m256i a, __m256i b, int32_t* sa, int32_t* sb) {
+  const __m256i h = _mm256_hadd_epi32(a, b);
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  s = _mm_hadd_epi32(s, s);
+  *sa = _mm_cvtsi128_si32(s);
+  *sb = _mm_extract_epi32(s, 1);
+}
+
 void dot_cols_q4_k(int64_t n, const BlockQ4_K* w, const BlockQ8_K* const* y, int nc, float* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   float sum[kMaxCols] = {};
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const BlockQ4_K& b = w[i];
     prefetch_block(&b);
-    uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) scale_min(j, b.scales, &sc[j], &mn[j]);
+    uint64_t scb, mnb;
+    scales_mins(b.scales, &scb, &mnb);
+    // Scales as 16-bit words in both halves; scale s is broadcast by a byte shuffle.
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(scb))));
+    __m256i scale[8];
+    for (int j = 0; j < 8; ++j) scale[j] = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(int16_t((2 * j + 1) << 8 | 2 * j)));
+    // Each min twice, against the two 16-element sums of its sub-block.
+    const __m256i mn16 = _mm256_cvtepu8_epi16(
+        _mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(mnb)), _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
     __m256i q[8];
     for (int c = 0; c < 4; ++c) {
       const __m256i v = load32(b.qs + 32 * c);
@@ -78,17 +97,12 @@ void dot_cols_q4_k(int64_t n, const BlockQ4_K* w, const BlockQ8_K* const* y, int
       q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
     }
     const float d = f16(b.d), dmin = f16(b.dmin);
-    // Each min twice, against the two 16-element sums of its sub-block.
-    uint64_t mins;
-    std::memcpy(&mins, mn, 8);
-    const __m256i mn16 = _mm256_cvtepu8_epi16(
-        _mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(mins)), _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
     for (int c = 0; c < nc; ++c) {
       const BlockQ8_K& yb = y[c][i];
       __m256i acc = _mm256_setzero_si256();
-      for (int s = 0; s < 8; ++s) acc = _mm256_add_epi32(acc, dot32(q[s], yb.qs + 32 * s, _mm256_set1_epi16(sc[s])));
-      const int32_t sumi = hsum_i32(acc);
-      const int32_t summ = hsum_i32(_mm256_madd_epi16(mn16, load32(yb.bsums)));
+      for (int s = 0; s < 8; ++s) acc = _mm256_add_epi32(acc, dot32(q[s], yb.qs + 32 * s, scale[s]));
+      int32_t sumi, summ;
+      hsum2_i32(acc, _mm256_madd_epi16(mn16, load32(yb.bsums)), &sumi, &summ);
       sum[c] += d * yb.d * static_cast<float>(sumi) - dmin * yb.d * static_cast<float>(summ);
     }
   }
