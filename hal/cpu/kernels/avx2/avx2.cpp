@@ -201,6 +201,7 @@ void fill(Kernels& k) {
   f16t.gemm = gemm_rows<vec_dot_f16>;
   fill_quant_k(k);
   fill_attention(k);
+  fill_tiles(k);
 }
 
 }  // namespace airt::hal::avx2

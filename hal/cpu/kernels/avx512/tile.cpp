@@ -22,28 +22,15 @@
 #include <cstdint>
 #include <cstring>
 
-#include "hal/cpu/kernels/avx512/tile_panel.h"
+#include "hal/cpu/kernels/x86_panel.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
 
 namespace airt::hal::avx512 {
 namespace {
 
-constexpr size_t kBlockBytes = 8 * 64 + 64;    // one 32-block of the panel: weights, scales
+constexpr size_t kBlockBytes = kLegacyBlockBytes;  // one 32-block of the panel: weights, scales
 constexpr int64_t kMaxChunkBlocks = int64_t(kTileScratchBytes / kBlockBytes);
-
-// Activation layout: columns in groups of kCols; for each group and each 32-block, one
-// record of all its columns, so the micro-kernel reaches everything from one pointer
-// with constant offsets: int8 q[kCols][32], float d[kCols], int32 c[kCols], where
-// c = -offset * sum(q) undoes the weight offset.
-struct alignas(64) XRecord {
-  int8_t q[kCols][32];
-  float d[kCols];
-  int32_t c[kCols];
-};
-static_assert(sizeof(XRecord) == 320);
-
-size_t x_bytes(int64_t k, int64_t ncols) { return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XRecord); }
 
 // Same result as the generic Q8_0 quantizer, to the bit: amax/127 rounded to f16 is the
 // scale, values are x * (127/amax) rounded to nearest even.
@@ -63,53 +50,6 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i].q[c]), _mm512_cvtsepi32_epi8(q0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i].q[c] + 16), _mm512_cvtsepi32_epi8(q1));
     rec[i].c[c] = -Offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-  }
-}
-
-void pack_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
-  const __m128i m = _mm_set1_epi8(0x0f);
-  for (int r = 0; r < rows; ++r) {
-    const auto* row = reinterpret_cast<const BlockQ4_0*>(w + size_t(r) * stride) + b0;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* blk = panel + size_t(b) * kBlockBytes;
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[b].qs));
-      put_row(blk, r, _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m)));
-      reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
-    }
-  }
-}
-
-void pack_q5_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
-  const __m128i m = _mm_set1_epi8(0x0f);
-  const __m256i spread = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
-                                            0x0303030303030303);
-  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
-  for (int r = 0; r < rows; ++r) {
-    const auto* row = reinterpret_cast<const BlockQ5_0*>(w + size_t(r) * stride) + b0;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* blk = panel + size_t(b) * kBlockBytes;
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[b].qs));
-      uint32_t qh;
-      std::memcpy(&qh, row[b].qh, 4);
-      // Bit j of qh to 0x10 in byte j: the level q + 16 as an unsigned byte.
-      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), spread), bit), bit);
-      const __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-      put_row(blk, r, _mm256_or_si256(n, _mm256_and_si256(set, _mm256_set1_epi8(0x10))));
-      reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
-    }
-  }
-}
-
-void pack_q8_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
-  const __m256i flip = _mm256_set1_epi8(char(0x80));
-  for (int r = 0; r < rows; ++r) {
-    const auto* row = reinterpret_cast<const BlockQ8_0*>(w + size_t(r) * stride) + b0;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* blk = panel + size_t(b) * kBlockBytes;
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[b].qs));
-      put_row(blk, r, _mm256_xor_si256(v, flip));  // q + 128 as an unsigned byte
-      reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);
-    }
   }
 }
 

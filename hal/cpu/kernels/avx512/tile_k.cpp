@@ -1,5 +1,5 @@
 // AVX-512 VNNI tiled matrix products for prompt processing with Q4_K and Q6_K weights,
-// on the panel of tile_panel.h (16 rows in the lanes, one panel block per 32 elements).
+// on the panel of x86_panel.h (16 rows in the lanes, one panel block per 32 elements).
 //
 // Activations are quantized to Q8_K exactly as the gemm path does (the generic
 // quantizer, one f32 scale per 256 elements) and laid out per 32 elements with the sums
@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "hal/cpu/kernels/avx512/tile_panel.h"
+#include "hal/cpu/kernels/x86_panel.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
 
@@ -40,7 +40,7 @@ struct alignas(64) XRecordK {
   int32_t sum[kCols][2];
 };
 
-size_t x_bytes(int64_t k, int64_t ncols) {
+size_t x_bytes_k(int64_t k, int64_t ncols) {
   return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XRecordK);
 }
 
@@ -195,11 +195,11 @@ void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
 
 void fill_tiles_k(Kernels& k) {
   TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_K)];
-  q4.tile_x_bytes = x_bytes;
+  q4.tile_x_bytes = x_bytes_k;
   q4.tile_x_from_float = x_from_float;
   q4.tile_gemm = tile_gemm<Kind::kQ4_K, pack_q4_k>;
   TypeKernels& q6 = k.types[static_cast<uint32_t>(DType::kQ6_K)];
-  q6.tile_x_bytes = x_bytes;
+  q6.tile_x_bytes = x_bytes_k;
   q6.tile_x_from_float = x_from_float;
   q6.tile_gemm = tile_gemm<Kind::kQ6_K, pack_q6_k>;
 }
