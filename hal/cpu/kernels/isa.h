@@ -19,6 +19,8 @@ void fill_quant_k(Kernels& k);
 void fill_attention(Kernels& k);
 // The tiled Q4_0 / Q5_0 prompt products (tile.cpp); called by fill().
 void fill_tiles(Kernels& k);
+// The tiled Q4_K / Q6_K prompt products (tile_k.cpp); called by fill().
+void fill_tiles_k(Kernels& k);
 }  // namespace avx2
 namespace avx512 {
 // Overrides the entries of `k` (an AVX2 table) that AVX-512 BW/VL/VNNI speed up.

@@ -49,6 +49,21 @@ inline __m512i bcast4(const int8_t* p) {
 
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
+// Writes (or adds to) the first `rows` of one column's 16 results, rows 0..7 in lo and
+// 8..15 in hi (the AVX2 micro-kernels; the AVX-512 ones store one masked zmm).
+inline void store_rows(__m256 lo, __m256 hi, float* o, int rows, bool add) {
+  alignas(32) float v[16];
+  _mm256_store_ps(v, lo);
+  _mm256_store_ps(v + 8, hi);
+  for (int r = 0; r < rows; ++r) o[r] = add ? o[r] + v[r] : v[r];
+}
+#if defined(__AVX512F__)
+inline void store_rows(__m512 v, float* o, __mmask16 mask, bool add) {
+  if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, o));
+  _mm512_mask_storeu_ps(o, mask, v);
+}
+#endif
+
 // Activation layout: columns in groups of kCols; for each group and each 32-block, one
 // record of all its columns, so the micro-kernel reaches everything from one pointer
 // with constant offsets: int8 q[kCols][32], float d[kCols], int32 c[kCols], where
@@ -61,6 +76,39 @@ struct alignas(64) XRecord {
 static_assert(sizeof(XRecord) == 320);
 
 inline size_t x_bytes(int64_t k, int64_t ncols) { return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XRecord); }
+
+using PanelPackFn = void (*)(const uint8_t* w, size_t stride, int rows, int64_t first, int64_t count, uint8_t* panel);
+
+// Drives a tiled product over rows [r0, r1) of W: for each panel of kRows rows and each
+// chunk of K that fits kTileScratchBytes, packs the panel (`pack` counts in units of
+// `unit` 32-element blocks: 1, or 8 for a K-quant super-block) and hands it to
+// run(panel, r, rows, b0, nb), which multiplies it with every activation column.
+template <class Run>
+inline void drive_panels(int64_t k, int64_t r0, int64_t r1, const void* w, size_t w_stride, void* scratch,
+                         size_t block_bytes, int vectors, int64_t unit, PanelPackFn pack, Run&& run) {
+  const int64_t nb_all = k / 32;
+  const int64_t max_chunk = int64_t(kTileScratchBytes / block_bytes) / unit * unit;
+  const int64_t chunk = nb_all < max_chunk ? nb_all : max_chunk;
+  auto* panel = static_cast<uint8_t*>(scratch);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t r = r0; r < r1; r += kRows) {
+    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+    for (int64_t b0 = 0; b0 < nb_all; b0 += chunk) {
+      const int64_t nb = nb_all - b0 < chunk ? nb_all - b0 : chunk;
+      pack(wb + size_t(r) * w_stride, w_stride, rows, b0 / unit, nb / unit, panel);
+      if (rows < kRows) clear_rows(rows, nb, panel, block_bytes, vectors);
+      run(static_cast<const uint8_t*>(panel), r, rows, b0, nb);
+    }
+  }
+}
+
+// The three entries of one type's tiled path.
+inline void set_tiles(TypeKernels& t, decltype(TypeKernels::tile_x_bytes) x_bytes,
+                      decltype(TypeKernels::tile_x_from_float) x_from_float, decltype(TypeKernels::tile_gemm) gemm) {
+  t.tile_x_bytes = x_bytes;
+  t.tile_x_from_float = x_from_float;
+  t.tile_gemm = gemm;
+}
 
 // Bytes of one 32-element panel block of the legacy types: 8 × 64 weight bytes, then the
 // 16 row scales.

@@ -202,6 +202,7 @@ void fill(Kernels& k) {
   fill_quant_k(k);
   fill_attention(k);
   fill_tiles(k);
+  fill_tiles_k(k);
 }
 
 }  // namespace airt::hal::avx2

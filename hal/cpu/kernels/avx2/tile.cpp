@@ -23,7 +23,6 @@ namespace airt::hal::avx2 {
 namespace {
 
 constexpr size_t kBlockBytes = kLegacyBlockBytes;
-constexpr int64_t kMaxChunkBlocks = int64_t(kTileScratchBytes / kBlockBytes);
 constexpr int kSubCols = 4;  // columns one micro-kernel call keeps in registers
 
 template <int Offset>
@@ -78,57 +77,34 @@ void micro(int64_t nb, const uint8_t* panel, const XRecord* x, int c0, float* ou
       acc[c][1] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i1), s1), dx, acc[c][1]);
     }
   }
-  for (int c = 0; c < C; ++c) {
-    float* o = out + (c0 + c) * ldo;
-    alignas(32) float v[16];
-    _mm256_store_ps(v, acc[c][0]);
-    _mm256_store_ps(v + 8, acc[c][1]);
-    for (int r = 0; r < rows; ++r) o[r] = add ? o[r] + v[r] : v[r];
-  }
+  for (int c = 0; c < C; ++c) store_rows(acc[c][0], acc[c][1], out + (c0 + c) * ldo, rows, add);
 }
 
 using MicroFn = void (*)(int64_t, const uint8_t*, const XRecord*, int, float*, int64_t, int, bool);
 constexpr MicroFn kMicro[kSubCols + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>};
 
-using PackFn = void (*)(const uint8_t*, size_t, int, int64_t, int64_t, uint8_t*);
-
-template <PackFn Pack>
+template <PanelPackFn Pack>
 void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
                float* out, int64_t ldo, void* scratch) {
-  const int64_t nb_all = k / 32;
-  const int64_t chunk = nb_all < kMaxChunkBlocks ? nb_all : kMaxChunkBlocks;
-  auto* panel = static_cast<uint8_t*>(scratch);
-  const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xr = static_cast<const XRecord*>(x);
-  for (int64_t r = r0; r < r1; r += kRows) {
-    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
-    for (int64_t b0 = 0; b0 < nb_all; b0 += chunk) {
-      const int64_t nb = nb_all - b0 < chunk ? nb_all - b0 : chunk;
-      Pack(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, panel);
-      if (rows < kRows) clear_rows(rows, nb, panel, kBlockBytes, 9);
-      for (int64_t g = 0; g < ncols; g += kCols) {
-        const XRecord* xg = xr + (g / kCols) * nb_all + b0;
-        const int in_group = int(ncols - g < kCols ? ncols - g : kCols);
-        for (int c0 = 0; c0 < in_group; c0 += kSubCols) {
-          const int nc = in_group - c0 < kSubCols ? in_group - c0 : kSubCols;
-          kMicro[nc](nb, panel, xg, c0, out + g * ldo + r, ldo, rows, b0 > 0);
-        }
-      }
-    }
-  }
+  const int64_t nb_all = k / 32;
+  drive_panels(k, r0, r1, w, w_stride, scratch, kBlockBytes, 9, 1, Pack,
+               [&](const uint8_t* panel, int64_t r, int rows, int64_t b0, int64_t nb) {
+                 for (int64_t g = 0; g < ncols; g += kCols) {
+                   const int in_group = int(ncols - g < kCols ? ncols - g : kCols);
+                   for (int c0 = 0; c0 < in_group; c0 += kSubCols) {
+                     const int nc = in_group - c0 < kSubCols ? in_group - c0 : kSubCols;
+                     kMicro[nc](nb, panel, xr + (g / kCols) * nb_all + b0, c0, out + g * ldo + r, ldo, rows, b0 > 0);
+                   }
+                 }
+               });
 }
 
 }  // namespace
 
 void fill_tiles(Kernels& k) {
-  TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
-  q4.tile_x_bytes = x_bytes;
-  q4.tile_x_from_float = x_from_float<8>;
-  q4.tile_gemm = tile_gemm<pack_q4_0>;
-  TypeKernels& q5 = k.types[static_cast<uint32_t>(DType::kQ5_0)];
-  q5.tile_x_bytes = x_bytes;
-  q5.tile_x_from_float = x_from_float<16>;
-  q5.tile_gemm = tile_gemm<pack_q5_0>;
+  set_tiles(k.types[static_cast<uint32_t>(DType::kQ4_0)], x_bytes, x_from_float<8>, tile_gemm<pack_q4_0>);
+  set_tiles(k.types[static_cast<uint32_t>(DType::kQ5_0)], x_bytes, x_from_float<16>, tile_gemm<pack_q5_0>);
 }
 
 }  // namespace airt::hal::avx2

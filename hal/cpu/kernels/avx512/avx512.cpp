@@ -4,14 +4,7 @@
 // costs inserts and per-pair scale vectors. The order of f32 operations is the AVX2
 // kernel's, so the two variants agree to the bit. F32/F16 dots run on 16 lanes with
 // masked tails.
-// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source of
-// unmasked forms, which -Wuninitialized then reports at every call site; the values are
-// never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstdint>
 

@@ -11,11 +11,7 @@
 // stored (q + 8), Q8_0 as q + 128; the offset times the block's activation sum is
 // subtracted through the prepared correction. Integer sums are exact; results differ
 // from the generic kernels only in the order of float operations.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstdint>
 #include <cstring>

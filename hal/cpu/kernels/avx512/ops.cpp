@@ -7,11 +7,7 @@
 // queries, so 16 rows' scores come out of plain FMAs with no horizontal sums, the softmax
 // runs down the lanes, and the values are added the same way. One call serves all heads
 // of a KV group (and several tokens), so each K and V row is converted once per call.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cmath>
 #include <cstdint>

@@ -13,11 +13,7 @@
 // through the per-block activation sum: sum((q + o) x) - o sum(x). The activations are
 // quantized exactly as generic Q8_0 does, so results equal the generic gemm's up to the
 // order of float additions.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstdint>
 #include <cstring>
@@ -30,7 +26,6 @@ namespace airt::hal::avx512 {
 namespace {
 
 constexpr size_t kBlockBytes = kLegacyBlockBytes;  // one 32-block of the panel: weights, scales
-constexpr int64_t kMaxChunkBlocks = int64_t(kTileScratchBytes / kBlockBytes);
 
 // Same result as the generic Q8_0 quantizer, to the bit: amax/127 rounded to f16 is the
 // scale, values are x * (127/amax) rounded to nearest even.
@@ -69,58 +64,34 @@ void micro(int64_t nb, const uint8_t* panel, const XRecord* x, float* out, int64
       acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c]), acc[c]);
     }
   }
-  for (int c = 0; c < C; ++c) {
-    float* o = out + c * ldo;
-    __m512 v = acc[c];
-    if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, o));
-    _mm512_mask_storeu_ps(o, mask, v);
-  }
+  for (int c = 0; c < C; ++c) store_rows(acc[c], out + c * ldo, mask, add);
 }
 
 using MicroFn = void (*)(int64_t, const uint8_t*, const XRecord*, float*, int64_t, __mmask16, bool);
 constexpr MicroFn kMicro[kCols + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, micro<4>,
                                        micro<5>, micro<6>, micro<7>, micro<8>};
 
-using PackFn = void (*)(const uint8_t*, size_t, int, int64_t, int64_t, uint8_t*);
-
-template <PackFn Pack>
+template <PanelPackFn Pack>
 void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
                float* out, int64_t ldo, void* scratch) {
-  const int64_t nb_all = k / 32;
-  const int64_t chunk = nb_all < kMaxChunkBlocks ? nb_all : kMaxChunkBlocks;
-  auto* panel = static_cast<uint8_t*>(scratch);
-  const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xr = static_cast<const XRecord*>(x);
-  for (int64_t r = r0; r < r1; r += kRows) {
-    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
-    const __mmask16 mask = rows == kRows ? __mmask16(0xffff) : __mmask16((1u << rows) - 1u);
-    for (int64_t b0 = 0; b0 < nb_all; b0 += chunk) {
-      const int64_t nb = nb_all - b0 < chunk ? nb_all - b0 : chunk;
-      Pack(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, panel);
-      if (rows < kRows) clear_rows(rows, nb, panel, kBlockBytes, 9);
-      for (int64_t c0 = 0; c0 < ncols; c0 += kCols) {
-        const int nc = int(ncols - c0 < kCols ? ncols - c0 : kCols);
-        kMicro[nc](nb, panel, xr + (c0 / kCols) * nb_all + b0, out + c0 * ldo + r, ldo, mask, b0 > 0);
-      }
-    }
-  }
+  const int64_t nb_all = k / 32;
+  drive_panels(k, r0, r1, w, w_stride, scratch, kBlockBytes, 9, 1, Pack,
+               [&](const uint8_t* panel, int64_t r, int rows, int64_t b0, int64_t nb) {
+                 const __mmask16 mask = rows == kRows ? __mmask16(0xffff) : __mmask16((1u << rows) - 1u);
+                 for (int64_t c0 = 0; c0 < ncols; c0 += kCols) {
+                   const int nc = int(ncols - c0 < kCols ? ncols - c0 : kCols);
+                   kMicro[nc](nb, panel, xr + (c0 / kCols) * nb_all + b0, out + c0 * ldo + r, ldo, mask, b0 > 0);
+                 }
+               });
 }
 
 }  // namespace
 
 void fill_tiles(Kernels& k) {
-  TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
-  q4.tile_x_bytes = x_bytes;
-  q4.tile_x_from_float = x_from_float<8>;
-  q4.tile_gemm = tile_gemm<pack_q4_0>;
-  TypeKernels& q5 = k.types[static_cast<uint32_t>(DType::kQ5_0)];
-  q5.tile_x_bytes = x_bytes;
-  q5.tile_x_from_float = x_from_float<16>;
-  q5.tile_gemm = tile_gemm<pack_q5_0>;
-  TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
-  q8.tile_x_bytes = x_bytes;
-  q8.tile_x_from_float = x_from_float<128>;
-  q8.tile_gemm = tile_gemm<pack_q8_0>;
+  set_tiles(k.types[static_cast<uint32_t>(DType::kQ4_0)], x_bytes, x_from_float<8>, tile_gemm<pack_q4_0>);
+  set_tiles(k.types[static_cast<uint32_t>(DType::kQ5_0)], x_bytes, x_from_float<16>, tile_gemm<pack_q5_0>);
+  set_tiles(k.types[static_cast<uint32_t>(DType::kQ8_0)], x_bytes, x_from_float<128>, tile_gemm<pack_q8_0>);
 }
 
 }  // namespace airt::hal::avx512
