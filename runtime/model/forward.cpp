@@ -52,7 +52,9 @@ size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, Buf
   const size_t dim = size_t(hp.dim), qd = size_t(hp.q_dim()), kvd = size_t(hp.kv_dim()), ff = size_t(hp.n_ff);
   const size_t bytes[kBufCount] = {
       R * dim * f, R * dim * f, R * qd * f, R * kvd * f, R * kvd * f, xq[0], R * qd * f,
-      size_t(std::max(1, p.n_threads)) * Forward::attention_scratch(hp, p) + R * sizeof(int32_t) * 2, xq[1], R * dim * f, R * dim * f, xq[2],
+      // per-thread attention scratch, then the layer's row runs (two int32 per row)
+      size_t(std::max(1, p.n_threads)) * Forward::attention_scratch(hp, p) + R * sizeof(int32_t) * 2,
+      xq[1], R * dim * f, R * dim * f, xq[2],
       R * ff * f, R * ff * f, xq[3], R * dim * f, L * dim * f, xq_bytes(k, m.weights().output, L),
   };
   for (int i = 0; i < kBufCount; ++i) bufs[i] = {bytes[i], kLife[i].first, kLife[i].last, 0};

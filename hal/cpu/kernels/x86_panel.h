@@ -142,7 +142,8 @@ inline void pack_q5_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int
       uint32_t qh;
       std::memcpy(&qh, row[b].qh, 4);
       // Bit j of qh to 0x10 in byte j: the level q + 16 as an unsigned byte.
-      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), spread), bit), bit);
+      const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), spread);
+      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
       const __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
       put_row(blk, r, _mm256_or_si256(n, _mm256_and_si256(set, _mm256_set1_epi8(0x10))));
       reinterpret_cast<float*>(blk + 512)[r] = f16(row[b].d);

@@ -86,10 +86,11 @@ void dot_cols_q4_k(int64_t n, const BlockQ4_K* w, const BlockQ8_K* const* y, int
     // Scales as 16-bit words in both halves; scale s is broadcast by a byte shuffle.
     const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(scb))));
     __m256i scale[8];
-    for (int j = 0; j < 8; ++j) scale[j] = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(int16_t((2 * j + 1) << 8 | 2 * j)));
+    for (int j = 0; j < 8; ++j)
+      scale[j] = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(int16_t((2 * j + 1) << 8 | 2 * j)));
     // Each min twice, against the two 16-element sums of its sub-block.
-    const __m256i mn16 = _mm256_cvtepu8_epi16(
-        _mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(mnb)), _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+    const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(mnb)), twice));
     __m256i q[8];
     for (int c = 0; c < 4; ++c) {
       const __m256i v = load32(b.qs + 32 * c);

@@ -169,7 +169,8 @@ void rows_chunk(const uint8_t* w, size_t w_stride, int64_t r0, int64_t r1, int64
     for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
     int64_t g = 0;
     for (; g + 2 < ng; g += 2, p += 2 * kGroupBytes) {
-      for (int o = 0; o < 2 * kGroupBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + o, _MM_HINT_T0);
+      const char* pf = reinterpret_cast<const char*>(p) + kPrefetchBytes;
+      for (int o = 0; o < 2 * kGroupBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
       step<Fmt, NC>(p, B, k, xg, g, acc0);
       step<Fmt, NC>(p + kGroupBytes, B, k, xg, g + 1, acc1);
     }

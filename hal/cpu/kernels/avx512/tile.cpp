@@ -9,10 +9,10 @@
 // activation columns, so packing is paid once per 16 rows.
 //
 // vpdpbusd multiplies unsigned by signed bytes: weights are stored offset to be unsigned
-// (Q4_0 as its raw nibble 0..15 = q + 8, Q5_0 as its 5 bits 0..31 = q + 16, Q8_0 as q + 128) and the offset comes back out
-// through the per-block activation sum: sum((q + o) x) - o sum(x). The activations are
-// quantized exactly as generic Q8_0 does, so results equal the generic gemm's up to the
-// order of float additions.
+// (Q4_0 as its raw nibble 0..15 = q + 8, Q5_0 as its 5 bits 0..31 = q + 16, Q8_0 as
+// q + 128) and the offset comes back out through the per-block activation sum:
+// sum((q + o) x) - o sum(x). The activations are quantized exactly as generic Q8_0 does,
+// so results equal the generic gemm's up to the order of float additions.
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstdint>
