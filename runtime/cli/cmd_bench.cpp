@@ -14,6 +14,7 @@
 #include "runtime/cli/common.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/memory_plan.h"
+#include "runtime/service/json_util.h"
 #include "runtime/text/tokenizer.h"
 
 namespace airt::cli {
@@ -186,19 +187,31 @@ int bench_main(int argc, char** argv) {
   const int threads = lm->pool->size();
   const std::string name = synthetic.empty() ? mo.model_path : synthetic;
   if (format == "json") {
+    std::string quoted;  // the model name as a JSON string: a path may hold quotes
+    service::json_append_string(quoted, name);
     std::printf("[\n");
     for (size_t i = 0; i < rows.size(); ++i) {
-      std::printf("  {\"model\": \"%s\", \"model_type\": \"%s\", \"model_bytes\": %zu, "
+      std::printf("  {\"model\": %s, \"model_type\": \"%s\", \"model_bytes\": %zu, "
                   "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"n_slots\": %d, \"t_s_mean\": %.3f, "
                   "\"t_s_stdev\": %.3f}%s\n",
-                  name.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].n_slots, rows[i].mean,
-                  rows[i].stdev, i + 1 < rows.size() ? "," : "");
+                  quoted.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].n_slots,
+                  rows[i].mean, rows[i].stdev, i + 1 < rows.size() ? "," : "");
     }
     std::printf("]\n");
   } else if (format == "csv") {
+    // RFC 4180: a field holding a comma, quote or line break is quoted, quotes doubled.
+    std::string field = name;
+    if (name.find_first_of(",\"\r\n") != std::string::npos) {
+      field = "\"";
+      for (char c : name) {
+        if (c == '"') field += '"';
+        field += c;
+      }
+      field += "\"";
+    }
     std::printf("model,model_type,model_bytes,test,n_threads,isa,n_slots,t_s_mean,t_s_stdev\n");
     for (auto& r : rows)
-      std::printf("%s,%s,%zu,%s,%d,%s,%d,%.3f,%.3f\n", name.c_str(), type, m.weight_bytes(), r.test.c_str(), threads,
+      std::printf("%s,%s,%zu,%s,%d,%s,%d,%.3f,%.3f\n", field.c_str(), type, m.weight_bytes(), r.test.c_str(), threads,
                   isa, r.n_slots, r.mean, r.stdev);
   } else {
     std::printf("| model | type | size | threads | isa | slots | test | t/s |\n|---|---|---|---|---|---|---|---|\n");

@@ -64,6 +64,24 @@ TEST(BenchCli, JsonHasOneObjectPerTest) {
   EXPECT_LE(bytes, double(std::filesystem::file_size(m))) << r.out;
 }
 
+// A model path is free text: JSON and CSV reports quote it so they still parse.
+TEST(BenchCli, ModelPathIsQuotedInReports) {
+  std::string m = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(m);
+  const std::string dir = test::temp_dir();
+  const std::string odd = dir + "/a \"quoted\", \\odd.gguf";
+  std::filesystem::copy_file(m, odd);
+  auto j = run_airt({"bench", "-m", odd, "-p", "0", "-n", "2", "-r", "1", "-o", "json"});
+  ASSERT_EQ(j.status, 0) << j.err;
+  Json report = parse_report(j.out);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(str(cJSON_GetArrayItem(report.get(), 0), "model"), odd) << j.out;
+  auto c = run_airt({"bench", "-m", odd, "-p", "0", "-n", "2", "-r", "1", "-o", "csv"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_NE(c.out.find("\n\"" + dir + "/a \"\"quoted\"\", \\odd.gguf\",f32,"), std::string::npos) << c.out;
+  std::filesystem::remove(odd);
+}
+
 TEST(BenchCli, ZeroSkipsThatTest) {
   std::string m = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(m);
