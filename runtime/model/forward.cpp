@@ -104,9 +104,6 @@ Status Forward::carve(Arena& arena, const ForwardParams& p) {
   attn_ = at(kAttnScratch);
   attn_stride_ = attention_scratch(hp_, p);
   runs_ = reinterpret_cast<RowRun*>(attn_ + size_t(p.n_threads) * attn_stride_);
-  // Tables without a vectorised attention kernel inherit the generic one; their own dot
-  // products and axpy row by row are faster than it.
-  attn_kernel_ = k_ == &hal::kernels_generic() || k_->attention != hal::kernels_generic().attention;
   xq_o_ = at(kXqO);
   tmp_a_ = reinterpret_cast<float*>(at(kTmpA));
   xn_f_ = reinterpret_cast<float*>(at(kXnF));

@@ -108,7 +108,6 @@ class Forward {
   uint8_t* attn_ = nullptr;  // per-thread attention scratch, attn_stride_ bytes each
   size_t attn_stride_ = 0;
   RowRun* runs_ = nullptr;   // (n_rows) this layer's attention runs, after the scratch
-  bool attn_kernel_ = false; // the table's attention kernel is its fastest path
   float* logits_ = nullptr;  // (n_logits, n_vocab)
 };
 

@@ -6,9 +6,9 @@
 // (its rows see different sets of keys). One work item is (run, KV head, head split);
 // the items are spread over the pool. For an f16 cache the item lists its visible key
 // and value rows (the blocks of a sequence are not adjacent) and calls the table's
-// attention kernel once; other cache types, and tables without a vectorised attention
-// kernel, take the row-by-row path, which decodes keys and values with the table's own
-// kernels.
+// attention kernel once (every table has one: generic, AVX2, AVX-512, NEON); a sequence
+// holding quantized blocks takes the row-by-row path, which decodes keys and values with
+// the table's own kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -64,7 +64,7 @@ size_t Forward::attention_scratch(const Hparams& hp, const ForwardParams& p) {
 }
 
 int32_t Forward::attention_runs(const Batch& b, const KvCache& kv) {
-  const int32_t n = int32_t(b.token.size()), per_call = attn_kernel_ ? rows_per_call(hp_) : 1;
+  const int32_t n = int32_t(b.token.size()), per_call = rows_per_call(hp_);
   int32_t runs = 0;
   for (int32_t i = 0; i < n;) {
     const int32_t lim = kv.seq_window(b.seq[i]) > 0 ? 1 : per_call;
@@ -101,7 +101,7 @@ void Forward::attention(int l, const Batch& b, const KvCache& kv, hal::ThreadPoo
 void Forward::attend_run(int l, const Batch& b, const KvCache& kv, RowRun run, int32_t g, int32_t split, int ith) {
   const int32_t hd = hp_.head_dim, group = hp_.n_head / hp_.n_head_kv;
   const int32_t s = b.seq[run.row0], p_last = b.pos[run.row0 + run.n - 1];
-  bool f16 = attn_kernel_;
+  bool f16 = true;
   for (const KvBlockRef& blk : kv.seq_blocks(s)) {
     if (blk.pos0 > p_last) break;
     f16 = f16 && kv.k_type(blk.id) == hal::DType::kF16 && kv.v_type(blk.id) == hal::DType::kF16;
