@@ -9,7 +9,7 @@
 
 #include "bench/synthetic_model.h"
 #include "runtime/cli/bench_slots.h"
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/clock.h"

@@ -7,7 +7,7 @@
 #include "hal/cpu/features.h"
 #include "hal/cpu/kernels.h"
 #include "hal/cpu/system_info.h"
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/memory_plan.h"

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <string>
 
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/engine/engine.h"

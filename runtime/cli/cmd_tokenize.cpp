@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/file.h"

@@ -4,6 +4,8 @@
 
 #include <span>
 
+#include "runtime/core/args.h"
+
 namespace airt::cli {
 
 struct Command {
@@ -15,7 +17,7 @@ struct Command {
 std::span<const Command> commands();
 
 // Exit statuses: 0 success, 1 runtime failure (bad file, out of memory), 2 usage.
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
+using airt::kExitRuntime;
+using airt::kExitUsage;
 
 }  // namespace airt::cli

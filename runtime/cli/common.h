@@ -9,7 +9,7 @@
 #include <string>
 
 #include "hal/cpu/thread_pool.h"
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
 #include "runtime/engine/memory_budget.h"

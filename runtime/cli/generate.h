@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 #include "runtime/cli/common.h"
 #include "runtime/text/sampler.h"
 

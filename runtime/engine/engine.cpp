@@ -64,13 +64,6 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-bool runs_before(const SlotKey& a, const SlotKey& b) {
-  const int64_t da = a.deadline_ns > 0 ? a.deadline_ns : INT64_MAX, db = b.deadline_ns > 0 ? b.deadline_ns : INT64_MAX;
-  if (da != db) return da < db;
-  if (a.priority != b.priority) return a.priority > b.priority;
-  return a.arrival_ns < b.arrival_ns;
-}
-
 struct Engine::Slot {
   enum class State : uint8_t { kFree, kPrefill, kDecode };
   State state = State::kFree;
@@ -95,10 +88,8 @@ struct Engine::Slot {
   TextStream text;
   std::unique_ptr<text::Sampler> sampler;
 
-  SlotKey key() const {
-    int64_t d = deadline_ns;
-    if (first_token_ns == 0 && first_deadline_ns > 0) d = d > 0 ? std::min(d, first_deadline_ns) : first_deadline_ns;
-    return {d, priority, arrival_ns};
+  OrderKey key() const {
+    return {effective_deadline(first_deadline_ns, deadline_ns, first_token_ns != 0), priority, arrival_ns};
   }
 };
 

@@ -30,6 +30,8 @@
 #include "runtime/core/arena.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
+#include "runtime/engine/finish_reason.h"
+#include "runtime/engine/request_order.h"
 #include "runtime/model/forward.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
@@ -41,8 +43,6 @@ namespace airt::engine {
 // Chosen by the caller, unique among live requests; echoed in every callback.
 using Ticket = uint64_t;
 
-enum class FinishReason : uint8_t { kStop, kLength, kDeadline, kCancelled };
-const char* finish_reason_name(FinishReason r);  // "stop", "length", "deadline", "cancelled"
 
 struct Request {
   std::string_view prompt;                 // text; tokenized with the vocabulary's BOS habit
@@ -116,14 +116,6 @@ struct EngineStats {
   model::KvTypes kv_types;         // for new blocks
 };
 
-// EDF order: the earlier effective deadline (0 = none, last), then higher priority, then
-// earlier arrival.
-struct SlotKey {
-  int64_t deadline_ns = 0;
-  int32_t priority = 0;
-  int64_t arrival_ns = 0;
-};
-bool runs_before(const SlotKey& a, const SlotKey& b);
 
 class Engine {
  public:

@@ -1,4 +1,4 @@
-// Command-line parsing shared by the subcommands: flags with values, checked ranges,
+// Command-line parsing shared by every subcommand (airt run ... airt serve): flags with values, checked ranges,
 // and errors that name the flag and the accepted range. Start-up code: allocates freely.
 #pragma once
 
@@ -6,7 +6,13 @@
 #include <string>
 #include <vector>
 
-namespace airt::cli {
+namespace airt {
+
+// Exit statuses every subcommand uses: 1 for a failure at run time, 2 for a bad command line
+// or request (what the user asked for).
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
 
 class Args {
  public:
@@ -40,4 +46,4 @@ class Args {
   std::string error_;
 };
 
-}  // namespace airt::cli
+}  // namespace airt

@@ -1,13 +1,12 @@
-#include "runtime/cli/args.h"
+#include "runtime/core/args.h"
 
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
-#include "runtime/cli/commands.h"
 
-namespace airt::cli {
+namespace airt {
 
 Args::Args(const char* command, int argc, char** argv) : command_(command) {
   for (int i = 1; i < argc; ++i) args_.emplace_back(argv[i]);
@@ -110,4 +109,4 @@ int Args::usage_error() const {
   return kExitUsage;
 }
 
-}  // namespace airt::cli
+}  // namespace airt
