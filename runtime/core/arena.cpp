@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -52,10 +53,12 @@ Result<Arena> Arena::reserve(size_t bytes, bool lock) {
 void* Arena::alloc(size_t bytes, size_t align) {
   size_t start = align_up(used_, align);
   if (start > capacity_ || bytes > capacity_ - start) return nullptr;
+  // Anonymous pages start zeroed and are only backed when first written, so only the part
+  // below the high-water mark (memory reused after rewind()) is cleared: a page beyond it
+  // is never touched here.
+  if (start < high_water_) std::memset(base_ + start, 0, std::min(bytes, high_water_ - start));
   used_ = start + bytes;
   if (used_ > high_water_) high_water_ = used_;
-  // Anonymous pages start zeroed; memory reused after rewind() must be cleared again.
-  if (start < high_water_ && bytes) std::memset(base_ + start, 0, bytes);
   return base_ + start;
 }
 

@@ -23,8 +23,9 @@ class Arena {
   Arena& operator=(Arena&& o) noexcept;
   ~Arena();
 
-  // Reserves `bytes` of anonymous memory (touched lazily by the OS). With `lock`,
-  // the pages are mlock()ed so they can never be swapped or reclaimed.
+  // Reserves `bytes` of anonymous memory. alloc() never writes a page it hands out for
+  // the first time, so a page costs resident memory only once its user writes it. With
+  // `lock`, every page is mlock()ed (and so resident) at once and can never be swapped.
   static Result<Arena> reserve(size_t bytes, bool lock = false);
 
   // Returns `bytes` of zero-initialised memory aligned to `align`, or nullptr when the

@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <cstdio>
 #include <gtest/gtest.h>
 
 #include "runtime/core/arena.h"
@@ -45,6 +48,31 @@ TEST(Arena, AlignsAndRefusesOverflow) {
   auto t = arena->alloc_array<float>(16);
   EXPECT_EQ(t.data(), s.data());
   EXPECT_EQ(t[3], 0.0f) << "memory reused after rewind is zeroed";
+}
+
+// Resident set size of this process from /proc/self/statm, in bytes.
+size_t resident_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? size_t(resident) * size_t(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+TEST(Arena, HandsOutPagesWithoutTouchingThem) {
+  constexpr size_t kBig = 512u << 20;
+  auto arena = Arena::reserve(kBig + 4096);
+  ASSERT_TRUE(arena.ok());
+  const size_t before = resident_bytes();
+  ASSERT_GT(before, 0u) << "/proc/self/statm unreadable";
+  uint8_t* p = static_cast<uint8_t*>(arena->alloc(kBig));
+  ASSERT_NE(p, nullptr);
+  const size_t after = resident_bytes();
+  EXPECT_LT(after, before + (16u << 20)) << "alloc() of 512 MiB made " << (after - before) << " bytes resident";
+  // Written pages do become resident: the measurement can see them.
+  for (size_t i = 0; i < (64u << 20); i += 4096) p[i] = 1;
+  EXPECT_GT(resident_bytes(), before + (48u << 20));
 }
 
 TEST(MemoryPlan, SumsResidentAndMappedSeparately) {
