@@ -20,29 +20,15 @@ struct CountingSink : engine::Sink {
 
 }  // namespace
 
-Result<std::unique_ptr<SlotsBench>> SlotsBench::create(const model::Model& m, const text::Tokenizer& tok, hal::ThreadPool* pool,
+Result<std::unique_ptr<SlotsBench>> SlotsBench::create(const model::Model& m, const text::Tokenizer& tok,
                                                        const ModelOptions& o, int32_t n_slots, int32_t n_gen) {
-  engine::EngineConfig c;
+  engine::EngineConfig c = o.engine_config();
   c.n_slots = n_slots;
   c.n_ctx = n_gen + 1;
   c.prefill_chunk = 1;
   c.n_batch = n_slots;
-  c.kernels = o.ctx.kernels ? o.ctx.kernels : AIRT_TRY(hal::kernels_best());
-  c.pool = pool;  // the same threads as every other test of this run
-  c.kv_types = o.ctx.kv_types;
-  c.kv_block = o.ctx.kv_block;
-  c.mlock = o.ctx.mlock;
-  MemoryPlan plan = AIRT_TRY(engine::Engine::plan(m, c));
-  engine::MemoryBudget budget = AIRT_TRY(memory_budget(o));
-  AIRT_TRY(check_budget(plan, budget, {c.n_ctx, n_slots, c.kv_types}, [&](const PlanSettings& s) {
-    engine::EngineConfig v = c;
-    v.n_ctx = s.n_ctx;
-    v.n_slots = v.n_batch = s.n_slots;
-    v.kv_types = s.kv;
-    return engine::Engine::plan(m, v);
-  }));
   auto b = std::make_unique<SlotsBench>();
-  b->engine_ = AIRT_TRY(engine::Engine::create(m, tok, c));
+  b->engine_ = AIRT_TRY(make_engine(o, m, tok, c));
   b->n_slots_ = n_slots;
   b->n_gen_ = n_gen;
   return b;

@@ -2,8 +2,6 @@
 // n tokens, one batched forward pass per step.
 #pragma once
 
-#include "hal/cpu/thread_pool.h"
-
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -17,7 +15,7 @@ namespace airt::cli {
 class SlotsBench {
  public:
   // Plans the engine and checks the plan against the budget of `o` (--mem-budget) first.
-  static Result<std::unique_ptr<SlotsBench>> create(const model::Model& m, const text::Tokenizer& tok, hal::ThreadPool* pool,
+  static Result<std::unique_ptr<SlotsBench>> create(const model::Model& m, const text::Tokenizer& tok,
                                                     const ModelOptions& o, int32_t n_slots, int32_t n_gen);
   // One run: every slot starts from a one-token prompt and decodes n_gen tokens (end of
   // text ignored). Returns the aggregate decode tokens per second over all slots (the

@@ -15,6 +15,7 @@
 #include "runtime/core/clock.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/service/json_util.h"
+#include "runtime/engine/engine.h"
 #include "runtime/text/tokenizer.h"
 
 namespace airt::cli {
@@ -81,21 +82,44 @@ std::vector<int32_t> bench_tokens(int32_t n, int32_t n_vocab) {
   return ids;
 }
 
-Result<double> run_pp(model::Context& ctx, const std::vector<int32_t>& ids) {
-  ctx.truncate(0);
-  double t0 = now_ms();
-  for (size_t i = 0; i < ids.size(); i += size_t(ctx.n_batch())) {
-    size_t n = std::min(ids.size() - i, size_t(ctx.n_batch()));
-    AIRT_TRY(ctx.eval({ids.data() + i, n}));
+struct NullSink : engine::Sink {
+  ErrorInfo error;
+  bool failed = false;
+  void on_token(engine::Ticket, int32_t, std::string_view) override {}
+  void on_finish(engine::Ticket, const engine::Finish&) override {}
+  void on_error(engine::Ticket, const ErrorInfo& e) override {
+    failed = true;
+    error = e;
   }
-  return double(ids.size()) * 1000.0 / (now_ms() - t0);
+};
+
+// Runs `r` on the one-slot engine to its end; returns the seconds it took.
+Result<double> run_timed(engine::Engine& e, const engine::Request& r) {
+  NullSink sink;
+  const double t0 = now_ms();
+  AIRT_TRY(e.submit(1, r));
+  while (e.step(sink)) {
+  }
+  if (sink.failed) return sink.error;
+  return (now_ms() - t0) / 1000.0;
 }
 
-Result<double> run_tg(model::Context& ctx, const std::vector<int32_t>& ids) {
-  ctx.truncate(0);
-  double t0 = now_ms();
-  for (int32_t id : ids) AIRT_TRY(ctx.eval({&id, 1}));
-  return double(ids.size()) * 1000.0 / (now_ms() - t0);
+// Prompt processing: the tokens evaluated in chunks, nothing generated.
+Result<double> run_pp(engine::Engine& e, const std::vector<int32_t>& ids) {
+  engine::Request r;
+  r.prompt_tokens = ids;
+  r.prompt_only = true;
+  return double(ids.size()) / AIRT_TRY(run_timed(e, r));
+}
+
+// Generation: n greedy tokens after a one-token prompt, end of text ignored.
+Result<double> run_tg(engine::Engine& e, const std::vector<int32_t>& ids) {
+  engine::Request r;
+  r.prompt_tokens = {ids.data(), 1};
+  r.max_tokens = int32_t(ids.size());
+  r.ignore_eos = true;
+  r.sampling.temp = 0;
+  return double(ids.size()) / AIRT_TRY(run_timed(e, r));
 }
 
 }  // namespace
@@ -142,33 +166,31 @@ int bench_main(int argc, char** argv) {
   } cleanup{temp_model};
 
   // The tests need max(p, n) positions; a larger -c is honoured (to measure its memory).
-  mo.ctx.n_ctx = std::max(mo.ctx.n_ctx, std::max(n_prompt, n_gen) + 1);
-  mo.ctx.n_batch = std::max(1, std::min(n_prompt, 512));
-  auto lm = load_model(mo);
+  mo.n_ctx = std::max(mo.n_ctx, std::max(n_prompt, n_gen) + 1);
+  mo.n_batch = std::max(1, std::min(n_prompt, 512));
+  auto lm = load_model(mo, mo.engine_config());
   if (!lm.ok()) return report(lm.error());
-  model::Context& ctx = *lm->ctx;
+  engine::Engine& eng = *lm->engine;
 
   std::vector<Row> rows;
   if (n_prompt > 0) rows.push_back({"pp" + std::to_string(n_prompt), {}});
   if (n_gen > 0 && slots.empty()) rows.push_back({"tg" + std::to_string(n_gen), {}});
   for (Row& r : rows) {
     const bool pp = r.test[0] == 'p';
-    auto ids = bench_tokens(pp ? n_prompt : n_gen, ctx.n_vocab());
+    auto ids = bench_tokens(pp ? n_prompt : n_gen, eng.n_vocab());
     // One warm-up run pages the weights in and settles the caches.
-    auto warm = pp ? run_pp(ctx, ids) : run_tg(ctx, ids);
+    auto warm = pp ? run_pp(eng, ids) : run_tg(eng, ids);
     if (!warm.ok()) return report(warm.error());
     for (int i = 0; i < reps; ++i) {
-      auto ts = pp ? run_pp(ctx, ids) : run_tg(ctx, ids);
+      auto ts = pp ? run_pp(eng, ids) : run_tg(eng, ids);
       if (!ts.ok()) return report(ts.error());
       r.ts.push_back(*ts);
     }
     summarize(r);
   }
   if (!slots.empty()) {
-    auto tok = text::Tokenizer::from_gguf(lm->model->file());
-    if (!tok.ok()) return report(tok.error());
     for (int32_t n_slots : slots) {
-      auto b = SlotsBench::create(*lm->model, **tok, lm->pool.get(), mo, n_slots, n_gen);
+      auto b = SlotsBench::create(*lm->model, *lm->tok, mo, n_slots, n_gen);
       if (!b.ok()) return report(b.error());
       Row r{"tg" + std::to_string(n_gen), {}, 0, 0, n_slots};
       for (int i = 0; i <= reps; ++i) {  // run 0 warms up
@@ -183,8 +205,8 @@ int bench_main(int argc, char** argv) {
 
   const auto& m = *lm->model;
   const char* type = hal::dtype_name(m.main_type());
-  const char* isa = lm->ctx->kernels().isa;
-  const int threads = lm->pool->size();
+  const char* isa = eng.config().kernels->isa;
+  const int threads = eng.backend().max_threads();
   const std::string name = synthetic.empty() ? mo.model_path : synthetic;
   if (format == "json") {
     std::string quoted;  // the model name as a JSON string: a path may hold quotes

@@ -11,6 +11,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/file.h"
+#include "runtime/engine/engine.h"
 
 namespace airt::cli {
 namespace {
@@ -46,9 +47,22 @@ Result<std::vector<std::vector<int32_t>>> read_token_file(const std::string& pat
   return lines;
 }
 
-int32_t argmax(std::span<const float> v) {
-  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
-}
+// Collects every prompt position's logits and the greedy continuation's ids.
+struct LogitsSink : engine::Sink {
+  std::string data;  // f32 logits of each prompt position, in order
+  std::vector<int32_t> greedy;
+  ErrorInfo error;
+  bool failed = false;
+  void on_logits(engine::Ticket, int32_t, std::span<const float> row) override {
+    data.append(reinterpret_cast<const char*>(row.data()), row.size_bytes());
+  }
+  void on_token(engine::Ticket, int32_t id, std::string_view) override { greedy.push_back(id); }
+  void on_finish(engine::Ticket, const engine::Finish&) override {}
+  void on_error(engine::Ticket, const ErrorInfo& e) override {
+    failed = true;
+    error = e;
+  }
+};
 
 }  // namespace
 
@@ -74,33 +88,32 @@ int logits_main(int argc, char** argv) {
   if (!lines.ok()) return report(lines.error());
   size_t longest = 0;
   for (auto& l : *lines) longest = std::max(longest, l.size());
-  mo.ctx.n_ctx = int32_t(longest) + greedy;
-  mo.ctx.n_batch = int32_t(longest);
-  mo.ctx.logits_all = true;
-  auto loaded = load_model(mo);
+  mo.n_ctx = int32_t(longest) + greedy;
+  mo.n_batch = int32_t(longest);
+  engine::EngineConfig c = mo.engine_config();
+  c.n_logits = mo.n_batch;
+  auto loaded = load_model(mo, c);
   if (!loaded.ok()) return report(loaded.error());
-  model::Context& ctx = *loaded->ctx;
+  engine::Engine& e = *loaded->engine;
 
   for (size_t i = 0; i < lines->size(); ++i) {
-    const auto& ids = (*lines)[i];
-    ctx.truncate(0);
-    if (Status s = ctx.eval(ids); !s.ok()) return report(s.error());
-    std::string data;
-    for (size_t p = 0; p < ids.size(); ++p) {
-      auto row = ctx.logits(int32_t(p));
-      data.append(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float));
+    engine::Request r;
+    r.prompt_tokens = (*lines)[i];
+    r.logits_all = true;
+    r.max_tokens = greedy;
+    r.prompt_only = greedy == 0;
+    r.ignore_eos = true;
+    r.sampling.temp = 0;  // argmax; ties to the lower id
+    LogitsSink sink;
+    if (Status s = e.submit(engine::Ticket(i + 1), r); !s.ok()) return report(s.error());
+    while (e.step(sink)) {
     }
+    if (sink.failed) return report(sink.error);
     std::string base = prefix + "." + std::to_string(i);
-    if (Status s = write_file_atomic(base + ".logits.f32", data); !s.ok()) return report(s.error());
+    if (Status s = write_file_atomic(base + ".logits.f32", sink.data); !s.ok()) return report(s.error());
     if (greedy > 0) {
       std::string out;
-      int32_t next = argmax(ctx.logits(int32_t(ids.size()) - 1));
-      for (int32_t g = 0; g < greedy; ++g) {
-        out += std::to_string(next) + " ";  // the reference format ends every id with a space
-        if (g + 1 == greedy) break;
-        if (Status s = ctx.eval({&next, 1}); !s.ok()) return report(s.error());
-        next = argmax(ctx.logits(0));
-      }
+      for (int32_t id : sink.greedy) out += std::to_string(id) + " ";  // the reference format ends every id with a space
       out += "\n";
       if (Status s = write_file_atomic(base + ".greedy.txt", out); !s.ok()) return report(s.error());
     }

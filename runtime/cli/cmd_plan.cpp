@@ -7,6 +7,7 @@
 #include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
+#include "hal/cpu/thread_pool.h"
 #include "runtime/engine/engine.h"
 
 namespace airt::cli {
@@ -52,15 +53,19 @@ int plan_main(int argc, char** argv) {
     if (!d.ok()) return report(d.error());
     draft = std::move(*d);
   }
-  ec.n_ctx = mo.ctx.n_ctx;
-  ec.kv_types = mo.ctx.kv_types;
-  ec.kv_block = mo.ctx.kv_block;
-  ec.window = mo.ctx.window;
-  ec.sinks = mo.ctx.sinks;
+  const int32_t slots = ec.n_slots, chunk = ec.prefill_chunk, kv_blocks = ec.kv_blocks;
+  ec = mo.engine_config();
+  ec.n_slots = slots;
+  ec.kv_blocks = kv_blocks;
+  // One slot is the CLI's engine (prompt chunks of -b); more slots are a server's.
+  if (slots > 1) {
+    ec.prefill_chunk = chunk;
+    ec.n_batch = 0;
+  }
   auto kernels = hal::kernels_best();
   if (!kernels.ok()) return report(kernels.error());
   ec.kernels = *kernels;
-  ec.n_threads = mo.threads;
+  ec.n_threads = mo.threads > 0 ? mo.threads : hal::physical_cores();
 
   // The engine's regions for `s`; a draft adds its own weights, KV pool and activations.
   auto build = [&](const PlanSettings& s) -> Result<MemoryPlan> {

@@ -1,8 +1,10 @@
 #include "runtime/cli/common.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "governor/sensors/memory.h"
+#include "hal/cpu/thread_pool.h"
 #include "runtime/cli/commands.h"
 #include "runtime/core/clock.h"
 
@@ -11,13 +13,13 @@ namespace airt::cli {
 bool ModelOptions::parse(Args& a) {
   if (a.str("--model", "-m", model_path)) return true;
   if (a.i32("--threads", "-t", threads, 1, 1024)) return true;
-  if (a.i32("--ctx", "-c", ctx.n_ctx, 1, 1 << 20)) return true;
-  if (a.i32("--batch", "-b", ctx.n_batch, 1, 1 << 16)) return true;
-  if (a.flag("--mlock", ctx.mlock)) return true;
+  if (a.i32("--ctx", "-c", n_ctx, 1, 1 << 20)) return true;
+  if (a.i32("--batch", "-b", n_batch, 1, 1 << 16)) return true;
+  if (a.flag("--mlock", mlock)) return true;
   if (a.flag("--print-plan", print_plan)) return true;
-  if (a.i32("--kv-block", nullptr, ctx.kv_block, 1, 4096)) return true;
-  if (a.i32("--window", nullptr, ctx.window, 0, 1 << 30)) return true;
-  if (a.i32("--sinks", nullptr, ctx.sinks, 0, 1 << 30)) return true;
+  if (a.i32("--kv-block", nullptr, kv_block, 1, 4096)) return true;
+  if (a.i32("--window", nullptr, window, 0, 1 << 30)) return true;
+  if (a.i32("--sinks", nullptr, sinks, 0, 1 << 30)) return true;
   int32_t mib = 0;
   if (a.i32("--mem-budget", nullptr, mib, 1, 1 << 30)) {
     mem_budget_mib = mib;
@@ -27,10 +29,24 @@ bool ModelOptions::parse(Args& a) {
   if (a.str("--kv-type", nullptr, kv)) {
     auto t = model::kv_types_parse(kv);
     if (!t.ok()) a.fail("--kv-type: " + t.error().message);
-    else ctx.kv_types = *t;
+    else kv_types = *t;
     return true;
   }
   return false;
+}
+
+engine::EngineConfig ModelOptions::engine_config() const {
+  engine::EngineConfig c;
+  c.n_slots = 1;
+  c.n_ctx = n_ctx;
+  c.prefill_chunk = std::max(1, n_batch);
+  c.n_batch = c.prefill_chunk;
+  c.kv_types = kv_types;
+  c.kv_block = kv_block;
+  c.window = window;
+  c.sinks = sinks;
+  c.mlock = mlock;
+  return c;
 }
 
 Result<engine::MemoryBudget> memory_budget(const ModelOptions& o) {
@@ -86,38 +102,45 @@ Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, 
     hints = mapped > budget.bytes ? "the weights alone (" + format_bytes(mapped) + ") exceed it; use a smaller model"
                                   : "no smaller --ctx fits";
   }
+  if (now.kv_bytes_per_position > 0) {
+    hint("the kv cache holds " + std::to_string(now.n_slots) + " x " + std::to_string(now.n_ctx) + " positions of " +
+         format_bytes(now.kv_bytes_per_position));
+  }
   return errorf(Error::kResourceOverBudget, "%s; %s; nothing was allocated", msg.c_str(), hints.c_str());
 }
 
-Result<LoadedModel> load_model(const ModelOptions& o) {
+Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const model::Model& m,
+                                                    const text::Tokenizer& tok, engine::EngineConfig c) {
+  const auto& hp = m.hparams();
+  if (c.n_ctx > hp.n_ctx_train && hp.n_ctx_train > 0) {
+    std::fprintf(stderr, "airt: warning: --ctx %d exceeds the %d positions the model was trained on\n", c.n_ctx,
+                 hp.n_ctx_train);
+  }
+  c.kernels = o.kernels ? o.kernels : AIRT_TRY(hal::kernels_best());
+  c.n_threads = o.threads > 0 ? o.threads : hal::physical_cores();
+  MemoryPlan plan = AIRT_TRY(engine::Engine::plan(m, c));
+  if (o.print_plan) std::fputs(plan.to_string().c_str(), stderr);
+  engine::MemoryBudget budget = AIRT_TRY(memory_budget(o));
+  const engine::EngineConfig resolved = engine::Engine::resolve(m, c);
+  PlanSettings now{resolved.n_ctx, resolved.n_slots, c.kv_types, model::KvCache::bytes_per_position(hp, c.kv_types)};
+  AIRT_TRY(check_budget(plan, budget, now, [&](const PlanSettings& s) -> Result<MemoryPlan> {
+    engine::EngineConfig v = c;
+    v.n_ctx = s.n_ctx;
+    v.n_slots = s.n_slots;
+    if (v.n_batch > 0) v.n_batch = std::max(v.n_batch, s.n_slots);
+    v.n_logits = v.n_logits > 0 ? std::max(v.n_logits, s.n_slots) : 0;
+    v.kv_types = s.kv;
+    return engine::Engine::plan(m, v);
+  }));
+  return engine::Engine::create(m, tok, c);
+}
+
+Result<LoadedModel> load_model(const ModelOptions& o, engine::EngineConfig c) {
   LoadedModel lm;
   double t0 = now_ms();
   lm.model = AIRT_TRY(model::Model::load(o.model_path));
-  const auto& hp = lm.model->hparams();
-  if (o.ctx.n_ctx > hp.n_ctx_train && hp.n_ctx_train > 0) {
-    std::fprintf(stderr, "airt: warning: --ctx %d exceeds the %d positions the model was trained on\n", o.ctx.n_ctx,
-                 hp.n_ctx_train);
-  }
-  model::ContextParams cp = o.ctx;
-  if (!cp.kernels) cp.kernels = AIRT_TRY(hal::kernels_best());
-  lm.pool = AIRT_TRY(hal::ThreadPool::create(o.threads > 0 ? o.threads : hal::physical_cores()));
-  cp.pool = lm.pool.get();
-  AIRT_TRY(model::KvCache::check(hp, {1, model::context_length(*lm.model, cp), cp.kv_block, cp.kv_types, cp.window,
-                                      cp.sinks, std::max(1, cp.n_batch), 0}));
-  MemoryPlan plan = model::Context::plan(*lm.model, cp);
-  if (o.print_plan) std::fputs(plan.to_string().c_str(), stderr);
-  engine::MemoryBudget budget = AIRT_TRY(memory_budget(o));
-  const model::Model& m = *lm.model;
-  AIRT_TRY(check_budget(plan, budget, {model::context_length(m, cp), 1, cp.kv_types},
-                        [&](const PlanSettings& s) -> Result<MemoryPlan> {
-                          model::ContextParams p = cp;
-                          p.n_ctx = s.n_ctx;
-                          p.kv_types = s.kv;
-                          AIRT_TRY(model::KvCache::check(m.hparams(), {1, s.n_ctx, p.kv_block, s.kv, p.window, p.sinks,
-                                                                       std::max(1, p.n_batch), 0}));
-                          return model::Context::plan(m, p);
-                        }));
-  lm.ctx = AIRT_TRY(model::Context::create(*lm.model, cp));
+  lm.tok = AIRT_TRY(text::Tokenizer::from_gguf(lm.model->file()));
+  lm.engine = AIRT_TRY(make_engine(o, *lm.model, *lm.tok, c));
   lm.load_ms = now_ms() - t0;
   return lm;
 }

@@ -8,26 +8,35 @@
 #include <memory>
 #include <string>
 
-#include "hal/cpu/thread_pool.h"
 #include "runtime/core/args.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
 #include "runtime/engine/memory_budget.h"
-#include "runtime/model/context.h"
+#include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
+#include "runtime/text/tokenizer.h"
 
 namespace airt::cli {
 
 struct ModelOptions {
   std::string model_path;
   int32_t threads = 0;  // 0 = physical cores
-  model::ContextParams ctx;
+  int32_t n_ctx = 0;    // 0: min(n_ctx_train, 2048)
+  int32_t n_batch = 512;  // prompt tokens one step evaluates at most
+  bool mlock = false;
+  model::KvTypes kv_types;
+  int32_t kv_block = 16;
+  int32_t window = 0;
+  int32_t sinks = 0;
   bool print_plan = false;
   int64_t mem_budget_mib = 0;  // 0: 90% of what the system / cgroup allows
+  const hal::Kernels* kernels = nullptr;  // null: the best this CPU runs ($AIRT_CPU_ISA overrides)
 
   // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
   // --kv-type, --kv-block, --window, --sinks, --mem-budget.
   bool parse(Args& a);
+  // A one-slot engine for these options (kernels and threads resolved by load_model()).
+  engine::EngineConfig engine_config() const;
 };
 
 // The settings a plan is built from; the budget check varies them to say what fits.
@@ -35,6 +44,7 @@ struct PlanSettings {
   int32_t n_ctx = 0;
   int32_t n_slots = 1;
   model::KvTypes kv;
+  size_t kv_bytes_per_position = 0;  // for the message; 0: not said
 };
 using Planner = std::function<Result<MemoryPlan>(const PlanSettings&)>;
 
@@ -46,16 +56,20 @@ Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, 
                     const Planner& replan);
 
 struct LoadedModel {
-  std::unique_ptr<hal::ThreadPool> pool;  // declared first: outlives ctx, which uses it
   std::unique_ptr<model::Model> model;
-  std::unique_ptr<model::Context> ctx;
+  std::unique_ptr<text::Tokenizer> tok;
+  std::unique_ptr<engine::Engine> engine;  // declared last: uses both
   double load_ms = 0;
 };
 
-// Maps the model, plans the context, checks the budget (nothing is allocated when it does
-// not fit), then creates the context on a pool of o.threads threads (0 = physical cores)
-// with the best kernels this CPU runs ($AIRT_CPU_ISA overrides).
-Result<LoadedModel> load_model(const ModelOptions& o);
+// Maps the model and its vocabulary, plans the engine `c` (threads o.threads, 0 =
+// physical cores; the best kernels this CPU runs), checks the plan against the budget
+// (nothing is allocated when it does not fit), prints it with --print-plan, then creates
+// the engine.
+Result<LoadedModel> load_model(const ModelOptions& o, engine::EngineConfig c);
+// The same engine set-up for a model already loaded (bench runs several engines on one).
+Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const model::Model& m,
+                                                    const text::Tokenizer& tok, engine::EngineConfig c);
 
 // Prints "airt: <message>" to stderr; returns 2 for errors in what the user asked for
 // (out-of-range values, a prompt longer than the context), 1 otherwise.

@@ -1,14 +1,14 @@
 #include "runtime/cli/generate.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <vector>
 
 #include "runtime/cli/commands.h"
 #include "runtime/core/clock.h"
-#include "runtime/engine/session.h"
 #include "runtime/text/chat_template.h"
-#include "runtime/text/tokenizer.h"
 
 namespace airt::cli {
 
@@ -29,149 +29,95 @@ bool GenerateOptions::parse_sampling(Args& a, bool& have_seed) {
 
 namespace {
 
-struct Stats {
-  int32_t n_prompt = 0;
-  int32_t n_gen = 0;
-  double prompt_ms = 0;
-  double gen_ms = 0;
-  double ttft_ms = 0;
+// Streams the engine's text to stdout as it becomes final; keeps the ids and the outcome.
+struct StdoutSink : engine::Sink {
+  std::vector<int32_t>* ids = nullptr;  // generated ids, when wanted
+  engine::Finish finish;
+  ErrorInfo error;
+  bool failed = false;
+  void on_token(engine::Ticket, int32_t id, std::string_view delta) override {
+    if (ids) ids->push_back(id);
+    std::fwrite(delta.data(), 1, delta.size(), stdout);
+    std::fflush(stdout);
+  }
+  void on_finish(engine::Ticket, const engine::Finish& f) override {
+    std::fwrite(f.tail.data(), 1, f.tail.size(), stdout);
+    std::fflush(stdout);
+    finish = f;
+  }
+  void on_error(engine::Ticket, const ErrorInfo& e) override {
+    failed = true;
+    error = e;
+  }
 };
 
-// Evaluates `tokens` in batch-sized chunks.
-Status eval_chunks(model::Context& ctx, std::span<const int32_t> tokens) {
-  for (size_t i = 0; i < tokens.size(); i += size_t(ctx.n_batch())) {
-    size_t n = std::min(tokens.size() - i, size_t(ctx.n_batch()));
-    AIRT_TRY(ctx.eval(tokens.subspan(i, n)));
+// Runs one request on the one-slot engine to its end.
+Status run_request(engine::Engine& e, const engine::Request& r, StdoutSink& sink) {
+  AIRT_TRY(e.submit(1, r));
+  while (e.step(sink)) {
   }
+  if (sink.failed) return sink.error;
   return {};
 }
 
-// Samples and streams up to n tokens after the context's current state. The loop
-// allocates nothing: pieces go through a fixed buffer straight to stdout.
-Status stream_tokens(model::Context& ctx, const text::Tokenizer& tok, text::Sampler& sampler, int32_t n,
-                     Stats& st, double t_start, std::vector<int32_t>* history) {
-  char piece[256];
-  double t0 = now_ms();
-  for (int32_t i = 0; i < n && ctx.room() > 0; ++i) {
-    int32_t id = sampler.sample(ctx.logits());
-    if (i == 0) st.ttft_ms = now_ms() - t_start;
-    if (tok.is_eog(id)) break;
-    sampler.accept(id);
-    if (history) history->push_back(id);
-    size_t len = tok.piece(id, piece, sizeof piece);
-    std::fwrite(piece, 1, len, stdout);
-    std::fflush(stdout);
-    ++st.n_gen;
-    AIRT_TRY(ctx.eval({&id, 1}));
-  }
-  st.gen_ms += now_ms() - t0;
-  return {};
-}
-
-void print_stats(const LoadedModel& lm, const Stats& st) {
+void print_stats(const LoadedModel& lm, const engine::Finish& f) {
+  const double gen_ms = f.total_ms - f.first_token_ms;
+  const int32_t evaluated = f.prompt_tokens - f.cached_tokens;
   std::fprintf(stderr, "\n");
   std::fprintf(stderr, "airt: load %.1f ms\n", lm.load_ms);
-  std::fprintf(stderr, "airt: prompt %d tokens, %.1f ms, %.2f t/s\n", st.n_prompt, st.prompt_ms,
-               st.prompt_ms > 0 ? st.n_prompt * 1000.0 / st.prompt_ms : 0.0);
-  std::fprintf(stderr, "airt: generation %d tokens, %.1f ms, %.2f t/s\n", st.n_gen, st.gen_ms,
-               st.gen_ms > 0 ? st.n_gen * 1000.0 / st.gen_ms : 0.0);
-  std::fprintf(stderr, "airt: time to first token %.1f ms\n", st.ttft_ms);
+  std::fprintf(stderr, "airt: prompt %d tokens, %.1f ms, %.2f t/s\n", evaluated, f.first_token_ms,
+               f.first_token_ms > 0 ? evaluated * 1000.0 / f.first_token_ms : 0.0);
+  std::fprintf(stderr, "airt: generation %d tokens, %.1f ms, %.2f t/s\n", f.completion_tokens, gen_ms,
+               gen_ms > 0 && f.completion_tokens > 1 ? (f.completion_tokens - 1) * 1000.0 / gen_ms : 0.0);
+  std::fprintf(stderr, "airt: time to first token %.1f ms\n", f.first_token_ms);
 }
 
 }  // namespace
 
-// Restores --session FILE into the context when it exists: its tokens go to `history`.
-// Returns whether the context now holds a conversation (with fresh logits).
-Result<bool> resume_session(const GenerateOptions& o, model::Context& ctx, std::vector<int32_t>& history) {
-  if (o.session.empty()) return false;
-  auto s = engine::Session::read(o.session, ctx.model(), ctx.kv());
-  if (!s.ok()) {
-    if (s.error().code == Error::kIoNotFound) return false;
-    return std::move(s).error();
-  }
-  const int32_t n = int32_t(s->tokens().size());
-  if (n == 0) return false;
-  // Without saved logits, the last position is evaluated again to get them.
-  const int32_t keep = s->logits().empty() ? n - 1 : n;
-  AIRT_TRY(s->restore(ctx.kv(), 0, keep));
-  history.assign(s->tokens().begin(), s->tokens().end());
-  if (keep < n) AIRT_TRY(ctx.eval({&history.back(), 1}));
-  else ctx.restore_logits(s->logits());
-  std::fprintf(stderr, "airt: resumed %d positions from %s\n", n, o.session.c_str());
-  return true;
-}
-
 int generate_once(const GenerateOptions& o) {
-  auto lm = load_model(o.model);
+  auto lm = load_model(o.model, o.model.engine_config());
   if (!lm.ok()) return report(lm.error());
-  auto tok = text::Tokenizer::from_gguf(lm->model->file());
-  if (!tok.ok()) return report(tok.error());
-  model::Context& ctx = *lm->ctx;
-
-  std::vector<int32_t> history;  // the token at every position of the context
-  auto resumed = resume_session(o, ctx, history);
-  if (!resumed.ok()) return report(resumed.error());
-  std::vector<int32_t> prompt;
-  // A resumed conversation continues: the new text gets no BOS.
-  const bool add_bos = !*resumed && (*tok)->add_bos();
-  if (Status s = (*tok)->encode(o.prompt, add_bos, false, prompt); !s.ok()) return report(s.error());
-  if (prompt.empty() && !*resumed) {
-    // Nothing to condition on and no BOS in this vocabulary's habits: start from BOS anyway.
-    if ((*tok)->bos() < 0) return report(errorf(Error::kRequestInvalid, "empty prompt and the model has no BOS token"));
-    prompt.push_back((*tok)->bos());
+  engine::Engine& e = *lm->engine;
+  engine::Request r;
+  r.prompt = o.prompt;
+  r.parse_special = false;
+  r.max_tokens = o.n_predict;
+  r.sampling = o.sampling;
+  r.session_path = o.session;
+  r.continue_session = !o.session.empty();
+  if (!o.session.empty() && access(o.session.c_str(), F_OK) == 0) {
+    std::fprintf(stderr, "airt: resumed the conversation from %s\n", o.session.c_str());
   }
-  const bool windowed = ctx.kv().seq_window(0) > 0;
-  if (!windowed && int64_t(prompt.size()) > ctx.room()) {
-    return report(errorf(Error::kRequestTooLarge, "prompt is %zu tokens, longer than the context of %d%s (raise --ctx)",
-                         prompt.size(), ctx.n_ctx(), *resumed ? " less the resumed session" : ""));
+  StdoutSink sink;
+  if (Status s = run_request(e, r, sink); !s.ok()) {
+    if (s.error().code == Error::kRequestTooLarge && s.error().message.find("context") != std::string::npos) {
+      return report(errorf(s.error().code, "%s (raise --ctx)", s.error().message.c_str()));
+    }
+    return report(s.error());
   }
-  if (!windowed && int64_t(prompt.size()) + o.n_predict > ctx.room()) {
-    std::fprintf(stderr, "airt: note: prompt (%zu) + -n %d exceeds --ctx %d; generation stops at the context end\n",
-                 prompt.size(), o.n_predict, ctx.n_ctx());
-  }
-  auto sampler = text::Sampler::create(ctx.n_vocab(), o.sampling);
-  if (!sampler.ok()) return report(sampler.error());
-  for (int32_t id : history) (*sampler)->accept(id);
-  for (int32_t id : prompt) (*sampler)->accept(id);
-
-  Stats st;
-  st.n_prompt = int32_t(prompt.size());
-  double t0 = now_ms();
-  if (Status s = eval_chunks(ctx, prompt); !s.ok()) return report(s.error());
-  history.insert(history.end(), prompt.begin(), prompt.end());
-  st.prompt_ms = now_ms() - t0;
-  history.reserve(history.size() + size_t(o.n_predict));
-  if (Status s = stream_tokens(ctx, **tok, **sampler, o.n_predict, st, t0, &history); !s.ok()) return report(s.error());
   std::fputc('\n', stdout);
   std::fflush(stdout);
-  if (!o.session.empty()) {
-    // The history may hold one sampled token more than the context (an end-of-text token).
-    history.resize(std::min(history.size(), size_t(ctx.n_past())));
-    if (Status s = engine::session_save(o.session, ctx.model(), ctx.kv(), 0, history, ctx.logits()); !s.ok()) {
-      return report(s.error());
-    }
+  if (sink.finish.reason == engine::FinishReason::kLength && sink.finish.completion_tokens < o.n_predict) {
+    std::fprintf(stderr, "airt: note: generation stops at the context end (--ctx %d)\n", e.n_ctx());
   }
-  print_stats(*lm, st);
+  print_stats(*lm, sink.finish);
   return 0;
 }
 
 int chat_loop(const GenerateOptions& o) {
-  auto lm = load_model(o.model);
+  engine::EngineConfig c = o.model.engine_config();
+  c.keep_cache = true;  // each turn reuses the KV of the conversation so far
+  auto lm = load_model(o.model, c);
   if (!lm.ok()) return report(lm.error());
-  auto tok = text::Tokenizer::from_gguf(lm->model->file());
-  if (!tok.ok()) return report(tok.error());
   auto tmpl = text::ChatTemplate::from_gguf(lm->model->file(), o.chat_template);
   if (!tmpl.ok()) return report(tmpl.error());
-  model::Context& ctx = *lm->ctx;
-  auto sampler = text::Sampler::create(ctx.n_vocab(), o.sampling);
-  if (!sampler.ok()) return report(sampler.error());
+  engine::Engine& e = *lm->engine;
+  const text::Tokenizer& tok = *lm->tok;
 
   std::vector<text::ChatMessage> messages;
   if (!o.system.empty()) messages.push_back({"system", o.system});
-  std::vector<int32_t> cached;  // tokens whose KV the context holds
   std::string line;
-  bool tty = isatty(0);
-  Stats total;
+  const bool tty = isatty(0);
   while (true) {
     if (tty) std::fputs("> ", stderr);
     if (!std::getline(std::cin, line)) break;
@@ -179,33 +125,24 @@ int chat_loop(const GenerateOptions& o) {
     messages.push_back({"user", line});
     auto rendered = tmpl->apply(messages, true);
     if (!rendered.ok()) return report(rendered.error());
-    std::vector<int32_t> ids;
-    if (Status s = (*tok)->encode(*rendered, (*tok)->add_bos(), true, ids); !s.ok()) return report(s.error());
-    // Reuse the KV of the longest common prefix with what is cached.
-    size_t common = 0;
-    while (common < cached.size() && common < ids.size() && cached[common] == ids[common]) ++common;
-    if (common == ids.size() && common > 0) --common;  // something must be evaluated for fresh logits
-    if (int32_t(ids.size()) >= ctx.n_ctx()) {
-      std::fprintf(stderr, "airt: the conversation (%zu tokens) no longer fits the context of %d; start a new one\n",
-                   ids.size(), ctx.n_ctx());
-      return kExitRuntime;
-    }
-    ctx.truncate(int32_t(common));
-    cached.assign(ids.begin(), ids.begin() + long(common));
-    Stats st;
-    double t0 = now_ms();
-    std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
-    if (Status s = eval_chunks(ctx, rest); !s.ok()) return report(s.error());
-    cached.insert(cached.end(), rest.begin(), rest.end());
-    st.prompt_ms = now_ms() - t0;
+    engine::Request r;
+    r.prompt = *rendered;
+    r.parse_special = true;
+    r.max_tokens = std::max(1, o.n_predict);
+    r.sampling = o.sampling;
     std::vector<int32_t> reply;
-    if (Status s = stream_tokens(ctx, **tok, **sampler, o.n_predict, st, t0, &reply); !s.ok()) return report(s.error());
-    cached.insert(cached.end(), reply.begin(), reply.end());
+    StdoutSink sink;
+    sink.ids = &reply;
+    if (Status s = run_request(e, r, sink); !s.ok()) {
+      if (s.error().code == Error::kRequestTooLarge) {
+        std::fprintf(stderr, "airt: the conversation no longer fits the context of %d; start a new one\n", e.n_ctx());
+        return kExitRuntime;
+      }
+      return report(s.error());
+    }
     std::fputc('\n', stdout);
     std::fflush(stdout);
-    messages.push_back({"assistant", (*tok)->decode(reply)});
-    total.n_gen += st.n_gen;
-    total.gen_ms += st.gen_ms;
+    messages.push_back({"assistant", tok.decode(reply)});
   }
   return 0;
 }

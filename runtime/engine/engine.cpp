@@ -8,48 +8,65 @@
 
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
+#include "runtime/engine/engine_slot.h"
 #include "runtime/engine/session.h"
-#include "runtime/engine/text_stream.h"
 
 namespace airt::engine {
 namespace {
 
-constexpr size_t kMaxSessionPath = 1024;
-
-// The configuration with every default resolved.
-EngineConfig resolve(const model::Model& m, EngineConfig c) {
-  if (c.n_ctx <= 0) c.n_ctx = std::min(m.hparams().n_ctx_train, 2048);
-  c.prefill_chunk = std::max(1, std::min(c.prefill_chunk, c.n_ctx));
-  if (c.n_batch <= 0) c.n_batch = c.n_slots - 1 + c.prefill_chunk;
-  return c;
-}
-
-model::KvParams kv_params(const EngineConfig& c) {
+model::KvParams kv_params(const EngineConfig& c, int32_t window, int32_t sinks) {
   model::KvParams kp;
   kp.n_seq = c.n_slots;
   kp.n_ctx = c.n_ctx;
   kp.block = c.kv_block;
   kp.types = c.kv_types;
-  kp.window = c.window;
-  kp.sinks = c.sinks;
+  kp.window = window;
+  kp.sinks = sinks;
   kp.n_step = std::min(c.prefill_chunk, c.n_batch);
   kp.n_blocks = c.kv_blocks;
   return kp;
 }
 
-model::ForwardParams forward_params(const EngineConfig& c) {
-  model::ForwardParams fp;
-  fp.n_rows = c.n_batch;
-  fp.n_logits = c.n_slots;
-  fp.n_threads = c.pool ? c.pool->size() : std::max(1, c.n_threads);
-  fp.max_visible = model::KvCache::blocks_per_seq(kv_params(c)) * c.kv_block;
-  fp.kernels = c.kernels;
-  return fp;
+// The KV geometry the plan holds: the widest window apply() may set.
+model::KvParams planned_kv(const EngineConfig& c) {
+  const int32_t w = c.max_window < 0 ? c.window : c.max_window;
+  return kv_params(c, w, w > 0 ? std::max(c.sinks, 0) : 0);
+}
+
+model::BackendParams backend_params(const EngineConfig& c) {
+  model::BackendParams bp;
+  bp.kind = c.backend;
+  bp.n_rows = c.n_batch;
+  bp.n_logits = c.n_logits;
+  bp.n_threads = std::max(1, c.n_threads);
+  const model::KvParams kp = planned_kv(c);
+  bp.max_visible = model::KvCache::blocks_per_seq(kp) * c.kv_block;
+  bp.kernels = c.kernels;
+  bp.kv = kp;
+  return bp;
 }
 
 // Sampler buffers live on the heap (text::Sampler owns them): n_vocab candidates and marks.
 size_t sampler_bytes(int32_t n_vocab, const text::SamplerParams& sp) {
   return size_t(n_vocab) * (3 * sizeof(float) + sizeof(uint32_t)) + size_t(std::max(0, sp.repeat_last_n)) * 4;
+}
+
+Status check_config(const EngineConfig& c) {
+  if (c.n_slots < 1 || c.n_slots > 4096) {
+    return errorf(Error::kRequestOutOfRange, "--slots %d is out of range (1..4096)", c.n_slots);
+  }
+  if (c.n_batch < c.n_slots) {
+    return errorf(Error::kRequestOutOfRange, "batch of %d rows cannot decode %d slots at once", c.n_batch, c.n_slots);
+  }
+  if (c.n_logits < c.n_slots || c.n_logits > c.n_batch) {
+    return errorf(Error::kRequestOutOfRange, "%d kept logit rows: need %d..%d (slots..batch)", c.n_logits, c.n_slots,
+                  c.n_batch);
+  }
+  if (c.max_stop < 0 || c.max_stop_bytes < 1) return errorf(Error::kRequestOutOfRange, "stop string limits");
+  if (c.max_window > 0 && c.window > c.max_window) {
+    return errorf(Error::kRequestOutOfRange, "--window %d is wider than the planned maximum %d", c.window, c.max_window);
+  }
+  return {};
 }
 
 }  // namespace
@@ -64,65 +81,43 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-struct Engine::Slot {
-  enum class State : uint8_t { kFree, kPrefill, kDecode };
-  State state = State::kFree;
-  bool cancel = false;
-  bool history_lost = false;  // more positions than the history buffer holds (windowed)
-  bool ignore_eos = false;
-  Ticket ticket = 0;
-  int32_t* tokens = nullptr;  // prompt, then sampled tokens: the token at each position
-  int32_t n_tokens = 0;
-  int32_t n_prompt = 0;
-  int32_t n_done = 0;    // prompt tokens in the KV cache
-  int32_t n_cached = 0;  // of which restored from the session
-  int32_t next = 0;      // token the next decode step feeds
-  int32_t n_gen = 0;
-  int32_t max_tokens = 0;
-  int32_t priority = 0;
-  int64_t arrival_ns = 0;
-  int64_t first_deadline_ns = 0;
-  int64_t deadline_ns = 0;
-  int64_t first_token_ns = 0;
-  char* session = nullptr;  // kMaxSessionPath bytes, NUL-terminated; "" for none
-  TextStream text;
-  std::unique_ptr<text::Sampler> sampler;
-
-  OrderKey key() const {
-    return {effective_deadline(first_deadline_ns, deadline_ns, first_token_ns != 0), priority, arrival_ns};
-  }
-};
+EngineConfig Engine::resolve(const model::Model& m, EngineConfig c) {
+  if (c.n_ctx <= 0) c.n_ctx = std::min(m.hparams().n_ctx_train, 2048);
+  c.prefill_chunk = std::max(1, std::min(c.prefill_chunk, c.n_ctx));
+  if (c.n_batch <= 0) c.n_batch = c.n_slots - 1 + c.prefill_chunk;
+  if (c.n_logits <= 0) c.n_logits = c.n_slots;
+  c.n_threads = std::max(1, c.n_threads);
+  return c;
+}
 
 Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) {
   const EngineConfig c = resolve(m, cfg);
   const model::Hparams& hp = m.hparams();
-  if (c.n_slots < 1 || c.n_slots > 4096) {
-    return errorf(Error::kRequestOutOfRange, "--slots %d is out of range (1..4096)", c.n_slots);
-  }
-  if (c.n_batch < c.n_slots) {
-    return errorf(Error::kRequestOutOfRange, "batch of %d rows cannot decode %d slots at once", c.n_batch, c.n_slots);
-  }
-  if (c.max_stop < 0 || c.max_stop_bytes < 1) return errorf(Error::kRequestOutOfRange, "stop string limits");
-  const model::KvParams kp = kv_params(c);
+  AIRT_TRY(check_config(c));
+  const model::KvParams kp = planned_kv(c);
   AIRT_TRY(model::KvCache::check(hp, kp));
   MemoryPlan plan;
-  plan.add("weights (mapped)", m.weight_bytes(), RegionKind::kMapped, m.file().path());
+  for (int32_t t = 0; t < m.n_tiers(); ++t) {
+    const model::Tier& tier = m.tier(t);
+    plan.add(t == 0 ? "weights (mapped)" : "weights " + std::string(m.tier_name(t)) + " (mapped)", tier.weight_bytes,
+             RegionKind::kMapped, tier.file->path());
+  }
   plan.add("weights (resident copies)", 0, RegionKind::kResident, "none: every matrix is used in place");
-  char d[200];
-  std::snprintf(d, sizeof d, "%d blocks x %d positions (%d per slot), %s, %zu B/position", model::KvCache::pool_blocks(kp),
-                kp.block, model::KvCache::blocks_per_seq(kp), model::kv_types_name(kp.types).c_str(),
-                model::KvCache::bytes_per_position(hp, kp.types));
-  plan.add("kv pool", model::KvCache::arena_bytes(hp, kp), RegionKind::kResident, d);
-  model::Forward::plan(m, forward_params(c), plan);
+  plan.add("kv tables", model::KvCache::arena_bytes(hp, kp), RegionKind::kResident, "block types, free list, per-slot tables");
+  AIRT_TRY(model::backend_plan(m, backend_params(c), plan));
   const size_t a = Arena::kDefaultAlign;
   const size_t text = TextStream::arena_bytes(c.max_stop, c.max_stop_bytes, 256);
   const size_t per_slot = align_up(size_t(c.n_ctx) * sizeof(int32_t), a) + align_up(kMaxSessionPath, a) + text;
+  char d[200];
   std::snprintf(d, sizeof d, "%d x (%d tokens, %d stop strings of %d B, session path)", c.n_slots, c.n_ctx, c.max_stop,
                 c.max_stop_bytes);
   plan.add("slots", align_up(size_t(c.n_slots) * sizeof(Slot), a) + size_t(c.n_slots) * per_slot,
            RegionKind::kResident, d);
-  plan.add("step tables", 4 * align_up(size_t(c.n_slots) * sizeof(int32_t), a) +
+  plan.add("step tables", 2 * align_up(size_t(c.n_slots) * sizeof(int32_t), a) +
+                              3 * align_up(size_t(c.n_logits) * sizeof(int32_t), a) +
                               3 * align_up(size_t(c.n_batch) * sizeof(int32_t), a));
+  std::snprintf(d, sizeof d, "the last %d steps (rows, wall time, operating point)", kStepRing);
+  plan.add("step records", align_up(sizeof(governor::StepRecord) * kStepRing, a), RegionKind::kResident, d);
   std::snprintf(d, sizeof d, "%d x n_vocab %d; heap, made per request", c.n_slots, hp.n_vocab);
   plan.add("samplers (heap)", size_t(c.n_slots) * sampler_bytes(hp.n_vocab, text::SamplerParams{}),
            RegionKind::kResident, d);
@@ -130,7 +125,7 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
 }
 
 Engine::Engine(const model::Model& m, const text::Tokenizer& tok, const EngineConfig& c)
-    : model_(m), tok_(tok), cfg_(resolve(m, c)), forward_(m) {}
+    : model_(m), tok_(tok), cfg_(resolve(m, c)) {}
 
 Engine::~Engine() {
   if (slots_)
@@ -148,6 +143,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
     return errorf(Error::kFormatUnsupported, "token pieces of %zu bytes exceed 256", tok.max_piece_bytes());
   }
   auto e = std::unique_ptr<Engine>(new Engine(m, tok, c));
+  e->backend_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
+  AIRT_TRY(e->backend_->bind(m));
   // The samplers' region is heap, not arena.
   size_t heap = 0;
   for (const Region& r : plan.regions())
@@ -158,13 +155,25 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
     e->slots_[i].sampler = AIRT_TRY(text::Sampler::create(m.hparams().n_vocab, text::SamplerParams{}));
   }
   e->stats_.slots_total = e->cfg_.n_slots;
+  const model::KvParams kp = planned_kv(e->cfg_);
+  e->plan_window_ = kp.window;
+  e->plan_sinks_ = kp.sinks;
+  e->point_.window = e->cfg_.window;
+  e->point_.sinks = e->cfg_.window > 0 ? e->cfg_.sinks : 0;
+  e->point_.kv_k = e->cfg_.kv_types.k;
+  e->point_.kv_v = e->cfg_.kv_types.v;
+  e->point_.threads = e->backend_->threads();
+  e->point_.backend = e->cfg_.backend;
+  AIRT_TRY(e->backend_->set_tier(0));
   return e;
 }
 
 Status Engine::carve() {
   const model::Hparams& hp = model_.hparams();
-  AIRT_TRY(kv_.carve(arena_, hp, kv_params(cfg_)));
-  AIRT_TRY(forward_.carve(arena_, forward_params(cfg_)));
+  model::KvParams kp = planned_kv(cfg_);
+  AIRT_TRY(kv_.carve(arena_, hp, kp));
+  for (int32_t i = 0; i < cfg_.n_slots; ++i) kv_.set_window(i, cfg_.window, cfg_.window > 0 ? cfg_.sinks : 0);
+  AIRT_TRY(backend_->carve(arena_));
   void* mem = arena_.alloc(size_t(cfg_.n_slots) * sizeof(Slot), alignof(Slot) > 64 ? alignof(Slot) : 64);
   if (!mem) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   slots_ = static_cast<Slot*>(mem);
@@ -178,39 +187,78 @@ Status Engine::carve() {
   }
   order_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
   take_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
-  logit_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
-  logit_slot_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
+  logit_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_logits)).data();
+  logit_slot_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_logits)).data();
+  logit_pos_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_logits)).data();
   tok_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
   pos_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
   seq_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
-  if (!seq_rows_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+  ring_ = arena_.alloc_array<governor::StepRecord>(size_t(kStepRing)).data();
+  if (!seq_rows_ || !ring_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   return {};
 }
 
+// The free slot whose kept cache shares the longest prefix with `prompt` (any free slot
+// without keep_cache); submit() checked that one is free.
+Engine::Slot* Engine::pick_slot(std::span<const int32_t> prompt) {
+  Slot* best = nullptr;
+  int32_t best_common = -1;
+  for (int32_t i = 0; i < cfg_.n_slots; ++i) {
+    Slot& s = slots_[i];
+    if (s.state != Slot::State::kFree) continue;
+    const int32_t common = s.common_prefix(prompt);
+    if (common > best_common) best = &s, best_common = common;
+  }
+  return best;
+}
+
+// The request's prompt tokens: given, or encoded (continuing a saved session's tokens).
+Result<std::span<const int32_t>> Engine::prompt_of(const Request& r, std::vector<int32_t>& encoded) {
+  if (!r.prompt_tokens.empty() && !r.continue_session) return r.prompt_tokens;
+  bool continued = false;
+  if (r.continue_session && !r.session_path.empty()) {
+    auto sess = Session::read(std::string(r.session_path), model_, kv_);
+    if (!sess.ok() && sess.error().code != Error::kIoNotFound) return sess.error();
+    if (sess.ok() && !sess->tokens().empty()) {
+      encoded.assign(sess->tokens().begin(), sess->tokens().end());
+      continued = true;
+    }
+  }
+  if (!r.prompt_tokens.empty()) {
+    encoded.insert(encoded.end(), r.prompt_tokens.begin(), r.prompt_tokens.end());
+  } else {
+    std::vector<int32_t> text;
+    AIRT_TRY(tok_.encode(r.prompt, tok_.add_bos() && !continued, r.parse_special, text));
+    encoded.insert(encoded.end(), text.begin(), text.end());
+    if (encoded.empty() && tok_.bos() >= 0) encoded.push_back(tok_.bos());
+  }
+  return std::span<const int32_t>(encoded);
+}
+
 Status Engine::submit(Ticket ticket, const Request& r) {
-  Slot* s = nullptr;
+  if (r.max_tokens < 1 && !r.prompt_only) {
+    return errorf(Error::kRequestInvalid, "max_tokens %d must be >= 1", r.max_tokens);
+  }
+  if (r.session_path.size() >= kMaxSessionPath) {
+    return errorf(Error::kRequestInvalid, "session path of %zu bytes is too long", r.session_path.size());
+  }
   for (int32_t i = 0; i < cfg_.n_slots; ++i) {
     if (slots_[i].state != Slot::State::kFree && slots_[i].ticket == ticket) {
       return errorf(Error::kRequestInvalid, "ticket %llu is already running", (unsigned long long)ticket);
     }
-    if (!s && slots_[i].state == Slot::State::kFree) s = &slots_[i];
   }
-  if (!s) return errorf(Error::kResourceExhausted, "all %d slots are busy", cfg_.n_slots);
-  if (r.max_tokens < 1) return errorf(Error::kRequestInvalid, "max_tokens %d must be >= 1", r.max_tokens);
-  if (r.session_path.size() >= kMaxSessionPath) {
-    return errorf(Error::kRequestInvalid, "session path of %zu bytes is too long", r.session_path.size());
-  }
+  if (n_busy_ == cfg_.n_slots) return errorf(Error::kResourceExhausted, "all %d slots are busy", cfg_.n_slots);
   std::vector<int32_t> encoded;
-  std::span<const int32_t> prompt = r.prompt_tokens;
-  if (prompt.empty()) {
-    AIRT_TRY(tok_.encode(r.prompt, tok_.add_bos(), r.parse_special, encoded));
-    if (encoded.empty() && tok_.bos() >= 0) encoded.push_back(tok_.bos());
-    prompt = encoded;
-  }
+  std::span<const int32_t> prompt = AIRT_TRY(prompt_of(r, encoded));
+  Slot* s = pick_slot(prompt);
   if (prompt.empty()) return errorf(Error::kRequestInvalid, "empty prompt and the model has no BOS token");
   if (int64_t(prompt.size()) > cfg_.n_ctx) {
     return errorf(Error::kRequestTooLarge, "prompt of %zu tokens is longer than the context of %d", prompt.size(),
                   cfg_.n_ctx);
+  }
+  if (r.logits_all && cfg_.n_logits < std::min(cfg_.prefill_chunk, cfg_.n_batch)) {
+    return errorf(Error::kRequestTooLarge, "logits of every position need %d kept rows; the plan keeps %d",
+                  std::min(cfg_.prefill_chunk, cfg_.n_batch), cfg_.n_logits);
   }
   for (int32_t t : prompt) {
     if (t < 0 || t >= model_.hparams().n_vocab) {
@@ -221,40 +269,38 @@ Status Engine::submit(Ticket ticket, const Request& r) {
   // A slot's sampler is rebuilt for each request's parameters (validated by create()).
   s->sampler.reset();
   s->sampler = AIRT_TRY(text::Sampler::create(model_.hparams().n_vocab, r.sampling));
-
-  std::memcpy(s->tokens, prompt.data(), prompt.size_bytes());
-  s->n_tokens = s->n_prompt = int32_t(prompt.size());
-  s->n_done = s->n_cached = 0;
-  s->n_gen = 0;
-  s->max_tokens = r.max_tokens;
-  s->ignore_eos = r.ignore_eos;
-  s->priority = r.priority;
-  s->arrival_ns = r.arrival_ns > 0 ? r.arrival_ns : now_ns();
-  s->first_deadline_ns = r.first_token_deadline_ns;
-  s->deadline_ns = r.deadline_ns;
-  s->first_token_ns = 0;
-  s->cancel = s->history_lost = false;
-  s->ticket = ticket;
-  if (!r.session_path.empty()) std::memcpy(s->session, r.session_path.data(), r.session_path.size());
-  s->session[r.session_path.size()] = '\0';
   const int32_t id = int32_t(s - slots_);
-  kv_.seq_clear(id);
-  kv_.set_window(id, cfg_.window, cfg_.sinks);
-  if (s->session[0]) {
+  reuse_prefix(*s, id, prompt, r);
+  s->start(ticket, r, prompt);
+  if (s->session[0] && s->n_done == 0 && !r.logits_all) {
     auto sess = Session::read(s->session, model_, kv_);
-    if (!sess.ok() && sess.error().code != Error::kIoNotFound) return sess.error();
+    if (!sess.ok() && sess.error().code != Error::kIoNotFound) {
+      kv_.seq_clear(id);
+      s->state = Slot::State::kFree;
+      s->n_kept = 0;
+      return sess.error();
+    }
     if (sess.ok()) {
       // Reuse the longest common prefix, leaving at least one prompt token to evaluate.
-      auto saved = sess->tokens();
-      int32_t n = 0;
-      while (n < s->n_prompt - 1 && n < int32_t(saved.size()) && saved[size_t(n)] == prompt[size_t(n)]) ++n;
-      if (n > 0 && sess->restore(kv_, id, n).ok()) s->n_done = s->n_cached = n;
+      const int32_t n = std::min({common_prefix(sess->tokens(), prompt), s->n_prompt - 1, sess->positions()});
+      if (n > 0 && sess->restore(kv_, *backend_, id, n).ok()) s->n_done = s->n_cached = n;
     }
   }
   for (int32_t t : prompt) s->sampler->accept(t);
-  s->state = Slot::State::kPrefill;
   ++n_busy_;
   return {};
+}
+
+// Keeps the KV of the slot's previous sequence for the longest common prefix with
+// `prompt` (keep_cache), else starts the sequence empty.
+void Engine::reuse_prefix(Slot& s, int32_t id, std::span<const int32_t> prompt, const Request& r) {
+  const int32_t common = cfg_.keep_cache && r.session_path.empty() && !r.logits_all
+                             ? std::min(s.common_prefix(prompt), int32_t(prompt.size()) - 1)
+                             : 0;
+  if (common > 0) kv_.seq_truncate(id, common);
+  else kv_.seq_clear(id);
+  kv_.set_window(id, point_.window, point_.sinks);
+  s.n_kept = common;
 }
 
 void Engine::cancel(Ticket ticket) {
@@ -263,18 +309,35 @@ void Engine::cancel(Ticket ticket) {
 }
 
 void Engine::release(Slot& s) {
-  kv_.seq_clear(int32_t(&s - slots_));
+  const int32_t id = int32_t(&s - slots_);
+  // A kept cache must be exactly the slot's first seq_pos tokens.
+  s.n_kept = cfg_.keep_cache && !s.history_lost && kv_.seq_window(id) <= 0 ? std::min(kv_.seq_pos(id), s.n_tokens) : 0;
+  if (s.n_kept == 0) kv_.seq_clear(id);
   s.state = Slot::State::kFree;
   --n_busy_;
+}
+
+bool Engine::drop_kept_caches() {
+  bool dropped = false;
+  for (int32_t i = 0; i < cfg_.n_slots; ++i) {
+    Slot& s = slots_[i];
+    if (s.state == Slot::State::kFree && s.n_kept > 0) {
+      kv_.seq_clear(i);
+      s.n_kept = 0;
+      dropped = true;
+    }
+  }
+  return dropped;
 }
 
 void Engine::finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail) {
   const int64_t now = now_ns();
   const int32_t id = int32_t(&s - slots_);
   if (s.session[0]) {
-    // Positions in the cache are exactly the history's first seq_pos tokens.
+    // Positions in the cache are the history's first seq_pos tokens; a last sampled token
+    // not yet evaluated follows them.
     Status st = s.history_lost ? Status(errorf(Error::kRequestTooLarge, "the sequence outgrew its token history"))
-                               : session_save(s.session, model_, kv_, id, {s.tokens, size_t(s.n_tokens)}, {});
+                               : session_save(s.session, model_, kv_, *backend_, id, {s.tokens, size_t(s.n_tokens)}, {});
     if (!st.ok()) AIRT_LOG_WARN("session %s not saved: %s", s.session, st.error().message.c_str());
   }
   Finish f;
@@ -292,127 +355,9 @@ void Engine::finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail
 
 void Engine::fail(Slot& s, Sink& sink, const ErrorInfo& e) {
   const Ticket t = s.ticket;
+  s.history_lost = true;  // keep nothing of a failed sequence
   release(s);
   sink.on_error(t, e);
 }
-
-// Samples the slot's next token from `logits` and reports it.
-void Engine::emit(Slot& s, Sink& sink, std::span<const float> logits, int64_t now) {
-  const int32_t id = s.sampler->sample(logits);
-  if (s.first_token_ns == 0) s.first_token_ns = now;
-  if (!s.ignore_eos && tok_.is_eog(id)) return finish(s, sink, FinishReason::kStop, s.text.flush());
-  s.sampler->accept(id);
-  ++s.n_gen;
-  ++stats_.tokens_generated;
-  // The view form: Tokenizer::piece(id, buf, cap) hands memcpy a null pointer for hidden
-  // (control) tokens, which UBSan rejects.
-  TextStream::Delta d = s.text.push(tok_.piece(id));
-  sink.on_token(s.ticket, id, d.text);
-  if (d.stopped) return finish(s, sink, FinishReason::kStop, {});
-  const int32_t seq = int32_t(&s - slots_);
-  const bool full = kv_.seq_window(seq) <= 0 && kv_.seq_pos(seq) >= cfg_.n_ctx;
-  if (s.n_gen >= s.max_tokens || full) return finish(s, sink, FinishReason::kLength, s.text.flush());
-  if (s.n_tokens < cfg_.n_ctx) s.tokens[s.n_tokens++] = id;
-  else s.history_lost = true;
-  s.next = id;
-  s.state = Slot::State::kDecode;
-}
-
-bool Engine::step(Sink& sink) {
-  const int64_t t0 = now_ns();
-  for (int32_t i = 0; i < cfg_.n_slots; ++i) {
-    Slot& s = slots_[i];
-    if (s.state == Slot::State::kFree) continue;
-    if (s.cancel) finish(s, sink, FinishReason::kCancelled, s.text.flush());
-    else if (s.deadline_ns > 0 && t0 >= s.deadline_ns) finish(s, sink, FinishReason::kDeadline, s.text.flush());
-  }
-  if (n_busy_ == 0) return false;
-
-  // Run order: insertion sort of the busy slots (a handful) by deadline and priority.
-  int32_t n = 0;
-  for (int32_t i = 0; i < cfg_.n_slots; ++i) {
-    if (slots_[i].state == Slot::State::kFree) continue;
-    int32_t j = n++;
-    while (j > 0 && runs_before(slots_[i].key(), slots_[order_[j - 1]].key())) {
-      order_[j] = order_[j - 1];
-      --j;
-    }
-    order_[j] = i;
-  }
-  // Every decoding sequence gets its row; prefill chunks share what is left, in order.
-  int32_t budget = cfg_.n_batch;
-  for (int32_t k = 0; k < n; ++k) {
-    take_[k] = slots_[order_[k]].state == Slot::State::kDecode ? 1 : 0;
-    budget -= take_[k];
-  }
-  for (int32_t k = 0; k < n; ++k) {
-    const Slot& s = slots_[order_[k]];
-    if (s.state != Slot::State::kPrefill) continue;
-    take_[k] = std::min({s.n_prompt - s.n_done, cfg_.prefill_chunk, budget});
-    budget -= take_[k];
-  }
-  int32_t rows = 0, nl = 0;
-  for (int32_t k = 0; k < n; ++k) {
-    if (take_[k] == 0) continue;
-    Slot& s = slots_[order_[k]];
-    const int32_t seq = order_[k];
-    auto pos0 = kv_.seq_append(seq, take_[k]);
-    if (!pos0.ok()) {
-      take_[k] = 0;
-      fail(s, sink, pos0.error());
-      continue;
-    }
-    const bool decode = s.state == Slot::State::kDecode;
-    for (int32_t i = 0; i < take_[k]; ++i) {
-      tok_rows_[rows + i] = decode ? s.next : s.tokens[s.n_done + i];
-      pos_rows_[rows + i] = *pos0 + i;
-      seq_rows_[rows + i] = seq;
-    }
-    rows += take_[k];
-    if (decode || s.n_done + take_[k] == s.n_prompt) {
-      logit_rows_[nl] = rows - 1;
-      logit_slot_[nl++] = seq;
-    }
-    if (!decode) {
-      s.n_done += take_[k];
-      stats_.tokens_prefilled += take_[k];
-    }
-  }
-  if (rows > 0) {
-    model::Batch b{{tok_rows_, size_t(rows)}, {pos_rows_, size_t(rows)}, {seq_rows_, size_t(rows)},
-                   {logit_rows_, size_t(nl)}};
-    forward_.eval(b, kv_, cfg_.pool);
-    const int64_t now = now_ns();
-    for (int32_t k = 0; k < nl; ++k) emit(slots_[logit_slot_[k]], sink, forward_.logits(k), now);
-    const double dt = double(now_ns() - t0) / 1e9;
-    if (nl > 0 && dt > 0) {
-      const double rate = double(nl) / dt;
-      stats_.decode_tokens_per_s =
-          stats_.decode_tokens_per_s > 0 ? 0.8 * stats_.decode_tokens_per_s + 0.2 * rate : rate;
-    }
-    ++stats_.steps;
-  }
-  return n_busy_ > 0;
-}
-
-EngineStats Engine::stats() const {
-  EngineStats st = stats_;
-  st.slots_busy = n_busy_;
-  st.kv_blocks_total = kv_.blocks_total();
-  st.kv_blocks_used = kv_.blocks_total() - kv_.blocks_free();
-  st.window = cfg_.window;
-  st.sinks = cfg_.sinks;
-  st.kv_types = kv_.types();
-  return st;
-}
-
-void Engine::set_window(int32_t window, int32_t sinks) {
-  cfg_.window = std::max(0, window);
-  cfg_.sinks = std::max(0, sinks);
-  for (int32_t i = 0; i < cfg_.n_slots; ++i)
-    if (slots_[i].state != Slot::State::kFree) kv_.set_window(i, cfg_.window, cfg_.sinks);
-}
-
-Status Engine::set_kv_types(model::KvTypes t) { return kv_.set_types(t); }
 
 }  // namespace airt::engine

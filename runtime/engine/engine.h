@@ -1,22 +1,30 @@
 // Engine: a fixed number of sequence slots served by continuous batching over one model.
+// Every command drives it: `airt serve` with many slots, `airt run`, `bench`, `logits` and
+// `perplexity` with one. There is one plan, one scheduling and sampling loop and one
+// session path.
 //
 // Each slot holds one request: its prompt tokens, sampler, stop conditions (max tokens,
 // end of generation, stop strings), deadline and priority. Every step() runs ONE batched
-// forward pass: the next token of every decoding sequence plus a chunk of prompt for
-// sequences still prefilling (so a long prompt cannot stall the others), ordered by
-// earliest deadline, then priority, then arrival. A full slot table or KV pool is an
-// immediate error to the caller, never a wait.
+// forward pass on the backend: the next token of every decoding sequence plus a chunk of
+// prompt for sequences still prefilling (so a long prompt cannot stall the others),
+// ordered by request_order.h. A full slot table or KV pool is an immediate error to the
+// caller, never a wait.
+//
+// The operating point (governor/operating_point.h: weight tier, window, KV precision,
+// threads) is applied at a step boundary for every sequence; the plan is sized for the
+// most expensive point the configuration allows, so apply() never allocates and never
+// fails a live request. Every step is recorded (rows, wall time, point) in a fixed ring,
+// and a hook lets a controller act at each step boundary.
 //
 // Threading: one caller at a time (the service's loop, the CLI). Results come back
 // through the Sink passed to step(), from inside step().
 //
-// Memory: everything — KV pool, activations, slot buffers — is carved at create() from
-// one arena sized by plan(). submit() allocates a little (tokenizing the prompt, the
-// slot's sampler); step() performs no heap allocation except when a request that names
-// a session file finishes and that file is written.
+// Memory: everything — KV pool, activations, slot buffers, step records — is carved at
+// create() from one arena sized by plan(), to the byte. step() performs no heap
+// allocation except when a request that names a session file finishes and that file is
+// written.
 //
-// Ownership: the Model, the Tokenizer and the thread pool (when given) must outlive the
-// Engine.
+// Ownership: the Model and the Tokenizer must outlive the Engine; it owns its backend.
 #pragma once
 
 #include <cstdint>
@@ -24,15 +32,16 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "governor/operating_point.h"
 #include "hal/cpu/kernels.h"
-#include "hal/cpu/thread_pool.h"
 #include "runtime/core/arena.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
 #include "runtime/engine/finish_reason.h"
 #include "runtime/engine/request_order.h"
-#include "runtime/model/forward.h"
+#include "runtime/model/backend.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
 #include "runtime/text/sampler.h"
@@ -49,6 +58,8 @@ struct Request {
   bool parse_special = true;               // control-token text (chat templates) becomes tokens
   std::span<const int32_t> prompt_tokens;  // used instead of `prompt` when not empty
   int32_t max_tokens = 256;                // generated tokens at most (>= 1)
+  bool prompt_only = false;                // evaluate the prompt, generate nothing (max_tokens unused)
+  bool logits_all = false;                 // Sink::on_logits for every prompt position (scoring)
   text::SamplerParams sampling;
   std::span<const std::string> stop;       // stop strings; the stop text is not emitted
   bool ignore_eos = false;                 // keep going past end-of-generation tokens
@@ -57,6 +68,7 @@ struct Request {
   int64_t first_token_deadline_ns = 0;     // absolute, now_ns() clock; 0: none
   int64_t deadline_ns = 0;                 // absolute; 0: none. Past it: FinishReason::kDeadline
   std::string_view session_path;           // resume a matching prefix from it; save to it at the end
+  bool continue_session = false;           // the prompt continues the saved tokens (no BOS)
 };
 
 struct Finish {
@@ -77,6 +89,11 @@ class Sink {
   // token). `delta` is the text that became final: whole UTF-8 sequences, never a
   // possible start of a stop string; it may be empty. Valid during the call only.
   virtual void on_token(Ticket ticket, int32_t token, std::string_view delta) = 0;
+  // For a Request with logits_all: the logits after prompt position `pos` (n_vocab
+  // values, valid during the call), once per prompt position not restored from a session.
+  virtual void on_logits(Ticket ticket, int32_t pos, std::span<const float> logits) {
+    (void)ticket, (void)pos, (void)logits;
+  }
   // Exactly once per accepted request, after its last on_token; the slot is free again.
   virtual void on_finish(Ticket ticket, const Finish& info) = 0;
   // Instead of on_finish when the request failed after it was accepted (e.g. the KV pool
@@ -89,17 +106,24 @@ struct EngineConfig {
   int32_t n_ctx = 0;            // positions per sequence; 0: min(n_ctx_train, 2048)
   int32_t prefill_chunk = 64;   // prompt tokens one sequence prefills per step at most
   int32_t n_batch = 0;          // rows per step; 0: n_slots - 1 + prefill_chunk
+  int32_t n_logits = 0;         // rows whose logits a step keeps; 0: n_slots (one per
+                                // sequence). logits_all requests need one per prompt row.
   model::KvTypes kv_types;      // precision of K and V (the pool is sized for these)
   int32_t kv_block = 16;        // positions per KV block
   int32_t kv_blocks = 0;        // KV pool size; 0: every slot's worst case
   int32_t window = 0;           // sliding attention window; 0: whole context
   int32_t sinks = 0;            // first positions kept with a window
+  int32_t max_window = -1;      // widest window apply() may set (the plan is sized for it);
+                                // -1: `window`; 0: the whole context
   int32_t max_stop = 4;         // stop strings per request
   int32_t max_stop_bytes = 64;  // bytes per stop string
   bool mlock = false;
-  const hal::Kernels* kernels = nullptr;  // null: hal::kernels_generic()
-  hal::ThreadPool* pool = nullptr;        // null: one thread
-  int32_t n_threads = 0;                  // threads to plan for without a pool; 0: the pool's size or 1
+  // A finished request's KV stays in its slot until the slot or its blocks are needed; a
+  // later request reuses its longest common prefix (a conversation on a one-slot engine).
+  bool keep_cache = false;
+  governor::BackendKind backend = governor::BackendKind::kCpu;
+  const hal::Kernels* kernels = nullptr;  // cpu: null = hal::kernels_generic()
+  int32_t n_threads = 1;                  // threads the backend owns; a step may use fewer
 };
 
 struct EngineStats {
@@ -111,10 +135,16 @@ struct EngineStats {
   int64_t tokens_generated = 0;   // since create()
   int64_t tokens_prefilled = 0;
   double decode_tokens_per_s = 0;  // over all slots, recent (exponential average per step)
-  int32_t window = 0;
+  int32_t window = 0;              // the point's window, sinks and KV types
   int32_t sinks = 0;
   model::KvTypes kv_types;         // for new blocks
+  governor::OperatingPoint point;  // in effect now
+  const char* tier_name = "";      // the point's weight tier ("q8_0")
 };
+
+// Called at the end of every step that ran a forward pass, with that step's record; it
+// may call Engine::apply() (taking effect at the next step).
+using StepHook = void (*)(void* ctx, class Engine& engine, const governor::StepRecord& step);
 
 
 class Engine {
@@ -122,13 +152,16 @@ class Engine {
   // Every region create() will take, checked against nothing: callers compare it with
   // their budget first. Errors for settings the model cannot take (e.g. q4_0 KV rows).
   static Result<MemoryPlan> plan(const model::Model& m, const EngineConfig& c);
+  // The configuration with every default resolved (what plan() and create() use).
+  static EngineConfig resolve(const model::Model& m, EngineConfig c);
   static Result<std::unique_ptr<Engine>> create(const model::Model& m, const text::Tokenizer& tok,
                                                 const EngineConfig& c);
   ~Engine();
 
   // Takes a request into a free slot. Errors, nothing kept: kResourceExhausted (no free
-  // slot), kRequestTooLarge (prompt longer than the context), kRequestInvalid (empty
-  // prompt, a ticket in use, bad sampling parameters or stop strings).
+  // slot), kRequestTooLarge (prompt longer than the context, or logits_all rows beyond
+  // the plan's n_logits), kRequestInvalid (empty prompt, a ticket in use, bad sampling
+  // parameters or stop strings).
   Status submit(Ticket ticket, const Request& r);
   // The request finishes with FinishReason::kCancelled at the next step. Unknown or
   // finished tickets are ignored.
@@ -144,27 +177,55 @@ class Engine {
   const model::Model& model() const { return model_; }
   const text::Tokenizer& tokenizer() const { return tok_; }
   const Arena& arena() const { return arena_; }
+  const model::Backend& backend() const { return *backend_; }
+  int32_t n_vocab() const { return model_.hparams().n_vocab; }
+  // Positions a sequence can hold; an unbounded sequence with a window.
+  int32_t n_ctx() const { return cfg_.n_ctx; }
 
-  // Governor knobs, effective from the next step for every sequence.
-  void set_window(int32_t window, int32_t sinks);
+  // The operating point from the next step on, for every sequence. Checked against the
+  // plan (kRequestOutOfRange naming the knob and what the plan allows); nothing changes
+  // on error and no live request is affected either way.
+  Status apply(const governor::OperatingPoint& point);
+  const governor::OperatingPoint& point() const { return point_; }
+  // Convenience forms of apply() for one knob.
+  Status set_window(int32_t window, int32_t sinks);
   Status set_kv_types(model::KvTypes t);
+
+  // The last min(n, steps recorded, kStepRing) step records, oldest first, copied into `out`.
+  static constexpr int32_t kStepRing = 256;
+  size_t recent_steps(std::span<governor::StepRecord> out) const;
+  void set_step_hook(StepHook hook, void* ctx) { hook_ = hook, hook_ctx_ = ctx; }
+
+  // For tests and sessions: the cache bookkeeping and the backend's block storage.
+  const model::KvCache& kv() const { return kv_; }
 
  private:
   struct Slot;
   Engine(const model::Model& m, const text::Tokenizer& tok, const EngineConfig& c);
   Status carve();
+  // submit() parts.
+  Slot* pick_slot(std::span<const int32_t> prompt);
+  Result<std::span<const int32_t>> prompt_of(const Request& r, std::vector<int32_t>& encoded);
+  void reuse_prefix(Slot& s, int32_t id, std::span<const int32_t> prompt, const Request& r);
+  // step() parts.
+  void expire(Sink& sink, int64_t now);
+  int32_t schedule();
+  int32_t gather(int32_t n, Sink& sink, int32_t& n_logits);
+  void deliver(Sink& sink, int32_t n_logits, int64_t now);
+  void record(int64_t t0, int32_t rows, int32_t decoded, int32_t n_seq);
+  void apply_pending();
+  bool drop_kept_caches();
   void finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail);
   void fail(Slot& s, Sink& sink, const ErrorInfo& e);
   void release(Slot& s);
   void emit(Slot& s, Sink& sink, std::span<const float> logits, int64_t now);
-  void restore_session(Slot& s);
 
   const model::Model& model_;
   const text::Tokenizer& tok_;
   EngineConfig cfg_;
   Arena arena_;
   model::KvCache kv_;
-  model::Forward forward_;
+  std::unique_ptr<model::Backend> backend_;
   Slot* slots_ = nullptr;  // n_slots, in the arena
   int32_t n_busy_ = 0;
   // Per-step tables in the arena.
@@ -173,8 +234,19 @@ class Engine {
   int32_t* tok_rows_ = nullptr;  // n_batch each
   int32_t* pos_rows_ = nullptr;
   int32_t* seq_rows_ = nullptr;
-  int32_t* logit_rows_ = nullptr;  // n_slots
-  int32_t* logit_slot_ = nullptr;  // n_slots: the slot each kept row belongs to
+  int32_t* logit_rows_ = nullptr;  // n_logits: rows whose logits are kept
+  int32_t* logit_slot_ = nullptr;  // n_logits: the slot each kept row belongs to
+  int32_t* logit_pos_ = nullptr;   // n_logits: the position of each kept row
+  // The operating point, the one waiting for the next step, and the step records.
+  governor::OperatingPoint point_;
+  governor::OperatingPoint pending_;
+  bool has_pending_ = false;
+  int32_t plan_window_ = 0;  // widest window the plan holds; 0: the whole context
+  int32_t plan_sinks_ = 0;
+  governor::StepRecord* ring_ = nullptr;  // kStepRing, in the arena
+  int64_t n_records_ = 0;
+  StepHook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
   EngineStats stats_;
 };
 

@@ -100,8 +100,16 @@ uint64_t model_fingerprint(const model::Model& m) {
   return f.h;
 }
 
-Status session_save(const std::string& path, const model::Model& m, const model::KvCache& kv, int32_t seq,
-                    std::span<const int32_t> tokens, std::span<const float> logits) {
+// Appends `bytes` of the store at `offset` to the payload.
+Status put_rows(std::string& payload, const model::KvStore& store, size_t offset, size_t bytes) {
+  const size_t at = payload.size();
+  payload.resize(at + bytes);
+  return store.kv_read(offset, payload.data() + at, bytes);
+}
+
+Status session_save(const std::string& path, const model::Model& m, const model::KvCache& kv,
+                    const model::KvStore& store, int32_t seq, std::span<const int32_t> tokens,
+                    std::span<const float> logits) {
   const model::Hparams& hp = m.hparams();
   const int32_t n_pos = kv.seq_pos(seq);
   if (int64_t(tokens.size()) < n_pos) {
@@ -111,11 +119,13 @@ Status session_save(const std::string& path, const model::Model& m, const model:
   if (!logits.empty() && logits.size() != size_t(hp.n_vocab)) {
     return errorf(Error::kInternal, "%s: %zu logits, expected %d", path.c_str(), logits.size(), hp.n_vocab);
   }
+  // Tokens after the last position (at most the one sampled last) are evaluated on resume.
+  const int32_t n_tokens = std::min(int32_t(tokens.size()), n_pos + 1);
   auto blocks = kv.seq_blocks(seq);
   std::string payload;
   Header h{model_fingerprint(m), hp.n_layer,  hp.kv_dim(), hp.n_vocab, kv.block(),
            uint8_t(kv.pool_types().k), uint8_t(kv.pool_types().v), kv.seq_window(seq), kv.seq_sinks(seq), n_pos,
-           n_pos, uint8_t(!logits.empty()), int32_t(blocks.size())};
+           n_tokens, uint8_t(!logits.empty() && n_tokens == n_pos), int32_t(blocks.size())};
   put(payload, h.fingerprint);
   for (int32_t v : {h.n_layer, h.kv_dim, h.n_vocab, h.block}) put(payload, v);
   put(payload, h.pool_k);
@@ -123,8 +133,8 @@ Status session_save(const std::string& path, const model::Model& m, const model:
   for (int32_t v : {h.window, h.sinks, h.n_pos, h.n_tokens}) put(payload, v);
   put(payload, h.has_logits);
   put(payload, h.n_blocks);
-  put(payload, tokens.data(), size_t(n_pos) * sizeof(int32_t));
-  if (!logits.empty()) put(payload, logits.data(), logits.size_bytes());
+  put(payload, tokens.data(), size_t(n_tokens) * sizeof(int32_t));
+  if (h.has_logits) put(payload, logits.data(), logits.size_bytes());
   for (const model::KvBlockRef& b : blocks) {
     const int32_t rows = std::min(kv.block(), n_pos - b.pos0);
     put(payload, b.pos0);
@@ -132,8 +142,8 @@ Status session_save(const std::string& path, const model::Model& m, const model:
     put(payload, uint8_t(kv.k_type(b.id)));
     put(payload, uint8_t(kv.v_type(b.id)));
     for (int32_t l = 0; l < hp.n_layer; ++l) {
-      put(payload, kv.k_rows(b.id, l), size_t(rows) * kv.k_row_bytes(b.id));
-      put(payload, kv.v_rows(b.id, l), size_t(rows) * kv.v_row_bytes(b.id));
+      AIRT_TRY(put_rows(payload, store, kv.k_offset(b.id, l), size_t(rows) * kv.k_row_bytes(b.id)));
+      AIRT_TRY(put_rows(payload, store, kv.v_offset(b.id, l), size_t(rows) * kv.v_row_bytes(b.id)));
     }
   }
 
@@ -211,7 +221,8 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
     return errorf(Error::kRequestInvalid, "%s: session uses KV blocks of %d positions, this run %d (--kv-block %d)",
                   path.c_str(), h.block, kv.block(), h.block);
   }
-  if (h.n_pos < 0 || h.n_tokens != h.n_pos || h.n_blocks < 0 || h.n_blocks > h.n_pos || h.window < 0 || h.sinks < 0) {
+  if (h.n_pos < 0 || h.n_tokens < h.n_pos || h.n_tokens > h.n_pos + 1 || h.n_blocks < 0 || h.n_blocks > h.n_pos ||
+      h.window < 0 || h.sinks < 0) {
     return damaged("inconsistent header");
   }
   s.window_ = h.window;
@@ -249,7 +260,7 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
   return s;
 }
 
-Status Session::restore(model::KvCache& kv, int32_t seq, int32_t n) const {
+Status Session::restore(model::KvCache& kv, model::KvStore& store, int32_t seq, int32_t n) const {
   if (kv.seq_pos(seq) != 0) return errorf(Error::kInternal, "session restore into a sequence that is not empty");
   if (n < 0 || n > n_pos_) return errorf(Error::kRequestOutOfRange, "restore of %d of %d positions", n, n_pos_);
   for (const Block& b : blocks_) {
@@ -263,10 +274,13 @@ Status Session::restore(model::KvCache& kv, int32_t seq, int32_t n) const {
     const size_t kb = hal::dtype_row_bytes(b.types.k, kv.kv_dim()), vb = hal::dtype_row_bytes(b.types.v, kv.kv_dim());
     const char* src = data_.data() + b.offset;
     for (int32_t l = 0; l < kv.n_layer(); ++l) {
-      std::memcpy(kv.k_rows(*id, l), src, size_t(rows) * kb);
-      src += size_t(b.rows) * kb;
-      std::memcpy(kv.v_rows(*id, l), src, size_t(rows) * vb);
-      src += size_t(b.rows) * vb;
+      Status st = store.kv_write(kv.k_offset(*id, l), src, size_t(rows) * kb);
+      if (st.ok()) st = store.kv_write(kv.v_offset(*id, l), src + size_t(b.rows) * kb, size_t(rows) * vb);
+      if (!st.ok()) {
+        kv.seq_clear(seq);
+        return st;
+      }
+      src += size_t(b.rows) * (kb + vb);
     }
   }
   // The block of the last restored position must be there: the window never drops it

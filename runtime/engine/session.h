@@ -24,10 +24,12 @@ namespace airt::engine {
 // Identifies a model's weights: architecture, shapes and types, and samples of tensor data.
 uint64_t model_fingerprint(const model::Model& m);
 
-// Saves sequence `seq` of `kv`: `tokens` are the tokens at positions 0..seq_pos(seq)-1
-// (fewer is an error), `logits` the last position's (may be empty).
-Status session_save(const std::string& path, const model::Model& m, const model::KvCache& kv, int32_t seq,
-                    std::span<const int32_t> tokens, std::span<const float> logits);
+// Saves sequence `seq` of `kv`, whose block bytes `store` keeps: `tokens` are the tokens
+// at positions 0..seq_pos(seq)-1 (fewer is an error), `logits` the last position's (may
+// be empty).
+Status session_save(const std::string& path, const model::Model& m, const model::KvCache& kv,
+                    const model::KvStore& store, int32_t seq, std::span<const int32_t> tokens,
+                    std::span<const float> logits);
 
 class Session {
  public:
@@ -38,13 +40,15 @@ class Session {
   std::span<const int32_t> tokens() const { return tokens_; }
   std::span<const float> logits() const { return logits_; }
   int32_t window() const { return window_; }
+  // Positions whose KV the file holds (tokens() may hold one more: sampled, not evaluated).
+  int32_t positions() const { return n_pos_; }
   int32_t sinks() const { return sinks_; }
 
   // Restores positions [0, n) into the empty sequence `seq` (n <= tokens().size(); with
   // n < size the logits no longer apply). The sequence's window is left to the caller
   // (window() and sinks() say what it was); positions the saved window had dropped stay
   // absent either way.
-  Status restore(model::KvCache& kv, int32_t seq, int32_t n) const;
+  Status restore(model::KvCache& kv, model::KvStore& store, int32_t seq, int32_t n) const;
 
  private:
   struct Block {

@@ -42,12 +42,16 @@ size_t xq_bytes(const hal::Kernels& k, const WeightTensor& w, size_t n) {
 size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, BufferUse (&bufs)[kBufCount]) {
   const Hparams& hp = m.hparams();
   const size_t R = size_t(p.n_rows), L = size_t(p.n_logits), f = sizeof(float);
-  size_t xq[4] = {0, 0, 0, 0};  // qkv, o, gate/up, down
-  for (const LayerWeights& lw : m.weights().layers) {
-    xq[0] = std::max({xq[0], xq_bytes(k, lw.wq, R), xq_bytes(k, lw.wk, R), xq_bytes(k, lw.wv, R)});
-    xq[1] = std::max(xq[1], xq_bytes(k, lw.wo, R));
-    xq[2] = std::max({xq[2], xq_bytes(k, lw.w_gate, R), xq_bytes(k, lw.w_up, R)});
-    xq[3] = std::max(xq[3], xq_bytes(k, lw.w_down, R));
+  size_t xq[5] = {0, 0, 0, 0, 0};  // qkv, o, gate/up, down, output: the largest over every tier
+  for (int32_t t = 0; t < m.n_tiers(); ++t) {
+    const Weights& w = m.tier(t).weights;
+    for (const LayerWeights& lw : w.layers) {
+      xq[0] = std::max({xq[0], xq_bytes(k, lw.wq, R), xq_bytes(k, lw.wk, R), xq_bytes(k, lw.wv, R)});
+      xq[1] = std::max(xq[1], xq_bytes(k, lw.wo, R));
+      xq[2] = std::max({xq[2], xq_bytes(k, lw.w_gate, R), xq_bytes(k, lw.w_up, R)});
+      xq[3] = std::max(xq[3], xq_bytes(k, lw.w_down, R));
+    }
+    xq[4] = std::max(xq[4], xq_bytes(k, w.output, L));
   }
   const size_t dim = size_t(hp.dim), qd = size_t(hp.q_dim()), kvd = size_t(hp.kv_dim()), ff = size_t(hp.n_ff);
   const size_t bytes[kBufCount] = {
@@ -55,7 +59,7 @@ size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, Buf
       // per-thread attention scratch, then the layer's row runs (two int32 per row)
       size_t(std::max(1, p.n_threads)) * Forward::attention_scratch(hp, p) + R * sizeof(int32_t) * 2,
       xq[1], R * dim * f, R * dim * f, xq[2],
-      R * ff * f, R * ff * f, xq[3], R * dim * f, L * dim * f, xq_bytes(k, m.weights().output, L),
+      R * ff * f, R * ff * f, xq[3], R * dim * f, L * dim * f, xq[4],
   };
   for (int i = 0; i < kBufCount; ++i) bufs[i] = {bytes[i], kLife[i].first, kLife[i].last, 0};
   return buffer_plan_place(bufs, Arena::kDefaultAlign);
@@ -122,11 +126,11 @@ void Forward::matmul(hal::ThreadPool* pool, const WeightTensor& w, const float* 
   hal::matmul(pool, *k_, view(w), x, n, out, w.rows, xq);
 }
 
-void Forward::eval(const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
+void Forward::eval(const Batch& b, const KvCache& kv, hal::ThreadPool* pool) {
   const int32_t n = int32_t(b.token.size());
   AIRT_DCHECK(n >= 1 && n <= p_.n_rows && int32_t(b.logits.size()) <= p_.n_logits);
   AIRT_DCHECK(!pool || pool->size() <= p_.n_threads);
-  const Weights& w = model_.weights();
+  const Weights& w = *w_;
   const hal::TypeKernels& ek = k_->of(w.token_embd.type);
   for (int32_t i = 0; i < n; ++i) {
     ek.to_float(static_cast<const uint8_t*>(w.token_embd.data) + size_t(b.token[i]) * w.token_embd.row_bytes,
@@ -141,8 +145,8 @@ void Forward::eval(const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
   if (nl > 0) matmul(pool, w.output, xo_, nl, logits_, xq_out_);
 }
 
-void Forward::layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
-  const LayerWeights& L = model_.weights().layers[size_t(l)];
+void Forward::layer(int l, const Batch& b, const KvCache& kv, hal::ThreadPool* pool) {
+  const LayerWeights& L = w_->layers[size_t(l)];
   const int32_t n = int32_t(b.token.size());
   const size_t dim = size_t(hp_.dim), qd = size_t(hp_.q_dim()), kvd = size_t(hp_.kv_dim()), ff = size_t(hp_.n_ff);
   const bool neox = hp_.rope_mode == models::RopeMode::kNeox;
@@ -165,16 +169,8 @@ void Forward::layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
       k.rope(qi + size_t(h) * size_t(hp_.head_dim), hp_.head_dim, hp_.n_rot, pos, hp_.rope_base, hp_.rope_scale, neox);
     for (int h = 0; h < hp_.n_head_kv; ++h)
       k.rope(ki + size_t(h) * size_t(hp_.head_dim), hp_.head_dim, hp_.n_rot, pos, hp_.rope_base, hp_.rope_scale, neox);
-    // Store this position's K and V in its block, at the block's precision.
-    const KvBlockRef& blk = kv.block_of(b.seq[i], b.pos[i]);
-    const size_t slot = size_t(b.pos[i] - blk.pos0);
-    uint8_t* kd = kv.k_rows(blk.id, l) + slot * kv.k_row_bytes(blk.id);
-    uint8_t* vd = kv.v_rows(blk.id, l) + slot * kv.v_row_bytes(blk.id);
-    if (kv.k_type(blk.id) == hal::DType::kF16) k.f32_to_f16(ki, reinterpret_cast<uint16_t*>(kd), int64_t(kvd));
-    else k.of(kv.k_type(blk.id)).from_float(ki, kd, int64_t(kvd));
-    if (kv.v_type(blk.id) == hal::DType::kF16) k.f32_to_f16(vi, reinterpret_cast<uint16_t*>(vd), int64_t(kvd));
-    else k.of(kv.v_type(blk.id)).from_float(vi, vd, int64_t(kvd));
   }
+  store_kv(l, b, kv);
 
   attention(l, b, kv, pool);
 
@@ -188,6 +184,24 @@ void Forward::layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool) {
   for (int32_t i = 0; i < n; ++i) k.silu_mul(gate_ + i * ff, up_ + i * ff, gate_ + i * ff, int64_t(ff));
   matmul(pool, L.w_down, gate_, n, tmp_f_, xq_down_);
   for (int32_t i = 0; i < n; ++i) k.axpy(int64_t(dim), 1.0f, tmp_f_ + i * dim, x_ + i * dim);
+}
+
+// Stores every row's K and V in its block, at the block's precision.
+void Forward::store_kv(int l, const Batch& b, const KvCache& kv) {
+  const hal::Kernels& k = *k_;
+  const size_t kvd = size_t(hp_.kv_dim());
+  for (size_t i = 0; i < b.token.size(); ++i) {
+    const float* ki = kcur_ + i * kvd;
+    const float* vi = vcur_ + i * kvd;
+    const KvBlockRef& blk = kv.block_of(b.seq[i], b.pos[i]);
+    const size_t slot = size_t(b.pos[i] - blk.pos0);
+    uint8_t* kd = kv_ + kv.k_offset(blk.id, l) + slot * kv.k_row_bytes(blk.id);
+    uint8_t* vd = kv_ + kv.v_offset(blk.id, l) + slot * kv.v_row_bytes(blk.id);
+    if (kv.k_type(blk.id) == hal::DType::kF16) k.f32_to_f16(ki, reinterpret_cast<uint16_t*>(kd), int64_t(kvd));
+    else k.of(kv.k_type(blk.id)).from_float(ki, kd, int64_t(kvd));
+    if (kv.v_type(blk.id) == hal::DType::kF16) k.f32_to_f16(vi, reinterpret_cast<uint16_t*>(vd), int64_t(kvd));
+    else k.of(kv.v_type(blk.id)).from_float(vi, vd, int64_t(kvd));
+  }
 }
 
 }  // namespace airt::model

@@ -21,6 +21,7 @@
 #include "runtime/core/arena.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
+#include "runtime/model/backend.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
 
@@ -34,29 +35,28 @@ struct ForwardParams {
   const hal::Kernels* kernels = nullptr;  // null: hal::kernels_generic()
 };
 
-// One eval()'s work, one entry per row. Rows of one sequence come in increasing
-// positions; every (seq, pos) must have been made room for (KvCache::seq_append).
-struct Batch {
-  std::span<const int32_t> token;
-  std::span<const int32_t> pos;
-  std::span<const int32_t> seq;
-  std::span<const int32_t> logits;  // rows whose logits to keep, ascending
-};
 
 class Forward {
  public:
-  // Adds the forward pass's regions (activations by lifetime, logits) to `plan`.
+  // Adds the forward pass's regions (activations by lifetime, logits) to `plan`, sized
+  // for every weight tier of `m`.
   static void plan(const Model& m, const ForwardParams& p, MemoryPlan& plan);
 
-  explicit Forward(const Model& m) : model_(m), hp_(m.hparams()) {}
+  explicit Forward(const Model& m) : model_(m), hp_(m.hparams()), w_(&m.weights()) {}
   Forward(const Forward&) = delete;
   Forward& operator=(const Forward&) = delete;
 
   Status carve(Arena& arena, const ForwardParams& p);
 
-  // Evaluates the batch, writing each row's K and V into `kv`. Requires 1 <= rows <=
-  // n_rows, logits.size() <= n_logits, valid token ids; pool null or of <= n_threads.
-  void eval(const Batch& b, KvCache& kv, hal::ThreadPool* pool);
+  // The weights eval() reads from now on (a tier of the model bound at construction).
+  void set_weights(const Weights& w) { w_ = &w; }
+  // The host memory holding the KV cache's block storage (KvCache offsets index it).
+  void set_kv_storage(uint8_t* base) { kv_ = base; }
+
+  // Evaluates the batch, writing each row's K and V into the blocks `kv` assigns.
+  // Requires 1 <= rows <= n_rows, logits.size() <= n_logits, valid token ids; pool null
+  // or of <= n_threads.
+  void eval(const Batch& b, const KvCache& kv, hal::ThreadPool* pool);
 
   // Logits of the i-th kept row of the last eval().
   std::span<const float> logits(int32_t i) const {
@@ -74,7 +74,8 @@ class Forward {
   struct RowRun {
     int32_t row0, n;
   };
-  void layer(int l, const Batch& b, KvCache& kv, hal::ThreadPool* pool);
+  void layer(int l, const Batch& b, const KvCache& kv, hal::ThreadPool* pool);
+  void store_kv(int l, const Batch& b, const KvCache& kv);
   // Attention of every row of the batch, on the pool (forward_attention.cpp).
   void attention(int l, const Batch& b, const KvCache& kv, hal::ThreadPool* pool);
   int32_t attention_runs(const Batch& b, const KvCache& kv);
@@ -84,6 +85,8 @@ class Forward {
 
   const Model& model_;
   const Hparams& hp_;
+  const Weights* w_;          // the active tier's weights
+  uint8_t* kv_ = nullptr;     // KV block storage
   const hal::Kernels* k_ = nullptr;
   ForwardParams p_;
   // Activations, (rows, width) each, placed by lifetime inside one region; `_a` buffers

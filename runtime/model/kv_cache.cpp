@@ -94,12 +94,16 @@ size_t KvCache::bytes_per_position(const Hparams& hp, KvTypes t) {
   return size_t(hp.n_layer) * (hal::dtype_row_bytes(t.k, hp.kv_dim()) + hal::dtype_row_bytes(t.v, hp.kv_dim()));
 }
 
-size_t KvCache::arena_bytes(const Hparams& hp, const KvParams& p) {
+size_t KvCache::arena_bytes(const Hparams&, const KvParams& p) {
   const size_t nb = size_t(pool_blocks(p));
   const size_t a = Arena::kDefaultAlign;
-  return align_up(nb * block_bytes(hp, p), a) + 2 * align_up(nb, a) + align_up(nb * sizeof(int32_t), a) +
+  return 2 * align_up(nb, a) + align_up(nb * sizeof(int32_t), a) +
          align_up(size_t(p.n_seq) * sizeof(Seq), a) +
          size_t(p.n_seq) * align_up(size_t(blocks_per_seq(p)) * sizeof(KvBlockRef), a);
+}
+
+size_t KvCache::storage_bytes(const Hparams& hp, const KvParams& p) {
+  return size_t(pool_blocks(p)) * block_bytes(hp, p);
 }
 
 Status KvCache::carve(Arena& arena, const Hparams& hp, const KvParams& p) {
@@ -116,12 +120,11 @@ Status KvCache::carve(Arena& arena, const Hparams& hp, const KvParams& p) {
   v_row_cap_ = hal::dtype_row_bytes(p.types.v, kv_dim_);
   layer_bytes_ = size_t(block_) * (k_row_cap_ + v_row_cap_);
   block_bytes_ = layer_bytes_ * size_t(n_layer_);
-  pool_ = static_cast<uint8_t*>(arena.alloc(size_t(n_blocks_) * block_bytes_));
   k_type_ = arena.alloc_array<uint8_t>(size_t(n_blocks_)).data();
   v_type_ = arena.alloc_array<uint8_t>(size_t(n_blocks_)).data();
   free_ = arena.alloc_array<int32_t>(size_t(n_blocks_)).data();
   seqs_ = arena.alloc_array<Seq>(size_t(n_seq_)).data();
-  if (!pool_ || !k_type_ || !v_type_ || !free_ || !seqs_) {
+  if (!k_type_ || !v_type_ || !free_ || !seqs_) {
     return errorf(Error::kInternal, "KV cache: the arena (%zu of %zu bytes used) is smaller than its plan",
                   arena.used(), arena.capacity());
   }
@@ -227,6 +230,12 @@ const KvBlockRef& KvCache::block_of(int32_t s, int32_t pos) const {
 }
 
 Status KvCache::set_types(KvTypes t) {
+  AIRT_TRY(check_types(t));
+  types_ = t;
+  return {};
+}
+
+Status KvCache::check_types(KvTypes t) const {
   for (hal::DType d : {t.k, t.v}) {
     if (!kv_type_supported(d) || kv_dim_ % int32_t(hal::dtype_info(d).block_size) != 0) {
       return errorf(Error::kRequestInvalid, "KV type %s cannot hold this model's rows (%d values)",
@@ -237,7 +246,6 @@ Status KvCache::set_types(KvTypes t) {
     return errorf(Error::kRequestInvalid, "KV types %s need larger blocks than the pool's %s (plan with the larger type)",
                   kv_types_name(t).c_str(), kv_types_name(pool_types_).c_str());
   }
-  types_ = t;
   return {};
 }
 

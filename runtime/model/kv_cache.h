@@ -1,6 +1,8 @@
-// KvCache: the paged key/value cache. A fixed pool of fixed-size blocks (each holds
-// `block` positions of K and V for every layer) is carved from the caller's arena at
-// start-up; each sequence keeps a table of the blocks it holds, oldest first.
+// KvCache: the bookkeeping of the paged key/value cache. A fixed pool of fixed-size
+// blocks (each holds `block` positions of K and V for every layer); each sequence keeps a
+// table of the blocks it holds, oldest first. The cache speaks in block ids and byte
+// offsets into the pool's storage, which the backend owns (host memory for the CPU, its
+// own memory for a device): see KvStore.
 //
 // Precision: K and V are stored as f16, q8_0 or q4_0, chosen separately. Every block
 // records the types it was written with, so the types for new blocks can change between
@@ -12,7 +14,7 @@
 // [0, S) and (p - W, p]. Blocks that no later position can see go back to the pool when
 // the sequence grows. Positions keep their RoPE positions; only the visible set changes.
 //
-// Ownership: the arena passed to carve() owns the memory and must outlive the cache.
+// Ownership: the arena passed to carve() owns the tables and must outlive the cache.
 // Nothing here allocates after carve().
 #pragma once
 
@@ -59,6 +61,16 @@ struct KvBlockRef {
   int32_t pos0 = 0;
 };
 
+// The storage of a KvCache's blocks, kept by a backend: bytes at offsets the cache gives
+// (k_offset/v_offset). Sessions save and restore through it. Start-up and
+// request-boundary code.
+class KvStore {
+ public:
+  virtual ~KvStore() = default;
+  virtual Status kv_read(size_t offset, void* dst, size_t bytes) const = 0;
+  virtual Status kv_write(size_t offset, const void* src, size_t bytes) = 0;
+};
+
 class KvCache {
  public:
   // Validates params against the model (K/V rows of quantized types must be whole blocks).
@@ -69,8 +81,10 @@ class KvCache {
   static int32_t pool_blocks(const KvParams& p);
   // Bytes of one block (all layers, K and V) for the pool's types.
   static size_t block_bytes(const Hparams& hp, const KvParams& p);
-  // Arena bytes carve() takes, including its 64-byte alignment padding.
+  // Arena bytes carve() takes for the tables, including 64-byte alignment padding.
   static size_t arena_bytes(const Hparams& hp, const KvParams& p);
+  // Bytes of the block storage the backend keeps (every block of the pool).
+  static size_t storage_bytes(const Hparams& hp, const KvParams& p);
   // K+V bytes one position costs (all layers) at types `t`.
   static size_t bytes_per_position(const Hparams& hp, KvTypes t);
 
@@ -109,14 +123,16 @@ class KvCache {
   // Precision of blocks taken from now on. Fails (nothing changes) for a type whose rows
   // are larger than the pool's blocks were sized for.
   Status set_types(KvTypes t);
+  // Whether set_types(t) would succeed.
+  Status check_types(KvTypes t) const;
   KvTypes types() const { return types_; }
   KvTypes pool_types() const { return pool_types_; }
 
-  // Where K (or V) of `layer` lives in pool block `id`: `block` rows of row_bytes(type).
-  uint8_t* k_rows(int32_t id, int32_t layer) const { return block_base(id, layer); }
-  uint8_t* v_rows(int32_t id, int32_t layer) const {
-    return block_base(id, layer) + size_t(block_) * k_row_cap_;
-  }
+  // Where K (or V) of `layer` lives in pool block `id`, as a byte offset into the
+  // storage: `block` rows of k_row_bytes(id) (v_row_bytes(id)).
+  size_t k_offset(int32_t id, int32_t layer) const { return size_t(id) * block_bytes_ + size_t(layer) * layer_bytes_; }
+  size_t v_offset(int32_t id, int32_t layer) const { return k_offset(id, layer) + size_t(block_) * k_row_cap_; }
+  size_t storage_bytes() const { return size_t(n_blocks_) * block_bytes_; }
   hal::DType k_type(int32_t id) const { return hal::DType(k_type_[id]); }
   hal::DType v_type(int32_t id) const { return hal::DType(v_type_[id]); }
   size_t k_row_bytes(int32_t id) const { return hal::dtype_row_bytes(k_type(id), kv_dim_); }
@@ -147,14 +163,10 @@ class KvCache {
     int32_t window = 0;
     int32_t sinks = 0;
   };
-  uint8_t* block_base(int32_t id, int32_t layer) const {
-    return pool_ + size_t(id) * block_bytes_ + size_t(layer) * layer_bytes_;
-  }
   void release(int32_t id) { free_[n_free_++] = id; }
   // Blocks of s that no position >= from can see.
   void evict_hidden(int32_t s, int32_t from);
 
-  uint8_t* pool_ = nullptr;
   uint8_t* k_type_ = nullptr;  // per block
   uint8_t* v_type_ = nullptr;
   int32_t* free_ = nullptr;    // stack of free block ids

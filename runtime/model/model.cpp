@@ -114,71 +114,175 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   return bind(std::move(file));
 }
 
-Result<std::unique_ptr<Model>> Model::bind(std::unique_ptr<gguf::File> file) {
-  const gguf::File& f = *file;
+namespace {
+
+// The architecture `f` declares, or an error listing the supported ones.
+Result<const ArchDescriptor*> arch_of(const gguf::File& f) {
   std::string_view arch_name = AIRT_TRY(f.get_string("general.architecture"));
   const ArchDescriptor* arch = models::find_arch(arch_name);
-  if (!arch) {
-    std::string known;
-    for (const auto& a : models::all_archs()) known += std::string(known.empty() ? "" : ", ") + a.name;
-    return errorf(Error::kFormatUnsupported, "%s: architecture '%.*s' is not supported (supported: %s)",
-                  f.path().c_str(), int(arch_name.size()), arch_name.data(), known.c_str());
-  }
-  Hparams hp = AIRT_TRY(read_hparams(f, *arch));
+  if (arch) return arch;
+  std::string known;
+  for (const auto& a : models::all_archs()) known += std::string(known.empty() ? "" : ", ") + a.name;
+  return errorf(Error::kFormatUnsupported, "%s: architecture '%.*s' is not supported (supported: %s)",
+                f.path().c_str(), int(arch_name.size()), arch_name.data(), known.c_str());
+}
 
+// n_vocab from token_embd.weight, checked against vocab_size where present.
+Result<int32_t> vocab_of(const gguf::File& f, const ArchDescriptor& arch) {
   namespace tn = models::tensor_names;
-  Binder b{f, {}};
   const gguf::TensorInfo* embd = f.tensor(tn::kTokenEmbd);
   if (!embd) return errorf(Error::kFormatInvalid, "%s: missing tensor '%s'", f.path().c_str(), tn::kTokenEmbd);
-  hp.n_vocab = int32_t(embd->ne[1]);
-  if (const gguf::Value* vs = f.find(std::string(arch->name) + ".vocab_size"); vs && vs->is_integer()) {
-    if (int64_t(vs->as_u64()) != hp.n_vocab) {
+  const int32_t n_vocab = int32_t(embd->ne[1]);
+  if (const gguf::Value* vs = f.find(std::string(arch.name) + ".vocab_size"); vs && vs->is_integer()) {
+    if (int64_t(vs->as_u64()) != n_vocab) {
       return errorf(Error::kFormatInvalid, "%s: vocab_size %llu disagrees with token_embd.weight rows %d",
-                    f.path().c_str(), (unsigned long long)vs->as_u64(), hp.n_vocab);
+                    f.path().c_str(), (unsigned long long)vs->as_u64(), n_vocab);
     }
   }
+  return n_vocab;
+}
 
-  auto m = std::unique_ptr<Model>(new Model());
-  Weights& w = m->w_;
+Result<LayerWeights> bind_layer(Binder& b, const Hparams& hp, const ArchDescriptor& arch, int l) {
+  namespace tn = models::tensor_names;
+  const int64_t q = hp.q_dim(), kv = hp.kv_dim();
+  LayerWeights L;
+  L.attn_norm = AIRT_TRY(b.bind(layer_name(tn::kAttnNorm, l), hp.dim, 0));
+  L.wq = AIRT_TRY(b.bind(layer_name(tn::kAttnQ, l), hp.dim, q));
+  L.wk = AIRT_TRY(b.bind(layer_name(tn::kAttnK, l), hp.dim, kv));
+  L.wv = AIRT_TRY(b.bind(layer_name(tn::kAttnV, l), hp.dim, kv));
+  L.bq = AIRT_TRY(b.bind(layer_name(tn::kAttnQBias, l), q, 0, arch.qkv_bias));
+  L.bk = AIRT_TRY(b.bind(layer_name(tn::kAttnKBias, l), kv, 0, arch.qkv_bias));
+  L.bv = AIRT_TRY(b.bind(layer_name(tn::kAttnVBias, l), kv, 0, arch.qkv_bias));
+  L.wo = AIRT_TRY(b.bind(layer_name(tn::kAttnOut, l), q, hp.dim));
+  L.ffn_norm = AIRT_TRY(b.bind(layer_name(tn::kFfnNorm, l), hp.dim, 0));
+  L.w_gate = AIRT_TRY(b.bind(layer_name(tn::kFfnGate, l), hp.dim, hp.n_ff));
+  L.w_up = AIRT_TRY(b.bind(layer_name(tn::kFfnUp, l), hp.dim, hp.n_ff));
+  L.w_down = AIRT_TRY(b.bind(layer_name(tn::kFfnDown, l), hp.n_ff, hp.dim));
+  return L;
+}
+
+// Binds every weight of `file` for hyperparameters `hp` (tied output: token_embd).
+Result<Tier> bind_tier(std::unique_ptr<gguf::File> file, const Hparams& hp, const ArchDescriptor& arch) {
+  namespace tn = models::tensor_names;
+  Binder b{*file, {}};
+  Tier t;
+  Weights& w = t.weights;
   w.token_embd = AIRT_TRY(b.bind(tn::kTokenEmbd, hp.dim, hp.n_vocab));
   w.output_norm = AIRT_TRY(b.bind(tn::kOutputNorm, hp.dim, 0));
   w.output = AIRT_TRY(b.bind(tn::kOutput, hp.dim, hp.n_vocab, /*required=*/false));
-  if (!w.output.data) {
-    w.output = w.token_embd;
-    hp.tied_output = true;
-  }
-  const int64_t q = hp.q_dim(), kv = hp.kv_dim();
-  for (int l = 0; l < hp.n_layer; ++l) {
-    LayerWeights L;
-    L.attn_norm = AIRT_TRY(b.bind(layer_name(tn::kAttnNorm, l), hp.dim, 0));
-    L.wq = AIRT_TRY(b.bind(layer_name(tn::kAttnQ, l), hp.dim, q));
-    L.wk = AIRT_TRY(b.bind(layer_name(tn::kAttnK, l), hp.dim, kv));
-    L.wv = AIRT_TRY(b.bind(layer_name(tn::kAttnV, l), hp.dim, kv));
-    L.bq = AIRT_TRY(b.bind(layer_name(tn::kAttnQBias, l), q, 0, arch->qkv_bias));
-    L.bk = AIRT_TRY(b.bind(layer_name(tn::kAttnKBias, l), kv, 0, arch->qkv_bias));
-    L.bv = AIRT_TRY(b.bind(layer_name(tn::kAttnVBias, l), kv, 0, arch->qkv_bias));
-    L.wo = AIRT_TRY(b.bind(layer_name(tn::kAttnOut, l), q, hp.dim));
-    L.ffn_norm = AIRT_TRY(b.bind(layer_name(tn::kFfnNorm, l), hp.dim, 0));
-    L.w_gate = AIRT_TRY(b.bind(layer_name(tn::kFfnGate, l), hp.dim, hp.n_ff));
-    L.w_up = AIRT_TRY(b.bind(layer_name(tn::kFfnUp, l), hp.dim, hp.n_ff));
-    L.w_down = AIRT_TRY(b.bind(layer_name(tn::kFfnDown, l), hp.n_ff, hp.dim));
-    w.layers.push_back(L);
-  }
-
+  if (!w.output.data) w.output = w.token_embd;
+  for (int l = 0; l < hp.n_layer; ++l) w.layers.push_back(AIRT_TRY(bind_layer(b, hp, arch, l)));
   std::map<hal::DType, size_t> by_type;
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    m->weight_bytes_ += t.bytes;
+  for (const gguf::TensorInfo& ti : file->tensors()) {
+    t.weight_bytes += ti.bytes;
     // token_embd is only looked up row by row (unless tied); it does not say what decoding reads.
-    if (t.ne[1] > 1 && t.name != tn::kTokenEmbd) by_type[t.type] += t.bytes;
+    if (ti.ne[1] > 1 && ti.name != tn::kTokenEmbd) by_type[ti.type] += ti.bytes;
   }
   size_t best = 0;
-  for (auto& [t, n] : by_type)
-    if (n > best) best = n, m->main_type_ = t;
+  for (auto& [type, n] : by_type)
+    if (n > best) best = n, t.main_type = type;
+  t.file = std::move(file);
+  return t;
+}
 
-  m->file_ = std::move(file);
+// The first hyperparameter where a and b differ, or "".
+std::string hparams_difference(const Hparams& a, const Hparams& b) {
+  char buf[128] = "";
+  auto cmp = [&](const char* what, double x, double y) {
+    if (!buf[0] && x != y) std::snprintf(buf, sizeof buf, "%s is %g, the first file's %g", what, y, x);
+  };
+  if (a.arch != b.arch) return "architecture is " + b.arch + ", the first file's " + a.arch;
+  cmp("n_vocab", a.n_vocab, b.n_vocab);
+  cmp("embedding_length", a.dim, b.dim);
+  cmp("block_count", a.n_layer, b.n_layer);
+  cmp("head_count", a.n_head, b.n_head);
+  cmp("head_count_kv", a.n_head_kv, b.n_head_kv);
+  cmp("feed_forward_length", a.n_ff, b.n_ff);
+  cmp("rope.dimension_count", a.n_rot, b.n_rot);
+  cmp("context_length", a.n_ctx_train, b.n_ctx_train);
+  cmp("rope.freq_base", a.rope_base, b.rope_base);
+  cmp("rope scale", a.rope_scale, b.rope_scale);
+  cmp("layer_norm_rms_epsilon", a.rms_eps, b.rms_eps);
+  cmp("tied output", a.tied_output, b.tied_output);
+  return buf;
+}
+
+// The first difference between the vocabularies (tokenizer model, token texts) of a and b.
+std::string vocab_difference(const gguf::File& a, const gguf::File& b) {
+  for (const char* k : {"tokenizer.ggml.model", "tokenizer.ggml.pre"}) {
+    const gguf::Value* va = a.find(k);
+    const gguf::Value* vb = b.find(k);
+    std::string_view sa = va && va->is_string() ? va->as_string() : "", sb = vb && vb->is_string() ? vb->as_string() : "";
+    if (sa != sb) return std::string(k) + " is '" + std::string(sb) + "', the first file's '" + std::string(sa) + "'";
+  }
+  const gguf::Value* ta = a.find("tokenizer.ggml.tokens");
+  const gguf::Value* tb = b.find("tokenizer.ggml.tokens");
+  const uint64_t na = ta ? ta->array_size() : 0, nb = tb ? tb->array_size() : 0;
+  if (na != nb) return "tokenizer.ggml.tokens has " + std::to_string(nb) + " tokens, the first file " + std::to_string(na);
+  for (uint64_t i = 0; i < na; ++i) {
+    if (ta->array_string(i) != tb->array_string(i)) {
+      return "token " + std::to_string(i) + " is '" + std::string(tb->array_string(i)) + "', the first file's '" +
+             std::string(ta->array_string(i)) + "'";
+    }
+  }
+  return "";
+}
+
+// The first tensor whose name, shape or presence differs, or "".
+std::string tensors_difference(const gguf::File& a, const gguf::File& b) {
+  for (const gguf::TensorInfo& t : a.tensors()) {
+    const gguf::TensorInfo* u = b.tensor(t.name);
+    if (!u) return "tensor '" + std::string(t.name) + "' is missing";
+    for (int d = 0; d < 4; ++d)
+      if (t.ne[d] != u->ne[d]) return "tensor '" + std::string(t.name) + "' has another shape";
+  }
+  if (a.tensors().size() != b.tensors().size()) return "it has tensors the first file does not";
+  return "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::bind(std::unique_ptr<gguf::File> file) {
+  const ArchDescriptor* arch = AIRT_TRY(arch_of(*file));
+  Hparams hp = AIRT_TRY(read_hparams(*file, *arch));
+  hp.n_vocab = AIRT_TRY(vocab_of(*file, *arch));
+  hp.tied_output = !file->tensor(models::tensor_names::kOutput);
+  auto m = std::unique_ptr<Model>(new Model());
+  m->tiers_.push_back(AIRT_TRY(bind_tier(std::move(file), hp, *arch)));
   m->arch_ = arch;
   m->hp_ = hp;
   return m;
+}
+
+Status Model::add_tier(const std::string& path) { return add_tier(AIRT_TRY(gguf::File::open(path))); }
+
+Status Model::add_tier(std::unique_ptr<gguf::File> file) {
+  const gguf::File& f = *file;
+  const ArchDescriptor* arch = AIRT_TRY(arch_of(f));
+  Hparams hp = AIRT_TRY(read_hparams(f, *arch));
+  hp.n_vocab = AIRT_TRY(vocab_of(f, *arch));
+  hp.tied_output = !f.tensor(models::tensor_names::kOutput);
+  std::string diff = hparams_difference(hp_, hp);
+  if (diff.empty()) diff = tensors_difference(this->file(), f);
+  if (diff.empty()) diff = vocab_difference(this->file(), f);
+  if (!diff.empty()) {
+    return errorf(Error::kFormatInvalid, "%s is not a tier of %s: %s", f.path().c_str(), this->file().path().c_str(),
+                  diff.c_str());
+  }
+  tiers_.push_back(AIRT_TRY(bind_tier(std::move(file), hp_, *arch_)));
+  return {};
+}
+
+int32_t Model::find_tier(std::string_view name) const {
+  for (int32_t i = 0; i < n_tiers(); ++i)
+    if (name == tier_name(i)) return i;
+  return -1;
+}
+
+size_t Model::mapped_bytes() const {
+  size_t n = 0;
+  for (const Tier& t : tiers_) n += t.weight_bytes;
+  return n;
 }
 
 }  // namespace airt::model

@@ -69,6 +69,14 @@ struct Weights {
   std::vector<LayerWeights> layers;
 };
 
+// One GGUF file of the model: its weights, used in place from its mapping.
+struct Tier {
+  std::unique_ptr<gguf::File> file;
+  Weights weights;
+  size_t weight_bytes = 0;                    // tensor data in the file
+  hal::DType main_type = hal::DType::kF32;    // the most common matrix type ("q4_0")
+};
+
 class Model {
  public:
   // Opens, validates and binds `path`. Errors name the file and, for tensors, the
@@ -77,23 +85,35 @@ class Model {
   // Binds an already opened file (takes ownership).
   static Result<std::unique_ptr<Model>> bind(std::unique_ptr<gguf::File> file);
 
+  // Weight tiers: further files of the same model at other quantizations (the ladder).
+  // Each must have the architecture, hyperparameters, tensor names and shapes and the
+  // vocabulary of the first; the error names the file and the first difference. All
+  // tiers stay mapped; a forward pass reads the weights of the tier it is given.
+  Status add_tier(const std::string& path);
+  Status add_tier(std::unique_ptr<gguf::File> file);
+  int32_t n_tiers() const { return int32_t(tiers_.size()); }
+  const Tier& tier(int32_t i) const { return tiers_[size_t(i)]; }
+  // "q8_0": the tier's main matrix type, for reports and operating points.
+  const char* tier_name(int32_t i) const { return hal::dtype_name(tiers_[size_t(i)].main_type); }
+  // The tier whose main type is named `name` ("q4_0"), or -1.
+  int32_t find_tier(std::string_view name) const;
+
   const Hparams& hparams() const { return hp_; }
-  const Weights& weights() const { return w_; }
-  const gguf::File& file() const { return *file_; }
+  // The first tier's weights, file and types (the model as loaded).
+  const Weights& weights() const { return tiers_[0].weights; }
+  const gguf::File& file() const { return *tiers_[0].file; }
   const models::ArchDescriptor& arch() const { return *arch_; }
-  // Bytes of tensor data in the file (what decoding reads per token, roughly).
-  size_t weight_bytes() const { return weight_bytes_; }
-  // The most common matrix type ("q4_0"), for reports.
-  hal::DType main_type() const { return main_type_; }
+  // Bytes of tensor data in the first file (what decoding reads per token, roughly).
+  size_t weight_bytes() const { return tiers_[0].weight_bytes; }
+  // Bytes of tensor data over every tier (what is mapped).
+  size_t mapped_bytes() const;
+  hal::DType main_type() const { return tiers_[0].main_type; }
 
  private:
   Model() = default;
-  std::unique_ptr<gguf::File> file_;
   const models::ArchDescriptor* arch_ = nullptr;
   Hparams hp_;
-  Weights w_;
-  size_t weight_bytes_ = 0;
-  hal::DType main_type_ = hal::DType::kF32;
+  std::vector<Tier> tiers_;
 };
 
 Result<Hparams> read_hparams(const gguf::File& f, const models::ArchDescriptor& arch);

@@ -42,14 +42,13 @@ class EngineGenerator final : public Generator, private engine::Sink {
     g->tok_ = AIRT_TRY(text::Tokenizer::from_gguf(g->model_->file()));
     if (auto t = text::ChatTemplate::from_gguf(g->model_->file()); t.ok()) g->template_.emplace(std::move(t.value()));
     const int threads = c.model.threads > 0 ? c.model.threads : hal::physical_cores();
-    g->pool_ = AIRT_TRY(hal::ThreadPool::create(threads));
     const hal::Kernels* kernels = AIRT_TRY(hal::kernels_best());
 
     engine::EngineConfig ec;
     ec.n_slots = c.slots;
     ec.n_ctx = std::min(c.model.ctx, std::max(g->model_->hparams().n_ctx_train, 1));
     ec.kernels = kernels;
-    ec.pool = g->pool_.get();
+    ec.n_threads = threads;
     MemoryPlan plan = AIRT_TRY(engine::Engine::plan(*g->model_, ec));
     governor::MemoryReading mem = AIRT_TRY(governor::read_memory());
     engine::MemoryBudget budget = engine::memory_budget_of(mem.headroom(), mem.headroom_source());
@@ -200,7 +199,6 @@ class EngineGenerator final : public Generator, private engine::Sink {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<text::Tokenizer> tok_;
   std::optional<text::ChatTemplate> template_;
-  std::unique_ptr<hal::ThreadPool> pool_;
   std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first
   OperatingPoint point_;
   GenerateSink* sink_ = nullptr;

@@ -5,7 +5,7 @@
 
 #include "hal/cpu/thread_pool.h"
 #include "runtime/engine/engine.h"
-#include "runtime/model/context.h"
+#include "hal/cpu/kernels.h"
 #include "runtime/model/model.h"
 #include "runtime/text/sampler.h"
 #include "runtime/text/tokenizer.h"
@@ -25,47 +25,6 @@ int thread_count() {
   return ec ? -1 : n;
 }
 
-// Generates 200 tokens on `pool` (null: one thread) with the best kernels of this CPU
-// and counts heap allocations after the first token.
-void generate_without_allocation(hal::ThreadPool* pool) {
-  std::string path = test::model_path("stories260K.gguf");
-  AIRT_REQUIRE_FILE(path);
-  auto m = model::Model::load(path);
-  ASSERT_TRUE(m.ok()) << m.error().message;
-  model::ContextParams p;
-  p.n_ctx = 256;
-  p.pool = pool;
-  auto ctx = model::Context::create(**m, p);
-  ASSERT_TRUE(ctx.ok());
-  auto tok = text::Tokenizer::from_gguf((*m)->file());
-  ASSERT_TRUE(tok.ok());
-  text::SamplerParams sp;
-  sp.temp = 0.9f;
-  sp.top_k = 40;
-  sp.top_p = 0.95f;
-  sp.min_p = 0.02f;
-  sp.repeat_penalty = 1.1f;
-  sp.seed = 1234;
-  auto sampler = text::Sampler::create((*ctx)->n_vocab(), sp);
-  ASSERT_TRUE(sampler.ok());
-  std::vector<int32_t> prompt;
-  ASSERT_TRUE((*tok)->encode("Once upon a time", true, false, prompt).ok());
-  ASSERT_TRUE((*ctx)->eval(prompt).ok());
-  char piece[64];
-  size_t bytes = 0;
-  int64_t after_first = -1;
-  test::AllocScope scope;
-  for (int i = 0; i < 200; ++i) {
-    int32_t id = (*sampler)->sample((*ctx)->logits());
-    (*sampler)->accept(id);
-    bytes += (*tok)->piece(id, piece, sizeof piece);
-    ASSERT_TRUE((*ctx)->eval({&id, 1}).ok());
-    if (i == 0) after_first = scope.count();
-  }
-  EXPECT_GT(bytes, 0u);
-  EXPECT_EQ(scope.count() - after_first, 0) << "heap allocations during 199 tokens after the first";
-}
-
 // Counts what it is told without allocating.
 struct CountingSink : engine::Sink {
   int64_t tokens = 0, bytes = 0, finished = 0, errors = 0;
@@ -79,6 +38,44 @@ struct CountingSink : engine::Sink {
   }
   void on_error(engine::Ticket, const ErrorInfo&) override { ++errors; }
 };
+
+// Generates 200 tokens on `threads` threads with the best kernels of this CPU through a
+// one-slot engine (the CLI's) and counts heap allocations after the first token.
+void generate_without_allocation(int threads) {
+  std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  ASSERT_TRUE(tok.ok());
+  engine::EngineConfig c;
+  c.n_ctx = 256;
+  c.kernels = hal::kernels_best().value();
+  c.n_threads = threads;
+  auto e = engine::Engine::create(**m, **tok, c);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  engine::Request r;
+  r.prompt = "Once upon a time";
+  r.max_tokens = 200;
+  r.ignore_eos = true;
+  r.sampling.temp = 0.9f;
+  r.sampling.top_k = 40;
+  r.sampling.top_p = 0.95f;
+  r.sampling.min_p = 0.02f;
+  r.sampling.repeat_penalty = 1.1f;
+  r.sampling.seed = 1234;
+  ASSERT_TRUE((*e)->submit(1, r).ok());
+  CountingSink sink;
+  (*e)->step(sink);  // the prompt and the first token
+  const int threads_before = thread_count();
+  test::AllocScope scope;
+  while ((*e)->step(sink)) {
+  }
+  EXPECT_EQ(scope.count(), 0) << "heap allocations during 199 tokens after the first";
+  EXPECT_EQ(thread_count(), threads_before) << "threads created while generating";
+  EXPECT_EQ(sink.tokens, 200);
+  EXPECT_GT(sink.bytes, 0);
+}
 
 engine::EngineConfig pinned_config() {
   engine::EngineConfig c;
@@ -104,17 +101,20 @@ TEST(EnginePlan, ArenaSizeIsPinned) {
   auto plan = engine::Engine::plan(**m, c);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   std::printf("%s", plan->to_string().c_str());
-  EXPECT_EQ(plan->arena_bytes(), 336256u);
-  size_t heap = 0, kv = 0;
+  EXPECT_EQ(plan->arena_bytes(), 350656u);
+  size_t heap = 0, kv = 0, kv_tables = 0;
   for (const Region& r : plan->regions()) {
     if (r.name == "samplers (heap)") heap = align_up(r.bytes, Arena::kDefaultAlign);
     if (r.name == "kv pool") kv = r.bytes;
+    if (r.name == "kv tables") kv_tables = r.bytes;
   }
   // 4 slots x (1 sink block + ceil((128+16-1)/16) window blocks + 1) blocks of 16 positions
   // x 340 B (5 layers x K and V x 34 B), plus block types, the free list, the tables.
-  EXPECT_EQ(kv, 4u * 11 * 16 * 340 + 2 * 64 + 192 + 128 + 4 * 128);
+  EXPECT_EQ(kv + kv_tables, 4u * 11 * 16 * 340 + 2 * 64 + 192 + 128 + 4 * 128);
+  EXPECT_EQ(kv, 4u * 11 * 16 * 340) << "the backend's block storage";
   auto e = engine::Engine::create(**m, **tok, c);
   ASSERT_TRUE(e.ok()) << e.error().message;
+  // The engine carves exactly what the plan says, to the byte.
   EXPECT_EQ(align_up((*e)->arena().used(), Arena::kDefaultAlign), plan->arena_bytes() - heap);
   // More slots grow the plan.
   c.n_slots = 8;
@@ -155,15 +155,11 @@ TEST(NoAllocation, ThousandTokensOverFourSequences) {
   EXPECT_GT(sink.bytes, 0);
 }
 
-TEST(NoAllocation, TwoHundredGeneratedTokens) { generate_without_allocation(nullptr); }
+TEST(NoAllocation, TwoHundredGeneratedTokens) { generate_without_allocation(1); }
 
 // The threaded path: the pool is created before the loop; running jobs on it must neither
 // allocate nor create threads.
-TEST(NoAllocation, TwoHundredGeneratedTokensOnTwoThreads) {
-  auto pool = hal::ThreadPool::create(2);
-  ASSERT_TRUE(pool.ok()) << pool.error().message;
-  generate_without_allocation(pool->get());
-}
+TEST(NoAllocation, TwoHundredGeneratedTokensOnTwoThreads) { generate_without_allocation(2); }
 
 // Quantized weights on two threads: prompt batches (the tiled matrix path, multi-row
 // attention) and single tokens (the streaming path) allocate nothing once the context
@@ -173,27 +169,37 @@ TEST(NoAllocation, QuantizedBatchesAndTokensOnTwoThreads) {
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;
-  auto pool = hal::ThreadPool::create(2);
-  ASSERT_TRUE(pool.ok()) << pool.error().message;
-  model::ContextParams p;
-  p.n_ctx = 128;
-  p.n_batch = 32;
-  p.pool = pool->get();
-  auto ctx = model::Context::create(**m, p);
-  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
-  std::vector<int32_t> batch(32);
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  engine::EngineConfig c;
+  c.n_ctx = 128;
+  c.prefill_chunk = 32;
+  c.kernels = hal::kernels_best().value();
+  c.n_threads = 2;
+  auto e = engine::Engine::create(**m, **tok, c);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  std::vector<int32_t> batch(37);
   for (size_t i = 0; i < batch.size(); ++i) batch[i] = int32_t(100 + 37 * i);
-  ASSERT_TRUE((*ctx)->eval(batch).ok());  // first use: pages the weights in
+  engine::Request r;
+  r.prompt_tokens = batch;  // a chunk of 32 rows, then one of 5
+  r.max_tokens = 40;
+  r.ignore_eos = true;
+  r.sampling.temp = 0;
+  CountingSink sink;
+  auto run = [&] {
+    ASSERT_TRUE((*e)->submit(1, r).ok());
+    while ((*e)->step(sink)) {
+    }
+  };
+  run();  // first use: pages the weights in
   const int threads_before = thread_count();
+  ASSERT_TRUE((*e)->submit(2, r).ok());
   test::AllocScope scope;
-  ASSERT_TRUE((*ctx)->eval(batch).ok());
-  ASSERT_TRUE((*ctx)->eval({batch.data(), 5}).ok());
-  for (int i = 0; i < 40; ++i) {
-    int32_t id = 200 + i;
-    ASSERT_TRUE((*ctx)->eval({&id, 1}).ok());
+  while ((*e)->step(sink)) {
   }
   EXPECT_EQ(scope.count(), 0) << "heap allocations in batched and single-token evaluation";
   EXPECT_EQ(thread_count(), threads_before) << "threads created during evaluation";
+  EXPECT_EQ(sink.errors, 0);
 }
 
 }  // namespace

@@ -6,38 +6,16 @@
 #include <map>
 
 #include "runtime/engine/engine.h"
-#include "runtime/model/context.h"
-#include "runtime/model/forward.h"
+#include "hal/cpu/kernels.h"
 #include "runtime/model/kv_cache.h"
+#include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
 
 namespace airt {
 namespace {
 
-// Several sequences in one KvCache + Forward, fed by hand.
-struct Multi {
-  Arena arena;
-  model::KvCache kv;
-  std::unique_ptr<model::Forward> fwd;
-  Multi(const model::Model& m, int32_t n_seq, int32_t n_ctx, int32_t rows, model::KvTypes t) {
-    model::KvParams kp;
-    kp.n_seq = n_seq;
-    kp.n_ctx = n_ctx;
-    kp.types = t;
-    kp.n_step = rows;
-    model::ForwardParams fp;
-    fp.n_rows = rows;
-    fp.n_logits = rows;
-    fp.max_visible = model::KvCache::blocks_per_seq(kp) * kp.block;
-    fp.kernels = hal::kernels_best().value();
-    MemoryPlan plan;
-    model::Forward::plan(m, fp, plan);
-    arena = std::move(Arena::reserve(plan.arena_bytes() + model::KvCache::arena_bytes(m.hparams(), kp)).value());
-    EXPECT_TRUE(kv.carve(arena, m.hparams(), kp).ok());
-    fwd = std::make_unique<model::Forward>(m);
-    EXPECT_TRUE(fwd->carve(arena, fp).ok());
-  }
-};
+// Several sequences in one KvCache + CPU backend, fed by hand.
+using Multi = test::BackendRig;
 
 void check_batched_equals_alone(const char* name, model::KvTypes types, double bound = 1e-6) {
   std::string path = test::model_path(name);
@@ -60,14 +38,14 @@ void check_batched_equals_alone(const char* name, model::KvTypes types, double b
     }
     keep.push_back(prompt - 1);
     ASSERT_TRUE(alone.kv.seq_append(0, prompt).ok());
-    alone.fwd->eval({tok, pos, seq, keep}, alone.kv, nullptr);
-    auto l = alone.fwd->logits(0);
+    ASSERT_TRUE(alone.backend->eval({tok, pos, seq, keep}, alone.kv).ok());
+    auto l = alone.backend->logits(0);
     want.emplace_back(l.begin(), l.end());
     for (int g = 0; g < gen; ++g) {
       int32_t t = token(0, prompt + g), p = prompt + g, s = 0, k = 0;
       ASSERT_TRUE(alone.kv.seq_append(0, 1).ok());
-      alone.fwd->eval({{&t, 1}, {&p, 1}, {&s, 1}, {&k, 1}}, alone.kv, nullptr);
-      auto r = alone.fwd->logits(0);
+      ASSERT_TRUE(alone.backend->eval({{&t, 1}, {&p, 1}, {&s, 1}, {&k, 1}}, alone.kv).ok());
+      auto r = alone.backend->logits(0);
       want.emplace_back(r.begin(), r.end());
     }
   }
@@ -95,9 +73,9 @@ void check_batched_equals_alone(const char* name, model::KvTypes types, double b
         if (s == 1) seq1_row = int32_t(keep.size()) - 1;
       }
     }
-    batch.fwd->eval({tok, pos, seq, keep}, batch.kv, nullptr);
+    ASSERT_TRUE(batch.backend->eval({tok, pos, seq, keep}, batch.kv).ok());
     if (seq1_row >= 0) {
-      auto r = batch.fwd->logits(seq1_row);
+      auto r = batch.backend->logits(seq1_row);
       got.emplace_back(r.begin(), r.end());
     }
   }
@@ -132,26 +110,15 @@ TEST(EngineBatch, ThreadedPassEqualsOneThread) {
   for (int i = 0; i < 21; ++i) ids.push_back((i * 7919 + 5) % 32000);
   std::vector<float> want, got;
   for (int threads : {1, 3}) {
-    auto pool = hal::ThreadPool::create(threads);
-    ASSERT_TRUE(pool.ok()) << pool.error().message;
-    model::ContextParams p;
-    p.n_ctx = 64;
-    p.n_batch = 8;
-    p.logits_all = true;
-    p.kernels = hal::kernels_best().value();
-    p.kv_types = {hal::DType::kQ8_0, hal::DType::kF16};
-    p.pool = threads > 1 ? pool->get() : nullptr;
-    auto ctx = model::Context::create(**m, p);
-    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
-    std::vector<float>& out = threads == 1 ? want : got;
-    for (size_t i = 0; i < ids.size(); i += 8) {
-      size_t n = std::min<size_t>(8, ids.size() - i);
-      ASSERT_TRUE((*ctx)->eval({ids.data() + i, n}).ok());
-      for (size_t t = 0; t < n; ++t) {
-        auto row = (*ctx)->logits(int32_t(t));
-        out.insert(out.end(), row.begin(), row.end());
-      }
-    }
+    engine::EngineConfig c = test::scoring_config(64, 8);
+    c.kernels = hal::kernels_best().value();
+    c.kv_types = {hal::DType::kQ8_0, hal::DType::kF16};
+    c.n_threads = threads;
+    auto tok = text::Tokenizer::from_gguf((*m)->file());
+    ASSERT_TRUE(tok.ok()) << tok.error().message;
+    auto e = engine::Engine::create(**m, **tok, c);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    (threads == 1 ? want : got) = test::engine_logits(**e, ids);
   }
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(got, want);

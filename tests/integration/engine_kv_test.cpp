@@ -6,9 +6,10 @@
 #include <cmath>
 #include <cstdio>
 
-#include "runtime/model/context.h"
+#include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
 #include "runtime/text/tokenizer.h"
+#include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
 
 namespace airt {
@@ -16,6 +17,7 @@ namespace {
 
 struct Loaded {
   std::unique_ptr<model::Model> m;
+  std::unique_ptr<text::Tokenizer> tok;
   std::vector<std::vector<int32_t>> lines;
 };
 
@@ -28,42 +30,37 @@ Loaded load(const char* model, const char* tokens) {
   EXPECT_TRUE(m.ok()) << m.error().message;
   if (!m.ok()) return l;
   l.m = std::move(*m);
+  l.tok = std::move(text::Tokenizer::from_gguf(l.m->file()).value());
   l.lines = test::read_token_lines(ref + "/" + tokens);
   return l;
 }
 
+using Params = engine::EngineConfig;  // window, sinks, kv_block, kv_types
+
 // Logits of every position of `ids`, evaluated in chunks of `batch`.
-std::vector<float> all_logits(const model::Model& m, const std::vector<int32_t>& ids, model::ContextParams p,
-                              int32_t batch) {
-  p.n_ctx = int32_t(ids.size()) + 8;
-  p.n_batch = batch;
-  p.logits_all = true;
-  auto ctx = model::Context::create(m, p);
-  EXPECT_TRUE(ctx.ok()) << ctx.error().message;
-  std::vector<float> out;
-  for (size_t i = 0; i < ids.size(); i += size_t(batch)) {
-    size_t n = std::min(ids.size() - i, size_t(batch));
-    Status s = (*ctx)->eval({ids.data() + i, n});
-    EXPECT_TRUE(s.ok()) << s.error().message;
-    for (size_t t = 0; t < n; ++t) {
-      auto row = (*ctx)->logits(int32_t(t));
-      out.insert(out.end(), row.begin(), row.end());
-    }
-  }
-  return out;
+std::vector<float> all_logits(const Loaded& l, const std::vector<int32_t>& ids, Params p, int32_t batch) {
+  engine::EngineConfig c = test::scoring_config(int32_t(ids.size()) + 8, batch);
+  c.window = p.window;
+  c.sinks = p.sinks;
+  c.kv_block = p.kv_block;
+  c.kv_types = p.kv_types;
+  auto e = engine::Engine::create(*l.m, *l.tok, c);
+  EXPECT_TRUE(e.ok()) << e.error().message;
+  if (!e.ok()) return {};
+  return test::engine_logits(**e, ids);
 }
 
 TEST(KvWindow, WindowCoveringTheSequenceChangesNothing) {
   Loaded l = load("stories260K.gguf", "stories260K.tokens");
   AIRT_REQUIRE_FILE(test::model_path("stories260K.gguf"));
   for (const auto& ids : l.lines) {
-    model::ContextParams full;
-    auto want = all_logits(*l.m, ids, full, 7);
-    model::ContextParams win = full;
+    Params full;
+    auto want = all_logits(l, ids, full, 7);
+    Params win = full;
     win.window = int32_t(ids.size());
     win.sinks = 4;
     win.kv_block = 8;
-    auto got = all_logits(*l.m, ids, win, 7);
+    auto got = all_logits(l, ids, win, 7);
     ASSERT_EQ(got.size(), want.size());
     EXPECT_EQ(got, want) << "a window of the whole sequence must give identical logits";
   }
@@ -74,12 +71,12 @@ TEST(KvWindow, ShortWindowSeesOnlySinksAndRecentPositions) {
   AIRT_REQUIRE_FILE(test::model_path("stories260K.gguf"));
   const auto& ids = l.lines.back();
   ASSERT_GT(ids.size(), 24u);
-  model::ContextParams p;
+  Params p;
   p.window = 8;
   p.sinks = 2;
   p.kv_block = 4;
-  auto windowed = all_logits(*l.m, ids, p, 1);
-  auto full = all_logits(*l.m, ids, model::ContextParams{}, 1);
+  auto windowed = all_logits(l, ids, p, 1);
+  auto full = all_logits(l, ids, Params{}, 1);
   const size_t nv = size_t(l.m->hparams().n_vocab);
   // Positions 0..7 see everything either way; later ones differ.
   for (size_t i = 0; i < 8 * nv; ++i) ASSERT_EQ(windowed[i], full[i]) << i;
@@ -88,26 +85,56 @@ TEST(KvWindow, ShortWindowSeesOnlySinksAndRecentPositions) {
   for (float v : windowed) ASSERT_TRUE(std::isfinite(v));
   // Sinks matter: the same window without them gives other logits.
   p.sinks = 0;
-  auto no_sinks = all_logits(*l.m, ids, p, 1);
+  auto no_sinks = all_logits(l, ids, p, 1);
   EXPECT_NE(no_sinks, windowed);
 }
+
+// The governor's window knob between tokens: one prompt token per step, the window
+// narrowed at step 10 and widened again at step 20 from the engine's step hook.
+struct WindowSwitcher : engine::Sink {
+  int64_t steps = 0;
+  int64_t rows = 0;
+  bool finite = true;
+  static void hook(void* ctx, engine::Engine& e, const governor::StepRecord&) {
+    auto* self = static_cast<WindowSwitcher*>(ctx);
+    ++self->steps;
+    if (self->steps == 10) {
+      EXPECT_TRUE(e.set_window(6, 1).ok());  // the governor narrows the window...
+    }
+    if (self->steps == 20) {
+      EXPECT_TRUE(e.set_window(0, 0).ok());  // ...and widens it again
+    }
+  }
+  void on_logits(engine::Ticket, int32_t, std::span<const float> row) override {
+    ++rows;
+    for (float v : row) finite = finite && std::isfinite(v);
+  }
+  void on_token(engine::Ticket, int32_t, std::string_view) override {}
+  void on_finish(engine::Ticket, const engine::Finish&) override {}
+  void on_error(engine::Ticket, const ErrorInfo& e) override { ADD_FAILURE() << e.message; }
+};
 
 TEST(KvWindow, WindowCanChangeBetweenTokens) {
   Loaded l = load("stories260K.gguf", "stories260K.tokens");
   AIRT_REQUIRE_FILE(test::model_path("stories260K.gguf"));
   const auto& ids = l.lines.back();
-  model::ContextParams p;
-  p.n_ctx = int32_t(ids.size());
-  p.n_batch = 1;
-  auto ctx = model::Context::create(*l.m, p);
-  ASSERT_TRUE(ctx.ok());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i == 10) (*ctx)->set_window(6, 1);   // the governor narrows the window...
-    if (i == 20) (*ctx)->set_window(0, 0);   // ...and widens it again
-    ASSERT_TRUE((*ctx)->eval({&ids[i], 1}).ok()) << i;
-    for (float v : (*ctx)->logits()) ASSERT_TRUE(std::isfinite(v));
+  engine::EngineConfig c = test::scoring_config(int32_t(ids.size()), 1);
+  c.keep_cache = true;  // the finished sequence stays, to count its positions
+  auto e = engine::Engine::create(*l.m, *l.tok, c);
+  ASSERT_TRUE(e.ok());
+  WindowSwitcher sink;
+  (*e)->set_step_hook(&WindowSwitcher::hook, &sink);
+  engine::Request r;
+  r.prompt_tokens = ids;
+  r.prompt_only = true;
+  r.logits_all = true;
+  ASSERT_TRUE((*e)->submit(1, r).ok());
+  while ((*e)->step(sink)) {
   }
-  EXPECT_EQ((*ctx)->n_past(), int32_t(ids.size()));
+  EXPECT_TRUE(sink.finite);
+  EXPECT_EQ(sink.rows, int64_t(ids.size()));
+  EXPECT_EQ((*e)->kv().seq_pos(0), int32_t(ids.size()));
+  EXPECT_EQ((*e)->stats().window, 0);
 }
 
 struct Quality {
@@ -116,22 +143,22 @@ struct Quality {
 };
 
 // Perplexity of story.txt as the reference computes it (chunks of 128, second half scored).
-double perplexity(const model::Model& m, const std::vector<int32_t>& ids, model::ContextParams p) {
+double perplexity(const Loaded& l, const std::vector<int32_t>& ids, Params p) {
   const int32_t n_ctx = 128;
-  p.n_ctx = n_ctx;
-  p.n_batch = n_ctx;
-  p.logits_all = true;
-  auto ctx = model::Context::create(m, p);
-  EXPECT_TRUE(ctx.ok());
+  engine::EngineConfig c = test::scoring_config(n_ctx, n_ctx);
+  c.kv_types = p.kv_types;
+  auto e = engine::Engine::create(*l.m, *l.tok, c);
+  EXPECT_TRUE(e.ok());
+  if (!e.ok()) return 0;
+  const size_t nv = size_t(l.m->hparams().n_vocab);
   double nll = 0;
   size_t count = 0;
-  for (size_t c = 0; c + size_t(n_ctx) <= ids.size(); c += size_t(n_ctx)) {
-    std::vector<int32_t> chunk(ids.begin() + long(c), ids.begin() + long(c) + n_ctx);
+  for (size_t c0 = 0; c0 + size_t(n_ctx) <= ids.size(); c0 += size_t(n_ctx)) {
+    std::vector<int32_t> chunk(ids.begin() + long(c0), ids.begin() + long(c0) + n_ctx);
     chunk[0] = 1;  // BOS
-    (*ctx)->truncate(0);
-    EXPECT_TRUE((*ctx)->eval(chunk).ok());
+    std::vector<float> logits = test::engine_logits(**e, chunk);
     for (int32_t j = n_ctx / 2; j < n_ctx - 1; ++j) {
-      auto row = (*ctx)->logits(j);
+      std::span<const float> row(logits.data() + size_t(j) * nv, nv);
       float mx = row[0];
       for (float v : row) mx = std::max(mx, v);
       double sum = 0;
@@ -146,18 +173,18 @@ double perplexity(const model::Model& m, const std::vector<int32_t>& ids, model:
 Quality measure(const Loaded& l, const std::vector<int32_t>& story, model::KvTypes t) {
   double num = 0, den = 0;
   for (const auto& ids : l.lines) {
-    auto ref = all_logits(*l.m, ids, model::ContextParams{}, int32_t(ids.size()));
-    model::ContextParams p;
+    auto ref = all_logits(l, ids, Params{}, int32_t(ids.size()));
+    Params p;
     p.kv_types = t;
-    auto got = all_logits(*l.m, ids, p, int32_t(ids.size()));
+    auto got = all_logits(l, ids, p, int32_t(ids.size()));
     for (size_t i = 0; i < ref.size(); ++i) {
       num += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
       den += double(ref[i]) * ref[i];
     }
   }
-  model::ContextParams p;
+  Params p;
   p.kv_types = t;
-  return {num / den, perplexity(*l.m, story, p)};
+  return {num / den, perplexity(l, story, p)};
 }
 
 class KvPrecision : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
@@ -170,7 +197,7 @@ TEST_P(KvPrecision, Q8WithinBoundsQ4Measured) {
   ASSERT_TRUE(tok.ok());
   std::vector<int32_t> story;
   ASSERT_TRUE((*tok)->encode(test::read_text(test::reference_dir() + "/story.txt"), true, false, story).ok());
-  const double ppl_f16 = perplexity(*l.m, story, model::ContextParams{});
+  const double ppl_f16 = perplexity(l, story, Params{});
   const model::KvTypes q8{hal::DType::kQ8_0, hal::DType::kQ8_0}, q4{hal::DType::kQ4_0, hal::DType::kQ4_0};
   Quality a = measure(l, story, q8);
   Quality b = measure(l, story, q4);

@@ -9,78 +9,84 @@
 #include "runtime/core/file.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/session.h"
-#include "runtime/model/context.h"
 #include "tests/support/test_support.h"
 
 namespace airt {
 namespace {
 
-int32_t argmax(std::span<const float> v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
-
-std::unique_ptr<model::Context> make_ctx(const model::Model& m, model::KvTypes t = {}, int32_t window = 0) {
-  model::ContextParams p;
-  p.n_ctx = 256;
-  p.kv_types = t;
-  p.window = window;
-  p.sinks = window ? 4 : 0;
-  auto c = model::Context::create(m, p);
-  EXPECT_TRUE(c.ok()) << c.error().message;
-  return std::move(*c);
-}
-
-// Greedy continuation of what ctx holds; appends to `history`.
-std::vector<int32_t> greedy(model::Context& ctx, int n, std::vector<int32_t>& history) {
-  std::vector<int32_t> out;
-  for (int i = 0; i < n; ++i) {
-    int32_t id = argmax(ctx.logits());
-    out.push_back(id);
-    history.push_back(id);
-    EXPECT_TRUE(ctx.eval({&id, 1}).ok());
-  }
-  return out;
-}
+struct Collect : engine::Sink {
+  std::map<engine::Ticket, std::vector<int32_t>> tokens;
+  std::map<engine::Ticket, engine::Finish> finished;
+  void on_token(engine::Ticket t, int32_t id, std::string_view) override { tokens[t].push_back(id); }
+  void on_finish(engine::Ticket t, const engine::Finish& f) override { finished[t] = f; }
+  void on_error(engine::Ticket, const ErrorInfo& e) override { ADD_FAILURE() << e.message; }
+};
 
 class SessionTest : public ::testing::Test {
- protected:
+
+ public:
   void SetUp() override {
     std::string path = test::model_path("stories260K.gguf");
     if (path.empty()) GTEST_SKIP() << "shared models absent";
     m_ = std::move(model::Model::load(path).value());
+    tok_ = std::move(text::Tokenizer::from_gguf(m_->file()).value());
     dir_ = test::temp_dir();
   }
-  // Prompt, 32 greedy tokens, saved to `file` with the context's settings.
-  std::vector<int32_t> save_half(const std::string& file, model::KvTypes t = {}, int32_t window = 0) {
-    auto ctx = make_ctx(*m_, t, window);
-    std::vector<int32_t> history = prompt_;
-    EXPECT_TRUE(ctx->eval(prompt_).ok());
-    auto first = greedy(*ctx, 32, history);
-    Status s = engine::session_save(file, *m_, ctx->kv(), 0, history, ctx->logits());
+  std::unique_ptr<engine::Engine> make_engine(const model::Model& m, model::KvTypes t = {}, int32_t window = 0) {
+    engine::EngineConfig c;
+    c.n_ctx = 256;
+    c.kv_types = t;
+    c.window = window;
+    c.sinks = window ? 4 : 0;
+    auto e = engine::Engine::create(m, *tok_, c);
+    EXPECT_TRUE(e.ok()) << e.error().message;
+    return std::move(*e);
+  }
+  // n greedy tokens after `prompt` (a session's saved tokens first, with `continue_session`).
+  std::vector<int32_t> greedy(engine::Engine& e, std::span<const int32_t> prompt, int n, const std::string& session,
+                              bool continue_session = false) {
+    engine::Request r;
+    r.prompt_tokens = prompt;
+    r.max_tokens = n;
+    r.sampling.temp = 0;
+    r.ignore_eos = true;
+    r.session_path = session;
+    r.continue_session = continue_session;
+    Status s = e.submit(1, r);
     EXPECT_TRUE(s.ok()) << s.error().message;
-    return first;
+    Collect sink;
+    while (e.step(sink)) {
+    }
+    return sink.tokens[1];
+  }
+  // Prompt, 32 greedy tokens, saved to `file` with the engine's settings.
+  std::vector<int32_t> save_half(const std::string& file, model::KvTypes t = {}, int32_t window = 0) {
+    auto e = make_engine(*m_, t, window);
+    return greedy(*e, prompt_, 32, file);
   }
   std::unique_ptr<model::Model> m_;
+  std::unique_ptr<text::Tokenizer> tok_;
   std::string dir_;
   std::vector<int32_t> prompt_ = {1, 403, 407, 261, 378, 10, 51, 257};
 };
 
 void expect_same_continuation(SessionTest* t, const model::Model& m, const std::vector<int32_t>& prompt,
                               const std::string& file, model::KvTypes types, int32_t window) {
-  auto whole = make_ctx(m, types, window);
+  auto whole = t->make_engine(m, types, window);
+  auto want = t->greedy(*whole, prompt, 64, "");
   std::vector<int32_t> h1 = prompt;
-  ASSERT_TRUE(whole->eval(prompt).ok());
-  auto want = greedy(*whole, 64, h1);
+  h1.insert(h1.end(), want.begin(), want.end());
 
-  auto ctx = make_ctx(m, types, window);
-  auto sess = engine::Session::read(file, m, ctx->kv());
+  auto e = t->make_engine(m, types, window);
+  auto sess = engine::Session::read(file, m, e->kv());
   ASSERT_TRUE(sess.ok()) << sess.error().message;
   ASSERT_EQ(sess->tokens().size(), prompt.size() + 32);
-  ASSERT_TRUE(sess->restore(ctx->kv(), 0, int32_t(sess->tokens().size())).ok());
-  ctx->restore_logits(sess->logits());
   std::vector<int32_t> h2(sess->tokens().begin(), sess->tokens().end());
-  auto second = greedy(*ctx, 32, h2);
+  // The saved tokens continue: their KV comes from the file, the last one is evaluated.
+  auto second = t->greedy(*e, {}, 32, file, /*continue_session=*/true);
+  h2.insert(h2.end(), second.begin(), second.end());
   EXPECT_EQ(std::vector<int32_t>(want.begin() + 32, want.end()), second);
   EXPECT_EQ(h1, h2);
-  (void)t;
 }
 
 TEST_F(SessionTest, RestoreContinuesWithIdenticalGreedyTokens) {
@@ -101,11 +107,11 @@ TEST_F(SessionTest, WindowedSequenceRestores) {
 TEST_F(SessionTest, MismatchedAndDamagedFilesAreRefused) {
   std::string file = dir_ + "/good.airtsession";
   save_half(file);
-  auto ctx = make_ctx(*m_);
+  auto ctx = make_engine(*m_);
   ASSERT_TRUE(engine::Session::read(file, *m_, ctx->kv()).ok());
 
   // Other KV type.
-  auto q8 = make_ctx(*m_, {hal::DType::kQ8_0, hal::DType::kQ8_0});
+  auto q8 = make_engine(*m_, {hal::DType::kQ8_0, hal::DType::kQ8_0});
   auto r = engine::Session::read(file, *m_, q8->kv());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("holds KV type f16, this run uses q8_0"), std::string::npos) << r.error().message;
@@ -114,7 +120,10 @@ TEST_F(SessionTest, MismatchedAndDamagedFilesAreRefused) {
   std::string other = test::model_path("llama2xs-vocab512.gguf");
   if (!other.empty()) {
     auto m2 = std::move(model::Model::load(other).value());
-    auto c2 = make_ctx(*m2);
+    auto tok2 = std::move(text::Tokenizer::from_gguf(m2->file()).value());
+    engine::EngineConfig c;
+    c.n_ctx = 256;
+    auto c2 = std::move(engine::Engine::create(*m2, *tok2, c).value());
     r = engine::Session::read(file, *m2, c2->kv());
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message.find("another model"), std::string::npos) << r.error().message;
@@ -146,16 +155,8 @@ TEST_F(SessionTest, MismatchedAndDamagedFilesAreRefused) {
   EXPECT_EQ(r.error().code, Error::kIoNotFound);
 }
 
-struct Collect : engine::Sink {
-  std::map<engine::Ticket, std::vector<int32_t>> tokens;
-  std::map<engine::Ticket, engine::Finish> finished;
-  void on_token(engine::Ticket t, int32_t id, std::string_view) override { tokens[t].push_back(id); }
-  void on_finish(engine::Ticket t, const engine::Finish& f) override { finished[t] = f; }
-  void on_error(engine::Ticket, const ErrorInfo& e) override { ADD_FAILURE() << e.message; }
-};
-
 TEST_F(SessionTest, EngineRequestResumesFromItsSessionFile) {
-  auto tok = std::move(text::Tokenizer::from_gguf(m_->file()).value());
+  auto& tok = tok_;
   engine::EngineConfig c;
   c.n_ctx = 256;
   c.n_slots = 2;

@@ -211,7 +211,7 @@ TEST_F(EngineTest, GovernorKnobsBetweenTokens) {
   ASSERT_TRUE(e->submit(1, r).ok());
   Collect sink;
   for (int i = 0; i < 20; ++i) e->step(sink);
-  e->set_window(32, 4);
+  ASSERT_TRUE(e->set_window(32, 4).ok());
   EXPECT_FALSE(e->set_kv_types({hal::DType::kF16, hal::DType::kF16}).ok());  // larger than the pool's blocks
   ASSERT_TRUE(e->set_kv_types({hal::DType::kQ4_0, hal::DType::kQ4_0}).ok());
   for (int i = 0; i < 100; ++i) e->step(sink);

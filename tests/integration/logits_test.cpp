@@ -7,8 +7,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/model/context.h"
+#include "hal/cpu/kernels.h"
+#include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
+#include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
 
 namespace airt {
@@ -41,8 +43,6 @@ std::vector<int32_t> read_ids(const std::string& path) {
   return ids;
 }
 
-int32_t argmax(std::span<const float> v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
-
 TEST_P(LogitsTest, MatchesReference) {
   const Case& c = GetParam();
   std::string path = test::model_path(c.model);
@@ -56,10 +56,7 @@ TEST_P(LogitsTest, MatchesReference) {
   ASSERT_TRUE(m.ok()) << m.error().message;
   size_t longest = 0;
   for (auto& l : lines) longest = std::max(longest, l.size());
-  model::ContextParams p;
-  p.n_ctx = int32_t(longest) + 64;
-  p.n_batch = int32_t(longest);
-  p.logits_all = true;
+  engine::EngineConfig p = test::scoring_config(int32_t(longest) + 64, int32_t(longest));
   // With AIRT_CPU_ISA set (the aarch64 test presets set "auto") the forward pass runs on
   // that kernel table, so the fast kernels face the reference too; otherwise generic.
   if (const char* isa = std::getenv("AIRT_CPU_ISA"); isa != nullptr && *isa != '\0') {
@@ -68,8 +65,10 @@ TEST_P(LogitsTest, MatchesReference) {
     p.kernels = *k;
     std::printf("%s: %s kernels\n", c.model, p.kernels->isa);
   }
-  auto ctx = model::Context::create(**m, p);
-  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  auto e = engine::Engine::create(**m, **tok, p);
+  ASSERT_TRUE(e.ok()) << e.error().message;
   const size_t nv = size_t((*m)->hparams().n_vocab);
 
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -78,28 +77,14 @@ TEST_P(LogitsTest, MatchesReference) {
     if (want.empty()) continue;  // the reference covers only some sequences for some models
     const auto& ids = lines[i];
     ASSERT_EQ(want.size(), ids.size() * nv) << base;
-    (*ctx)->truncate(0);
-    Status s = (*ctx)->eval(ids);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    std::vector<float> got;
-    for (size_t t = 0; t < ids.size(); ++t) {
-      auto row = (*ctx)->logits(int32_t(t));
-      got.insert(got.end(), row.begin(), row.end());
-    }
-    double e = test::nmse(got.data(), want.data(), want.size());
-    EXPECT_LE(e, c.bound) << c.model << " sequence " << i;
-    RecordProperty(std::string("nmse_") + std::to_string(i), std::to_string(e));
-    std::printf("%s seq %zu: NMSE %.3g (bound %.0e)\n", c.model, i, e, c.bound);
-
     std::vector<int32_t> want_greedy = read_ids(base + ".greedy.txt");
     std::vector<int32_t> greedy;
-    int32_t next = argmax((*ctx)->logits(int32_t(ids.size()) - 1));
-    for (size_t g = 0; g < want_greedy.size(); ++g) {
-      greedy.push_back(next);
-      if (g + 1 == want_greedy.size()) break;
-      ASSERT_TRUE((*ctx)->eval({&next, 1}).ok());
-      next = argmax((*ctx)->logits(0));
-    }
+    std::vector<float> got = test::engine_logits(**e, ids, int32_t(want_greedy.size()), &greedy);
+    double err = test::nmse(got.data(), want.data(), want.size());
+    EXPECT_LE(err, c.bound) << c.model << " sequence " << i;
+    RecordProperty(std::string("nmse_") + std::to_string(i), std::to_string(err));
+    std::printf("%s seq %zu: NMSE %.3g (bound %.0e)\n", c.model, i, err, c.bound);
+
     size_t agree = 0;
     while (agree < greedy.size() && greedy[agree] == want_greedy[agree]) ++agree;
     std::printf("%s seq %zu: greedy agrees for %zu of %zu tokens\n", c.model, i, agree, want_greedy.size());

@@ -1,0 +1,112 @@
+// The operating point and the step records (engine.h).
+#include <algorithm>
+
+#include "runtime/core/clock.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/engine_slot.h"
+
+namespace airt::engine {
+
+Status Engine::apply(const governor::OperatingPoint& p) {
+  if (p.tier < 0 || p.tier >= model_.n_tiers()) {
+    return errorf(Error::kRequestOutOfRange, "weight tier %d: the model has %d tier(s)", p.tier, model_.n_tiers());
+  }
+  if (p.window < 0 || p.sinks < 0) return errorf(Error::kRequestOutOfRange, "window and sinks must not be negative");
+  if (plan_window_ > 0 && (p.window == 0 || p.window > plan_window_ || p.sinks > plan_sinks_)) {
+    return errorf(Error::kRequestOutOfRange,
+                  "window %d + %d sinks: the plan holds windows of 1..%d with up to %d sinks (plan a wider "
+                  "--max-window)",
+                  p.window, p.sinks, plan_window_, plan_sinks_);
+  }
+  if (p.window > 0 && p.window > cfg_.n_ctx && plan_window_ == 0) {
+    return errorf(Error::kRequestOutOfRange, "window %d exceeds the context of %d", p.window, cfg_.n_ctx);
+  }
+  AIRT_TRY(kv_.check_types({p.kv_k, p.kv_v}));
+  if (p.draft_len != 0) {
+    return errorf(Error::kRequestOutOfRange, "draft length %d: speculative decoding is not in this build (0)",
+                  p.draft_len);
+  }
+  if (p.threads < 0 || p.threads > backend_->max_threads()) {
+    return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d", p.threads, backend_->max_threads());
+  }
+  if (p.backend != cfg_.backend) {
+    return errorf(Error::kRequestOutOfRange, "backend %s: this engine runs on %s", governor::backend_kind_name(p.backend),
+                  governor::backend_kind_name(cfg_.backend));
+  }
+  pending_ = p;
+  if (pending_.window == 0) pending_.sinks = 0;
+  if (pending_.threads == 0) pending_.threads = backend_->max_threads();
+  has_pending_ = true;
+  return {};
+}
+
+// At a step boundary: every knob of the pending point takes effect for every sequence.
+// Each was checked by apply(), so none of these can fail.
+void Engine::apply_pending() {
+  if (!has_pending_) return;
+  has_pending_ = false;
+  const governor::OperatingPoint p = pending_;
+  if (p.tier != point_.tier) (void)backend_->set_tier(p.tier);
+  if (p.threads != point_.threads) (void)backend_->set_threads(p.threads);
+  if (p.kv_k != point_.kv_k || p.kv_v != point_.kv_v) (void)kv_.set_types({p.kv_k, p.kv_v});
+  if (p.window != point_.window || p.sinks != point_.sinks) {
+    for (int32_t i = 0; i < cfg_.n_slots; ++i)
+      if (slots_[i].state != Slot::State::kFree) kv_.set_window(i, p.window, p.sinks);
+  }
+  point_ = p;
+}
+
+Status Engine::set_window(int32_t window, int32_t sinks) {
+  governor::OperatingPoint p = has_pending_ ? pending_ : point_;
+  p.window = std::max(0, window);
+  p.sinks = std::max(0, sinks);
+  return apply(p);
+}
+
+Status Engine::set_kv_types(model::KvTypes t) {
+  governor::OperatingPoint p = has_pending_ ? pending_ : point_;
+  p.kv_k = t.k;
+  p.kv_v = t.v;
+  return apply(p);
+}
+
+void Engine::record(int64_t t0, int32_t rows, int32_t decoded, int32_t n_seq) {
+  const int64_t now = now_ns();
+  governor::StepRecord& r = ring_[n_records_ % kStepRing];
+  r.start_ns = t0;
+  r.rows_decode = decoded;
+  r.rows_prefill = rows - decoded;
+  r.sequences = n_seq;
+  r.wall_ms = float(double(now - t0) / 1e6);
+  r.point = point_;
+  ++n_records_;
+  ++stats_.steps;
+  const double dt = double(now - t0) / 1e9;
+  if (decoded > 0 && dt > 0) {
+    const double rate = double(decoded) / dt;
+    stats_.decode_tokens_per_s = stats_.decode_tokens_per_s > 0 ? 0.8 * stats_.decode_tokens_per_s + 0.2 * rate : rate;
+  }
+  if (hook_) hook_(hook_ctx_, *this, r);
+}
+
+size_t Engine::recent_steps(std::span<governor::StepRecord> out) const {
+  const int64_t have = std::min<int64_t>(n_records_, kStepRing);
+  const size_t n = std::min(out.size(), size_t(have));
+  for (size_t i = 0; i < n; ++i) out[i] = ring_[(n_records_ - int64_t(n) + int64_t(i)) % kStepRing];
+  return n;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats st = stats_;
+  st.slots_busy = n_busy_;
+  st.kv_blocks_total = kv_.blocks_total();
+  st.kv_blocks_used = kv_.blocks_total() - kv_.blocks_free();
+  st.point = point_;
+  st.window = point_.window;
+  st.sinks = point_.sinks;
+  st.kv_types = {point_.kv_k, point_.kv_v};
+  st.tier_name = model_.tier_name(point_.tier);
+  return st;
+}
+
+}  // namespace airt::engine

@@ -1,0 +1,94 @@
+// Backend: the seam the engine evaluates a model through. A backend has a name and a
+// device kind, says which (op, type) pairs it supports, adds its regions to the memory
+// plan (each tagged host, device or mapped), carves the host ones from the engine's
+// arena, binds the model's weights (in place from the mapping where it can), evaluates a
+// batch against the KV cache and keeps the logits of the rows asked for.
+//
+// The KV cache (kv_cache.h) speaks in block ids and byte offsets; the backend owns the
+// block storage (it is the cache's KvStore), so a device backend keeps the pool in its
+// own memory. The CPU backend (cpu_backend.h) is the forward pass (forward.h), the kernel
+// table and the thread pool; a device backend is a second implementation of this class,
+// checked op by op against the CPU reference by the conformance harness
+// (tests/support/conformance.h).
+//
+// Threading: one caller at a time. Ownership: the Model must outlive the backend.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "governor/operating_point.h"
+#include "hal/cpu/kernels.h"
+#include "hal/dtype.h"
+#include "hal/op.h"
+#include "runtime/core/arena.h"
+#include "runtime/core/memory_plan.h"
+#include "runtime/core/result.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/model.h"
+
+namespace airt::model {
+
+enum class DeviceKind : uint8_t { kCpu, kIntegratedGpu, kDiscreteGpu, kSoftwareGpu };
+const char* device_kind_name(DeviceKind d);  // "cpu", "integrated gpu", ...
+
+// One eval()'s work, one entry per row. Rows of one sequence come in increasing
+// positions; every (seq, pos) must have been made room for (KvCache::seq_append).
+struct Batch {
+  std::span<const int32_t> token;
+  std::span<const int32_t> pos;
+  std::span<const int32_t> seq;
+  std::span<const int32_t> logits;  // rows whose logits to keep, ascending
+};
+
+// The largest work the engine will ask for: the backend's plan is sized from it.
+struct BackendParams {
+  governor::BackendKind kind = governor::BackendKind::kCpu;
+  int32_t n_rows = 512;        // most rows one eval() takes, all sequences together
+  int32_t n_logits = 1;        // most rows whose logits one eval() keeps
+  int32_t max_visible = 2048;  // most positions one row attends to
+  int32_t n_threads = 1;       // CPU: threads the pool owns (a step may use fewer)
+  const hal::Kernels* kernels = nullptr;  // CPU: null = hal::kernels_generic()
+  KvParams kv;                 // the pool whose block storage the backend keeps
+};
+
+class Backend : public KvStore {
+ public:
+  ~Backend() override = default;
+
+  virtual const char* name() const = 0;  // "cpu"
+  virtual DeviceKind device() const = 0;
+  // "cpu avx512, 2 threads": what a plan or a log line shows.
+  virtual std::string describe() const = 0;
+  virtual bool supports(hal::Op op, hal::DType type) const = 0;
+
+  // Adds the backend's regions to `plan` (the same regions carve() takes).
+  virtual void plan(MemoryPlan& plan) const = 0;
+  // Takes the host regions from `arena` (device memory is the backend's own).
+  virtual Status carve(Arena& arena) = 0;
+  // Binds the weights of every tier of `m`: checks that every matrix type is supported
+  // and makes the weights reachable (in place for the CPU; a copy for a device).
+  virtual Status bind(const Model& m) = 0;
+
+  // Evaluates the batch, writing each row's K and V into the blocks `kv` assigns, and
+  // keeps the logits of b.logits. Requires 1 <= rows <= n_rows, logits <= n_logits.
+  virtual Status eval(const Batch& b, const KvCache& kv) = 0;
+  // Logits of the i-th kept row of the last eval().
+  virtual std::span<const float> logits(int32_t i) const = 0;
+
+  // Operating point knobs, effective from the next eval(); checked against the plan.
+  virtual Status set_tier(int32_t tier) = 0;
+  virtual Status set_threads(int32_t n) = 0;  // 1..max_threads()
+  virtual int32_t threads() const = 0;
+  virtual int32_t max_threads() const = 0;
+  virtual const BackendParams& params() const = 0;
+};
+
+// The regions a backend of `p.kind` for `m` would take, without creating it.
+Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan);
+// Creates the backend of `p.kind` (threads and devices, no model memory yet: carve()).
+Result<std::unique_ptr<Backend>> backend_create(const Model& m, const BackendParams& p);
+
+}  // namespace airt::model

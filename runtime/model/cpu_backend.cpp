@@ -1,0 +1,145 @@
+#include "runtime/model/cpu_backend.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace airt::model {
+
+const char* device_kind_name(DeviceKind d) {
+  switch (d) {
+    case DeviceKind::kCpu: return "cpu";
+    case DeviceKind::kIntegratedGpu: return "integrated gpu";
+    case DeviceKind::kDiscreteGpu: return "discrete gpu";
+    case DeviceKind::kSoftwareGpu: return "software gpu";
+  }
+  return "?";
+}
+
+Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan) {
+  if (p.kind != governor::BackendKind::kCpu) {
+    return errorf(Error::kBackendUnsupported, "backend %s is not built into this airt (use cpu)",
+                  governor::backend_kind_name(p.kind));
+  }
+  CpuBackend::plan_regions(m, p, plan);
+  return {};
+}
+
+Result<std::unique_ptr<Backend>> backend_create(const Model& m, const BackendParams& p) {
+  if (p.kind != governor::BackendKind::kCpu) {
+    return errorf(Error::kBackendUnsupported, "backend %s is not built into this airt (use cpu)",
+                  governor::backend_kind_name(p.kind));
+  }
+  return std::unique_ptr<Backend>(AIRT_TRY(CpuBackend::create(m, p)).release());
+}
+
+ForwardParams CpuBackend::forward_params(const BackendParams& p) {
+  ForwardParams fp;
+  fp.n_rows = p.n_rows;
+  fp.n_logits = p.n_logits;
+  fp.n_threads = p.n_threads;
+  fp.max_visible = p.max_visible;
+  fp.kernels = p.kernels;
+  return fp;
+}
+
+void CpuBackend::plan_regions(const Model& m, const BackendParams& p, MemoryPlan& plan) {
+  const Hparams& hp = m.hparams();
+  char d[200];
+  std::snprintf(d, sizeof d, "%d blocks x %d positions (%d per sequence), %s, %zu B/position",
+                KvCache::pool_blocks(p.kv), p.kv.block, KvCache::blocks_per_seq(p.kv),
+                kv_types_name(p.kv.types).c_str(), KvCache::bytes_per_position(hp, p.kv.types));
+  plan.add("kv pool", KvCache::storage_bytes(hp, p.kv), RegionKind::kResident, d);
+  Forward::plan(m, forward_params(p), plan);
+}
+
+CpuBackend::CpuBackend(const Model& m, const BackendParams& p)
+    : model_(m), p_(p), kernels_(p.kernels ? p.kernels : &hal::kernels_generic()), forward_(m) {
+  p_.kernels = kernels_;
+}
+
+Result<std::unique_ptr<CpuBackend>> CpuBackend::create(const Model& m, const BackendParams& p) {
+  if (p.n_threads < 1 || p.n_threads > 1024) {
+    return errorf(Error::kRequestOutOfRange, "%d threads is out of range (1..1024)", p.n_threads);
+  }
+  auto b = std::unique_ptr<CpuBackend>(new CpuBackend(m, p));
+  b->pool_ = AIRT_TRY(hal::ThreadPool::create(p.n_threads));
+  b->threads_ = p.n_threads;
+  return b;
+}
+
+std::string CpuBackend::describe() const {
+  char d[96];
+  std::snprintf(d, sizeof d, "cpu %s, %d of %d threads", kernels_->isa, threads_, p_.n_threads);
+  return d;
+}
+
+bool CpuBackend::supports(hal::Op op, hal::DType type) const {
+  switch (op) {
+    case hal::Op::kMatmul: return kernels_->supports_matmul(type);
+    case hal::Op::kGetRows: return kernels_->of(type).to_float != nullptr;
+    case hal::Op::kAttention:
+    case hal::Op::kKvStore: return kv_type_supported(type);
+    default: return type == hal::DType::kF32;
+  }
+}
+
+Status CpuBackend::carve(Arena& arena) {
+  kv_bytes_ = KvCache::storage_bytes(model_.hparams(), p_.kv);
+  kv_ = static_cast<uint8_t*>(arena.alloc(kv_bytes_));
+  if (!kv_ && kv_bytes_) return errorf(Error::kInternal, "cpu backend: the arena is smaller than its plan");
+  forward_.set_kv_storage(kv_);
+  return forward_.carve(arena, forward_params(p_));
+}
+
+Status CpuBackend::bind(const Model& m) {
+  for (int32_t t = 0; t < m.n_tiers(); ++t) {
+    for (const gguf::TensorInfo& ti : m.tier(t).file->tensors()) {
+      if (ti.ne[1] > 1 && !supports(hal::Op::kMatmul, ti.type)) {
+        return errorf(Error::kFormatUnsupported, "%s: tensor %.*s is %s, which the cpu backend (%s) cannot multiply",
+                      m.tier(t).file->path().c_str(), int(ti.name.size()), ti.name.data(), hal::dtype_name(ti.type),
+                      kernels_->isa);
+      }
+    }
+  }
+  return {};
+}
+
+Status CpuBackend::eval(const Batch& b, const KvCache& kv) {
+  forward_.eval(b, kv, pool_.get());
+  return {};
+}
+
+Status CpuBackend::set_tier(int32_t tier) {
+  if (tier < 0 || tier >= model_.n_tiers()) {
+    return errorf(Error::kRequestOutOfRange, "weight tier %d: the model has %d", tier, model_.n_tiers());
+  }
+  tier_ = tier;
+  forward_.set_weights(model_.tier(tier).weights);
+  return {};
+}
+
+Status CpuBackend::set_threads(int32_t n) {
+  if (n < 1 || n > p_.n_threads) {
+    return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d (1..%d)", n, p_.n_threads, p_.n_threads);
+  }
+  threads_ = n;
+  return {};
+}
+
+Status CpuBackend::kv_read(size_t offset, void* dst, size_t bytes) const {
+  if (offset > kv_bytes_ || bytes > kv_bytes_ - offset) {
+    return errorf(Error::kInternal, "kv read of %zu bytes at %zu outside the %zu-byte pool", bytes, offset, kv_bytes_);
+  }
+  std::memcpy(dst, kv_ + offset, bytes);
+  return {};
+}
+
+Status CpuBackend::kv_write(size_t offset, const void* src, size_t bytes) {
+  if (offset > kv_bytes_ || bytes > kv_bytes_ - offset) {
+    return errorf(Error::kInternal, "kv write of %zu bytes at %zu outside the %zu-byte pool", bytes, offset, kv_bytes_);
+  }
+  std::memcpy(kv_ + offset, src, bytes);
+  return {};
+}
+
+}  // namespace airt::model
