@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "bench/synthetic_model.h"
+#include "runtime/cli/bench_report.h"
 #include "runtime/cli/bench_slots.h"
 #include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/memory_plan.h"
-#include "runtime/service/json_util.h"
 #include "runtime/engine/engine.h"
 #include "runtime/text/tokenizer.h"
 
@@ -36,12 +36,6 @@ constexpr const char* kHelp =
     "  --slots LIST  tg with S sequences decoded together through the engine, for each S in\n"
     "                LIST (e.g. 1,2,4); t/s is the aggregate over all sequences\n";
 
-struct Row {
-  std::string test;  // "pp512", "tg128"
-  std::vector<double> ts;
-  double mean = 0, stdev = 0;
-  int n_slots = 1;  // sequences decoded together; ts is their aggregate
-};
 
 // "1,2,4" -> {1, 2, 4}; empty on a malformed list.
 std::vector<int32_t> parse_slots(const std::string& text) {
@@ -60,14 +54,6 @@ std::vector<int32_t> parse_slots(const std::string& text) {
   return out;
 }
 
-void summarize(Row& r) {
-  double s = 0;
-  for (double v : r.ts) s += v;
-  r.mean = s / double(r.ts.size());
-  double var = 0;
-  for (double v : r.ts) var += (v - r.mean) * (v - r.mean);
-  r.stdev = r.ts.size() > 1 ? std::sqrt(var / double(r.ts.size() - 1)) : 0;
-}
 
 // Random but valid token ids, the same for every run.
 std::vector<int32_t> bench_tokens(int32_t n, int32_t n_vocab) {
@@ -122,41 +108,82 @@ Result<double> run_tg(engine::Engine& e, const std::vector<int32_t>& ids) {
   return double(ids.size()) / AIRT_TRY(run_timed(e, r));
 }
 
-}  // namespace
-
-int bench_main(int argc, char** argv) {
+// What `airt bench` was asked for.
+struct BenchOptions {
   ModelOptions mo;
   std::string synthetic, keep, format = "md", slots_arg;
   int32_t n_prompt = 512, n_gen = 128, reps = 5;
+  std::vector<int32_t> slots;
+};
+
+// Parses the command line; returns -1 to go on, else the exit status.
+int parse_bench(int argc, char** argv, BenchOptions& o) {
   Args a("bench", argc, argv);
   while (a.next()) {
-    if (mo.parse(a)) continue;
-    if (a.i32("--n-prompt", "-p", n_prompt, 0, 1 << 16)) continue;
-    if (a.i32("--n-gen", "-n", n_gen, 0, 1 << 16)) continue;
-    if (a.i32("--repetitions", "-r", reps, 1, 1000)) continue;
-    if (a.str("--output", "-o", format)) continue;
-    if (a.str("--synthetic", nullptr, synthetic)) continue;
-    if (a.str("--keep", nullptr, keep)) continue;
-    if (a.str("--slots", nullptr, slots_arg)) continue;
+    if (o.mo.parse(a)) continue;
+    if (a.i32("--n-prompt", "-p", o.n_prompt, 0, 1 << 16)) continue;
+    if (a.i32("--n-gen", "-n", o.n_gen, 0, 1 << 16)) continue;
+    if (a.i32("--repetitions", "-r", o.reps, 1, 1000)) continue;
+    if (a.str("--output", "-o", o.format)) continue;
+    if (a.str("--synthetic", nullptr, o.synthetic)) continue;
+    if (a.str("--keep", nullptr, o.keep)) continue;
+    if (a.str("--slots", nullptr, o.slots_arg)) continue;
     a.unknown();
   }
   if (a.help()) return std::fputs(kHelp, stdout), 0;
-  if (a.ok() && mo.model_path.empty() == synthetic.empty()) a.fail("give exactly one of -m MODEL or --synthetic SHAPE");
-  if (a.ok() && format != "md" && format != "json" && format != "csv") a.fail("-o must be md, json or csv");
-  if (a.ok() && n_prompt == 0 && n_gen == 0) a.fail("-p 0 and -n 0 leave nothing to measure");
-  std::vector<int32_t> slots = parse_slots(slots_arg);
-  if (a.ok() && !slots_arg.empty() && slots.empty()) a.fail("--slots '" + slots_arg + "': expected a list like 1,2,4");
-  if (a.ok() && !slots.empty() && n_gen == 0) a.fail("--slots measures tg: give -n N > 0");
-  if (!a.ok()) return a.usage_error();
+  if (a.ok() && o.mo.model_path.empty() == o.synthetic.empty()) a.fail("give exactly one of -m MODEL or --synthetic SHAPE");
+  if (a.ok() && o.format != "md" && o.format != "json" && o.format != "csv") a.fail("-o must be md, json or csv");
+  if (a.ok() && o.n_prompt == 0 && o.n_gen == 0) a.fail("-p 0 and -n 0 leave nothing to measure");
+  o.slots = parse_slots(o.slots_arg);
+  if (a.ok() && !o.slots_arg.empty() && o.slots.empty()) a.fail("--slots '" + o.slots_arg + "': expected a list like 1,2,4");
+  if (a.ok() && !o.slots.empty() && o.n_gen == 0) a.fail("--slots measures tg: give -n N > 0");
+  return a.ok() ? -1 : a.usage_error();
+}
 
+// Writes the --synthetic model to --keep (or a temporary file, returned to remove later).
+Result<std::string> write_synthetic(BenchOptions& o) {
+  auto spec = AIRT_TRY(bench::parse_synthetic_spec(o.synthetic));
+  o.mo.model_path = o.keep.empty() ? "/tmp/airt-synthetic-" + std::to_string(getpid()) + ".gguf" : o.keep;
+  std::fprintf(stderr, "airt: writing synthetic %s to %s\n", o.synthetic.c_str(), o.mo.model_path.c_str());
+  AIRT_TRY(bench::write_synthetic_model(*spec.shape, spec.type, o.mo.model_path));
+  return o.keep.empty() ? o.mo.model_path : std::string();
+}
+
+// One row: a warm-up run, then `reps` measured ones.
+Result<BenchRow> measure(engine::Engine& e, const std::string& test, const std::vector<int32_t>& ids, int32_t reps) {
+  BenchRow r{test, {}};
+  const bool pp = test[0] == 'p';
+  AIRT_TRY(pp ? run_pp(e, ids) : run_tg(e, ids));  // pages the weights in and settles the caches
+  for (int i = 0; i < reps; ++i) r.ts.push_back(AIRT_TRY(pp ? run_pp(e, ids) : run_tg(e, ids)));
+  bench_summarize(r);
+  return r;
+}
+
+// --slots rows: batched decode on an engine of S slots each.
+Status measure_slots(const LoadedModel& lm, const BenchOptions& o, std::vector<BenchRow>& rows) {
+  for (int32_t n_slots : o.slots) {
+    auto b = AIRT_TRY(SlotsBench::create(*lm.model, *lm.tok, o.mo, n_slots, o.n_gen));
+    BenchRow r{"tg" + std::to_string(o.n_gen), {}, 0, 0, n_slots};
+    for (int i = 0; i <= o.reps; ++i) {  // run 0 warms up
+      const double ts = AIRT_TRY(b->run(uint64_t(i + 1)));
+      if (i > 0) r.ts.push_back(ts);
+    }
+    bench_summarize(r);
+    rows.push_back(r);
+  }
+  return {};
+}
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  BenchOptions o;
+  if (int status = parse_bench(argc, argv, o); status >= 0) return status;
   std::string temp_model;
-  if (!synthetic.empty()) {
-    auto spec = bench::parse_synthetic_spec(synthetic);
-    if (!spec.ok()) return report(spec.error());
-    mo.model_path = keep.empty() ? "/tmp/airt-synthetic-" + std::to_string(getpid()) + ".gguf" : keep;
-    if (keep.empty()) temp_model = mo.model_path;
-    std::fprintf(stderr, "airt: writing synthetic %s to %s\n", synthetic.c_str(), mo.model_path.c_str());
-    if (Status s = bench::write_synthetic_model(*spec->shape, spec->type, mo.model_path); !s.ok()) return report(s.error());
+  if (!o.synthetic.empty()) {
+    auto t = write_synthetic(o);
+    if (!t.ok()) return report(t.error());
+    temp_model = *t;
   }
   struct Cleanup {
     std::string path;
@@ -165,82 +192,27 @@ int bench_main(int argc, char** argv) {
     }
   } cleanup{temp_model};
 
+  ModelOptions& mo = o.mo;
   // The tests need max(p, n) positions; a larger -c is honoured (to measure its memory).
-  mo.n_ctx = std::max(mo.n_ctx, std::max(n_prompt, n_gen) + 1);
-  mo.n_batch = std::max(1, std::min(n_prompt, 512));
+  mo.n_ctx = std::max(mo.n_ctx, std::max(o.n_prompt, o.n_gen) + 1);
+  mo.n_batch = std::max(1, std::min(o.n_prompt, 512));
   auto lm = load_model(mo, mo.engine_config());
   if (!lm.ok()) return report(lm.error());
   engine::Engine& eng = *lm->engine;
-
-  std::vector<Row> rows;
-  if (n_prompt > 0) rows.push_back({"pp" + std::to_string(n_prompt), {}});
-  if (n_gen > 0 && slots.empty()) rows.push_back({"tg" + std::to_string(n_gen), {}});
-  for (Row& r : rows) {
-    const bool pp = r.test[0] == 'p';
-    auto ids = bench_tokens(pp ? n_prompt : n_gen, eng.n_vocab());
-    // One warm-up run pages the weights in and settles the caches.
-    auto warm = pp ? run_pp(eng, ids) : run_tg(eng, ids);
-    if (!warm.ok()) return report(warm.error());
-    for (int i = 0; i < reps; ++i) {
-      auto ts = pp ? run_pp(eng, ids) : run_tg(eng, ids);
-      if (!ts.ok()) return report(ts.error());
-      r.ts.push_back(*ts);
-    }
-    summarize(r);
+  std::vector<BenchRow> rows;
+  for (const bool pp : {true, false}) {
+    const int32_t n = pp ? o.n_prompt : o.n_gen;
+    if (n == 0 || (!pp && !o.slots.empty())) continue;
+    auto r = measure(eng, (pp ? "pp" : "tg") + std::to_string(n), bench_tokens(n, eng.n_vocab()), o.reps);
+    if (!r.ok()) return report(r.error());
+    rows.push_back(std::move(*r));
   }
-  if (!slots.empty()) {
-    for (int32_t n_slots : slots) {
-      auto b = SlotsBench::create(*lm->model, *lm->tok, mo, n_slots, n_gen);
-      if (!b.ok()) return report(b.error());
-      Row r{"tg" + std::to_string(n_gen), {}, 0, 0, n_slots};
-      for (int i = 0; i <= reps; ++i) {  // run 0 warms up
-        auto ts = (*b)->run(uint64_t(i + 1));
-        if (!ts.ok()) return report(ts.error());
-        if (i > 0) r.ts.push_back(*ts);
-      }
-      summarize(r);
-      rows.push_back(r);
-    }
-  }
+  if (Status s = measure_slots(*lm, o, rows); !s.ok()) return report(s.error());
 
   const auto& m = *lm->model;
-  const char* type = hal::dtype_name(m.main_type());
-  const char* isa = eng.config().kernels->isa;
-  const int threads = eng.backend().max_threads();
-  const std::string name = synthetic.empty() ? mo.model_path : synthetic;
-  if (format == "json") {
-    std::string quoted;  // the model name as a JSON string: a path may hold quotes
-    service::json_append_string(quoted, name);
-    std::printf("[\n");
-    for (size_t i = 0; i < rows.size(); ++i) {
-      std::printf("  {\"model\": %s, \"model_type\": \"%s\", \"model_bytes\": %zu, "
-                  "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"n_slots\": %d, \"t_s_mean\": %.3f, "
-                  "\"t_s_stdev\": %.3f}%s\n",
-                  quoted.c_str(), type, m.weight_bytes(), rows[i].test.c_str(), threads, isa, rows[i].n_slots,
-                  rows[i].mean, rows[i].stdev, i + 1 < rows.size() ? "," : "");
-    }
-    std::printf("]\n");
-  } else if (format == "csv") {
-    // RFC 4180: a field holding a comma, quote or line break is quoted, quotes doubled.
-    std::string field = name;
-    if (name.find_first_of(",\"\r\n") != std::string::npos) {
-      field = "\"";
-      for (char c : name) {
-        if (c == '"') field += '"';
-        field += c;
-      }
-      field += "\"";
-    }
-    std::printf("model,model_type,model_bytes,test,n_threads,isa,n_slots,t_s_mean,t_s_stdev\n");
-    for (auto& r : rows)
-      std::printf("%s,%s,%zu,%s,%d,%s,%d,%.3f,%.3f\n", field.c_str(), type, m.weight_bytes(), r.test.c_str(), threads,
-                  isa, r.n_slots, r.mean, r.stdev);
-  } else {
-    std::printf("| model | type | size | threads | isa | slots | test | t/s |\n|---|---|---|---|---|---|---|---|\n");
-    for (auto& r : rows)
-      std::printf("| %s | %s | %s | %d | %s | %d | %s | %.2f ± %.2f |\n", name.c_str(), type,
-                  format_bytes(m.weight_bytes()).c_str(), threads, isa, r.n_slots, r.test.c_str(), r.mean, r.stdev);
-  }
+  BenchInfo info{o.synthetic.empty() ? mo.model_path : o.synthetic, hal::dtype_name(m.main_type()), m.weight_bytes(),
+                 eng.backend().max_threads(), eng.config().kernels->isa};
+  print_bench_report(o.format, info, rows);
   return 0;
 }
 
