@@ -162,8 +162,10 @@ Status session_save(const std::string& path, const model::Model& m, const model:
   return write_file_atomic(path, file);
 }
 
-Result<Session> Session::read(const std::string& path, const model::Model& m, const model::KvCache& kv) {
-  const model::Hparams& hp = m.hparams();
+namespace {
+
+// The zstd payload of a session file, after its magic and version are checked.
+Result<std::string> read_payload(const std::string& path) {
   std::string file = AIRT_TRY(read_file(path));
   const size_t head = sizeof kMagic + sizeof(uint32_t);
   if (file.size() < head || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
@@ -179,15 +181,16 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxPayload) {
     return errorf(Error::kFormatInvalid, "%s: session file is damaged (bad compressed frame)", path.c_str());
   }
-  Session s;
-  s.path_ = path;
-  s.data_.resize(size_t(size));
-  size_t got = ZSTD_decompress(s.data_.data(), s.data_.size(), file.data() + head, file.size() - head);
+  std::string data(size_t(size), '\0');
+  size_t got = ZSTD_decompress(data.data(), data.size(), file.data() + head, file.size() - head);
   if (ZSTD_isError(got) || got != size) {
     return errorf(Error::kFormatInvalid, "%s: session file is damaged (%s)", path.c_str(),
                   ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
   }
-  Reader r{s.data_};
+  return data;
+}
+
+Header read_header(Reader& r) {
   Header h{};
   h.fingerprint = r.get<uint64_t>();
   h.n_layer = r.get<int32_t>();
@@ -202,10 +205,16 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
   h.n_tokens = r.get<int32_t>();
   h.has_logits = r.get<uint8_t>();
   h.n_blocks = r.get<int32_t>();
-  auto damaged = [&](const char* what) {
-    return errorf(Error::kFormatInvalid, "%s: session file is damaged (%s)", path.c_str(), what);
-  };
-  if (!r.ok) return damaged("short header");
+  return h;
+}
+
+ErrorInfo damaged(const std::string& path, const char* what) {
+  return errorf(Error::kFormatInvalid, "%s: session file is damaged (%s)", path.c_str(), what);
+}
+
+// Whether the file was saved by this model with the cache's geometry, and is consistent.
+Status check_header(const Header& h, const std::string& path, const model::Model& m, const model::KvCache& kv) {
+  const model::Hparams& hp = m.hparams();
   if (h.fingerprint != model_fingerprint(m) || h.n_layer != hp.n_layer || h.kv_dim != hp.kv_dim() ||
       h.n_vocab != hp.n_vocab) {
     return errorf(Error::kRequestInvalid, "%s: session was saved with another model than %s (remove it to start over)",
@@ -223,8 +232,48 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
   }
   if (h.n_pos < 0 || h.n_tokens < h.n_pos || h.n_tokens > h.n_pos + 1 || h.n_blocks < 0 || h.n_blocks > h.n_pos ||
       h.window < 0 || h.sinks < 0) {
-    return damaged("inconsistent header");
+    return damaged(path, "inconsistent header");
   }
+  return {};
+}
+
+// The blocks' headers; their data stays in the payload at each block's offset.
+Status read_blocks(Reader& r, const Header& h, const model::Hparams& hp, const std::string& path,
+                   std::vector<Session::Block>& blocks) {
+  int32_t prev = -1;
+  for (int32_t i = 0; i < h.n_blocks; ++i) {
+    Session::Block b{};
+    b.pos0 = r.get<int32_t>();
+    b.rows = r.get<int32_t>();
+    b.types.k = hal::DType(r.get<uint8_t>());
+    b.types.v = hal::DType(r.get<uint8_t>());
+    if (!r.ok) return damaged(path, "short block header");
+    if (b.pos0 <= prev || b.pos0 % h.block != 0 || b.rows < 1 || b.rows > h.block || b.pos0 > h.n_pos - b.rows) {
+      return damaged(path, "block out of order");
+    }
+    if (!model::kv_type_supported(b.types.k) || !model::kv_type_supported(b.types.v)) return damaged(path, "block type");
+    prev = b.pos0;
+    b.offset = r.at;
+    const size_t per_layer = size_t(b.rows) * (hal::dtype_row_bytes(b.types.k, hp.kv_dim()) +
+                                               hal::dtype_row_bytes(b.types.v, hp.kv_dim()));
+    if (!r.skip(per_layer * size_t(hp.n_layer))) return damaged(path, "short block data");
+    blocks.push_back(b);
+  }
+  if (r.at != r.data.size()) return damaged(path, "trailing bytes");
+  return {};
+}
+
+}  // namespace
+
+Result<Session> Session::read(const std::string& path, const model::Model& m, const model::KvCache& kv) {
+  const model::Hparams& hp = m.hparams();
+  Session s;
+  s.path_ = path;
+  s.data_ = AIRT_TRY(read_payload(path));
+  Reader r{s.data_};
+  const Header h = read_header(r);
+  if (!r.ok) return damaged(path, "short header");
+  AIRT_TRY(check_header(h, path, m, kv));
   s.window_ = h.window;
   s.sinks_ = h.sinks;
   s.n_pos_ = h.n_pos;
@@ -234,29 +283,10 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
     s.logits_.resize(size_t(hp.n_vocab));
     r.take(s.logits_.data(), s.logits_.size() * sizeof(float));
   }
-  if (!r.ok) return damaged("short token list");
+  if (!r.ok) return damaged(path, "short token list");
   for (int32_t t : s.tokens_)
-    if (t < 0 || t >= hp.n_vocab) return damaged("token id outside the vocabulary");
-  int32_t prev = -1;
-  for (int32_t i = 0; i < h.n_blocks; ++i) {
-    Block b{};
-    b.pos0 = r.get<int32_t>();
-    b.rows = r.get<int32_t>();
-    b.types.k = hal::DType(r.get<uint8_t>());
-    b.types.v = hal::DType(r.get<uint8_t>());
-    if (!r.ok) return damaged("short block header");
-    if (b.pos0 <= prev || b.pos0 % h.block != 0 || b.rows < 1 || b.rows > h.block || b.pos0 > h.n_pos - b.rows) {
-      return damaged("block out of order");
-    }
-    if (!model::kv_type_supported(b.types.k) || !model::kv_type_supported(b.types.v)) return damaged("block type");
-    prev = b.pos0;
-    b.offset = r.at;
-    const size_t per_layer = size_t(b.rows) * (hal::dtype_row_bytes(b.types.k, hp.kv_dim()) +
-                                               hal::dtype_row_bytes(b.types.v, hp.kv_dim()));
-    if (!r.skip(per_layer * size_t(hp.n_layer))) return damaged("short block data");
-    s.blocks_.push_back(b);
-  }
-  if (r.at != s.data_.size()) return damaged("trailing bytes");
+    if (t < 0 || t >= hp.n_vocab) return damaged(path, "token id outside the vocabulary");
+  AIRT_TRY(read_blocks(r, h, hp, path, s.blocks_));
   return s;
 }
 

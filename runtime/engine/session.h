@@ -50,13 +50,15 @@ class Session {
   // absent either way.
   Status restore(model::KvCache& kv, model::KvStore& store, int32_t seq, int32_t n) const;
 
- private:
+  // A saved block, as read() found it.
   struct Block {
     int32_t pos0;
     int32_t rows;
     model::KvTypes types;
     size_t offset;  // into data_: per layer rows*k_row_bytes K, then rows*v_row_bytes V
   };
+
+ private:
   std::string path_;
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;
