@@ -29,6 +29,36 @@ TEST(EngineCli, PlanPrintsEveryRegionAndFits) {
   EXPECT_TRUE(has(r.out, "draft weights (mapped)")) << r.out;
 }
 
+// The line of a printed plan that starts with `name`.
+std::string plan_line(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return "";
+  size_t end = text.find('\n', at + 1);
+  return text.substr(at + 1, end - at - 1);
+}
+
+// `airt plan` prints exactly the plan `airt run` carves: one plan, one engine.
+TEST(EngineCli, PlanAgreesWithRunToTheByte) {
+  std::string m = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(m);
+  for (std::vector<std::string> extra : {std::vector<std::string>{}, {"--kv-type", "q8_0", "--window", "64", "--sinks", "4"}}) {
+    std::vector<std::string> plan_args = {"plan", "-m", m, "--ctx", "256", "-t", "2"};
+    std::vector<std::string> run_args = {"run", "-m", m, "--ctx", "256", "-t", "2", "-n", "2", "--print-plan"};
+    plan_args.insert(plan_args.end(), extra.begin(), extra.end());
+    run_args.insert(run_args.end(), extra.begin(), extra.end());
+    auto p = run_airt(plan_args);
+    auto r = run_airt(run_args);
+    ASSERT_EQ(p.status, 0) << p.err;
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (const char* region : {"kv pool", "kv tables", "activations", "logits", "slots", "step tables",
+                               "step records", "total arena", "total mapped"}) {
+      std::string a = plan_line("\n" + p.out, region), b = plan_line("\n" + r.err, region);
+      EXPECT_FALSE(a.empty()) << region << "\n" << p.out;
+      EXPECT_EQ(a, b) << region;
+    }
+  }
+}
+
 TEST(EngineCli, OverBudgetRefusesBeforeAllocating) {
   std::string m = test::model_path("synth-llama-mid-q4_0.gguf");
   AIRT_REQUIRE_FILE(m);
