@@ -101,6 +101,9 @@ Result<LoadedModel> load_model(const ModelOptions& o) {
   model::ContextParams cp = o.ctx;
   if (!cp.kernels) cp.kernels = AIRT_TRY(hal::kernels_best());
   lm.pool = AIRT_TRY(hal::ThreadPool::create(o.threads > 0 ? o.threads : hal::physical_cores()));
+  const size_t scratch_bytes = hal::ThreadPool::scratch_bytes(lm.pool->size());
+  lm.pool_scratch = AIRT_TRY(Arena::reserve(scratch_bytes));
+  AIRT_TRY(lm.pool->attach_scratch(lm.pool_scratch.alloc(scratch_bytes), scratch_bytes));
   cp.pool = lm.pool.get();
   AIRT_TRY(model::KvCache::check(hp, {1, model::context_length(*lm.model, cp), cp.kv_block, cp.kv_types, cp.window,
                                       cp.sinks, std::max(1, cp.n_batch), 0}));

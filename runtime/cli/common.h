@@ -9,6 +9,7 @@
 #include <string>
 
 #include "hal/cpu/thread_pool.h"
+#include "runtime/core/arena.h"
 #include "runtime/core/args.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
@@ -46,6 +47,7 @@ Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, 
                     const Planner& replan);
 
 struct LoadedModel {
+  Arena pool_scratch;                     // the pool's thread scratch (attached to it)
   std::unique_ptr<hal::ThreadPool> pool;  // declared first: outlives ctx, which uses it
   std::unique_ptr<model::Model> model;
   std::unique_ptr<model::Context> ctx;

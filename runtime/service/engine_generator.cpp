@@ -12,6 +12,7 @@
 #include "governor/sensors/memory.h"
 #include "hal/cpu/kernels.h"
 #include "hal/cpu/thread_pool.h"
+#include "runtime/core/arena.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
 #include "runtime/engine/engine.h"
@@ -43,6 +44,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
     if (auto t = text::ChatTemplate::from_gguf(g->model_->file()); t.ok()) g->template_.emplace(std::move(t.value()));
     const int threads = c.model.threads > 0 ? c.model.threads : hal::physical_cores();
     g->pool_ = AIRT_TRY(hal::ThreadPool::create(threads));
+    const size_t scratch_bytes = hal::ThreadPool::scratch_bytes(threads);
+    g->pool_scratch_ = AIRT_TRY(Arena::reserve(scratch_bytes));
+    AIRT_TRY(g->pool_->attach_scratch(g->pool_scratch_.alloc(scratch_bytes), scratch_bytes));
     const hal::Kernels* kernels = AIRT_TRY(hal::kernels_best());
 
     engine::EngineConfig ec;
@@ -200,6 +204,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<text::Tokenizer> tok_;
   std::optional<text::ChatTemplate> template_;
+  Arena pool_scratch_;  // the pool's thread scratch (attached to it)
   std::unique_ptr<hal::ThreadPool> pool_;
   std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first
   OperatingPoint point_;

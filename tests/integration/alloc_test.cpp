@@ -10,6 +10,7 @@
 #include "runtime/text/sampler.h"
 #include "runtime/text/tokenizer.h"
 #include "tests/support/alloc_counter.h"
+#include "tests/support/pool_scratch.h"
 #include "tests/support/test_support.h"
 
 namespace airt {
@@ -162,6 +163,7 @@ TEST(NoAllocation, TwoHundredGeneratedTokens) { generate_without_allocation(null
 TEST(NoAllocation, TwoHundredGeneratedTokensOnTwoThreads) {
   auto pool = hal::ThreadPool::create(2);
   ASSERT_TRUE(pool.ok()) << pool.error().message;
+  Arena pool_scratch = test::attach_scratch(**pool);
   generate_without_allocation(pool->get());
 }
 
@@ -175,6 +177,7 @@ TEST(NoAllocation, QuantizedBatchesAndTokensOnTwoThreads) {
   ASSERT_TRUE(m.ok()) << m.error().message;
   auto pool = hal::ThreadPool::create(2);
   ASSERT_TRUE(pool.ok()) << pool.error().message;
+  Arena pool_scratch = test::attach_scratch(**pool);
   model::ContextParams p;
   p.n_ctx = 128;
   p.n_batch = 32;

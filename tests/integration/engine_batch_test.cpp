@@ -9,6 +9,7 @@
 #include "runtime/model/context.h"
 #include "runtime/model/forward.h"
 #include "runtime/model/kv_cache.h"
+#include "tests/support/pool_scratch.h"
 #include "tests/support/test_support.h"
 
 namespace airt {
@@ -134,6 +135,7 @@ TEST(EngineBatch, ThreadedPassEqualsOneThread) {
   for (int threads : {1, 3}) {
     auto pool = hal::ThreadPool::create(threads);
     ASSERT_TRUE(pool.ok()) << pool.error().message;
+    Arena pool_scratch = test::attach_scratch(**pool);
     model::ContextParams p;
     p.n_ctx = 64;
     p.n_batch = 8;
