@@ -79,7 +79,8 @@ Outcome failed(const Case& c, const OpBackend& b, const Status& s) {
 
 // Runs fn on both backends with output buffers `got` and `want` (already sized).
 template <class Fn>
-Outcome both(OpBackend& b, OpBackend& ref, const Case& c, std::vector<float>& got, std::vector<float>& want, Fn fn) {
+Outcome both(OpBackend& b, OpBackend& ref, const Case& c, std::vector<float>& got,
+             std::vector<float>& want, Fn fn) {
   if (Status s = fn(ref, want.data()); !s.ok()) return failed(c, ref, s);
   if (Status s = fn(b, got.data()); !s.ok()) return failed(c, b, s);
   return compare(c, got, want);
@@ -91,7 +92,8 @@ Outcome run_matmul(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& rn
   const auto x = gaussian(size_t(n * k), rng);
   std::vector<float> got(size_t(n * rows)), want(got.size());
   return both(b, ref, c, got, want, [&](OpBackend& be, float* out) {
-    return be.matmul({c.type, k, rows, n, w.data(), hal::dtype_row_bytes(c.type, k), x.data(), out});
+    return be.matmul(
+        {c.type, k, rows, n, w.data(), hal::dtype_row_bytes(c.type, k), x.data(), out});
   });
 }
 
@@ -110,8 +112,9 @@ Outcome run_rms_norm(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& 
   const auto x = gaussian(size_t(c.a * c.b), rng, 3.0f);
   const auto w = gaussian(size_t(c.b), rng);
   std::vector<float> got(x.size()), want(x.size());
-  return both(b, ref, c, got, want,
-              [&](OpBackend& be, float* y) { return be.rms_norm({x.data(), w.data(), y, c.a, c.b, 1e-5f}); });
+  return both(b, ref, c, got, want, [&](OpBackend& be, float* y) {
+    return be.rms_norm({x.data(), w.data(), y, c.a, c.b, 1e-5f});
+  });
 }
 
 Outcome run_rope(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& rng) {
@@ -127,14 +130,17 @@ Outcome run_rope(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& rng)
 Outcome run_softmax(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& rng) {
   const auto x = gaussian(size_t(c.a * c.b), rng, 4.0f);
   std::vector<float> got(x), want(x);
-  return both(b, ref, c, got, want, [&](OpBackend& be, float* y) { return be.softmax({y, c.a, c.b}); });
+  return both(b, ref, c, got, want, [&](OpBackend& be, float* y) {
+    return be.softmax({y, c.a, c.b});
+  });
 }
 
 Outcome run_elementwise(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& rng) {
   const auto x = gaussian(size_t(c.a), rng, 3.0f), y = gaussian(size_t(c.a), rng);
   std::vector<float> got(x.size()), want(x.size());
   return both(b, ref, c, got, want, [&](OpBackend& be, float* out) {
-    return c.op == Op::kAdd ? be.add({x.data(), y.data(), out, c.a}) : be.silu_mul({x.data(), y.data(), out, c.a});
+    return c.op == Op::kAdd ? be.add({x.data(), y.data(), out, c.a})
+                            : be.silu_mul({x.data(), y.data(), out, c.a});
   });
 }
 
@@ -195,8 +201,10 @@ Outcome run_kv_store(OpBackend& b, OpBackend& ref, const Case& c, std::mt19937& 
   const auto x = gaussian(size_t(rows * n), rng);
   const size_t bytes = size_t(rows) * hal::dtype_row_bytes(c.type, n);
   std::vector<uint8_t> got_q(bytes, 0xcd), want_q(bytes, 0xcd);
-  if (Status s = ref.kv_store({c.type, x.data(), want_q.data(), rows, n}); !s.ok()) return failed(c, ref, s);
-  if (Status s = b.kv_store({c.type, x.data(), got_q.data(), rows, n}); !s.ok()) return failed(c, b, s);
+  if (Status s = ref.kv_store({c.type, x.data(), want_q.data(), rows, n}); !s.ok())
+    return failed(c, ref, s);
+  if (Status s = b.kv_store({c.type, x.data(), got_q.data(), rows, n}); !s.ok())
+    return failed(c, b, s);
   return compare(c, decode(c.type, got_q.data(), rows, n), decode(c.type, want_q.data(), rows, n));
 }
 
@@ -208,21 +216,24 @@ std::string Case::name() const {
   switch (op) {
     case Op::kMatmul:
     case Op::kGetRows:
-      std::snprintf(buf, sizeof buf, "%s %s k=%lld rows=%lld n=%lld", hal::op_name(op), t, (long long)a,
-                    (long long)b, (long long)c);
-      break;
-    case Op::kRope:
-      std::snprintf(buf, sizeof buf, "rope %s heads=%lld head_dim=%lld n_rot=%lld", flag ? "neox" : "adjacent",
+      std::snprintf(buf, sizeof buf, "%s %s k=%lld rows=%lld n=%lld", hal::op_name(op), t,
                     (long long)a, (long long)b, (long long)c);
       break;
+    case Op::kRope:
+      std::snprintf(buf, sizeof buf, "rope %s heads=%lld head_dim=%lld n_rot=%lld",
+                    flag ? "neox" : "adjacent", (long long)a, (long long)b, (long long)c);
+      break;
     case Op::kAttention:
-      std::snprintf(buf, sizeof buf, "attention %s nq=%lld hd=%lld keys=%lld", t, (long long)a, (long long)b,
-                    (long long)c);
+      std::snprintf(buf, sizeof buf, "attention %s nq=%lld hd=%lld keys=%lld", t, (long long)a,
+                    (long long)b, (long long)c);
       break;
     case Op::kSiluMul:
-    case Op::kAdd: std::snprintf(buf, sizeof buf, "%s n=%lld", hal::op_name(op), (long long)a); break;
+    case Op::kAdd:
+      std::snprintf(buf, sizeof buf, "%s n=%lld", hal::op_name(op), (long long)a);
+      break;
     default:
-      std::snprintf(buf, sizeof buf, "%s %s rows=%lld n=%lld", hal::op_name(op), t, (long long)a, (long long)b);
+      std::snprintf(buf, sizeof buf, "%s %s rows=%lld n=%lld", hal::op_name(op), t, (long long)a,
+                    (long long)b);
   }
   return buf;
 }
@@ -231,7 +242,8 @@ std::vector<OpType> op_types() {
   std::vector<OpType> v;
   for (DType t : kMatmulTypes) v.push_back({Op::kMatmul, t});
   for (DType t : kMatmulTypes) v.push_back({Op::kGetRows, t});
-  for (Op op : {Op::kRmsNorm, Op::kRope, Op::kSoftmax, Op::kSiluMul, Op::kAdd}) v.push_back({op, DType::kF32});
+  for (Op op : {Op::kRmsNorm, Op::kRope, Op::kSoftmax, Op::kSiluMul, Op::kAdd})
+    v.push_back({op, DType::kF32});
   for (DType t : kKvTypes) v.push_back({Op::kAttention, t});
   for (DType t : kKvTypes) v.push_back({Op::kKvStore, t});
   return v;
@@ -240,7 +252,9 @@ std::vector<OpType> op_types() {
 std::vector<Case> cases(Op op, DType t) {
   std::vector<Case> v;
   uint32_t seed = 1000 * uint32_t(op) + uint32_t(t);
-  auto add = [&](int64_t a, int64_t b, int64_t c, bool flag = false) { v.push_back({op, t, a, b, c, flag, ++seed}); };
+  auto add = [&](int64_t a, int64_t b, int64_t c, bool flag = false) {
+    v.push_back({op, t, a, b, c, flag, ++seed});
+  };
   switch (op) {
     case Op::kMatmul:
       // n 1 and 3 stream through the table's gemm, 17 and 33 take the tiled path where
@@ -249,7 +263,10 @@ std::vector<Case> cases(Op op, DType t) {
       add(weight_k(t), 1, 1);
       add(weight_k(t), 16, 8);
       break;
-    case Op::kGetRows: add(weight_k(t), 23, 1); add(weight_k(t), 23, 7); break;
+    case Op::kGetRows:
+      add(weight_k(t), 23, 1);
+      add(weight_k(t), 23, 7);
+      break;
     case Op::kRope:
       for (bool neox : {false, true}) {
         add(1, 64, 64, neox);
@@ -267,7 +284,12 @@ std::vector<Case> cases(Op op, DType t) {
       add(7, 96, 17);
       add(16, 128, 130);
       break;
-    case Op::kKvStore: add(1, 32, 0); add(3, 64, 0); add(17, 128, 0); add(33, 96, 0); break;
+    case Op::kKvStore:
+      add(1, 32, 0);
+      add(3, 64, 0);
+      add(17, 128, 0);
+      add(33, 96, 0);
+      break;
     default:  // rms_norm, softmax: rows, n
       add(1, 1, 0);
       add(3, 17, 0);

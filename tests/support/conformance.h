@@ -123,7 +123,7 @@ struct Case {
                                 // rope heads, head_dim, n_rot; attention nq, hd, keys
   bool flag = false;            // rope: neox pairs
   uint32_t seed = 1;
-  std::string name() const;     // "matmul q4_0 k=224 rows=37 n=17"
+  std::string name() const;  // "matmul q4_0 k=224 rows=37 n=17"
 };
 
 // The (op, type) pairs the harness covers, with the types each op takes.

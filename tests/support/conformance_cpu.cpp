@@ -34,15 +34,19 @@ Result<std::unique_ptr<CpuOpBackend>> CpuOpBackend::create(const hal::Kernels& k
   return b;
 }
 
-std::string CpuOpBackend::name() const { return std::string("cpu-") + k_.isa + "-t" + std::to_string(threads_); }
+std::string CpuOpBackend::name() const {
+  return std::string("cpu-") + k_.isa + "-t" + std::to_string(threads_);
+}
 
 bool CpuOpBackend::supports(Op op, DType t) const {
   switch (op) {
     case Op::kMatmul: return k_.supports_matmul(t);
     case Op::kGetRows: return k_.of(t).to_float != nullptr;
     case Op::kAttention:
-      return t == DType::kF16 ? k_.attention != nullptr : is_kv_type(t) && k_.of(t).to_float != nullptr;
-    case Op::kKvStore: return t == DType::kF16 ? k_.f32_to_f16 != nullptr : is_kv_type(t) && k_.of(t).from_float;
+      return t == DType::kF16 ? k_.attention != nullptr
+                              : is_kv_type(t) && k_.of(t).to_float != nullptr;
+    case Op::kKvStore:
+      return t == DType::kF16 ? k_.f32_to_f16 != nullptr : is_kv_type(t) && k_.of(t).from_float;
     default: return t == DType::kF32;
   }
 }
@@ -57,7 +61,8 @@ Status CpuOpBackend::matmul(const MatmulArgs& a) {
 
 Status CpuOpBackend::get_rows(const GetRowsArgs& a) {
   const auto* w = static_cast<const uint8_t*>(a.w);
-  for (int64_t i = 0; i < a.n; ++i) k_.of(a.type).to_float(w + size_t(a.ids[i]) * a.row_bytes, a.out + i * a.k, a.k);
+  for (int64_t i = 0; i < a.n; ++i)
+    k_.of(a.type).to_float(w + size_t(a.ids[i]) * a.row_bytes, a.out + i * a.k, a.k);
   return {};
 }
 
@@ -92,8 +97,8 @@ Status CpuOpBackend::add(const AddArgs& a) {
 
 Status CpuOpBackend::attention(const AttentionArgs& a) {
   if (a.nq < 1 || a.nq > hal::kAttnMaxRows) {
-    return errorf(Error::kRequestOutOfRange, "attention: %d query rows; the kernel takes 1..%d", a.nq,
-                  hal::kAttnMaxRows);
+    return errorf(Error::kRequestOutOfRange, "attention: %d query rows; the kernel takes 1..%d",
+                  a.nq, hal::kAttnMaxRows);
   }
   if (a.kv_type != DType::kF16) return attention_rows(a);
   const int32_t max_kv = *std::max_element(a.n_kv, a.n_kv + a.nq);

@@ -44,8 +44,8 @@ std::vector<Param> params() {
 std::string param_name(const ::testing::TestParamInfo<Param>& info) {
   const Param& p = info.param;
   std::string n = std::string(p.isa) + "_" + hal::op_name(p.ot.op);
-  if (p.ot.op == hal::Op::kMatmul || p.ot.op == hal::Op::kGetRows || p.ot.op == hal::Op::kAttention ||
-      p.ot.op == hal::Op::kKvStore) {
+  if (p.ot.op == hal::Op::kMatmul || p.ot.op == hal::Op::kGetRows ||
+      p.ot.op == hal::Op::kAttention || p.ot.op == hal::Op::kKvStore) {
     n += std::string("_") + hal::dtype_name(p.ot.type);
   }
   return n;
@@ -83,7 +83,8 @@ TEST_P(BackendOps, MatchesReference) {
   for (const Case& c : cases(p.ot.op, p.ot.type)) {
     const Outcome o = run_case(*b, *ref, c);
     EXPECT_TRUE(o.ok) << b->name() << ": " << o.message;
-    if (std::getenv("AIRT_CONFORMANCE_VERBOSE")) std::printf("%-50s nmse %.3g (bound %.3g)\n", c.name().c_str(), o.nmse, o.bound);
+    if (std::getenv("AIRT_CONFORMANCE_VERBOSE"))
+      std::printf("%-50s nmse %.3g (bound %.3g)\n", c.name().c_str(), o.nmse, o.bound);
   }
 }
 
@@ -108,7 +109,8 @@ class Broken final : public OpBackend {
   Status add(const AddArgs& a) override { return inner_.add(a); }
   Status attention(const AttentionArgs& a) override { return inner_.attention(a); }
   Status kv_store(const KvStoreArgs& a) override {
-    return errorf(Error::kBackendUnsupported, "kv_store %s is not implemented", hal::dtype_name(a.type));
+    return errorf(Error::kBackendUnsupported, "kv_store %s is not implemented",
+                  hal::dtype_name(a.type));
   }
 
  private:
@@ -134,7 +136,8 @@ TEST(ConformanceHarness, CatchesAWrongResultAndAFailedCall) {
 TEST(ConformanceHarness, CoversEveryOp) {
   bool seen[hal::kOpCount] = {};
   for (const OpType& ot : op_types()) seen[int(ot.op)] = true;
-  for (int i = 0; i < hal::kOpCount; ++i) EXPECT_TRUE(seen[i]) << hal::op_name(hal::Op(i)) << " has no cases";
+  for (int i = 0; i < hal::kOpCount; ++i)
+    EXPECT_TRUE(seen[i]) << hal::op_name(hal::Op(i)) << " has no cases";
 }
 
 }  // namespace
