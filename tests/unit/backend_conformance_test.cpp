@@ -4,7 +4,10 @@
 // are skipped with the reason (e.g. dotprod under qemu -cpu cortex-a72).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +36,11 @@ struct Param {
   const char* isa;
   OpType ot;
 };
+
+// What ctest shows after the test name.
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << p.isa << " " << hal::op_name(p.ot.op) << " " << hal::dtype_name(p.ot.type);
+}
 
 std::vector<Param> params() {
   std::vector<Param> v;
