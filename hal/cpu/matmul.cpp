@@ -57,7 +57,7 @@ struct Job {
     const void* xp = xq ? static_cast<const void*>(xq) : static_cast<const void*>(x);
     const size_t stride = xq ? xs : size_t(w->cols) * sizeof(float);
     if (tiles) {
-      void* panel = pool ? pool->scratch(ith) : scratch0;
+      void* panel = pool && nth > 1 ? pool->scratch(ith) : scratch0;
       tk->tile_gemm(w->cols, r0, r1, n, w->data, w->row_bytes, xp, out, ldo, panel);
     } else {
       tk->gemm(w->cols, r0, r1, n, w->data, w->row_bytes, xp, stride, out, ldo);
@@ -80,7 +80,8 @@ void matmul(ThreadPool* pool, const Kernels& k, const MatrixView& w, const float
   const size_t xs = tiles ? 0 : x_row_bytes(tk, w.cols);
   auto* s = static_cast<uint8_t*>(scratch);
   Job job{&k, &tk, &w, x, n, out, ldo, tiles || xs ? s : nullptr, xs, tiles, pool, s + x_bytes(tk, w.cols, n, tiles)};
-  const int nth = pool ? pool->size() : 1;
+  const int nth = pool ? pool->active() : 1;
+  AIRT_DCHECK(!tiles || nth == 1 || pool->scratch(0) != nullptr);
   if (job.xq) {
     if (nth > 1 && n >= kParallelConvertRows) {
       auto f = [&job](int ith, int nth) { job.convert(ith, nth); };

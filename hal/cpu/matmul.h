@@ -33,7 +33,8 @@ size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n);
 
 // out[i * ldo + r] = dot(W row r, x row i) for i < n, r < rows. x rows are w.cols
 // floats apart. `scratch` holds matmul_scratch_bytes() and is 64-byte aligned. pool may
-// be null (one thread). No allocation.
+// be null (one thread); a pool running more than one thread (active()) must have its
+// scratch attached. No allocation.
 void matmul(ThreadPool* pool, const Kernels& k, const MatrixView& w, const float* x, int64_t n, float* out,
             int64_t ldo, void* scratch);
 

@@ -1,8 +1,9 @@
-// Fork-join pool. A job is published by bumping a generation counter; workers spin on it
-// for a while (jobs of one token follow each other within microseconds) and then sleep on
-// a futex, so an idle pool costs nothing. Completion is a countdown the caller waits on
-// the same way. Sleepers are counted so that the common, all-spinning case makes no
-// system call at all.
+// Fork-join pool. A job is published by bumping a generation counter of each worker it
+// needs; a worker spins on its own counter for a while (jobs of one token follow each
+// other within microseconds) and then sleeps on it as a futex, so an idle pool costs
+// nothing and a worker a job does not need is never woken. Completion is a countdown the
+// caller waits on the same way. Sleepers are counted so that the common, all-spinning case
+// makes no system call at all.
 #include "hal/cpu/thread_pool.h"
 
 #include <pthread.h>
@@ -12,8 +13,6 @@
 #include <atomic>
 #include <climits>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -40,6 +39,8 @@ inline void cpu_relax() {
 // than the serial gaps between the parallel regions of one token, far shorter than the
 // gap between requests.
 constexpr int kSpinPolls = 1 << 12;
+
+constexpr size_t scratch_stride() { return (kThreadScratchBytes + 63) & ~size_t(63); }
 
 #if defined(__linux__)
 void futex_wait(std::atomic<uint32_t>& a, uint32_t expected) {
@@ -90,31 +91,30 @@ void pin_to(pthread_t t, int cpu) {
   pthread_setaffinity_np(t, sizeof set, &set);  // best effort: a refusal only costs speed
 }
 
+// One worker's wake-up word, on a cache line of its own.
+struct alignas(64) Lane {
+  std::atomic<uint32_t> gen{0};
+  std::atomic<int> sleeping{0};
+};
+
 class Pool final : public ThreadPool {
  public:
-  explicit Pool(int n) : n_(n) {}
+  explicit Pool(int n) : n_(n), active_(n), lanes_(new Lane[size_t(n)]) {}
 
   ~Pool() override {
     stop_ = true;
-    publish();
+    publish(n_);
     for (auto& t : threads_) t.join();
-    std::free(scratch_);
   }
 
   Status start(bool pin) {
-    scratch_ = static_cast<uint8_t*>(std::aligned_alloc(64, kThreadScratchBytes * size_t(n_)));
-    if (!scratch_) {
-      return errorf(Error::kResourceOutOfMemory, "thread pool: cannot allocate %zu bytes of per-thread scratch",
-                    kThreadScratchBytes * size_t(n_));
-    }
-    std::memset(scratch_, 0, kThreadScratchBytes * size_t(n_));
     const std::vector<int> cpus = pin ? allowed_cpus() : std::vector<int>{};
     threads_.reserve(size_t(n_ - 1));
     for (int i = 1; i < n_; ++i) {
       try {
         threads_.emplace_back([this, i] { worker(i); });
       } catch (const std::system_error& e) {
-        n_ = i;  // the destructor joins the ones that started
+        n_ = active_ = i;  // the destructor joins the ones that started
         return errorf(Error::kResourceExhausted, "thread pool: cannot start thread %d: %s", i, e.what());
       }
       if (!cpus.empty()) pin_to(threads_.back().native_handle(), cpus[size_t(i) % cpus.size()]);
@@ -124,34 +124,58 @@ class Pool final : public ThreadPool {
   }
 
   int size() const override { return n_; }
-  void* scratch(int ith) override { return scratch_ + size_t(ith) * kThreadScratchBytes; }
+  void set_active(int n) override { active_ = n < 1 ? 1 : (n > n_ ? n_ : n); }
+  int active() const override { return active_; }
+
+  Status attach_scratch(void* mem, size_t bytes) override {
+    const size_t need = scratch_bytes(n_);
+    if (!mem || reinterpret_cast<uintptr_t>(mem) % 64 != 0) {
+      return errorf(Error::kRequestInvalid, "thread pool: scratch at %p is not 64-byte aligned; plan it with 64-byte alignment",
+                    mem);
+    }
+    if (bytes < need) {
+      return errorf(Error::kResourceOutOfMemory,
+                    "thread pool: scratch of %zu bytes is too small for %d threads; it needs %zu (%d x %zu)", bytes,
+                    n_, need, n_, kThreadScratchBytes);
+    }
+    scratch_ = static_cast<uint8_t*>(mem);
+    return {};
+  }
+  void* scratch(int ith) override { return scratch_ ? scratch_ + size_t(ith) * scratch_stride() : nullptr; }
 
   void run(void (*fn)(void*, int, int), void* ctx) override {
-    if (n_ == 1) {
+    const int nth = active_;
+    if (nth == 1) {
       fn(ctx, 0, 1);
       return;
     }
     fn_ = fn;
     ctx_ = ctx;
-    pending_.store(uint32_t(n_ - 1), std::memory_order_relaxed);
-    publish();
-    fn(ctx, 0, n_);
+    nth_ = nth;
+    pending_.store(uint32_t(nth - 1), std::memory_order_relaxed);
+    publish(nth);
+    fn(ctx, 0, nth);
     uint32_t left = pending_.load(std::memory_order_acquire);
     while (left != 0) left = wait_change(pending_, left, caller_sleeping_);
   }
 
  private:
-  void publish() {
-    gen_.fetch_add(1, std::memory_order_seq_cst);
-    if (workers_sleeping_.load(std::memory_order_seq_cst) > 0) futex_wake_all(gen_);
+  // Wakes workers 1..nth-1.
+  void publish(int nth) {
+    for (int i = 1; i < nth; ++i) {
+      Lane& l = lanes_[size_t(i)];
+      l.gen.fetch_add(1, std::memory_order_seq_cst);
+      if (l.sleeping.load(std::memory_order_seq_cst) > 0) futex_wake_all(l.gen);
+    }
   }
 
   void worker(int ith) {
+    Lane& lane = lanes_[size_t(ith)];
     uint32_t seen = 0;
     for (;;) {
-      seen = wait_change(gen_, seen, workers_sleeping_);
+      seen = wait_change(lane.gen, seen, lane.sleeping);
       if (stop_) return;
-      fn_(ctx_, ith, n_);
+      fn_(ctx_, ith, nth_);
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
           caller_sleeping_.load(std::memory_order_seq_cst) > 0) {
         futex_wake_all(pending_);
@@ -160,19 +184,24 @@ class Pool final : public ThreadPool {
   }
 
   int n_;
-  uint8_t* scratch_ = nullptr;
+  int active_;
+  std::unique_ptr<Lane[]> lanes_;
+  uint8_t* scratch_ = nullptr;  // attached, not owned
   std::vector<std::thread> threads_;
-  // The job; written by the caller before gen_ is bumped, read by workers after.
+  // The job; written by the caller before the lanes are bumped, read by workers after.
   void (*fn_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
+  int nth_ = 1;
   bool stop_ = false;
-  alignas(64) std::atomic<uint32_t> gen_{0};
-  std::atomic<int> workers_sleeping_{0};
   alignas(64) std::atomic<uint32_t> pending_{0};
   std::atomic<int> caller_sleeping_{0};
 };
 
 }  // namespace
+
+size_t ThreadPool::scratch_bytes(int n_threads) {
+  return n_threads < 1 ? 0 : size_t(n_threads) * scratch_stride();
+}
 
 Result<std::unique_ptr<ThreadPool>> ThreadPool::create(int n_threads, bool pin) {
   if (n_threads < 1 || n_threads > 1024) {

@@ -2,11 +2,19 @@
 // a spin-then-sleep barrier. The calling thread takes part as thread 0. run() performs
 // no allocation and creates no thread.
 //
-// Each thread also owns a fixed scratch buffer (kThreadScratchBytes, allocated with the
-// pool) for kernels that pack a tile of their operands, e.g. the tiled matrix product.
+// A step may run on fewer threads than the pool owns (set_active): the others stay asleep
+// and are not woken, so a governor can trade speed for power at a step boundary without
+// creating or destroying threads.
 //
-// Ownership: the pool owns its threads and scratch; destroying it joins them. One caller
-// at a time: run() must not be called concurrently or from inside a job.
+// Each thread also has a fixed scratch slice (kThreadScratchBytes) for kernels that pack
+// a tile of their operands, e.g. the tiled matrix product. The pool does not allocate it:
+// the owner plans scratch_bytes(size()) of memory and attaches it before the first run()
+// whose jobs use scratch().
+//
+// Ownership: the pool owns its threads and joins them when destroyed; the attached scratch
+// belongs to the caller and must outlive the pool's last run(). One caller at a time:
+// run(), set_active() and attach_scratch() must not be called concurrently or from inside
+// a job.
 #pragma once
 
 #include <cstddef>
@@ -27,11 +35,25 @@ class ThreadPool {
   static Result<std::unique_ptr<ThreadPool>> create(int n_threads, bool pin = false);
   virtual ~ThreadPool() = default;
 
+  // Threads the pool owns (the caller included).
   virtual int size() const = 0;
-  // Calls fn(ctx, ith, nth) once on each of nth = size() threads and returns when all
+  // Threads the next run() uses: 1..size(); size() after create(). Threads ith >= n are
+  // not woken (they spin out and sleep) until a run needs them again. No allocation, no
+  // thread creation; n outside 1..size() is clamped.
+  virtual void set_active(int n) = 0;
+  virtual int active() const = 0;
+  // Calls fn(ctx, ith, nth) once on each of nth = active() threads and returns when all
   // have finished.
   virtual void run(void (*fn)(void* ctx, int ith, int nth), void* ctx) = 0;
-  // kThreadScratchBytes of 64-byte aligned memory that only thread ith uses during run().
+
+  // Bytes of scratch a pool of n_threads needs: one 64-byte aligned slice of
+  // kThreadScratchBytes per thread.
+  static size_t scratch_bytes(int n_threads);
+  // Uses `mem` (64-byte aligned, at least scratch_bytes(size()) bytes, owned by the
+  // caller) as the threads' scratch from now on.
+  virtual Status attach_scratch(void* mem, size_t bytes) = 0;
+  // Thread ith's kThreadScratchBytes slice of the attached memory, 64-byte aligned, which
+  // only thread ith uses during run(); null before attach_scratch().
   virtual void* scratch(int ith) = 0;
 
   // run() over a callable taken by reference (no std::function, no allocation):

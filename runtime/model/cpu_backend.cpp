@@ -50,6 +50,9 @@ void CpuBackend::plan_regions(const Model& m, const BackendParams& p, MemoryPlan
                 kv_types_name(p.kv.types).c_str(), KvCache::bytes_per_position(hp, p.kv.types));
   plan.add("kv pool", KvCache::storage_bytes(hp, p.kv), RegionKind::kResident, d);
   Forward::plan(m, forward_params(p), plan);
+  std::snprintf(d, sizeof d, "%d x %zu KiB: each thread's packed weight panel", p.n_threads,
+                hal::kThreadScratchBytes / 1024);
+  plan.add("thread scratch", hal::ThreadPool::scratch_bytes(p.n_threads), RegionKind::kResident, d);
 }
 
 CpuBackend::CpuBackend(const Model& m, const BackendParams& p)
@@ -88,7 +91,11 @@ Status CpuBackend::carve(Arena& arena) {
   kv_ = static_cast<uint8_t*>(arena.alloc(kv_bytes_));
   if (!kv_ && kv_bytes_) return errorf(Error::kInternal, "cpu backend: the arena is smaller than its plan");
   forward_.set_kv_storage(kv_);
-  return forward_.carve(arena, forward_params(p_));
+  AIRT_TRY(forward_.carve(arena, forward_params(p_)));
+  const size_t scratch = hal::ThreadPool::scratch_bytes(p_.n_threads);
+  void* mem = arena.alloc(scratch);
+  if (!mem) return errorf(Error::kInternal, "cpu backend: the arena is smaller than its plan");
+  return pool_->attach_scratch(mem, scratch);
 }
 
 Status CpuBackend::bind(const Model& m) {
@@ -123,6 +130,7 @@ Status CpuBackend::set_threads(int32_t n) {
     return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d (1..%d)", n, p_.n_threads, p_.n_threads);
   }
   threads_ = n;
+  pool_->set_active(n);
   return {};
 }
 

@@ -101,7 +101,7 @@ TEST(EnginePlan, ArenaSizeIsPinned) {
   auto plan = engine::Engine::plan(**m, c);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   std::printf("%s", plan->to_string().c_str());
-  EXPECT_EQ(plan->arena_bytes(), 350656u);
+  EXPECT_EQ(plan->arena_bytes(), 514496u);
   size_t heap = 0, kv = 0, kv_tables = 0;
   for (const Region& r : plan->regions()) {
     if (r.name == "samplers (heap)") heap = align_up(r.bytes, Arena::kDefaultAlign);

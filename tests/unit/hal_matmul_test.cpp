@@ -19,6 +19,8 @@
 #include "hal/cpu/thread_pool.h"
 #include "hal/fp16.h"
 #include "hal/quant_blocks.h"
+#include "tests/support/alloc_counter.h"
+#include "tests/support/pool_scratch.h"
 #include "tests/unit/hal_test_util.h"
 
 namespace airt::hal {
@@ -89,6 +91,8 @@ TEST(ThreadPool, WakesFromSleep) {
 TEST(ThreadPool, PinnedAndScratch) {
   auto pool = ThreadPool::create(2, /*pin=*/true);
   ASSERT_TRUE(pool.ok());
+  EXPECT_EQ((*pool)->scratch(0), nullptr) << "the pool allocates no scratch of its own";
+  Arena mem = airt::test::attach_scratch(**pool);
   auto* s0 = static_cast<uint8_t*>((*pool)->scratch(0));
   auto* s1 = static_cast<uint8_t*>((*pool)->scratch(1));
   EXPECT_EQ(reinterpret_cast<uintptr_t>(s0) % 64, 0u);
@@ -97,6 +101,71 @@ TEST(ThreadPool, PinnedAndScratch) {
   (*pool)->parallel(f);
   EXPECT_EQ(s0[kThreadScratchBytes - 1], 1);
   EXPECT_EQ(s1[0], 2);
+}
+
+// Scratch is the caller's memory: too small or misaligned is refused with the sizes named.
+TEST(ThreadPool, AttachScratchChecksSizeAndAlignment) {
+  auto pool = ThreadPool::create(3);
+  ASSERT_TRUE(pool.ok());
+  EXPECT_EQ(ThreadPool::scratch_bytes(3), 3 * kThreadScratchBytes);
+  EXPECT_EQ(ThreadPool::scratch_bytes(3) % 64, 0u);
+  const size_t need = ThreadPool::scratch_bytes(3);
+  std::vector<uint8_t> buf(need + 128);
+  uint8_t* aligned = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  Status small = (*pool)->attach_scratch(aligned, need - 1);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.error().message.find(std::to_string(need)), std::string::npos) << small.error().message;
+  EXPECT_NE(small.error().message.find("3 threads"), std::string::npos) << small.error().message;
+  Status odd = (*pool)->attach_scratch(aligned + 8, need);
+  ASSERT_FALSE(odd.ok());
+  EXPECT_NE(odd.error().message.find("64-byte"), std::string::npos) << odd.error().message;
+  ASSERT_TRUE((*pool)->attach_scratch(aligned, need).ok());
+  EXPECT_EQ((*pool)->scratch(0), aligned);
+  EXPECT_EQ((*pool)->scratch(2), aligned + 2 * kThreadScratchBytes);
+}
+
+// A step may use fewer threads than the pool owns: exactly indices 0..nth-1 run, once
+// each, and switching allocates nothing and starts no thread.
+TEST(ThreadPool, RunsOnTheActiveThreadsOnly) {
+  auto pool = ThreadPool::create(4);
+  ASSERT_TRUE(pool.ok());
+  EXPECT_EQ((*pool)->active(), 4);
+  std::atomic<int> hits[4];
+  std::atomic<int> bad{0};
+  auto f = [&](int ith, int nth) {
+    if (nth != (*pool)->active() || ith >= nth) bad.fetch_add(1);
+    hits[ith].fetch_add(1);
+  };
+  airt::test::AllocScope allocs;
+  for (int round = 0; round < 50; ++round) {
+    for (int n : {1, 3, 4, 2}) {
+      (*pool)->set_active(n);
+      ASSERT_EQ((*pool)->active(), n);
+      for (auto& h : hits) h.store(0);
+      (*pool)->parallel(f);
+      for (int i = 0; i < 4; ++i) ASSERT_EQ(hits[i].load(), i < n ? 1 : 0) << "n=" << n << " i=" << i;
+    }
+  }
+  EXPECT_EQ(allocs.count(), 0);
+  EXPECT_EQ(bad.load(), 0);
+  (*pool)->set_active(0);
+  EXPECT_EQ((*pool)->active(), 1);
+  (*pool)->set_active(9);
+  EXPECT_EQ((*pool)->active(), 4);
+}
+
+// Threads left out long enough to fall asleep are woken again when a step needs them.
+TEST(ThreadPool, SleepingInactiveThreadsComeBack) {
+  auto pool = ThreadPool::create(3);
+  ASSERT_TRUE(pool.ok());
+  std::atomic<int> sum{0};
+  auto f = [&](int ith, int) { sum.fetch_add(ith + 1); };
+  (*pool)->set_active(1);
+  (*pool)->parallel(f);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  (*pool)->set_active(3);
+  (*pool)->parallel(f);
+  EXPECT_EQ(sum.load(), 1 + 6);
 }
 
 TEST(ThreadPool, PhysicalCores) {
@@ -204,7 +273,11 @@ TEST_P(MatmulVsGeneric, AllPathsAndThreadCounts) {
     void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
     for (int threads : {0, 1, 2, 3}) {
       std::unique_ptr<ThreadPool> pool;
-      if (threads > 0) pool = std::move(*ThreadPool::create(threads));
+      Arena pool_scratch;
+      if (threads > 0) {
+        pool = std::move(*ThreadPool::create(threads));
+        pool_scratch = airt::test::attach_scratch(*pool);
+      }
       const int64_t ldo = rows + 3;
       std::vector<float> out(size_t(n * ldo), -7.0f);
       matmul(pool.get(), *k_, w, p.x.data(), n, out.data(), ldo, s);
@@ -221,6 +294,35 @@ TEST_P(MatmulVsGeneric, AllPathsAndThreadCounts) {
               << " got " << got << " want " << want;
         }
       }
+    }
+  }
+}
+
+// One 4-thread pool running steps on 1, 3, 4 and 2 of its threads: every split gives the
+// same bits on both paths (a row's dot never depends on the split), and switching the
+// count allocates nothing.
+TEST_P(MatmulVsGeneric, SameBitsOnEveryActiveCount) {
+  const DType t = GetParam().type;
+  const int64_t bs = dtype_info(t).block_size;
+  const int64_t k = bs == 1 ? 96 + 17 : bs * 3, rows = 53;
+  std::mt19937 rng(77 + uint32_t(t));
+  auto pool = ThreadPool::create(4);
+  ASSERT_TRUE(pool.ok()) << pool.error().message;
+  Arena pool_scratch = airt::test::attach_scratch(**pool);
+  for (int64_t n : {1, 19}) {
+    const Problem p = make_problem(t, k, rows, n, rng);
+    const MatrixView w{p.w.data(), t, k, rows, dtype_row_bytes(t, k)};
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(*k_, w, n) + 64);
+    void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+    std::vector<float> first(size_t(n * rows)), out(size_t(n * rows));
+    for (int active : {1, 3, 4, 2}) {
+      airt::test::AllocScope allocs;
+      (*pool)->set_active(active);
+      matmul(pool->get(), *k_, w, p.x.data(), n, out.data(), rows, s);
+      EXPECT_EQ(allocs.count(), 0) << "active=" << active;
+      if (active == 1) first = out;
+      ASSERT_EQ(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)), 0)
+          << k_->isa << " " << dtype_name(t) << " n=" << n << " active=" << active;
     }
   }
 }

@@ -13,6 +13,8 @@
 namespace airt::hal::avx2 {
 namespace {
 
+#include "hal/cpu/kernels/gemm_driver.h"  // NOLINT(bugprone-suspicious-include): per-TU copies
+
 float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 float hsum(__m256 v) {
@@ -88,24 +90,6 @@ void vec_dot(int64_t n, float* out, const void* w, const void* x) {
   dot_cols<WBlock, Levels>(n, static_cast<const WBlock*>(w), &xb, 1, out);
 }
 
-template <class WBlock, __m256i (*Levels)(const WBlock&)>
-void gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-          size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* wr = reinterpret_cast<const WBlock*>(wb + r * w_stride);
-    for (int64_t c0 = 0; c0 < ncols; c0 += 4) {
-      const int nc = static_cast<int>(ncols - c0 < 4 ? ncols - c0 : 4);
-      const BlockQ8_0* cols[4];
-      for (int c = 0; c < nc; ++c) cols[c] = reinterpret_cast<const BlockQ8_0*>(xb + (c0 + c) * x_stride);
-      float res[4];
-      dot_cols<WBlock, Levels>(k, wr, cols, nc, res);
-      for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
-    }
-  }
-}
-
 // Bit-identical to the generic quantizer: same amax, d = amax/127, q = x * (127/amax)
 // rounded to nearest even (the default MXCSR mode), f16 scale rounded to nearest even.
 void q8_0_from_float(const float* src, void* dst, int64_t n) {
@@ -167,17 +151,6 @@ void vec_dot_f16(int64_t n, float* out, const void* w, const void* x) {
   *out = sum;
 }
 
-// Plain loops around the dot for the float types: their rows are long and contiguous, so
-// the win is in the dot itself.
-template <void (*Dot)(int64_t, float*, const void*, const void*)>
-void gemm_rows(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-               size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t c = 0; c < ncols; ++c) Dot(k, out + c * ldo + r, wb + r * w_stride, xb + c * x_stride);
-  }
-}
 
 }  // namespace
 
@@ -185,14 +158,16 @@ void fill(Kernels& k) {
   k.isa = "avx2";
   TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
   q4.vec_dot = vec_dot<BlockQ4_0, levels_q4_0>;
-  q4.gemm = gemm<BlockQ4_0, levels_q4_0>;
+  q4.gemm = gemm_cols<BlockQ4_0, BlockQ8_0, 4, dot_cols<BlockQ4_0, levels_q4_0>>;
   TypeKernels& q5 = k.types[static_cast<uint32_t>(DType::kQ5_0)];
   q5.vec_dot = vec_dot<BlockQ5_0, q5_0_levels>;
-  q5.gemm = gemm<BlockQ5_0, q5_0_levels>;
+  q5.gemm = gemm_cols<BlockQ5_0, BlockQ8_0, 4, dot_cols<BlockQ5_0, q5_0_levels>>;
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q8.vec_dot = vec_dot<BlockQ8_0, levels_q8_0>;
-  q8.gemm = gemm<BlockQ8_0, levels_q8_0>;
+  q8.gemm = gemm_cols<BlockQ8_0, BlockQ8_0, 4, dot_cols<BlockQ8_0, levels_q8_0>>;
   q8.from_float = q8_0_from_float;
+  // The float types' gemm is the plain loop around the dot: their rows are long and
+  // contiguous, so the win is in the dot itself.
   TypeKernels& f32 = k.types[static_cast<uint32_t>(DType::kF32)];
   f32.vec_dot = vec_dot_f32;
   f32.gemm = gemm_rows<vec_dot_f32>;

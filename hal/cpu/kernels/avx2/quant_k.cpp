@@ -24,6 +24,8 @@
 namespace airt::hal::avx2 {
 namespace {
 
+#include "hal/cpu/kernels/gemm_driver.h"  // NOLINT(bugprone-suspicious-include): per-TU copies
+
 constexpr int kMaxCols = 4;
 // Weight bytes prefetched ahead of the loads: the hardware prefetcher alone keeps too few
 // misses in flight for a core's share of DRAM bandwidth (see avx512/gemv.cpp).
@@ -154,33 +156,16 @@ void vec_dot(int64_t n, float* out, const void* w, const void* x) {
   Cols(n, static_cast<const WBlock*>(w), &y, 1, out);
 }
 
-template <class WBlock, void (*Cols)(int64_t, const WBlock*, const BlockQ8_K* const*, int, float*)>
-void gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-          size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* wr = reinterpret_cast<const WBlock*>(wb + r * w_stride);
-    for (int64_t c0 = 0; c0 < ncols; c0 += kMaxCols) {
-      const int nc = int(ncols - c0 < kMaxCols ? ncols - c0 : kMaxCols);
-      const BlockQ8_K* cols[kMaxCols];
-      for (int c = 0; c < nc; ++c) cols[c] = reinterpret_cast<const BlockQ8_K*>(xb + (c0 + c) * x_stride);
-      float res[kMaxCols];
-      Cols(k, wr, cols, nc, res);
-      for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
-    }
-  }
-}
 
 }  // namespace
 
 void fill_quant_k(Kernels& k) {
   TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_K)];
   q4.vec_dot = vec_dot<BlockQ4_K, dot_cols_q4_k>;
-  q4.gemm = gemm<BlockQ4_K, dot_cols_q4_k>;
+  q4.gemm = gemm_cols<BlockQ4_K, BlockQ8_K, kMaxCols, dot_cols_q4_k>;
   TypeKernels& q6 = k.types[static_cast<uint32_t>(DType::kQ6_K)];
   q6.vec_dot = vec_dot<BlockQ6_K, dot_cols_q6_k>;
-  q6.gemm = gemm<BlockQ6_K, dot_cols_q6_k>;
+  q6.gemm = gemm_cols<BlockQ6_K, BlockQ8_K, kMaxCols, dot_cols_q6_k>;
 }
 
 }  // namespace airt::hal::avx2

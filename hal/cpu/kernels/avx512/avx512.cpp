@@ -11,6 +11,8 @@
 namespace airt::hal::avx512 {
 namespace {
 
+#include "hal/cpu/kernels/gemm_driver.h"  // NOLINT(bugprone-suspicious-include): per-TU copies
+
 // 16 lanes at a time; the tail (n not a multiple of 16) is masked, not scalar. The
 // weight row (elements of kBytes) is prefetched 2.25 KiB ahead, as in gemv.cpp.
 template <__m512 (*Load)(const void*, int64_t, __mmask16), int kBytes>
@@ -38,15 +40,6 @@ __m512 load_f16(const void* p, int64_t i, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i));
 }
 
-template <void (*Dot)(int64_t, float*, const void*, const void*)>
-void gemm_rows(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-               size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t c = 0; c < ncols; ++c) Dot(k, out + c * ldo + r, wb + r * w_stride, xb + c * x_stride);
-  }
-}
 
 }  // namespace
 

@@ -78,20 +78,6 @@ void axpy(int64_t n, float a, const float* x, float* y);
 void attention(int nq, int64_t hd, const float* const* q, const int32_t* n_kv, const uint16_t* const* k,
                const uint16_t* const* v, float scale, float* const* out, void* scratch);
 
-// A gemm made of vec_dot calls, one instantiation per dot kernel (table.cpp).
-using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);
-template <VecDotFn Dot>
-void gemm_by_vec_dot(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w,
-                     size_t w_stride, const void* x, size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  // Weight row outer: a row is read once from memory and reused for every column.
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t c = 0; c < ncols; ++c) {
-      Dot(k, out + c * ldo + r, wb + r * w_stride, xb + c * x_stride);
-    }
-  }
-}
 
 // Fills `k` with the reference kernels.
 void fill_generic(Kernels& k);

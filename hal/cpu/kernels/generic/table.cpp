@@ -5,11 +5,13 @@
 namespace airt::hal::generic {
 namespace {
 
-template <VecDotFn Dot>
+#include "hal/cpu/kernels/gemm_driver.h"  // NOLINT(bugprone-suspicious-include): per-TU copies
+
+template <GemmDotFn Dot>
 void set_dot(TypeKernels& t, DType vec_dot_type) {
   t.vec_dot_type = vec_dot_type;
   t.vec_dot = Dot;
-  t.gemm = gemm_by_vec_dot<Dot>;
+  t.gemm = gemm_rows<Dot>;
 }
 
 }  // namespace

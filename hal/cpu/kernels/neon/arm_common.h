@@ -21,6 +21,8 @@
 namespace airt::hal {
 namespace {  // NOLINT(google-build-namespaces): one private copy per ISA translation unit
 
+#include "hal/cpu/kernels/gemm_driver.h"  // NOLINT(bugprone-suspicious-include): per-TU copies
+
 // acc + the products a[i] * b[i] summed in groups of four, one group per int32 lane.
 using DotFn = int32x4_t (*)(int32x4_t acc, int8x16_t a, int8x16_t b);
 
@@ -66,23 +68,6 @@ void vec_dot_q8(int64_t n, float* out, const void* w, const void* x) {
   dot_cols<Dot, WBlock, Decode>(n, static_cast<const WBlock*>(w), &xb, 1, out);
 }
 
-template <DotFn Dot, class WBlock, Levels (*Decode)(const WBlock&)>
-void gemm_q8(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-             size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* wr = reinterpret_cast<const WBlock*>(wb + r * w_stride);
-    for (int64_t c0 = 0; c0 < ncols; c0 += 4) {
-      const int nc = static_cast<int>(ncols - c0 < 4 ? ncols - c0 : 4);
-      const BlockQ8_0* cols[4];
-      for (int c = 0; c < nc; ++c) cols[c] = reinterpret_cast<const BlockQ8_0*>(xb + (c0 + c) * x_stride);
-      float res[4];
-      dot_cols<Dot, WBlock, Decode>(k, wr, cols, nc, res);
-      for (int c = 0; c < nc; ++c) out[(c0 + c) * ldo + r] = res[c];
-    }
-  }
-}
 
 // ---- K-quants against Q8_K activations ----------------------------------------------------
 
@@ -171,16 +156,6 @@ void vec_dot_k(int64_t n, float* out, const void* w, const void* x) {
   *out = sum;
 }
 
-// Weight row outer, as the generic gemm: a row is read once and reused for every column.
-template <void (*Dot)(int64_t, float*, const void*, const void*)>
-void gemm_rows(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-               size_t x_stride, float* out, int64_t ldo) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t c = 0; c < ncols; ++c) Dot(k, out + c * ldo + r, wb + r * w_stride, xb + c * x_stride);
-  }
-}
 
 // Fills the integer-dot entries of a table: Q4_0 and Q8_0 (against Q8_0), Q4_K and Q6_K
 // (against Q8_K).
@@ -188,10 +163,10 @@ template <DotFn Dot>
 void fill_int_dots(Kernels& k) {
   TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
   q4.vec_dot = vec_dot_q8<Dot, BlockQ4_0, levels_q4_0>;
-  q4.gemm = gemm_q8<Dot, BlockQ4_0, levels_q4_0>;
+  q4.gemm = gemm_cols<BlockQ4_0, BlockQ8_0, 4, dot_cols<Dot, BlockQ4_0, levels_q4_0>>;
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q8.vec_dot = vec_dot_q8<Dot, BlockQ8_0, levels_q8_0>;
-  q8.gemm = gemm_q8<Dot, BlockQ8_0, levels_q8_0>;
+  q8.gemm = gemm_cols<BlockQ8_0, BlockQ8_0, 4, dot_cols<Dot, BlockQ8_0, levels_q8_0>>;
   TypeKernels& q4k = k.types[static_cast<uint32_t>(DType::kQ4_K)];
   q4k.vec_dot = vec_dot_k<BlockQ4_K, q4_k_block<Dot>>;
   q4k.gemm = gemm_rows<vec_dot_k<BlockQ4_K, q4_k_block<Dot>>>;
