@@ -177,11 +177,9 @@ int32_t Sampler::sample(std::span<const float> logits) {
   }
   apply_penalty();
   const auto first = cand_.begin();
-
   if (params_.temp <= 0.0f || params_.top_k == 1) {
     return std::min_element(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{})->id;
   }
-
   size_t k = n;
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
     k = static_cast<size_t>(params_.top_k);
@@ -190,10 +188,14 @@ int32_t Sampler::sample(std::span<const float> logits) {
   } else {
     std::sort(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{});
   }
+  if (!std::isfinite(cand_[0].logit)) return cand_[0].id;  // all -inf (or +inf): nothing to weigh
+  return draw(truncate(k));
+}
 
-  // Softmax at temperature 1 over the top k (sorted, so cand_[0] holds the max).
+// Softmax at temperature 1 over the k best (sorted, so cand_[0] holds the max), then the
+// top-p and min-p cuts; returns how many candidates survive (at least one).
+size_t Sampler::truncate(size_t k) {
   const float max_l = cand_[0].logit;
-  if (!std::isfinite(max_l)) return cand_[0].id;  // all -inf (or +inf): nothing to weigh
   double sum = 0.0;
   for (size_t i = 0; i < k; ++i) {
     cand_[i].p = std::exp(cand_[i].logit - max_l);
@@ -219,9 +221,13 @@ int32_t Sampler::sample(std::span<const float> logits) {
     while (keep < k && cand_[keep].p >= floor_p) ++keep;
     k = keep;
   }
+  return k;
+}
 
-  // Temperature on what is left, then draw.
-  sum = 0.0;
+// Temperature on the k survivors, then one draw from the seeded RNG.
+int32_t Sampler::draw(size_t k) {
+  const float max_l = cand_[0].logit;
+  double sum = 0.0;
   for (size_t i = 0; i < k; ++i) {
     cand_[i].p = std::exp((cand_[i].logit - max_l) / params_.temp);
     sum += cand_[i].p;

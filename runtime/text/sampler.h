@@ -92,6 +92,8 @@ class Sampler {
   // Points the buffers into `mem` (buffer_bytes() zeroed bytes, 64-byte aligned).
   void bind(std::byte* mem, int32_t n_vocab, int32_t max_repeat_last_n);
   void apply_penalty();
+  size_t truncate(size_t k);
+  int32_t draw(size_t k);
 
   SamplerParams params_;
   int32_t n_vocab_ = 0;
