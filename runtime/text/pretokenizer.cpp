@@ -105,7 +105,7 @@ std::vector<std::string_view> PreTokenizer::known_names() {
   return names;
 }
 
-Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::string_view pre) {
+Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::string_view pre, bool jit) {
   const Recipe* recipe = find_recipe(pre);
   if (!recipe) {
     std::string known;
@@ -138,7 +138,7 @@ Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::string_view pre)
                     reinterpret_cast<const char*>(msg));
     }
     // JIT is only a speed-up; the interpreter gives the same matches where it is missing.
-    (void)pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE);
+    if (jit) (void)pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE);
     p->regexes_.push_back(std::move(rx));
   }
   return p;
@@ -171,6 +171,7 @@ Result<MatchScratch> MatchScratch::create(std::span<std::byte> mem) {
   Pool* pool = new (mem.data()) Pool{mem.data() + header, mem.size() - header, 0};
   pcre2_general_context* gc = pcre2_general_context_create(&Pool::alloc, &Pool::release, pool);
   MatchScratch m;
+  m.pool_ = pool;
   // One ovector pair: the patterns capture nothing, only the whole match is read.
   m.match_data_ = gc ? pcre2_match_data_create(1, gc) : nullptr;
   // PCRE2 before 10.41 takes the frames beyond its first 20 KiB from the match context.
@@ -179,6 +180,8 @@ Result<MatchScratch> MatchScratch::create(std::span<std::byte> mem) {
     return errorf(Error::kInternal, "pre-tokenizer: %zu bytes are too few for PCRE2's match data", mem.size());
   return m;
 }
+
+size_t MatchScratch::bytes_used() const { return pool_ ? pool_->used : 0; }
 
 Result<std::span<const ByteRange>> PreTokenizer::split(std::string_view text, std::span<ByteRange> a,
                                                        std::span<ByteRange> b, MatchScratch& scratch) const {

@@ -40,9 +40,13 @@ class MatchScratch {
   // Lays the scratch out in `mem` (at least kBytes, 16-byte aligned).
   static Result<MatchScratch> create(std::span<std::byte> mem);
 
+  // Bytes PCRE2 has taken from the buffer so far (its high-water mark: nothing is freed).
+  size_t bytes_used() const;
+
  private:
   friend class PreTokenizer;
   struct Pool;
+  Pool* pool_ = nullptr;
   void* match_data_ = nullptr;     // pcre2_match_data*
   void* match_context_ = nullptr;  // pcre2_match_context*
 };
@@ -54,8 +58,9 @@ class PreTokenizer {
   PreTokenizer& operator=(const PreTokenizer&) = delete;
 
   // `pre` is the tokenizer.ggml.pre name ("" or "default" for the generic one). Unknown
-  // names are an error that lists the known ones.
-  static Result<std::unique_ptr<PreTokenizer>> create(std::string_view pre);
+  // names are an error that lists the known ones. `jit` false keeps PCRE2 on its
+  // interpreter, the path a libpcre2 without JIT takes (tests cover it that way).
+  static Result<std::unique_ptr<PreTokenizer>> create(std::string_view pre, bool jit = true);
 
   // Names this build understands, for messages and tests.
   static std::vector<std::string_view> known_names();

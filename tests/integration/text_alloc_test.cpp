@@ -147,6 +147,36 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, Vocab,
                            return n;
                          });
 
+// Without JIT (a libpcre2 built without it takes this path), PCRE2's backtracking frames
+// come from the scratch too: splitting allocates nothing, for every pre-tokenizer.
+TEST(TextAlloc, InterpreterSplitAllocatesNothingInTheProcess) {
+  AIRT_REQUIRE_WHOLE_PROCESS_COUNT();
+  const std::string path = test::model_path("vocab/ggml-vocab-gpt-2.gguf");
+  AIRT_REQUIRE_FILE(path);
+  const auto inputs = split_tests(test::read_text(path + ".inp"));
+  size_t longest = 0;
+  for (const auto& in : inputs) longest = std::max(longest, in.size());
+  std::vector<std::max_align_t> mem(MatchScratch::kBytes / sizeof(std::max_align_t) + 1);
+  auto scratch = MatchScratch::create(std::as_writable_bytes(std::span(mem)));
+  ASSERT_TRUE(scratch.ok());
+  std::vector<ByteRange> a(longest), b(longest);
+  for (std::string_view name : PreTokenizer::known_names()) {
+    auto p = PreTokenizer::create(name, false);
+    ASSERT_TRUE(p.ok());
+    int failures = 0;
+    size_t pieces = 0;
+    ProcessAllocScope counter;
+    for (const auto& in : inputs) {
+      auto r = p.value()->split(in, a, b, *scratch);
+      failures += !r.ok();
+      pieces += r.ok() ? r.value().size() : 0;
+    }
+    EXPECT_EQ(counter.count(), 0) << name;
+    EXPECT_EQ(failures, 0) << name;
+    EXPECT_GT(pieces, inputs.size()) << name;
+  }
+}
+
 // A request's sampler set-up and its token loop, on a sampler carved from an arena.
 TEST(TextAlloc, CarvedSamplerAllocatesNothingInTheProcess) {
   AIRT_REQUIRE_WHOLE_PROCESS_COUNT();

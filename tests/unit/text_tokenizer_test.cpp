@@ -280,6 +280,39 @@ TEST(PreTokenizer, EveryByteIsCoveredEvenInvalidUtf8) {
   }
 }
 
+// The span API, with JIT and on PCRE2's interpreter (the path of a libpcre2 without JIT,
+// whose backtracking frames come from the scratch too), gives the vector API's pieces for
+// every known pre-tokenizer.
+TEST(PreTokenizer, SpanSplitOnJitAndInterpreterAgree) {
+  const std::vector<std::string> texts = {
+      "Hello world's 123 ok!!", "  \n\n\t x  ", "3333333333 + 4.5e-3", "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96",
+      "I'VE we'd THEY'LL", "\xFF\xC3 broken \xE2\x82 utf8", "tabs\tand\r\nnewlines\n", std::string(300, ' ') + "x"};
+  std::vector<std::max_align_t> mem(MatchScratch::kBytes / sizeof(std::max_align_t) + 1);
+  auto scratch = MatchScratch::create(std::as_writable_bytes(std::span(mem)));
+  ASSERT_TRUE(scratch.ok()) << scratch.error().message;
+  for (std::string_view name : PreTokenizer::known_names()) {
+    auto jit = PreTokenizer::create(name);
+    auto interp = PreTokenizer::create(name, false);
+    ASSERT_TRUE(jit.ok() && interp.ok()) << name;
+    for (const std::string& t : texts) {
+      std::vector<ByteRange> want;
+      ASSERT_TRUE(jit.value()->split(t, want).ok());
+      std::vector<ByteRange> a(t.size()), b(t.size());
+      for (const auto* p : {jit.value().get(), interp.value().get()}) {
+        auto got = p->split(t, a, b, *scratch);
+        ASSERT_TRUE(got.ok()) << name << ": " << got.error().message;
+        ASSERT_EQ(got.value().size(), want.size()) << name << ": " << t;
+        for (size_t i = 0; i < want.size(); ++i) {
+          EXPECT_EQ(got.value()[i].begin, want[i].begin) << name << ": " << t;
+          EXPECT_EQ(got.value()[i].end, want[i].end) << name << ": " << t;
+        }
+      }
+    }
+  }
+  EXPECT_LE(scratch->bytes_used(), MatchScratch::kBytes);
+  std::printf("PCRE2 took %zu of the scratch's %zu bytes\n", scratch->bytes_used(), MatchScratch::kBytes);
+}
+
 // ---- real vocabularies -------------------------------------------------------------------
 
 std::vector<std::string> split_tests(const std::string& s) {
