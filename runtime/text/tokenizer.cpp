@@ -369,6 +369,9 @@ Result<Tokenizer::Workspace> Tokenizer::Workspace::create(std::span<std::byte> m
 }
 
 Result<Tokenizer::Workspace> Tokenizer::Workspace::carve(Arena& arena, size_t max_text_bytes) {
+  if (max_text_bytes > kMaxTextBytes)
+    return errorf(Error::kRequestTooLarge, "tokenizer workspace: %zu bytes of text is more than the %zu airt tokenizes",
+                  max_text_bytes, kMaxTextBytes);
   const size_t need = bytes(max_text_bytes);
   auto* mem = static_cast<std::byte*>(arena.alloc(need, 64));
   if (!mem)
