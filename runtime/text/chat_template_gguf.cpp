@@ -13,7 +13,8 @@ Result<std::string> token_text(const gguf::File& f, std::string_view id_key, std
   constexpr std::string_view kTokens = "tokenizer.ggml.tokens";
   const gguf::Value* id = f.find(id_key);
   const gguf::Value* tokens = f.find(kTokens);
-  if (id && !is_integer_type(id->type())) return metadata_type_error(f, id_key, *id, "an integer token id");
+  if (id && !is_integer_type(id->type()))
+    return metadata_type_error(f, id_key, *id, "an integer token id");
   if (tokens && (!tokens->is_array() || tokens->array_type() != gguf::ValueType::kString))
     return metadata_type_error(f, kTokens, *tokens, "an array of string");
   if (!id || !tokens) return dflt;
@@ -26,18 +27,23 @@ Result<ChatFamily> family_of(const gguf::File& f) {
   constexpr std::string_view kKey = "tokenizer.chat_template";
   const gguf::Value* v = f.find(kKey);
   if (!v)
-    return errorf(Error::kFormatUnsupported, "%s has no tokenizer.chat_template; pass --chat-template NAME with one of: %s",
+    return errorf(Error::kFormatUnsupported,
+                  "%s has no tokenizer.chat_template; pass --chat-template NAME with one of: %s",
                   f.path().c_str(), chat_family_names());
-  if (!v->is_string()) return metadata_type_error(f, kKey, *v, "a string (the Jinja chat template)");
+  if (!v->is_string())
+    return metadata_type_error(f, kKey, *v, "a string (the Jinja chat template)");
   auto detected = chat_family_detect(v->as_string());
-  if (!detected.ok()) return errorf(detected.error().code, "%s: %s", f.path().c_str(), detected.error().message.c_str());
+  if (!detected.ok())
+    return errorf(detected.error().code, "%s: %s", f.path().c_str(),
+                  detected.error().message.c_str());
   return detected.value();
 }
 
 }  // namespace
 
 Result<ChatTemplate> ChatTemplate::from_gguf(const gguf::File& f, std::string_view name_override) {
-  Result<ChatFamily> family = name_override.empty() ? family_of(f) : chat_family_from_name(name_override);
+  Result<ChatFamily> family =
+      name_override.empty() ? family_of(f) : chat_family_from_name(name_override);
   if (!family.ok()) return std::move(family).error();
   std::string bos = AIRT_TRY(token_text(f, "tokenizer.ggml.bos_token_id", "<s>"));
   std::string eos = AIRT_TRY(token_text(f, "tokenizer.ggml.eos_token_id", "</s>"));

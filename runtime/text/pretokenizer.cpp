@@ -165,7 +165,8 @@ struct MatchScratch::Pool {
 
 Result<MatchScratch> MatchScratch::create(std::span<std::byte> mem) {
   if (mem.size() < kBytes || reinterpret_cast<uintptr_t>(mem.data()) % 16 != 0)
-    return errorf(Error::kInternal, "pre-tokenizer: match scratch of %zu bytes at %p; %zu bytes aligned to 16 needed",
+    return errorf(Error::kInternal,
+                  "pre-tokenizer: match scratch of %zu bytes at %p; %zu bytes aligned to 16 needed",
                   mem.size(), static_cast<void*>(mem.data()), kBytes);
   const size_t header = (sizeof(Pool) + 15) & ~size_t{15};
   Pool* pool = new (mem.data()) Pool{mem.data() + header, mem.size() - header, 0};
@@ -177,17 +178,21 @@ Result<MatchScratch> MatchScratch::create(std::span<std::byte> mem) {
   // PCRE2 before 10.41 takes the frames beyond its first 20 KiB from the match context.
   m.match_context_ = gc ? pcre2_match_context_create(gc) : nullptr;
   if (!m.match_data_ || !m.match_context_)
-    return errorf(Error::kInternal, "pre-tokenizer: %zu bytes are too few for PCRE2's match data", mem.size());
+    return errorf(Error::kInternal, "pre-tokenizer: %zu bytes are too few for PCRE2's match data",
+                  mem.size());
   return m;
 }
 
 size_t MatchScratch::bytes_used() const { return pool_ ? pool_->used : 0; }
 
-Result<std::span<const ByteRange>> PreTokenizer::split(std::string_view text, std::span<ByteRange> a,
-                                                       std::span<ByteRange> b, MatchScratch& scratch) const {
+Result<std::span<const ByteRange>> PreTokenizer::split(std::string_view text,
+                                                       std::span<ByteRange> a,
+                                                       std::span<ByteRange> b,
+                                                       MatchScratch& scratch) const {
   if (text.empty()) return std::span<const ByteRange>();
   if (a.size() < text.size() || b.size() < text.size())
-    return errorf(Error::kInternal, "pre-tokenizer: piece buffers of %zu and %zu ranges for %zu bytes of text",
+    return errorf(Error::kInternal,
+                  "pre-tokenizer: piece buffers of %zu and %zu ranges for %zu bytes of text",
                   a.size(), b.size(), text.size());
   auto* md = static_cast<pcre2_match_data*>(scratch.match_data_);
   auto* mc = static_cast<pcre2_match_context*>(scratch.match_context_);
@@ -230,8 +235,10 @@ ErrorInfo PreTokenizer::match_error(int rc) {
   PCRE2_UCHAR msg[128];
   pcre2_get_error_message(rc, msg, sizeof(msg));
   if (rc == PCRE2_ERROR_NOMEMORY)
-    return errorf(Error::kResourceOutOfMemory, "pre-tokenizer: a regex match needs more than the %zu bytes of "
-                  "its match scratch (%s)", MatchScratch::kBytes, reinterpret_cast<const char*>(msg));
+    return errorf(Error::kResourceOutOfMemory,
+                  "pre-tokenizer: a regex match needs more than the %zu bytes of "
+                  "its match scratch (%s)",
+                  MatchScratch::kBytes, reinterpret_cast<const char*>(msg));
   return errorf(Error::kInternal, "pre-tokenizer: regex match failed (%d: %s)", rc,
                 reinterpret_cast<const char*>(msg));
 }
@@ -239,7 +246,8 @@ ErrorInfo PreTokenizer::match_error(int rc) {
 Status PreTokenizer::split(std::string_view text, std::vector<ByteRange>& out) const {
   const size_t words = MatchScratch::kBytes / sizeof(std::max_align_t) + 1;
   const auto mem = std::make_unique_for_overwrite<std::max_align_t[]>(words);
-  MatchScratch scratch = AIRT_TRY(MatchScratch::create(std::as_writable_bytes(std::span(mem.get(), words))));
+  MatchScratch scratch =
+      AIRT_TRY(MatchScratch::create(std::as_writable_bytes(std::span(mem.get(), words))));
   std::vector<ByteRange> a(text.size()), b(text.size());
   const std::span<const ByteRange> pieces = AIRT_TRY(split(text, a, b, scratch));
   out.insert(out.end(), pieces.begin(), pieces.end());

@@ -47,8 +47,8 @@ uint64_t Rng::next() {
 Status Sampler::check_size(int32_t n_vocab, int32_t max_repeat_last_n) {
   if (n_vocab <= 0) return errorf(Error::kRequestInvalid, "sampler: n_vocab %d must be > 0", n_vocab);
   if (max_repeat_last_n < 0 || max_repeat_last_n > kMaxRepeatLastN)
-    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d", max_repeat_last_n,
-                  kMaxRepeatLastN);
+    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d",
+                  max_repeat_last_n, kMaxRepeatLastN);
   return ok_status();
 }
 
@@ -63,8 +63,8 @@ Status Sampler::check_params(const SamplerParams& p) {
     return errorf(Error::kRequestOutOfRange, "sampler: repeat_penalty %g must be > 0 (1 turns it off)",
                   p.repeat_penalty);
   if (p.repeat_last_n < 0 || p.repeat_last_n > kMaxRepeatLastN)
-    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d", p.repeat_last_n,
-                  kMaxRepeatLastN);
+    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d",
+                  p.repeat_last_n, kMaxRepeatLastN);
   return ok_status();
 }
 
@@ -102,17 +102,19 @@ Result<Sampler*> Sampler::carve(Arena& arena, int32_t n_vocab, int32_t max_repea
   const size_t bytes = arena_bytes(n_vocab, max_repeat_last_n);
   auto* mem = static_cast<std::byte*>(arena.alloc(bytes, 64));
   if (!mem)
-    return errorf(Error::kResourceOutOfMemory,
-                  "sampler: the arena has no room for %zu bytes (n_vocab %d, repeat_last_n up to %d); "
-                  "%zu of %zu bytes are used (a planning bug: the plan must include Sampler::arena_bytes)",
-                  bytes, n_vocab, max_repeat_last_n, arena.used(), arena.capacity());
+    return errorf(
+        Error::kResourceOutOfMemory,
+        "sampler: the arena has no room for %zu bytes (n_vocab %d, repeat_last_n up to %d); "
+        "%zu of %zu bytes are used (a planning bug: the plan must include Sampler::arena_bytes)",
+        bytes, n_vocab, max_repeat_last_n, arena.used(), arena.capacity());
   auto* s = new (mem) Sampler();
   s->bind(mem + align_up(sizeof(Sampler), 64), n_vocab, max_repeat_last_n);
   return s;
 }
 
 Result<std::unique_ptr<Sampler>> Sampler::create(int32_t n_vocab, const SamplerParams& p) {
-  if (n_vocab <= 0) return errorf(Error::kRequestInvalid, "sampler: n_vocab %d must be > 0", n_vocab);
+  if (n_vocab <= 0)
+    return errorf(Error::kRequestInvalid, "sampler: n_vocab %d must be > 0", n_vocab);
   AIRT_TRY(check_params(p));
   std::unique_ptr<Sampler> s(new Sampler());
   // operator new[] aligns to 16 only; over-allocate so the buffers can start on 64.

@@ -99,12 +99,12 @@ class Sampler {
   int32_t n_vocab_ = 0;
   int32_t max_repeat_last_n_ = 0;
   Rng rng_;
-  std::span<Candidate> cand_;      // n_vocab
-  std::span<int32_t> history_buf_; // max_repeat_last_n
-  std::span<int32_t> history_;     // its first repeat_last_n: ring of the last accepted ids
+  std::span<Candidate> cand_;       // n_vocab
+  std::span<int32_t> history_buf_;  // max_repeat_last_n
+  std::span<int32_t> history_;      // its first repeat_last_n: ring of the last accepted ids
   size_t history_next_ = 0;
   size_t history_size_ = 0;
-  std::span<uint32_t> seen_;       // n_vocab; == stamp_ when already penalised this call
+  std::span<uint32_t> seen_;  // n_vocab; == stamp_ when already penalised this call
   uint32_t stamp_ = 0;
   std::unique_ptr<std::byte[]> owned_;  // create()'s buffers; null when carved
 };

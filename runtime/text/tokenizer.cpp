@@ -65,7 +65,8 @@ size_t split_chars(std::string_view s, std::span<Sym> syms) {
     const size_t n = utf8_char_len(s, i);
     const auto idx = static_cast<int32_t>(n_syms);
     AIRT_DCHECK(n_syms < syms.size());
-    syms[n_syms++] = {static_cast<uint32_t>(i), static_cast<uint32_t>(n), idx - 1, i + n < s.size() ? idx + 1 : -1};
+    syms[n_syms++] = {static_cast<uint32_t>(i), static_cast<uint32_t>(n), idx - 1,
+                      i + n < s.size() ? idx + 1 : -1};
     i += n;
   }
   return n_syms;
@@ -76,13 +77,15 @@ size_t split_chars(std::string_view s, std::span<Sym> syms) {
 // at most 2 * (n_syms - 1) candidates: n_syms - 1 to start with, and each merge pops one
 // and pushes at most two.
 template <class Sym, class Bi, class ScoreFn>
-void merge_symbols(std::string_view s, std::span<Sym> syms, size_t n_syms, std::span<Bi> heap, ScoreFn score) {
+void merge_symbols(std::string_view s, std::span<Sym> syms, size_t n_syms, std::span<Bi> heap,
+                   ScoreFn score) {
   size_t n_heap = 0;
   const auto try_add = [&](int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     const Sym& a = syms[l];
     const Sym& b = syms[r];
-    std::optional<double> p = score(s.substr(a.start, a.n), s.substr(b.start, b.n), s.substr(a.start, a.n + b.n));
+    std::optional<double> p =
+        score(s.substr(a.start, a.n), s.substr(b.start, b.n), s.substr(a.start, a.n + b.n));
     if (!p) return;
     AIRT_DCHECK(n_heap < heap.size());
     heap[n_heap++] = {*p, l, r, a.n + b.n};
@@ -127,11 +130,15 @@ void decode_token(std::string_view s, TokenType ty, bool spm, std::string& buf) 
       uint32_t cp;
       size_t len;
       int b = -1;
-      if (utf8_decode(s, k, cp, len)) b = cp_to_byte(cp);
-      else len = 1;
+      if (utf8_decode(s, k, cp, len))
+        b = cp_to_byte(cp);
+      else
+        len = 1;
       // A character outside the byte alphabet cannot come from the encoder; keep it as text.
-      if (b >= 0) buf.push_back(static_cast<char>(b));
-      else buf.append(s, k, len);
+      if (b >= 0)
+        buf.push_back(static_cast<char>(b));
+      else
+        buf.append(s, k, len);
       k += len;
     }
   }
@@ -174,9 +181,11 @@ Status Tokenizer::set_options(const VocabSpec& spec) {
   add_eos_ = spec.add_eos.value_or(false);
   add_space_prefix_ = spec.add_space_prefix.value_or(spm);
   if (add_bos_ && bos_ == kNoToken)
-    return errorf(Error::kFormatInvalid, "%s: add_bos_token is set but there is no bos_token_id", name_.c_str());
+    return errorf(Error::kFormatInvalid, "%s: add_bos_token is set but there is no bos_token_id",
+                  name_.c_str());
   if (add_eos_ && eos_ == kNoToken)
-    return errorf(Error::kFormatInvalid, "%s: add_eos_token is set but there is no eos_token_id", name_.c_str());
+    return errorf(Error::kFormatInvalid, "%s: add_eos_token is set but there is no eos_token_id",
+                  name_.c_str());
   return ok_status();
 }
 
@@ -194,12 +203,14 @@ Status Tokenizer::build_lookups(std::vector<std::string>& merges) {
     // with a raw space in a byte-level vocabulary, but be exact about where it splits.
     const size_t sp = m.find(' ', 1);
     if (sp == std::string::npos || sp + 1 >= m.size())
-      return errorf(Error::kFormatInvalid, "%s: merge %zu '%s' is not two parts separated by a space",
-                    name_.c_str(), i, m.c_str());
+      return errorf(Error::kFormatInvalid,
+                    "%s: merge %zu '%s' is not two parts separated by a space", name_.c_str(), i,
+                    m.c_str());
     merge_ranks_.emplace(std::move(m), static_cast<int32_t>(i));
   }
   if (kind_ == VocabKind::kBpe && merge_ranks_.empty())
-    return errorf(Error::kFormatInvalid, "%s: a gpt2 (byte-level BPE) vocabulary needs tokenizer.ggml.merges",
+    return errorf(Error::kFormatInvalid,
+                  "%s: a gpt2 (byte-level BPE) vocabulary needs tokenizer.ggml.merges",
                   name_.c_str());
   return ok_status();
 }
@@ -215,7 +226,8 @@ void Tokenizer::build_byte_tokens() {
   }
   for (int b = 0; b < 256; ++b) {
     char ch[4];
-    byte_tokens_[b] = find(std::string_view(ch, utf8_encode(byte_to_cp(static_cast<uint8_t>(b)), ch)));
+    byte_tokens_[b] =
+        find(std::string_view(ch, utf8_encode(byte_to_cp(static_cast<uint8_t>(b)), ch)));
   }
 }
 
@@ -272,8 +284,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabSpec spec) {
   t->kind_ = spec.kind;
   t->tokens_ = std::move(spec.tokens);
   t->scores_ = spec.scores.empty() ? std::vector<float>(n, 0.0f) : std::move(spec.scores);
-  t->types_ = spec.types.empty() ? std::vector<TokenType>(n, TokenType::kNormal) : std::move(spec.types);
-  t->bos_ = spec.bos, t->eos_ = spec.eos, t->eot_ = spec.eot, t->unk_ = spec.unk, t->pad_ = spec.pad;
+  t->types_ =
+      spec.types.empty() ? std::vector<TokenType>(n, TokenType::kNormal) : std::move(spec.types);
+  t->bos_ = spec.bos;
+  t->eos_ = spec.eos;
+  t->eot_ = spec.eot;
+  t->unk_ = spec.unk;
+  t->pad_ = spec.pad;
   AIRT_TRY(t->set_options(spec));
   AIRT_TRY(t->build_lookups(spec.merges));
   t->build_byte_tokens();
@@ -353,14 +370,18 @@ size_t Tokenizer::Workspace::lay_out(Workspace& ws, std::byte* base, size_t max_
   return off;
 }
 
-Result<Tokenizer::Workspace> Tokenizer::Workspace::create(std::span<std::byte> mem, size_t max_text_bytes) {
+Result<Tokenizer::Workspace> Tokenizer::Workspace::create(std::span<std::byte> mem,
+                                                          size_t max_text_bytes) {
   if (max_text_bytes > kMaxTextBytes)
-    return errorf(Error::kRequestTooLarge, "tokenizer workspace: %zu bytes of text is more than the %zu airt tokenizes",
+    return errorf(Error::kRequestTooLarge,
+                  "tokenizer workspace: %zu bytes of text is more than the %zu airt tokenizes",
                   max_text_bytes, kMaxTextBytes);
   const size_t need = bytes(max_text_bytes);
   if (mem.size() < need || reinterpret_cast<uintptr_t>(mem.data()) % 16 != 0)
-    return errorf(Error::kInternal, "tokenizer workspace: %zu bytes at %p; texts of %zu bytes need %zu, 16-byte aligned",
-                  mem.size(), static_cast<void*>(mem.data()), max_text_bytes, need);
+    return errorf(
+        Error::kInternal,
+        "tokenizer workspace: %zu bytes at %p; texts of %zu bytes need %zu, 16-byte aligned",
+        mem.size(), static_cast<void*>(mem.data()), max_text_bytes, need);
   Workspace ws;
   ws.max_text_bytes_ = max_text_bytes;
   const size_t used = lay_out(ws, mem.data(), max_text_bytes);
@@ -370,14 +391,16 @@ Result<Tokenizer::Workspace> Tokenizer::Workspace::create(std::span<std::byte> m
 
 Result<Tokenizer::Workspace> Tokenizer::Workspace::carve(Arena& arena, size_t max_text_bytes) {
   if (max_text_bytes > kMaxTextBytes)
-    return errorf(Error::kRequestTooLarge, "tokenizer workspace: %zu bytes of text is more than the %zu airt tokenizes",
+    return errorf(Error::kRequestTooLarge,
+                  "tokenizer workspace: %zu bytes of text is more than the %zu airt tokenizes",
                   max_text_bytes, kMaxTextBytes);
   const size_t need = bytes(max_text_bytes);
   auto* mem = static_cast<std::byte*>(arena.alloc(need, 64));
   if (!mem)
     return errorf(Error::kResourceOutOfMemory,
-                  "tokenizer workspace: the arena has no room for %zu bytes (texts of %zu bytes); %zu of %zu bytes "
-                  "are used (a planning bug: the plan must include Tokenizer::Workspace::bytes)",
+                  "tokenizer workspace: the arena has no room for %zu bytes (texts of %zu bytes); "
+                  "%zu of %zu bytes are used (a planning bug: the plan must include "
+                  "Tokenizer::Workspace::bytes)",
                   need, max_text_bytes, arena.used(), arena.capacity());
   return create({mem, need}, max_text_bytes);
 }
@@ -437,8 +460,10 @@ std::span<const Tokenizer::Fragment> Tokenizer::partition(std::string_view text,
 Result<size_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special,
                                  std::span<int32_t> out, Workspace& ws) const {
   if (text.size() > ws.max_text_bytes())
-    return errorf(Error::kRequestTooLarge, "%s: text of %zu bytes is longer than the %zu bytes the tokenizer "
-                  "workspace is sized for", name_.c_str(), text.size(), ws.max_text_bytes());
+    return errorf(Error::kRequestTooLarge,
+                  "%s: text of %zu bytes is longer than the %zu bytes the tokenizer "
+                  "workspace is sized for",
+                  name_.c_str(), text.size(), ws.max_text_bytes());
   IdSink sink(out);
   if (add_special && add_bos_) sink.push(bos_);
   bool after_special = true;  // the text start counts as a boundary for the space prefix
@@ -449,13 +474,16 @@ Result<size_t> Tokenizer::encode(std::string_view text, bool add_special, bool p
       continue;
     }
     const std::string_view raw = text.substr(f.begin, f.end - f.begin);
-    if (kind_ == VocabKind::kSpm) encode_spm(raw, add_space_prefix_ && after_special, sink, ws);
-    else AIRT_TRY(encode_bpe(raw, sink, ws));
+    if (kind_ == VocabKind::kSpm)
+      encode_spm(raw, add_space_prefix_ && after_special, sink, ws);
+    else
+      AIRT_TRY(encode_bpe(raw, sink, ws));
     after_special = false;
   }
   if (add_special && add_eos_) sink.push(eos_);
   if (sink.size() > out.size())
-    return errorf(Error::kRequestTooLarge, "%s: text of %zu bytes gives %zu tokens, more than the %zu there is room for",
+    return errorf(Error::kRequestTooLarge,
+                  "%s: text of %zu bytes gives %zu tokens, more than the %zu there is room for",
                   name_.c_str(), text.size(), sink.size(), out.size());
   return sink.size();
 }
@@ -463,15 +491,17 @@ Result<size_t> Tokenizer::encode(std::string_view text, bool add_special, bool p
 Status Tokenizer::encode(std::string_view text, bool add_special, bool parse_special,
                          std::vector<int32_t>& out) const {
   if (text.size() > kMaxTextBytes)
-    return errorf(Error::kRequestTooLarge, "%s: text of %zu bytes is too long to tokenize", name_.c_str(),
-                  text.size());
+    return errorf(Error::kRequestTooLarge, "%s: text of %zu bytes is too long to tokenize",
+                  name_.c_str(), text.size());
   // Uninitialised on purpose: encode() writes every byte before it reads it.
   const size_t words = Workspace::bytes(text.size()) / sizeof(std::max_align_t) + 1;
   const auto mem = std::make_unique_for_overwrite<std::max_align_t[]>(words);
-  Workspace ws = AIRT_TRY(Workspace::create(std::as_writable_bytes(std::span(mem.get(), words)), text.size()));
+  Workspace ws =
+      AIRT_TRY(Workspace::create(std::as_writable_bytes(std::span(mem.get(), words)), text.size()));
   const size_t first = out.size();
   out.resize(first + max_tokens(text.size()));
-  const Result<size_t> n = encode(text, add_special, parse_special, std::span(out).subspan(first), ws);
+  const Result<size_t> n =
+      encode(text, add_special, parse_special, std::span(out).subspan(first), ws);
   out.resize(n.ok() ? first + n.value() : first);
   return n.ok() ? ok_status() : Status(n.error());
 }
@@ -479,8 +509,10 @@ Status Tokenizer::encode(std::string_view text, bool add_special, bool parse_spe
 void Tokenizer::emit_bytes(std::string_view bytes, IdSink& out) const {
   for (const char c : bytes) {
     const int32_t id = byte_tokens_[static_cast<uint8_t>(c)];
-    if (id != kNoToken) out.push(id);
-    else if (unk_ != kNoToken) out.push(unk_);
+    if (id != kNoToken)
+      out.push(id);
+    else if (unk_ != kNoToken)
+      out.push(unk_);
   }
 }
 
@@ -490,32 +522,38 @@ void Tokenizer::encode_spm(std::string_view raw, bool prefix, IdSink& out, Works
   size_t len = 0;
   if (prefix) len += kSpace.copy(w, kSpace.size());
   for (const char c : raw) {
-    if (c == ' ') len += kSpace.copy(w + len, kSpace.size());
-    else w[len++] = c;
+    if (c == ' ')
+      len += kSpace.copy(w + len, kSpace.size());
+    else
+      w[len++] = c;
   }
   const std::string_view s(w, len);
   const std::span<Symbol> syms = ws.syms_;
   const size_t n_syms = split_chars(s, syms);
-  merge_symbols(s, syms, n_syms, ws.heap_,
-                [&](std::string_view, std::string_view, std::string_view joint) -> std::optional<double> {
-                  const int32_t id = find(joint);
-                  if (id == kNoToken) return std::nullopt;
-                  return scores_[id];
-                });
+  merge_symbols(
+      s, syms, n_syms, ws.heap_,
+      [&](std::string_view, std::string_view, std::string_view joint) -> std::optional<double> {
+        const int32_t id = find(joint);
+        if (id == kNoToken) return std::nullopt;
+        return scores_[id];
+      });
   for (int32_t i = n_syms == 0 ? -1 : 0; i >= 0; i = syms[i].next) {
     const std::string_view piece_text = s.substr(syms[i].start, syms[i].n);
     const int32_t id = find(piece_text);
-    if (id != kNoToken) out.push(id);
+    if (id != kNoToken)
+      out.push(id);
     else emit_bytes(piece_text, out);  // a character the vocabulary lacks: its bytes
   }
 }
 
 Status Tokenizer::encode_bpe(std::string_view text, IdSink& out, Workspace& ws) const {
-  const std::span<const ByteRange> words = AIRT_TRY(pre_->split(text, ws.words_a_, ws.words_b_, ws.match_));
+  const std::span<const ByteRange> words =
+      AIRT_TRY(pre_->split(text, ws.words_a_, ws.words_b_, ws.match_));
   char* mapped = ws.chars_.data();  // each byte becomes a character of at most 2 bytes
   for (const ByteRange& w : words) {
     size_t len = 0;
-    for (uint32_t i = w.begin; i < w.end; ++i) len += utf8_encode(byte_to_cp(static_cast<uint8_t>(text[i])), mapped + len);
+    for (uint32_t i = w.begin; i < w.end; ++i)
+      len += utf8_encode(byte_to_cp(static_cast<uint8_t>(text[i])), mapped + len);
     bpe_word(std::string_view(mapped, len), out, ws);
   }
   return ok_status();
@@ -531,15 +569,16 @@ void Tokenizer::bpe_word(std::string_view word, IdSink& out, Workspace& ws) cons
   const std::span<Symbol> syms = ws.syms_;
   const size_t n_syms = split_chars(word, syms);
   char* key = ws.key_.data();  // left and right are disjoint parts of the word: fits 2 * size + 1
-  merge_symbols(word, syms, n_syms, ws.heap_,
-                [&](std::string_view l, std::string_view r, std::string_view) -> std::optional<double> {
-                  size_t n = l.copy(key, l.size());
-                  key[n++] = ' ';
-                  n += r.copy(key + n, r.size());
-                  const auto it = merge_ranks_.find(std::string_view(key, n));
-                  if (it == merge_ranks_.end()) return std::nullopt;
-                  return -static_cast<double>(it->second);
-                });
+  merge_symbols(
+      word, syms, n_syms, ws.heap_,
+      [&](std::string_view l, std::string_view r, std::string_view) -> std::optional<double> {
+        size_t n = l.copy(key, l.size());
+        key[n++] = ' ';
+        n += r.copy(key + n, r.size());
+        const auto it = merge_ranks_.find(std::string_view(key, n));
+        if (it == merge_ranks_.end()) return std::nullopt;
+        return -static_cast<double>(it->second);
+      });
   for (int32_t i = n_syms == 0 ? -1 : 0; i >= 0; i = syms[i].next) {
     const std::string_view piece_text = word.substr(syms[i].start, syms[i].n);
     const int32_t id = find(piece_text);

@@ -115,12 +115,12 @@ class Tokenizer {
     // Points the buffers into `base` (or only measures when it is null); returns their bytes.
     static size_t lay_out(Workspace& ws, std::byte* base, size_t max_text_bytes);
     size_t max_text_bytes_ = 0;
-    std::span<Fragment> frags_a_, frags_b_;  // max_text_bytes + 1 each
-    std::span<char> chars_;                  // 3 * (max_text_bytes + 1): SPM text or BPE word
-    std::span<char> key_;                    // 2 * (max_text_bytes + 1): a BPE merge "left right"
-    std::span<Symbol> syms_;                 // max_text_bytes + 1
-    std::span<Bigram> heap_;                 // 2 * (max_text_bytes + 1)
-    std::span<ByteRange> words_a_, words_b_; // max_text_bytes + 1 each
+    std::span<Fragment> frags_a_, frags_b_;   // max_text_bytes + 1 each
+    std::span<char> chars_;                   // 3 * (max_text_bytes + 1): SPM text or BPE word
+    std::span<char> key_;                     // 2 * (max_text_bytes + 1): a BPE merge "left right"
+    std::span<Symbol> syms_;                  // max_text_bytes + 1
+    std::span<Bigram> heap_;                  // 2 * (max_text_bytes + 1)
+    std::span<ByteRange> words_a_, words_b_;  // max_text_bytes + 1 each
     MatchScratch match_;
   };
 
@@ -148,8 +148,8 @@ class Tokenizer {
   // Writes the ids to `out` and returns how many; no heap allocation. kRequestTooLarge
   // when the text is longer than the workspace was sized for or the ids do not fit `out`
   // (max_tokens(text.size()) always fits).
-  Result<size_t> encode(std::string_view text, bool add_special, bool parse_special, std::span<int32_t> out,
-                        Workspace& ws) const;
+  Result<size_t> encode(std::string_view text, bool add_special, bool parse_special,
+                        std::span<int32_t> out, Workspace& ws) const;
   // The same, appending to `out` (allocates a workspace: start-up code, CLI, tests).
   Status encode(std::string_view text, bool add_special, bool parse_special,
                 std::vector<int32_t>& out) const;
@@ -205,7 +205,8 @@ class Tokenizer {
   void build_specials();
   void build_eog();
 
-  std::span<const Fragment> partition(std::string_view text, bool parse_special, Workspace& ws) const;
+  std::span<const Fragment> partition(std::string_view text, bool parse_special,
+                                      Workspace& ws) const;
   void encode_spm(std::string_view text, bool prefix, IdSink& out, Workspace& ws) const;
   Status encode_bpe(std::string_view text, IdSink& out, Workspace& ws) const;
   void bpe_word(std::string_view word, IdSink& out, Workspace& ws) const;

@@ -39,7 +39,8 @@ Result<VocabKind> read_kind(const gguf::File& f) {
   if (model == "llama") return VocabKind::kSpm;
   if (model == "gpt2") return VocabKind::kBpe;
   return errorf(Error::kFormatUnsupported,
-                "%s: tokenizer.ggml.model '%.*s' is not supported (airt reads 'llama' and 'gpt2' vocabularies)",
+                "%s: tokenizer.ggml.model '%.*s' is not supported (airt reads 'llama' and 'gpt2' "
+                "vocabularies)",
                 f.path().c_str(), static_cast<int>(model.size()), model.data());
 }
 

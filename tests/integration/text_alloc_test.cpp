@@ -66,7 +66,9 @@ namespace {
 class ProcessAllocScope {
  public:
   ProcessAllocScope() : start_(g_process_allocs.load()), start_new_(test::alloc_count()) {}
-  int64_t count() const { return (g_process_allocs.load() - start_) + (test::alloc_count() - start_new_); }
+  int64_t count() const {
+    return (g_process_allocs.load() - start_) + (test::alloc_count() - start_new_);
+  }
 
  private:
   int64_t start_, start_new_;
@@ -88,7 +90,8 @@ std::vector<std::string> split_tests(const std::string& s) {
   static const std::string kSep = "\n__ggml_vocab_test__\n";
   std::vector<std::string> out;
   size_t p = 0;
-  for (size_t q; (q = s.find(kSep, p)) != std::string::npos; p = q + kSep.size()) out.push_back(s.substr(p, q - p));
+  for (size_t q; (q = s.find(kSep, p)) != std::string::npos; p = q + kSep.size())
+    out.push_back(s.substr(p, q - p));
   out.push_back(s.substr(p));
   return out;
 }
@@ -99,7 +102,8 @@ class Vocab : public ::testing::TestWithParam<const char*> {};
 // carved from an arena: no allocation anywhere in the process, and the vector API's ids.
 TEST_P(Vocab, WorkspaceEncodeAllocatesNothingInTheProcess) {
   AIRT_REQUIRE_WHOLE_PROCESS_COUNT();
-  const std::string path = test::model_path(std::string("vocab/ggml-vocab-") + GetParam() + ".gguf");
+  const std::string path =
+      test::model_path(std::string("vocab/ggml-vocab-") + GetParam() + ".gguf");
   AIRT_REQUIRE_FILE(path);
   auto f = gguf::File::open(path);
   ASSERT_TRUE(f.ok()) << f.error().message;
@@ -139,11 +143,12 @@ TEST_P(Vocab, WorkspaceEncodeAllocatesNothingInTheProcess) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, Vocab,
-                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "starcoder", "mpt", "refact",
-                                           "deepseek-llm"),
+                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "starcoder", "mpt",
+                                           "refact", "deepseek-llm"),
                          [](const auto& info) {
                            std::string n = info.param;
-                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           for (char& c : n)
+                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return n;
                          });
 

@@ -264,7 +264,8 @@ TEST(Sampler, HandlesNonFiniteLogits) {
 std::vector<int32_t> run(Sampler& s, int32_t n_vocab, int steps) {
   std::vector<int32_t> ids;
   for (int i = 0; i < steps; ++i) {
-    const int32_t id = s.sample(noise_logits(static_cast<size_t>(n_vocab), static_cast<uint32_t>(i % 7 + 1)));
+    const int32_t id =
+        s.sample(noise_logits(static_cast<size_t>(n_vocab), static_cast<uint32_t>(i % 7 + 1)));
     s.accept(id);
     ids.push_back(id);
   }

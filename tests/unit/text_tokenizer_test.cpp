@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstddef>
-#include <span>
 #include <cctype>
+#include <cstddef>
 #include <cstdio>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -285,8 +285,10 @@ TEST(PreTokenizer, EveryByteIsCoveredEvenInvalidUtf8) {
 // every known pre-tokenizer.
 TEST(PreTokenizer, SpanSplitOnJitAndInterpreterAgree) {
   const std::vector<std::string> texts = {
-      "Hello world's 123 ok!!", "  \n\n\t x  ", "3333333333 + 4.5e-3", "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96",
-      "I'VE we'd THEY'LL", "\xFF\xC3 broken \xE2\x82 utf8", "tabs\tand\r\nnewlines\n", std::string(300, ' ') + "x"};
+      "Hello world's 123 ok!!",  "  \n\n\t x  ",
+      "3333333333 + 4.5e-3",     "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96",
+      "I'VE we'd THEY'LL",       "\xFF\xC3 broken \xE2\x82 utf8",
+      "tabs\tand\r\nnewlines\n", std::string(300, ' ') + "x"};
   std::vector<std::max_align_t> mem(MatchScratch::kBytes / sizeof(std::max_align_t) + 1);
   auto scratch = MatchScratch::create(std::as_writable_bytes(std::span(mem)));
   ASSERT_TRUE(scratch.ok()) << scratch.error().message;
@@ -310,7 +312,8 @@ TEST(PreTokenizer, SpanSplitOnJitAndInterpreterAgree) {
     }
   }
   EXPECT_LE(scratch->bytes_used(), MatchScratch::kBytes);
-  std::printf("PCRE2 took %zu of the scratch's %zu bytes\n", scratch->bytes_used(), MatchScratch::kBytes);
+  std::printf("PCRE2 took %zu of the scratch's %zu bytes\n", scratch->bytes_used(),
+              MatchScratch::kBytes);
 }
 
 // ---- real vocabularies -------------------------------------------------------------------
@@ -482,7 +485,8 @@ struct OwnedWorkspace {
   Tokenizer::Workspace ws;
   explicit OwnedWorkspace(size_t max_text_bytes)
       : mem(Tokenizer::Workspace::bytes(max_text_bytes) / sizeof(std::max_align_t) + 1),
-        ws(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), max_text_bytes).value()) {}
+        ws(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), max_text_bytes)
+               .value()) {}
 };
 
 // Every reference string of every vocabulary through the workspace API, three ways (plain,
@@ -508,17 +512,20 @@ TEST_P(VocabFile, WorkspaceEncodeAllocatesNothingAndMatches) {
     test::AllocScope counter;
     for (size_t i = 0; i < n_runs; ++i) {
       const size_t how = i % 3;
-      const Result<size_t> n = tok->encode(inputs[i / 3], how == 1, how == 2, std::span(ids).subspan(i * cap, cap), ws.ws);
+      const Result<size_t> n = tok->encode(inputs[i / 3], how == 1, how == 2,
+                                           std::span(ids).subspan(i * cap, cap), ws.ws);
       ok[i] = n.ok();
       counts[i] = n.ok() ? n.value() : 0;
     }
-    EXPECT_EQ(counter.count(), 0) << name << ": heap allocations while encoding " << inputs.size() << " strings";
+    EXPECT_EQ(counter.count(), 0) << name << ": heap allocations while encoding " << inputs.size()
+                                  << " strings";
   }
   for (size_t i = 0; i < n_runs; ++i) {
     ASSERT_TRUE(ok[i]) << name << " case " << i / 3;
     const std::vector<int32_t> got(ids.begin() + i * cap, ids.begin() + i * cap + counts[i]);
     const size_t how = i % 3;
-    EXPECT_EQ(got, encode(*tok, inputs[i / 3], how == 1, how == 2)) << name << " case " << i / 3 << " mode " << how;
+    EXPECT_EQ(got, encode(*tok, inputs[i / 3], how == 1, how == 2))
+        << name << " case " << i / 3 << " mode " << how;
     if (how == 0 && i / 3 < expected.size()) {
       EXPECT_EQ(ids_line(got), expected[i / 3]) << name << " case " << i / 3;
     }
@@ -545,13 +552,15 @@ TEST(TokenizerWorkspace, RefusesTextsAndIdsBeyondItsBounds) {
   std::vector<int32_t> exact(4);
   r = t->encode("a a a", true, false, exact, ws.ws);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(std::vector<int32_t>(exact.begin(), exact.begin() + r.value()), encode(*t, "a a a", true));
+  EXPECT_EQ(std::vector<int32_t>(exact.begin(), exact.begin() + r.value()),
+            encode(*t, "a a a", true));
 
   // Memory too small or misaligned for the bound is refused, not overrun.
   std::vector<std::max_align_t> mem(Tokenizer::Workspace::bytes(100) / sizeof(std::max_align_t));
   EXPECT_TRUE(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), 100).ok());
   EXPECT_FALSE(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), 101).ok());
-  EXPECT_FALSE(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)).subspan(1), 10).ok());
+  EXPECT_FALSE(
+      Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)).subspan(1), 10).ok());
 }
 
 // max_tokens() holds for the worst SentencePiece case: a vocabulary without U+2581, spaces
@@ -566,7 +575,8 @@ TEST(TokenizerWorkspace, MaxTokensBoundsTheWorstCase) {
     auto n = t->encode(s, true, true, out, ws.ws);
     ASSERT_TRUE(n.ok()) << n.error().message;
     EXPECT_LE(n.value(), Tokenizer::max_tokens(s.size()));
-    EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + n.value()), encode(*t, s, true, true));
+    EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + n.value()),
+              encode(*t, s, true, true));
   }
 }
 
@@ -631,29 +641,45 @@ TEST(VocabFile, MistypedMetadataIsAnErrorNamingKeyAndTypes) {
     const char* actual;
   };
   const Case cases[] = {
-      {"tokenizer.ggml.token_type", [](gguf::Writer& w) { w.set_array_f32("tokenizer.ggml.token_type", {2, 3, 3, 1}); },
+      {"tokenizer.ggml.token_type",
+       [](gguf::Writer& w) {
+         w.set_array_f32("tokenizer.ggml.token_type", {2, 3, 3, 1});
+       },
        "expected an array of i32", "array of f32"},
-      {"tokenizer.ggml.token_type", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.token_type", 1); },
+      {"tokenizer.ggml.token_type",
+       [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.token_type", 1); },
        "expected an array of i32", "is u32"},
       {"tokenizer.ggml.token_type",
-       [](gguf::Writer& w) { w.set_array_string("tokenizer.ggml.token_type", {"a", "b", "c", "d"}); },
+       [](gguf::Writer& w) {
+         w.set_array_string("tokenizer.ggml.token_type", {"a", "b", "c", "d"});
+       },
        "expected an array of i32", "array of string"},
-      {"tokenizer.ggml.scores", [](gguf::Writer& w) { w.set_array_i32("tokenizer.ggml.scores", {0, 0, 0, 1}); },
+      {"tokenizer.ggml.scores",
+       [](gguf::Writer& w) {
+         w.set_array_i32("tokenizer.ggml.scores", {0, 0, 0, 1});
+       },
        "expected an array of f32", "array of i32"},
-      {"tokenizer.ggml.tokens", [](gguf::Writer& w) { w.set_array_i32("tokenizer.ggml.tokens", {0, 1, 2, 3}); },
+      {"tokenizer.ggml.tokens",
+       [](gguf::Writer& w) {
+         w.set_array_i32("tokenizer.ggml.tokens", {0, 1, 2, 3});
+       },
        "expected an array of string", "array of i32"},
-      {"tokenizer.ggml.model", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.model", 1); }, "expected a string",
-       "is u32"},
-      {"tokenizer.ggml.pre", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.pre", 1); }, "expected a string",
-       "is u32"},
-      {"tokenizer.ggml.bos_token_id", [](gguf::Writer& w) { w.set_f32("tokenizer.ggml.bos_token_id", 1.0f); },
+      {"tokenizer.ggml.model", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.model", 1); },
+       "expected a string", "is u32"},
+      {"tokenizer.ggml.pre", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.pre", 1); },
+       "expected a string", "is u32"},
+      {"tokenizer.ggml.bos_token_id",
+       [](gguf::Writer& w) { w.set_f32("tokenizer.ggml.bos_token_id", 1.0f); },
        "expected an integer token id", "is f32"},
-      {"tokenizer.ggml.eos_token_id", [](gguf::Writer& w) { w.set_string("tokenizer.ggml.eos_token_id", "2"); },
+      {"tokenizer.ggml.eos_token_id",
+       [](gguf::Writer& w) { w.set_string("tokenizer.ggml.eos_token_id", "2"); },
        "expected an integer token id", "is string"},
-      {"tokenizer.ggml.add_bos_token", [](gguf::Writer& w) { w.set_string("tokenizer.ggml.add_bos_token", "yes"); },
+      {"tokenizer.ggml.add_bos_token",
+       [](gguf::Writer& w) { w.set_string("tokenizer.ggml.add_bos_token", "yes"); },
        "expected a bool", "is string"},
-      {"tokenizer.ggml.add_space_prefix", [](gguf::Writer& w) { w.set_f64("tokenizer.ggml.add_space_prefix", 1); },
-       "expected a bool", "is f64"},
+      {"tokenizer.ggml.add_space_prefix",
+       [](gguf::Writer& w) { w.set_f64("tokenizer.ggml.add_space_prefix", 1); }, "expected a bool",
+       "is f64"},
   };
   for (const Case& c : cases) {
     gguf::Writer w = vocab_writer();
@@ -673,7 +699,8 @@ TEST(VocabFile, MistypedMetadataIsAnErrorNamingKeyAndTypes) {
   w.set_array_i32("tokenizer.ggml.merges", {1});
   auto t = from_image(w.serialize());
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.error().message.find("tokenizer.ggml.merges"), std::string::npos) << t.error().message;
+  EXPECT_NE(t.error().message.find("tokenizer.ggml.merges"), std::string::npos)
+      << t.error().message;
   EXPECT_NE(t.error().message.find("array of i32"), std::string::npos) << t.error().message;
 }
 
