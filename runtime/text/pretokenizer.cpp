@@ -4,6 +4,10 @@
 #include <pcre2.h>
 
 #include <array>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <utility>
 
 #include "runtime/text/unicode.h"
 
@@ -101,7 +105,7 @@ std::vector<std::string_view> PreTokenizer::known_names() {
   return names;
 }
 
-Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::string_view pre) {
+Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::string_view pre, bool jit) {
   const Recipe* recipe = find_recipe(pre);
   if (!recipe) {
     std::string known;
@@ -134,52 +138,119 @@ Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(std::string_view pre)
                     reinterpret_cast<const char*>(msg));
     }
     // JIT is only a speed-up; the interpreter gives the same matches where it is missing.
-    (void)pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE);
+    if (jit) (void)pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE);
     p->regexes_.push_back(std::move(rx));
   }
   return p;
 }
 
-Status PreTokenizer::split(std::string_view text, std::vector<ByteRange>& out) const {
-  const size_t first = out.size();
-  if (text.empty()) return ok_status();
-  out.push_back({0, static_cast<uint32_t>(text.size())});
-  std::vector<ByteRange> next;
+// The bump allocator PCRE2 draws from: its header sits at the start of the caller's
+// buffer, so the general context's pointer to it stays valid however the MatchScratch
+// value is copied. Nothing is ever freed: the scratch lives as long as its buffer, and
+// PCRE2 keeps its frames in the match data between matches.
+struct MatchScratch::Pool {
+  std::byte* base;
+  size_t capacity;
+  size_t used;
+
+  static void* alloc(PCRE2_SIZE bytes, void* data) {
+    Pool* p = static_cast<Pool*>(data);
+    const size_t start = (p->used + 15) & ~size_t{15};  // malloc's alignment
+    if (start > p->capacity || bytes > p->capacity - start) return nullptr;
+    p->used = start + bytes;
+    return p->base + start;
+  }
+  static void release(void*, void*) {}
+};
+
+Result<MatchScratch> MatchScratch::create(std::span<std::byte> mem) {
+  if (mem.size() < kBytes || reinterpret_cast<uintptr_t>(mem.data()) % 16 != 0)
+    return errorf(Error::kInternal,
+                  "pre-tokenizer: match scratch of %zu bytes at %p; %zu bytes aligned to 16 needed",
+                  mem.size(), static_cast<void*>(mem.data()), kBytes);
+  const size_t header = (sizeof(Pool) + 15) & ~size_t{15};
+  Pool* pool = new (mem.data()) Pool{mem.data() + header, mem.size() - header, 0};
+  pcre2_general_context* gc = pcre2_general_context_create(&Pool::alloc, &Pool::release, pool);
+  MatchScratch m;
+  m.pool_ = pool;
+  // One ovector pair: the patterns capture nothing, only the whole match is read.
+  m.match_data_ = gc ? pcre2_match_data_create(1, gc) : nullptr;
+  // PCRE2 before 10.41 takes the frames beyond its first 20 KiB from the match context.
+  m.match_context_ = gc ? pcre2_match_context_create(gc) : nullptr;
+  if (!m.match_data_ || !m.match_context_)
+    return errorf(Error::kInternal, "pre-tokenizer: %zu bytes are too few for PCRE2's match data",
+                  mem.size());
+  return m;
+}
+
+size_t MatchScratch::bytes_used() const { return pool_ ? pool_->used : 0; }
+
+Result<std::span<const ByteRange>> PreTokenizer::split(std::string_view text,
+                                                       std::span<ByteRange> a,
+                                                       std::span<ByteRange> b,
+                                                       MatchScratch& scratch) const {
+  if (text.empty()) return std::span<const ByteRange>();
+  if (a.size() < text.size() || b.size() < text.size())
+    return errorf(Error::kInternal,
+                  "pre-tokenizer: piece buffers of %zu and %zu ranges for %zu bytes of text",
+                  a.size(), b.size(), text.size());
+  auto* md = static_cast<pcre2_match_data*>(scratch.match_data_);
+  auto* mc = static_cast<pcre2_match_context*>(scratch.match_context_);
+  std::span<ByteRange> cur = a, next = b;
+  size_t n_cur = 1;
+  cur[0] = {0, static_cast<uint32_t>(text.size())};
   for (const auto& rx : regexes_) {
-    pcre2_match_data* md = pcre2_match_data_create_from_pattern(rx->code, nullptr);
-    if (!md) return errorf(Error::kResourceOutOfMemory, "pre-tokenizer: no memory for match data");
-    next.clear();
-    for (size_t i = first; i < out.size(); ++i) {
-      const ByteRange piece = out[i];
+    size_t n_next = 0;
+    for (size_t i = 0; i < n_cur; ++i) {
+      const ByteRange piece = cur[i];
       // Each piece is matched as a subject of its own, so anchors and lookaheads see
       // the piece's ends, not the text's.
-      const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data() + piece.begin);
-      const size_t len = piece.end - piece.begin;
+      const std::string_view sub = text.substr(piece.begin, piece.end - piece.begin);
+      const auto* subject = reinterpret_cast<PCRE2_SPTR>(sub.data());
       size_t pos = 0;   // where the next search starts
       size_t kept = 0;  // end of what has been emitted
-      while (pos < len) {
-        const int rc = pcre2_match(rx->code, subject, len, pos, 0, md, nullptr);
+      while (pos < sub.size()) {
+        const int rc = pcre2_match(rx->code, subject, sub.size(), pos, 0, md, mc);
         if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) {
-          pcre2_match_data_free(md);
-          return errorf(Error::kInternal, "pre-tokenizer: regex match failed (%d)", rc);
-        }
+        if (rc < 0) return match_error(rc);
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
         const size_t m0 = ov[0], m1 = ov[1];
         if (m1 == m0) {  // an empty match: step one character and search again
-          pos = m0 + utf8_char_len(std::string_view(text.data() + piece.begin, len), m0);
+          pos = m0 + utf8_char_len(sub, m0);
           continue;
         }
-        if (m0 > kept) next.push_back({piece.begin + uint32_t(kept), piece.begin + uint32_t(m0)});
-        next.push_back({piece.begin + uint32_t(m0), piece.begin + uint32_t(m1)});
+        if (m0 > kept) next[n_next++] = {piece.begin + uint32_t(kept), piece.begin + uint32_t(m0)};
+        next[n_next++] = {piece.begin + uint32_t(m0), piece.begin + uint32_t(m1)};
         kept = pos = m1;
       }
-      if (kept < len) next.push_back({piece.begin + uint32_t(kept), piece.end});
+      if (kept < sub.size()) next[n_next++] = {piece.begin + uint32_t(kept), piece.end};
     }
-    pcre2_match_data_free(md);
-    out.resize(first);
-    out.insert(out.end(), next.begin(), next.end());
+    std::swap(cur, next);
+    n_cur = n_next;
   }
+  return std::span<const ByteRange>(cur.first(n_cur));
+}
+
+ErrorInfo PreTokenizer::match_error(int rc) {
+  PCRE2_UCHAR msg[128];
+  pcre2_get_error_message(rc, msg, sizeof(msg));
+  if (rc == PCRE2_ERROR_NOMEMORY)
+    return errorf(Error::kResourceOutOfMemory,
+                  "pre-tokenizer: a regex match needs more than the %zu bytes of "
+                  "its match scratch (%s)",
+                  MatchScratch::kBytes, reinterpret_cast<const char*>(msg));
+  return errorf(Error::kInternal, "pre-tokenizer: regex match failed (%d: %s)", rc,
+                reinterpret_cast<const char*>(msg));
+}
+
+Status PreTokenizer::split(std::string_view text, std::vector<ByteRange>& out) const {
+  const size_t words = MatchScratch::kBytes / sizeof(std::max_align_t) + 1;
+  const auto mem = std::make_unique_for_overwrite<std::max_align_t[]>(words);
+  MatchScratch scratch =
+      AIRT_TRY(MatchScratch::create(std::as_writable_bytes(std::span(mem.get(), words))));
+  std::vector<ByteRange> a(text.size()), b(text.size());
+  const std::span<const ByteRange> pieces = AIRT_TRY(split(text, a, b, scratch));
+  out.insert(out.end(), pieces.begin(), pieces.end());
   return ok_status();
 }
 

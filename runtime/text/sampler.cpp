@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 
 namespace airt::text {
 namespace {
@@ -43,8 +44,15 @@ uint64_t Rng::next() {
   return result;
 }
 
-Result<std::unique_ptr<Sampler>> Sampler::create(int32_t n_vocab, const SamplerParams& p) {
+Status Sampler::check_size(int32_t n_vocab, int32_t max_repeat_last_n) {
   if (n_vocab <= 0) return errorf(Error::kRequestInvalid, "sampler: n_vocab %d must be > 0", n_vocab);
+  if (max_repeat_last_n < 0 || max_repeat_last_n > kMaxRepeatLastN)
+    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d",
+                  max_repeat_last_n, kMaxRepeatLastN);
+  return ok_status();
+}
+
+Status Sampler::check_params(const SamplerParams& p) {
   if (!std::isfinite(p.temp))
     return errorf(Error::kRequestInvalid, "sampler: temperature %g is not a number; use 0 for greedy", p.temp);
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
@@ -54,19 +62,81 @@ Result<std::unique_ptr<Sampler>> Sampler::create(int32_t n_vocab, const SamplerP
   if (!(p.repeat_penalty > 0.0f) || !std::isfinite(p.repeat_penalty))
     return errorf(Error::kRequestOutOfRange, "sampler: repeat_penalty %g must be > 0 (1 turns it off)",
                   p.repeat_penalty);
-  if (p.repeat_last_n < 0 || p.repeat_last_n > (1 << 20))
-    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d", p.repeat_last_n,
-                  1 << 20);
-  return std::unique_ptr<Sampler>(new Sampler(n_vocab, p));
+  if (p.repeat_last_n < 0 || p.repeat_last_n > kMaxRepeatLastN)
+    return errorf(Error::kRequestOutOfRange, "sampler: repeat_last_n %d must be in 0..%d",
+                  p.repeat_last_n, kMaxRepeatLastN);
+  return ok_status();
 }
 
-Sampler::Sampler(int32_t n_vocab, const SamplerParams& params)
-    : params_(params),
-      n_vocab_(n_vocab),
-      rng_(params.seed),
-      cand_(static_cast<size_t>(n_vocab)),
-      history_(static_cast<size_t>(params.repeat_last_n)),
-      seen_(static_cast<size_t>(n_vocab), 0) {}
+size_t Sampler::buffer_bytes(int32_t n_vocab, int32_t max_repeat_last_n) {
+  const auto n = static_cast<size_t>(n_vocab);
+  return align_up(n * sizeof(Candidate), 64) + align_up(n * sizeof(uint32_t), 64) +
+         align_up(static_cast<size_t>(max_repeat_last_n) * sizeof(int32_t), 64);
+}
+
+size_t Sampler::arena_bytes(int32_t n_vocab, int32_t max_repeat_last_n) {
+  if (n_vocab <= 0 || max_repeat_last_n < 0) return 0;
+  return align_up(sizeof(Sampler), 64) + buffer_bytes(n_vocab, max_repeat_last_n);
+}
+
+void Sampler::bind(std::byte* mem, int32_t n_vocab, int32_t max_repeat_last_n) {
+  const auto n = static_cast<size_t>(n_vocab);
+  const auto h = static_cast<size_t>(max_repeat_last_n);
+  n_vocab_ = n_vocab;
+  max_repeat_last_n_ = max_repeat_last_n;
+  cand_ = {reinterpret_cast<Candidate*>(mem), n};
+  mem += align_up(n * sizeof(Candidate), 64);
+  seen_ = {reinterpret_cast<uint32_t*>(mem), n};
+  mem += align_up(n * sizeof(uint32_t), 64);
+  history_buf_ = {reinterpret_cast<int32_t*>(mem), h};
+  // Greedy, no penalty, until configure() says otherwise.
+  params_ = SamplerParams{};
+  params_.temp = 0.0f;
+  params_.repeat_last_n = 0;
+  history_ = history_buf_.first(0);
+  reset();
+}
+
+Result<Sampler*> Sampler::carve(Arena& arena, int32_t n_vocab, int32_t max_repeat_last_n) {
+  AIRT_TRY(check_size(n_vocab, max_repeat_last_n));
+  const size_t bytes = arena_bytes(n_vocab, max_repeat_last_n);
+  auto* mem = static_cast<std::byte*>(arena.alloc(bytes, 64));
+  if (!mem)
+    return errorf(
+        Error::kResourceOutOfMemory,
+        "sampler: the arena has no room for %zu bytes (n_vocab %d, repeat_last_n up to %d); "
+        "%zu of %zu bytes are used (a planning bug: the plan must include Sampler::arena_bytes)",
+        bytes, n_vocab, max_repeat_last_n, arena.used(), arena.capacity());
+  auto* s = new (mem) Sampler();
+  s->bind(mem + align_up(sizeof(Sampler), 64), n_vocab, max_repeat_last_n);
+  return s;
+}
+
+Result<std::unique_ptr<Sampler>> Sampler::create(int32_t n_vocab, const SamplerParams& p) {
+  if (n_vocab <= 0)
+    return errorf(Error::kRequestInvalid, "sampler: n_vocab %d must be > 0", n_vocab);
+  AIRT_TRY(check_params(p));
+  std::unique_ptr<Sampler> s(new Sampler());
+  // operator new[] aligns to 16 only; over-allocate so the buffers can start on 64.
+  s->owned_ = std::make_unique<std::byte[]>(buffer_bytes(n_vocab, p.repeat_last_n) + 64);
+  const auto base = reinterpret_cast<uintptr_t>(s->owned_.get());
+  s->bind(s->owned_.get() + (align_up(base, 64) - base), n_vocab, p.repeat_last_n);
+  AIRT_TRY(s->configure(p));
+  return s;
+}
+
+Status Sampler::configure(const SamplerParams& p) {
+  AIRT_TRY(check_params(p));
+  if (p.repeat_last_n > max_repeat_last_n_)
+    return errorf(Error::kRequestOutOfRange,
+                  "sampler: repeat_last_n %d is more than the %d this sampler was sized for "
+                  "(max_repeat_last_n); ask for at most %d or raise the maximum in the config",
+                  p.repeat_last_n, max_repeat_last_n_, max_repeat_last_n_);
+  params_ = p;
+  history_ = history_buf_.first(static_cast<size_t>(p.repeat_last_n));
+  reset();
+  return ok_status();
+}
 
 void Sampler::reset() {
   history_next_ = 0;
@@ -109,11 +179,9 @@ int32_t Sampler::sample(std::span<const float> logits) {
   }
   apply_penalty();
   const auto first = cand_.begin();
-
   if (params_.temp <= 0.0f || params_.top_k == 1) {
     return std::min_element(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{})->id;
   }
-
   size_t k = n;
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
     k = static_cast<size_t>(params_.top_k);
@@ -122,10 +190,14 @@ int32_t Sampler::sample(std::span<const float> logits) {
   } else {
     std::sort(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{});
   }
+  if (!std::isfinite(cand_[0].logit)) return cand_[0].id;  // all -inf (or +inf): nothing to weigh
+  return draw(truncate(k));
+}
 
-  // Softmax at temperature 1 over the top k (sorted, so cand_[0] holds the max).
+// Softmax at temperature 1 over the k best (sorted, so cand_[0] holds the max), then the
+// top-p and min-p cuts; returns how many candidates survive (at least one).
+size_t Sampler::truncate(size_t k) {
   const float max_l = cand_[0].logit;
-  if (!std::isfinite(max_l)) return cand_[0].id;  // all -inf (or +inf): nothing to weigh
   double sum = 0.0;
   for (size_t i = 0; i < k; ++i) {
     cand_[i].p = std::exp(cand_[i].logit - max_l);
@@ -151,9 +223,13 @@ int32_t Sampler::sample(std::span<const float> logits) {
     while (keep < k && cand_[keep].p >= floor_p) ++keep;
     k = keep;
   }
+  return k;
+}
 
-  // Temperature on what is left, then draw.
-  sum = 0.0;
+// Temperature on the k survivors, then one draw from the seeded RNG.
+int32_t Sampler::draw(size_t k) {
+  const float max_l = cand_[0].logit;
+  double sum = 0.0;
   for (size_t i = 0; i < k; ++i) {
     cand_[i].p = std::exp((cand_[i].logit - max_l) / params_.temp);
     sum += cand_[i].p;

@@ -9,15 +9,17 @@
 // tokens are allowed, only how likely each is. Ties are broken by the lower token id, so a
 // run is reproducible from its seed on any platform with the same float results.
 //
-// Memory: every buffer is sized for n_vocab at construction; sample() and accept()
-// perform no heap allocation.
+// Memory: every buffer is sized for n_vocab (and the longest repetition window) when the
+// sampler is made. A sampler carved from an engine's arena is reconfigured per request with
+// configure(), which never allocates; sample() and accept() never allocate either.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <vector>
 
+#include "runtime/core/arena.h"
 #include "runtime/core/result.h"
 
 namespace airt::text {
@@ -46,8 +48,24 @@ class Rng {
 
 class Sampler {
  public:
-  // Validates the parameters (ranges, n_vocab > 0) and preallocates.
+  // The longest repetition window a sampler can be sized for.
+  static constexpr int32_t kMaxRepeatLastN = 1 << 20;
+
+  // Bytes carve() takes from an arena: one 64-byte-aligned block of exactly this size
+  // (a multiple of 64) holding the Sampler and its buffers, for n_vocab candidates and a
+  // repetition window of up to max_repeat_last_n tokens.
+  static size_t arena_bytes(int32_t n_vocab, int32_t max_repeat_last_n);
+  // Places a sampler in `arena`; it lives as long as the arena (never destroyed: it owns
+  // nothing else). It samples greedily until configure() is called.
+  static Result<Sampler*> carve(Arena& arena, int32_t n_vocab, int32_t max_repeat_last_n);
+  // Validates the parameters (ranges, n_vocab > 0) and allocates on the heap, sized for
+  // params.repeat_last_n (start-up code and tests).
   static Result<std::unique_ptr<Sampler>> create(int32_t n_vocab, const SamplerParams& params);
+
+  // Takes new parameters (checked as create() checks them, and repeat_last_n against the
+  // carved maximum), forgets the history and restarts the RNG from the seed. On error the
+  // sampler is unchanged. No allocation.
+  Status configure(const SamplerParams& params);
 
   // Picks the next token from `logits` (n_vocab values, left unchanged). No allocation.
   int32_t sample(std::span<const float> logits);
@@ -59,6 +77,7 @@ class Sampler {
 
   const SamplerParams& params() const { return params_; }
   int32_t n_vocab() const { return n_vocab_; }
+  int32_t max_repeat_last_n() const { return max_repeat_last_n_; }
 
  private:
   struct Candidate {
@@ -66,18 +85,28 @@ class Sampler {
     float p;
     int32_t id;
   };
-  Sampler(int32_t n_vocab, const SamplerParams& params);
+  Sampler() = default;
+  static Status check_size(int32_t n_vocab, int32_t max_repeat_last_n);
+  static Status check_params(const SamplerParams& p);
+  static size_t buffer_bytes(int32_t n_vocab, int32_t max_repeat_last_n);
+  // Points the buffers into `mem` (buffer_bytes() zeroed bytes, 64-byte aligned).
+  void bind(std::byte* mem, int32_t n_vocab, int32_t max_repeat_last_n);
   void apply_penalty();
+  size_t truncate(size_t k);
+  int32_t draw(size_t k);
 
   SamplerParams params_;
-  int32_t n_vocab_;
+  int32_t n_vocab_ = 0;
+  int32_t max_repeat_last_n_ = 0;
   Rng rng_;
-  std::vector<Candidate> cand_;    // n_vocab
-  std::vector<int32_t> history_;   // ring of the last repeat_last_n accepted ids
+  std::span<Candidate> cand_;       // n_vocab
+  std::span<int32_t> history_buf_;  // max_repeat_last_n
+  std::span<int32_t> history_;      // its first repeat_last_n: ring of the last accepted ids
   size_t history_next_ = 0;
   size_t history_size_ = 0;
-  std::vector<uint32_t> seen_;     // n_vocab; == stamp_ when already penalised this call
+  std::span<uint32_t> seen_;  // n_vocab; == stamp_ when already penalised this call
   uint32_t stamp_ = 0;
+  std::unique_ptr<std::byte[]> owned_;  // create()'s buffers; null when carved
 };
 
 }  // namespace airt::text

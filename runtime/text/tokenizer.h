@@ -10,7 +10,12 @@
 // from_gguf() is a thin adapter over the GGUF metadata.
 //
 // Ownership: a Tokenizer owns copies of everything it needs; it does not keep the
-// gguf::File alive or point into it. All methods are const and thread-safe.
+// gguf::File alive or point into it. All methods are const and thread-safe; a Workspace
+// is used by one thread at a time.
+//
+// Memory: encode() into a caller span with a Workspace (caller memory, sized for the
+// longest text) performs no heap allocation, for both kinds and the regex pre-tokenizers;
+// the vector overload is a wrapper that allocates both.
 #pragma once
 
 #include <cstddef>
@@ -23,15 +28,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/core/arena.h"
 #include "runtime/core/result.h"
+#include "runtime/text/pretokenizer.h"
 
 namespace airt::gguf {
 class File;
 }
 
 namespace airt::text {
-
-class PreTokenizer;
 
 // tokenizer.ggml.token_type values.
 enum class TokenType : uint8_t {
@@ -70,7 +75,62 @@ struct VocabSpec {
 };
 
 class Tokenizer {
+  // The working records of encode(), kept in a Workspace.
+  struct Fragment {  // a run of the input: raw text or one whole special token
+    int32_t token;   // kNoToken for raw text
+    uint32_t begin, end;
+  };
+  struct Symbol {  // a run of the working string in a merge loop, linked to its neighbours
+    uint32_t start;
+    uint32_t n;  // 0 once merged into its left neighbour
+    int32_t prev;
+    int32_t next;
+  };
+  // A candidate merge of symbols left and right. `size` is their joint length when the
+  // candidate was made: if either has changed since, the candidate is stale and skipped.
+  struct Bigram {
+    double priority;  // higher merges first: token score (SPM) or -rank (BPE), both exact
+    int32_t left;
+    int32_t right;
+    uint32_t size;
+  };
+
  public:
+  // Caller memory for encode(): every buffer the algorithms need, sized for texts of up to
+  // max_text_bytes bytes, and the regex scratch. Not tied to one tokenizer. Trivially
+  // destructible; it points into memory the caller owns, which must outlive it.
+  class Workspace {
+   public:
+    // Bytes a workspace for texts of up to max_text_bytes needs (a multiple of 64):
+    // about 110 bytes per text byte plus MatchScratch::kBytes.
+    static size_t bytes(size_t max_text_bytes);
+    // One 64-byte-aligned block of exactly bytes(max_text_bytes) from `arena`.
+    static Result<Workspace> carve(Arena& arena, size_t max_text_bytes);
+    // Lays a workspace out in `mem` (at least bytes(max_text_bytes), 16-byte aligned).
+    static Result<Workspace> create(std::span<std::byte> mem, size_t max_text_bytes);
+    size_t max_text_bytes() const { return max_text_bytes_; }
+
+   private:
+    friend class Tokenizer;
+    // Points the buffers into `base` (or only measures when it is null); returns their bytes.
+    static size_t lay_out(Workspace& ws, std::byte* base, size_t max_text_bytes);
+    size_t max_text_bytes_ = 0;
+    std::span<Fragment> frags_a_, frags_b_;   // max_text_bytes + 1 each
+    std::span<char> chars_;                   // 3 * (max_text_bytes + 1): SPM text or BPE word
+    std::span<char> key_;                     // 2 * (max_text_bytes + 1): a BPE merge "left right"
+    std::span<Symbol> syms_;                  // max_text_bytes + 1
+    std::span<Bigram> heap_;                  // 2 * (max_text_bytes + 1)
+    std::span<ByteRange> words_a_, words_b_;  // max_text_bytes + 1 each
+    MatchScratch match_;
+  };
+
+  // The most ids encode() can give for a text of `text_bytes` bytes (BOS and EOS
+  // included): SentencePiece spells a space as U+2581 (3 bytes), and a piece the
+  // vocabulary lacks as one byte token per byte.
+  static size_t max_tokens(size_t text_bytes) { return 6 * text_bytes + 2; }
+  // Longest text encode() takes, so that every offset fits 32 bits.
+  static constexpr size_t kMaxTextBytes = UINT32_MAX / 4;
+
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -85,7 +145,12 @@ class Tokenizer {
   // asks for them (add_bos()/add_eos()). parse_special: text spelling a control token
   // ("<|im_start|>") becomes that token; otherwise it is tokenized as plain text.
   // User-defined tokens are always matched whole, as the vocabularies intend.
-  // Allocates (start-up/prompt path, not the token loop).
+  // Writes the ids to `out` and returns how many; no heap allocation. kRequestTooLarge
+  // when the text is longer than the workspace was sized for or the ids do not fit `out`
+  // (max_tokens(text.size()) always fits).
+  Result<size_t> encode(std::string_view text, bool add_special, bool parse_special,
+                        std::span<int32_t> out, Workspace& ws) const;
+  // The same, appending to `out` (allocates a workspace: start-up code, CLI, tests).
   Status encode(std::string_view text, bool add_special, bool parse_special,
                 std::vector<int32_t>& out) const;
 
@@ -129,16 +194,23 @@ class Tokenizer {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   using TextMap = std::unordered_map<std::string, int32_t, Hash, std::equal_to<>>;
-  struct Fragment {
-    int32_t token;  // kNoToken for raw text
-    uint32_t begin, end;
-  };
+  class IdSink;
 
-  void partition(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
-  void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
-  Status encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
-  void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
-  void emit_bytes(std::string_view bytes, std::vector<int32_t>& out) const;
+  // create()'s steps, in order.
+  static Status check_spec(const VocabSpec& spec);
+  Status set_options(const VocabSpec& spec);
+  Status build_lookups(std::vector<std::string>& merges);
+  void build_byte_tokens();
+  void build_pieces();
+  void build_specials();
+  void build_eog();
+
+  std::span<const Fragment> partition(std::string_view text, bool parse_special,
+                                      Workspace& ws) const;
+  void encode_spm(std::string_view text, bool prefix, IdSink& out, Workspace& ws) const;
+  Status encode_bpe(std::string_view text, IdSink& out, Workspace& ws) const;
+  void bpe_word(std::string_view word, IdSink& out, Workspace& ws) const;
+  void emit_bytes(std::string_view bytes, IdSink& out) const;
 
   std::string name_;
   VocabKind kind_ = VocabKind::kSpm;

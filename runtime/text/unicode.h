@@ -15,6 +15,9 @@ namespace airt::text {
 // sequence (the byte then stands alone).
 size_t utf8_char_len(std::string_view s, size_t i);
 
+// Writes the UTF-8 encoding of code point `cp` (must be <= 0x10FFFF) to out[0..4) and
+// returns its length (1 to 4).
+size_t utf8_encode(uint32_t cp, char* out);
 // Appends the UTF-8 encoding of code point `cp` (must be <= 0x10FFFF).
 void utf8_append(std::string& out, uint32_t cp);
 

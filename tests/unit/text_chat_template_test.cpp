@@ -229,5 +229,51 @@ TEST(ChatTemplate, FileWithoutTemplateNamesTheFix) {
   EXPECT_TRUE(ChatTemplate::from_gguf(*file.value(), "llama2").ok());
 }
 
+// Keys present with the wrong type are errors naming the file, the key and both types, not
+// a silent "no template" or a default BOS spelling.
+TEST(ChatTemplate, MistypedMetadataIsAnError) {
+  const auto parse = [](const gguf::Writer& w,
+                        std::string_view override_name = "") -> Result<ChatTemplate> {
+    const std::vector<uint8_t> image = w.serialize();  // outlives the File parsed from it
+    auto f = gguf::File::parse(image.data(), image.size(), "hostile.gguf");
+    if (!f.ok()) return std::move(f).error();
+    return ChatTemplate::from_gguf(*f.value(), override_name);
+  };
+  gguf::Writer good;
+  good.set_string("tokenizer.chat_template",
+                  "{% for m in messages %}<|im_start|>{{ m.content }}<|im_end|>{% endfor %}");
+  good.set_array_string("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>"});
+  good.set_u32("tokenizer.ggml.bos_token_id", 1);
+  ASSERT_TRUE(parse(good).ok()) << parse(good).error().message;
+
+  gguf::Writer w = good;
+  w.set_u32("tokenizer.chat_template", 7);
+  auto r = parse(w);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Error::kFormatInvalid);
+  EXPECT_NE(r.error().message.find(
+                "hostile.gguf: metadata key 'tokenizer.chat_template' is u32, expected a string"),
+            std::string::npos)
+      << r.error().message;
+
+  w = good;
+  w.set_string("tokenizer.ggml.bos_token_id", "1");
+  r = parse(w, "chatml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(
+                "'tokenizer.ggml.bos_token_id' is string, expected an integer token id"),
+            std::string::npos)
+      << r.error().message;
+
+  w = good;
+  w.set_array_i32("tokenizer.ggml.tokens", {1, 2, 3});
+  r = parse(w, "chatml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(
+                "'tokenizer.ggml.tokens' is array of i32, expected an array of string"),
+            std::string::npos)
+      << r.error().message;
+}
+
 }  // namespace
 }  // namespace airt::text

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -255,6 +256,128 @@ TEST(Sampler, HandlesNonFiniteLogits) {
   const float inf = INFINITY;
   EXPECT_EQ(s->sample(std::vector<float>{-inf, -inf, 1.0f, -inf}), 2);
   EXPECT_EQ(s->sample(std::vector<float>{NAN, -inf, -inf, 0.5f}), 3);
+}
+
+// ---- samplers carved from an arena -------------------------------------------------------
+
+// Draws `steps` tokens, accepting each, over a fixed sequence of logits.
+std::vector<int32_t> run(Sampler& s, int32_t n_vocab, int steps) {
+  std::vector<int32_t> ids;
+  for (int i = 0; i < steps; ++i) {
+    const int32_t id =
+        s.sample(noise_logits(static_cast<size_t>(n_vocab), static_cast<uint32_t>(i % 7 + 1)));
+    s.accept(id);
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+// The parameter sets the engine may see: greedy, the default chain with a penalty, top-k
+// off with min-p only, top-p only, a window longer than what was accepted.
+std::vector<SamplerParams> modes() {
+  std::vector<SamplerParams> m(5);
+  m[0].temp = 0.0f;
+  m[1].repeat_penalty = 1.3f, m[1].repeat_last_n = 8, m[1].seed = 7;
+  m[2].top_k = 0, m[2].top_p = 1.0f, m[2].repeat_penalty = 1.1f;
+  m[3].top_k = 0, m[3].min_p = 0.0f, m[3].temp = 1.5f, m[3].seed = 99;
+  m[4].repeat_penalty = 2.0f, m[4].repeat_last_n = 64, m[4].temp = 0.5f;
+  return m;
+}
+
+TEST(CarvedSampler, ConfigureGivesWhatCreateGives) {
+  const int32_t n_vocab = 500;
+  auto arena = Arena::reserve(Sampler::arena_bytes(n_vocab, 64));
+  ASSERT_TRUE(arena.ok());
+  auto carved = Sampler::carve(*arena, n_vocab, 64);
+  ASSERT_TRUE(carved.ok()) << carved.error().message;
+  Sampler& s = **carved;
+  EXPECT_EQ(arena->used(), Sampler::arena_bytes(n_vocab, 64));  // exactly what the plan reserves
+  EXPECT_EQ(s.n_vocab(), n_vocab);
+  EXPECT_EQ(s.max_repeat_last_n(), 64);
+  // One carved sampler reconfigured per request, in any order, matches a fresh one.
+  for (int round = 0; round < 2; ++round) {
+    for (const SamplerParams& p : modes()) {
+      ASSERT_TRUE(s.configure(p).ok());
+      EXPECT_EQ(run(s, n_vocab, 100), run(*make(n_vocab, p), n_vocab, 100)) << "seed " << p.seed;
+    }
+  }
+}
+
+TEST(CarvedSampler, SamplesGreedilyUntilConfigured) {
+  auto arena = Arena::reserve(Sampler::arena_bytes(100, 0));
+  ASSERT_TRUE(arena.ok());
+  auto s = Sampler::carve(*arena, 100, 0);
+  ASSERT_TRUE(s.ok());
+  const auto logits = noise_logits(100, 3);
+  EXPECT_EQ((*s)->sample(logits), std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+TEST(CarvedSampler, ConfigureChecksLikeCreateAndAgainstTheMaximum) {
+  auto arena = Arena::reserve(Sampler::arena_bytes(10, 16));
+  ASSERT_TRUE(arena.ok());
+  Sampler& s = *Sampler::carve(*arena, 10, 16).value();
+  SamplerParams bad[6];
+  bad[0].top_p = 0.0f;
+  bad[1].min_p = 1.5f;
+  bad[2].repeat_penalty = 0.0f;
+  bad[3].temp = NAN;
+  bad[4].repeat_last_n = -1;
+  bad[5].top_p = 2.0f;
+  for (const SamplerParams& p : bad) {
+    const Status st = s.configure(p);
+    ASSERT_FALSE(st.ok());
+    auto created = Sampler::create(10, p);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(st.error().message, created.error().message);
+    EXPECT_EQ(st.error().code, created.error().code);
+  }
+  SamplerParams p;
+  p.repeat_last_n = 17;  // one more than carved
+  const Status st = s.configure(p);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Error::kRequestOutOfRange);
+  EXPECT_NE(st.error().message.find("repeat_last_n 17"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("max_repeat_last_n"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("16"), std::string::npos) << st.error().message;
+  p.repeat_last_n = 16;
+  EXPECT_TRUE(s.configure(p).ok());
+  EXPECT_EQ(s.params().repeat_last_n, 16);
+}
+
+TEST(CarvedSampler, CarveRefusesBadSizesAndAFullArena) {
+  auto arena = Arena::reserve(4096);
+  ASSERT_TRUE(arena.ok());
+  EXPECT_FALSE(Sampler::carve(*arena, 0, 8).ok());
+  EXPECT_FALSE(Sampler::carve(*arena, 10, -1).ok());
+  EXPECT_FALSE(Sampler::carve(*arena, 10, Sampler::kMaxRepeatLastN + 1).ok());
+  auto full = Sampler::carve(*arena, 32000, 64);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, Error::kResourceOutOfMemory);
+  EXPECT_NE(full.error().message.find("arena_bytes"), std::string::npos) << full.error().message;
+  EXPECT_EQ(arena->used(), 0u);
+}
+
+// What the engine does per request: configure a carved sampler, sample and accept.
+TEST(CarvedSampler, ConfigureSampleAcceptMakeNoHeapAllocation) {
+  const int32_t n_vocab = 32000;
+  auto arena = Arena::reserve(Sampler::arena_bytes(n_vocab, 256));
+  ASSERT_TRUE(arena.ok());
+  Sampler& s = *Sampler::carve(*arena, n_vocab, 256).value();
+  const auto ms = modes();
+  std::vector<std::vector<float>> logits;
+  for (uint32_t i = 0; i < 4; ++i) logits.push_back(noise_logits(n_vocab, i + 1));
+  int64_t sum = 0;
+  airt::test::AllocScope counter;
+  for (int request = 0; request < 20; ++request) {
+    ASSERT_TRUE(s.configure(ms[request % ms.size()]).ok());
+    for (int step = 0; step < 16; ++step) {
+      const int32_t id = s.sample(logits[step % logits.size()]);
+      s.accept(id);
+      sum += id;
+    }
+  }
+  EXPECT_EQ(counter.count(), 0);
+  EXPECT_GT(sum, 0);
 }
 
 // The token loop: sample() and accept() on a 32000-token vocabulary, in every mode, and

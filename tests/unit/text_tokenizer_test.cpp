@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <cstdio>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "runtime/text/pretokenizer.h"
 #include "runtime/text/tokenizer.h"
 #include "runtime/text/unicode.h"
+#include "tests/support/alloc_counter.h"
 #include "tests/support/test_support.h"
 
 namespace airt::text {
@@ -277,6 +280,42 @@ TEST(PreTokenizer, EveryByteIsCoveredEvenInvalidUtf8) {
   }
 }
 
+// The span API, with JIT and on PCRE2's interpreter (the path of a libpcre2 without JIT,
+// whose backtracking frames come from the scratch too), gives the vector API's pieces for
+// every known pre-tokenizer.
+TEST(PreTokenizer, SpanSplitOnJitAndInterpreterAgree) {
+  const std::vector<std::string> texts = {
+      "Hello world's 123 ok!!",  "  \n\n\t x  ",
+      "3333333333 + 4.5e-3",     "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96",
+      "I'VE we'd THEY'LL",       "\xFF\xC3 broken \xE2\x82 utf8",
+      "tabs\tand\r\nnewlines\n", std::string(300, ' ') + "x"};
+  std::vector<std::max_align_t> mem(MatchScratch::kBytes / sizeof(std::max_align_t) + 1);
+  auto scratch = MatchScratch::create(std::as_writable_bytes(std::span(mem)));
+  ASSERT_TRUE(scratch.ok()) << scratch.error().message;
+  for (std::string_view name : PreTokenizer::known_names()) {
+    auto jit = PreTokenizer::create(name);
+    auto interp = PreTokenizer::create(name, false);
+    ASSERT_TRUE(jit.ok() && interp.ok()) << name;
+    for (const std::string& t : texts) {
+      std::vector<ByteRange> want;
+      ASSERT_TRUE(jit.value()->split(t, want).ok());
+      std::vector<ByteRange> a(t.size()), b(t.size());
+      for (const auto* p : {jit.value().get(), interp.value().get()}) {
+        auto got = p->split(t, a, b, *scratch);
+        ASSERT_TRUE(got.ok()) << name << ": " << got.error().message;
+        ASSERT_EQ(got.value().size(), want.size()) << name << ": " << t;
+        for (size_t i = 0; i < want.size(); ++i) {
+          EXPECT_EQ(got.value()[i].begin, want[i].begin) << name << ": " << t;
+          EXPECT_EQ(got.value()[i].end, want[i].end) << name << ": " << t;
+        }
+      }
+    }
+  }
+  EXPECT_LE(scratch->bytes_used(), MatchScratch::kBytes);
+  std::printf("PCRE2 took %zu of the scratch's %zu bytes\n", scratch->bytes_used(),
+              MatchScratch::kBytes);
+}
+
 // ---- real vocabularies -------------------------------------------------------------------
 
 std::vector<std::string> split_tests(const std::string& s) {
@@ -436,6 +475,243 @@ TEST(ModelPrompts, SynthQwen2) {
 }
 TEST(ModelPrompts, SynthLlamaMid) {
   check_model_prompts("synth-llama-mid-q8_0.gguf", "prompts2.txt", "synth-llama-mid.tokens");
+}
+
+// ---- encode into caller memory ----------------------------------------------------------
+
+// A workspace in a buffer the test owns.
+struct OwnedWorkspace {
+  std::vector<std::max_align_t> mem;
+  Tokenizer::Workspace ws;
+  explicit OwnedWorkspace(size_t max_text_bytes)
+      : mem(Tokenizer::Workspace::bytes(max_text_bytes) / sizeof(std::max_align_t) + 1),
+        ws(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), max_text_bytes)
+               .value()) {}
+};
+
+// Every reference string of every vocabulary through the workspace API, three ways (plain,
+// with BOS/EOS, with special parsing), with the allocation counter armed: no allocation,
+// and the ids of the vector API (which the reference test pins).
+TEST_P(VocabFile, WorkspaceEncodeAllocatesNothingAndMatches) {
+  const std::string name = GetParam();
+  const std::string path = test::model_path("vocab/ggml-vocab-" + name + ".gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto tok = load(path);
+  ASSERT_TRUE(tok);
+  const auto inputs = split_tests(test::read_text(path + ".inp"));
+  const auto expected = lines_of(test::read_text(path + ".out"));
+  size_t longest = 0;
+  for (const auto& in : inputs) longest = std::max(longest, in.size());
+  OwnedWorkspace ws(longest);
+  const size_t cap = Tokenizer::max_tokens(longest);
+  const size_t n_runs = inputs.size() * 3;
+  std::vector<int32_t> ids(n_runs * cap);
+  std::vector<size_t> counts(n_runs, 0);
+  std::vector<uint8_t> ok(n_runs, 0);
+  {
+    test::AllocScope counter;
+    for (size_t i = 0; i < n_runs; ++i) {
+      const size_t how = i % 3;
+      const Result<size_t> n = tok->encode(inputs[i / 3], how == 1, how == 2,
+                                           std::span(ids).subspan(i * cap, cap), ws.ws);
+      ok[i] = n.ok();
+      counts[i] = n.ok() ? n.value() : 0;
+    }
+    EXPECT_EQ(counter.count(), 0) << name << ": heap allocations while encoding " << inputs.size()
+                                  << " strings";
+  }
+  for (size_t i = 0; i < n_runs; ++i) {
+    ASSERT_TRUE(ok[i]) << name << " case " << i / 3;
+    const std::vector<int32_t> got(ids.begin() + i * cap, ids.begin() + i * cap + counts[i]);
+    const size_t how = i % 3;
+    EXPECT_EQ(got, encode(*tok, inputs[i / 3], how == 1, how == 2))
+        << name << " case " << i / 3 << " mode " << how;
+    if (how == 0 && i / 3 < expected.size()) {
+      EXPECT_EQ(ids_line(got), expected[i / 3]) << name << " case " << i / 3;
+    }
+  }
+}
+
+TEST(TokenizerWorkspace, RefusesTextsAndIdsBeyondItsBounds) {
+  auto t = build(tiny_spm());
+  OwnedWorkspace ws(8);
+  std::vector<int32_t> out(Tokenizer::max_tokens(8));
+  auto r = t->encode("a a a a a", false, false, out, ws.ws);  // 9 bytes
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Error::kRequestTooLarge);
+  EXPECT_NE(r.error().message.find("9 bytes"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("8 bytes"), std::string::npos) << r.error().message;
+
+  // "a a a" is BOS + 3 tokens: room for 3 is too little, and the message says how many.
+  std::vector<int32_t> small(3);
+  r = t->encode("a a a", true, false, small, ws.ws);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Error::kRequestTooLarge);
+  EXPECT_NE(r.error().message.find("gives 4 tokens"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("room for"), std::string::npos) << r.error().message;
+  std::vector<int32_t> exact(4);
+  r = t->encode("a a a", true, false, exact, ws.ws);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::vector<int32_t>(exact.begin(), exact.begin() + r.value()),
+            encode(*t, "a a a", true));
+
+  // Memory too small or misaligned for the bound is refused, not overrun.
+  std::vector<std::max_align_t> mem(Tokenizer::Workspace::bytes(100) / sizeof(std::max_align_t));
+  EXPECT_TRUE(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), 100).ok());
+  EXPECT_FALSE(Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)), 101).ok());
+  EXPECT_FALSE(
+      Tokenizer::Workspace::create(std::as_writable_bytes(std::span(mem)).subspan(1), 10).ok());
+}
+
+// max_tokens() holds for the worst SentencePiece case: a vocabulary without U+2581, spaces
+// after special tokens (each gets the prefix space too), every space spelt as 3 byte tokens.
+TEST(TokenizerWorkspace, MaxTokensBoundsTheWorstCase) {
+  VocabSpec spec = tiny_spm();
+  spec.tokens[259] = "not-a-space";
+  auto t = build(std::move(spec));
+  for (const std::string s : {" ", "   ", "<|turn|> <|turn|> ", "\xE2\x96\x81 \xE2\x96\x81"}) {
+    std::vector<int32_t> out(Tokenizer::max_tokens(s.size()));
+    OwnedWorkspace ws(s.size());
+    auto n = t->encode(s, true, true, out, ws.ws);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    EXPECT_LE(n.value(), Tokenizer::max_tokens(s.size()));
+    EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + n.value()),
+              encode(*t, s, true, true));
+  }
+}
+
+TEST(TokenizerWorkspace, CarvedFromAnArena) {
+  auto t = build(tiny_bpe());
+  const size_t bytes = Tokenizer::Workspace::bytes(64);
+  EXPECT_EQ(bytes % 64, 0u);
+  auto arena = Arena::reserve(bytes);
+  ASSERT_TRUE(arena.ok());
+  auto ws = Tokenizer::Workspace::carve(*arena, 64);
+  ASSERT_TRUE(ws.ok()) << ws.error().message;
+  EXPECT_EQ(arena->used(), bytes);
+  EXPECT_EQ(ws->max_text_bytes(), 64u);
+  std::vector<int32_t> out(Tokenizer::max_tokens(64));
+  auto n = t->encode("hello world", false, false, out, *ws);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + n.value()), encode(*t, "hello world"));
+  auto full = Tokenizer::Workspace::carve(*arena, 64);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, Error::kResourceOutOfMemory);
+}
+
+// ---- pieces and hostile metadata ---------------------------------------------------------
+
+// A hidden piece is an empty view with no data pointer: nothing is copied (UBSan checks
+// that memcpy never sees the null pointer) and the caller's buffer is untouched.
+TEST(SpmTokenizer, EmptyPieceIntoCallerBuffer) {
+  auto t = build(tiny_spm());
+  char buf[4] = {'x', 'x', 'x', 'x'};
+  EXPECT_EQ(t->piece(1, buf, sizeof(buf)), 0u);  // <s>, a control token
+  EXPECT_EQ(t->piece(-5, buf, sizeof(buf)), 0u);
+  EXPECT_EQ(t->piece(t->n_vocab(), buf, sizeof(buf)), 0u);
+  EXPECT_EQ(std::string(buf, 4), "xxxx");
+  EXPECT_EQ(t->piece(1, buf, sizeof(buf), true), 3u);
+  EXPECT_EQ(std::string(buf, 3), "<s>");
+}
+
+// A small but complete SentencePiece vocabulary file.
+gguf::Writer vocab_writer() {
+  gguf::Writer w;
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_array_string("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  w.set_array_f32("tokenizer.ggml.scores", {0, 0, 0, -1});
+  w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 1});
+  w.set_u32("tokenizer.ggml.bos_token_id", 1);
+  w.set_bool("tokenizer.ggml.add_bos_token", true);
+  return w;
+}
+
+Result<std::unique_ptr<Tokenizer>> from_image(const std::vector<uint8_t>& image) {
+  auto f = gguf::File::parse(image.data(), image.size(), "hostile.gguf");
+  if (!f.ok()) return std::move(f).error();
+  return Tokenizer::from_gguf(*f.value());
+}
+
+TEST(VocabFile, MistypedMetadataIsAnErrorNamingKeyAndTypes) {
+  ASSERT_TRUE(from_image(vocab_writer().serialize()).ok());
+  struct Case {
+    const char* key;
+    void (*spoil)(gguf::Writer&);
+    const char* expected;
+    const char* actual;
+  };
+  const Case cases[] = {
+      {"tokenizer.ggml.token_type",
+       [](gguf::Writer& w) {
+         w.set_array_f32("tokenizer.ggml.token_type", {2, 3, 3, 1});
+       },
+       "expected an array of i32", "array of f32"},
+      {"tokenizer.ggml.token_type",
+       [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.token_type", 1); },
+       "expected an array of i32", "is u32"},
+      {"tokenizer.ggml.token_type",
+       [](gguf::Writer& w) {
+         w.set_array_string("tokenizer.ggml.token_type", {"a", "b", "c", "d"});
+       },
+       "expected an array of i32", "array of string"},
+      {"tokenizer.ggml.scores",
+       [](gguf::Writer& w) {
+         w.set_array_i32("tokenizer.ggml.scores", {0, 0, 0, 1});
+       },
+       "expected an array of f32", "array of i32"},
+      {"tokenizer.ggml.tokens",
+       [](gguf::Writer& w) {
+         w.set_array_i32("tokenizer.ggml.tokens", {0, 1, 2, 3});
+       },
+       "expected an array of string", "array of i32"},
+      {"tokenizer.ggml.model", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.model", 1); },
+       "expected a string", "is u32"},
+      {"tokenizer.ggml.pre", [](gguf::Writer& w) { w.set_u32("tokenizer.ggml.pre", 1); },
+       "expected a string", "is u32"},
+      {"tokenizer.ggml.bos_token_id",
+       [](gguf::Writer& w) { w.set_f32("tokenizer.ggml.bos_token_id", 1.0f); },
+       "expected an integer token id", "is f32"},
+      {"tokenizer.ggml.eos_token_id",
+       [](gguf::Writer& w) { w.set_string("tokenizer.ggml.eos_token_id", "2"); },
+       "expected an integer token id", "is string"},
+      {"tokenizer.ggml.add_bos_token",
+       [](gguf::Writer& w) { w.set_string("tokenizer.ggml.add_bos_token", "yes"); },
+       "expected a bool", "is string"},
+      {"tokenizer.ggml.add_space_prefix",
+       [](gguf::Writer& w) { w.set_f64("tokenizer.ggml.add_space_prefix", 1); }, "expected a bool",
+       "is f64"},
+  };
+  for (const Case& c : cases) {
+    gguf::Writer w = vocab_writer();
+    c.spoil(w);
+    auto t = from_image(w.serialize());
+    ASSERT_FALSE(t.ok()) << c.key << " " << c.actual;
+    EXPECT_EQ(t.error().code, Error::kFormatInvalid) << t.error().message;
+    const std::string& m = t.error().message;
+    EXPECT_NE(m.find("hostile.gguf"), std::string::npos) << m;
+    EXPECT_NE(m.find(c.key), std::string::npos) << m;
+    EXPECT_NE(m.find(c.expected), std::string::npos) << m;
+    EXPECT_NE(m.find(c.actual), std::string::npos) << m;
+  }
+  // The merges of a byte-level vocabulary are checked the same way.
+  gguf::Writer w = vocab_writer();
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_array_i32("tokenizer.ggml.merges", {1});
+  auto t = from_image(w.serialize());
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("tokenizer.ggml.merges"), std::string::npos)
+      << t.error().message;
+  EXPECT_NE(t.error().message.find("array of i32"), std::string::npos) << t.error().message;
+}
+
+// Any integer element type is a valid token_type array (llama.cpp writes i32; others u8).
+TEST(VocabFile, TokenTypesOfAnyIntegerType) {
+  gguf::Writer w = vocab_writer();
+  w.set_array_u8("tokenizer.ggml.token_type", {2, 3, 3, 1});
+  auto t = from_image(w.serialize());
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t.value()->type(1), TokenType::kControl);
+  EXPECT_EQ(t.value()->type(3), TokenType::kNormal);
 }
 
 }  // namespace
