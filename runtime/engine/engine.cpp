@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
-#include <vector>
 
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
@@ -46,11 +45,6 @@ model::BackendParams backend_params(const EngineConfig& c) {
   return bp;
 }
 
-// Sampler buffers live on the heap (text::Sampler owns them): n_vocab candidates and marks.
-size_t sampler_bytes(int32_t n_vocab, const text::SamplerParams& sp) {
-  return size_t(n_vocab) * (3 * sizeof(float) + sizeof(uint32_t)) + size_t(std::max(0, sp.repeat_last_n)) * 4;
-}
-
 Status check_config(const EngineConfig& c) {
   if (c.n_slots < 1 || c.n_slots > 4096) {
     return errorf(Error::kRequestOutOfRange, "--slots %d is out of range (1..4096)", c.n_slots);
@@ -63,6 +57,10 @@ Status check_config(const EngineConfig& c) {
                   c.n_batch);
   }
   if (c.max_stop < 0 || c.max_stop_bytes < 1) return errorf(Error::kRequestOutOfRange, "stop string limits");
+  if (c.max_repeat_last_n < 0 || c.max_repeat_last_n > text::Sampler::kMaxRepeatLastN) {
+    return errorf(Error::kRequestOutOfRange, "max_repeat_last_n %d is out of range (0..%d)", c.max_repeat_last_n,
+                  text::Sampler::kMaxRepeatLastN);
+  }
   if (c.max_window > 0 && c.window > c.max_window) {
     return errorf(Error::kRequestOutOfRange, "--window %d is wider than the planned maximum %d", c.window, c.max_window);
   }
@@ -86,6 +84,7 @@ EngineConfig Engine::resolve(const model::Model& m, EngineConfig c) {
   c.prefill_chunk = std::max(1, std::min(c.prefill_chunk, c.n_ctx));
   if (c.n_batch <= 0) c.n_batch = c.n_slots - 1 + c.prefill_chunk;
   if (c.n_logits <= 0) c.n_logits = c.n_slots;
+  if (c.max_prompt_bytes <= 0) c.max_prompt_bytes = std::max(4096, 4 * c.n_ctx);
   c.n_threads = std::max(1, c.n_threads);
   return c;
 }
@@ -118,8 +117,13 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
                               3 * align_up(size_t(c.n_batch) * sizeof(int32_t), a));
   std::snprintf(d, sizeof d, "the last %d steps (rows, wall time, operating point)", kStepRing);
   plan.add("step records", align_up(sizeof(governor::StepRecord) * kStepRing, a), RegionKind::kResident, d);
-  std::snprintf(d, sizeof d, "%d x n_vocab %d; heap, made per request", c.n_slots, hp.n_vocab);
-  plan.add("samplers (heap)", size_t(c.n_slots) * sampler_bytes(hp.n_vocab, text::SamplerParams{}),
+  std::snprintf(d, sizeof d, "%d x (n_vocab %d, repeat window up to %d)", c.n_slots, hp.n_vocab,
+                c.max_repeat_last_n);
+  plan.add("samplers", size_t(c.n_slots) * text::Sampler::arena_bytes(hp.n_vocab, c.max_repeat_last_n),
+           RegionKind::kResident, d);
+  std::snprintf(d, sizeof d, "prompts of up to %d bytes, staged as %d tokens", c.max_prompt_bytes, c.n_ctx);
+  plan.add("tokenizer workspace",
+           text::Tokenizer::Workspace::bytes(size_t(c.max_prompt_bytes)) + align_up(size_t(c.n_ctx) * 4, a),
            RegionKind::kResident, d);
   return plan;
 }
@@ -145,15 +149,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
   auto e = std::unique_ptr<Engine>(new Engine(m, tok, c));
   e->backend_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
   AIRT_TRY(e->backend_->bind(m));
-  // The samplers' region is heap, not arena.
-  size_t heap = 0;
-  for (const Region& r : plan.regions())
-    if (r.name == "samplers (heap)") heap = align_up(r.bytes, Arena::kDefaultAlign);
-  e->arena_ = AIRT_TRY(Arena::reserve(plan.arena_bytes() - heap, e->cfg_.mlock));
+  e->arena_ = AIRT_TRY(Arena::reserve(plan.arena_bytes(), e->cfg_.mlock));
   AIRT_TRY(e->carve());
-  for (int32_t i = 0; i < e->cfg_.n_slots; ++i) {
-    e->slots_[i].sampler = AIRT_TRY(text::Sampler::create(m.hparams().n_vocab, text::SamplerParams{}));
-  }
   e->stats_.slots_total = e->cfg_.n_slots;
   const model::KvParams kp = planned_kv(e->cfg_);
   e->plan_window_ = kp.window;
@@ -195,6 +192,12 @@ Status Engine::carve() {
   seq_rows_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_batch)).data();
   ring_ = arena_.alloc_array<governor::StepRecord>(size_t(kStepRing)).data();
   if (!seq_rows_ || !ring_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+  for (int32_t i = 0; i < cfg_.n_slots; ++i) {
+    slots_[i].sampler = AIRT_TRY(text::Sampler::carve(arena_, hp.n_vocab, cfg_.max_repeat_last_n));
+  }
+  ws_ = AIRT_TRY(text::Tokenizer::Workspace::carve(arena_, size_t(cfg_.max_prompt_bytes)));
+  staging_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_ctx)).data();
+  if (!staging_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   return {};
 }
 
@@ -212,27 +215,47 @@ Engine::Slot* Engine::pick_slot(std::span<const int32_t> prompt) {
   return best;
 }
 
-// The request's prompt tokens: given, or encoded (continuing a saved session's tokens).
-Result<std::span<const int32_t>> Engine::prompt_of(const Request& r, std::vector<int32_t>& encoded) {
-  if (!r.prompt_tokens.empty() && !r.continue_session) return r.prompt_tokens;
-  bool continued = false;
+// Encodes `text` into the staging buffer at `at`; returns the tokens written.
+Result<size_t> Engine::encode_into(std::string_view text, bool bos, bool special, size_t at) {
+  auto n = tok_.encode(text, bos, special, std::span<int32_t>(staging_ + at, size_t(cfg_.n_ctx) - at), ws_);
+  if (!n.ok() && n.error().code == Error::kRequestTooLarge) {
+    return errorf(Error::kRequestTooLarge, "prompt is longer than the context of %d tokens: %s", cfg_.n_ctx,
+                  n.error().message.c_str());
+  }
+  return n;
+}
+
+// The request's prompt tokens: given, or encoded into the staging buffer (after a saved
+// session's tokens with continue_session).
+Result<std::span<const int32_t>> Engine::prompt_of(const Request& r) {
+  size_t n = 0;
   if (r.continue_session && !r.session_path.empty()) {
     auto sess = Session::read(std::string(r.session_path), model_, kv_);
     if (!sess.ok() && sess.error().code != Error::kIoNotFound) return sess.error();
-    if (sess.ok() && !sess->tokens().empty()) {
-      encoded.assign(sess->tokens().begin(), sess->tokens().end());
-      continued = true;
+    if (sess.ok()) {
+      auto saved = sess->tokens();
+      if (saved.size() > size_t(cfg_.n_ctx)) {
+        return errorf(Error::kRequestTooLarge, "session of %zu tokens is longer than the context of %d", saved.size(),
+                      cfg_.n_ctx);
+      }
+      std::copy(saved.begin(), saved.end(), staging_);
+      n = saved.size();
     }
+  } else if (!r.prompt_tokens.empty()) {
+    return r.prompt_tokens;
   }
   if (!r.prompt_tokens.empty()) {
-    encoded.insert(encoded.end(), r.prompt_tokens.begin(), r.prompt_tokens.end());
+    if (n + r.prompt_tokens.size() > size_t(cfg_.n_ctx)) {
+      return errorf(Error::kRequestTooLarge, "prompt of %zu tokens is longer than the context of %d",
+                    n + r.prompt_tokens.size(), cfg_.n_ctx);
+    }
+    std::copy(r.prompt_tokens.begin(), r.prompt_tokens.end(), staging_ + n);
+    n += r.prompt_tokens.size();
   } else {
-    std::vector<int32_t> text;
-    AIRT_TRY(tok_.encode(r.prompt, tok_.add_bos() && !continued, r.parse_special, text));
-    encoded.insert(encoded.end(), text.begin(), text.end());
-    if (encoded.empty() && tok_.bos() >= 0) encoded.push_back(tok_.bos());
+    n += AIRT_TRY(encode_into(r.prompt, tok_.add_bos() && n == 0, r.parse_special, n));
   }
-  return std::span<const int32_t>(encoded);
+  if (n == 0 && tok_.bos() >= 0) staging_[n++] = tok_.bos();
+  return std::span<const int32_t>(staging_, n);
 }
 
 Status Engine::submit(Ticket ticket, const Request& r) {
@@ -248,8 +271,7 @@ Status Engine::submit(Ticket ticket, const Request& r) {
     }
   }
   if (n_busy_ == cfg_.n_slots) return errorf(Error::kResourceExhausted, "all %d slots are busy", cfg_.n_slots);
-  std::vector<int32_t> encoded;
-  std::span<const int32_t> prompt = AIRT_TRY(prompt_of(r, encoded));
+  std::span<const int32_t> prompt = AIRT_TRY(prompt_of(r));
   Slot* s = pick_slot(prompt);
   if (prompt.empty()) return errorf(Error::kRequestInvalid, "empty prompt and the model has no BOS token");
   if (int64_t(prompt.size()) > cfg_.n_ctx) {
@@ -266,9 +288,7 @@ Status Engine::submit(Ticket ticket, const Request& r) {
     }
   }
   AIRT_TRY(s->text.reset(r.stop));
-  // A slot's sampler is rebuilt for each request's parameters (validated by create()).
-  s->sampler.reset();
-  s->sampler = AIRT_TRY(text::Sampler::create(model_.hparams().n_vocab, r.sampling));
+  AIRT_TRY(s->sampler->configure(r.sampling));
   const int32_t id = int32_t(s - slots_);
   reuse_prefix(*s, id, prompt, r);
   s->start(ticket, r, prompt);

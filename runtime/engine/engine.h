@@ -19,10 +19,10 @@
 // Threading: one caller at a time (the service's loop, the CLI). Results come back
 // through the Sink passed to step(), from inside step().
 //
-// Memory: everything — KV pool, activations, slot buffers, step records — is carved at
-// create() from one arena sized by plan(), to the byte. step() performs no heap
-// allocation except when a request that names a session file finishes and that file is
-// written.
+// Memory: everything — KV pool, activations, slot buffers and samplers, the tokenizer's
+// workspace, step records — is carved at create() from one arena sized by plan(), to the
+// byte. submit() and step() perform no heap allocation, except for a request that names a
+// session file (read at submit, written when it finishes).
 //
 // Ownership: the Model and the Tokenizer must outlive the Engine; it owns its backend.
 #pragma once
@@ -32,7 +32,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "governor/operating_point.h"
 #include "hal/cpu/kernels.h"
@@ -117,6 +116,8 @@ struct EngineConfig {
                                 // -1: `window`; 0: the whole context
   int32_t max_stop = 4;         // stop strings per request
   int32_t max_stop_bytes = 64;  // bytes per stop string
+  int32_t max_repeat_last_n = 256;  // longest repetition-penalty window a request may ask for
+  int32_t max_prompt_bytes = 0;     // longest prompt text tokenized at submit; 0: max(4096, 4 x n_ctx)
   bool mlock = false;
   // A finished request's KV stays in its slot until the slot or its blocks are needed; a
   // later request reuses its longest common prefix (a conversation on a one-slot engine).
@@ -205,7 +206,8 @@ class Engine {
   Status carve();
   // submit() parts.
   Slot* pick_slot(std::span<const int32_t> prompt);
-  Result<std::span<const int32_t>> prompt_of(const Request& r, std::vector<int32_t>& encoded);
+  Result<std::span<const int32_t>> prompt_of(const Request& r);
+  Result<size_t> encode_into(std::string_view text, bool bos, bool special, size_t at);
   void reuse_prefix(Slot& s, int32_t id, std::span<const int32_t> prompt, const Request& r);
   // step() parts.
   void expire(Sink& sink, int64_t now);
@@ -237,6 +239,8 @@ class Engine {
   int32_t* logit_rows_ = nullptr;  // n_logits: rows whose logits are kept
   int32_t* logit_slot_ = nullptr;  // n_logits: the slot each kept row belongs to
   int32_t* logit_pos_ = nullptr;   // n_logits: the position of each kept row
+  int32_t* staging_ = nullptr;     // n_ctx: a submitted prompt's tokens before it has a slot
+  text::Tokenizer::Workspace ws_;  // tokenizes prompts in submit() without allocating
   // The operating point, the one waiting for the next step, and the step records.
   governor::OperatingPoint point_;
   governor::OperatingPoint pending_;

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 
 #include "runtime/core/clock.h"
 #include "runtime/engine/engine.h"
@@ -46,7 +45,7 @@ struct Engine::Slot {
   int64_t first_token_ns = 0;
   char* session = nullptr;  // kMaxSessionPath bytes, NUL-terminated; "" for none
   TextStream text;
-  std::unique_ptr<text::Sampler> sampler;
+  text::Sampler* sampler = nullptr;  // in the arena; configured per request
 
   OrderKey key() const {
     return {effective_deadline(first_deadline_ns, deadline_ns, first_token_ns != 0), priority, arrival_ns};

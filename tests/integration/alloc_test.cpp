@@ -101,10 +101,9 @@ TEST(EnginePlan, ArenaSizeIsPinned) {
   auto plan = engine::Engine::plan(**m, c);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   std::printf("%s", plan->to_string().c_str());
-  EXPECT_EQ(plan->arena_bytes(), 514496u);
-  size_t heap = 0, kv = 0, kv_tables = 0;
+  EXPECT_EQ(plan->arena_bytes(), 1032896u);
+  size_t kv = 0, kv_tables = 0;
   for (const Region& r : plan->regions()) {
-    if (r.name == "samplers (heap)") heap = align_up(r.bytes, Arena::kDefaultAlign);
     if (r.name == "kv pool") kv = r.bytes;
     if (r.name == "kv tables") kv_tables = r.bytes;
   }
@@ -115,13 +114,17 @@ TEST(EnginePlan, ArenaSizeIsPinned) {
   auto e = engine::Engine::create(**m, **tok, c);
   ASSERT_TRUE(e.ok()) << e.error().message;
   // The engine carves exactly what the plan says, to the byte.
-  EXPECT_EQ(align_up((*e)->arena().used(), Arena::kDefaultAlign), plan->arena_bytes() - heap);
+  EXPECT_EQ(align_up((*e)->arena().used(), Arena::kDefaultAlign), plan->arena_bytes());
+  EXPECT_EQ((*e)->arena().capacity(), align_up(plan->arena_bytes(), 4096)) << "the arena is the plan, nothing else";
   // More slots grow the plan.
   c.n_slots = 8;
   EXPECT_GT(engine::Engine::plan(**m, c)->arena_bytes(), plan->arena_bytes());
 }
 
-TEST(NoAllocation, ThousandTokensOverFourSequences) {
+// 1000 tokens over 4 slots as 8 requests of 125, each submitted (text prompt, stop
+// strings, its own sampling parameters) while the others run: submit() tokenizes into the
+// arena and reconfigures the slot's carved sampler, step() decodes; neither allocates.
+TEST(NoAllocation, ThousandTokensOverFourSequencesSubmitsIncluded) {
   std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
@@ -130,28 +133,37 @@ TEST(NoAllocation, ThousandTokensOverFourSequences) {
   ASSERT_TRUE(tok.ok());
   auto e = engine::Engine::create(**m, **tok, pinned_config());
   ASSERT_TRUE(e.ok()) << e.error().message;
-  const char* prompts[4] = {"Once upon a time", "The cat sat", "Lily and Ben went to the park", "One day, a big"};
+  const char* prompts[8] = {"Once upon a time", "The cat sat",   "Lily and Ben went to the park", "One day, a big",
+                            "Tom had a red ball", "The sun was", "A little bird",                 "She said"};
   std::vector<std::string> stops = {"The end."};
-  for (int i = 0; i < 4; ++i) {
+  auto request = [&](int i) {
     engine::Request r;
     r.prompt = prompts[i];
-    r.max_tokens = 250;
+    r.max_tokens = 125;
     r.ignore_eos = true;  // exactly 1000 tokens
     r.stop = {stops.data(), size_t(i % 2)};
     r.sampling.temp = 0.9f;
-    r.sampling.top_k = 40;
+    r.sampling.top_k = 40 + i;
     r.sampling.repeat_penalty = 1.1f;
+    r.sampling.repeat_last_n = 32 + 8 * i;
     r.sampling.seed = uint64_t(i + 1);
-    ASSERT_TRUE((*e)->submit(engine::Ticket(i + 1), r).ok());
-  }
+    return r;
+  };
   CountingSink sink;
+  int submitted = 0, refused = 0;
   test::AllocScope scope;
-  while ((*e)->step(sink)) {
+  for (; submitted < 4; ++submitted) refused += !(*e)->submit(engine::Ticket(submitted + 1), request(submitted)).ok();
+  while ((*e)->step(sink) || submitted < 8) {
+    while (submitted < 8 && (*e)->free_slots() > 0) {
+      refused += !(*e)->submit(engine::Ticket(submitted + 1), request(submitted)).ok();
+      ++submitted;
+    }
   }
-  EXPECT_EQ(scope.count(), 0) << "heap allocations while decoding " << sink.tokens << " tokens";
-  EXPECT_EQ(sink.finished, 4);
+  EXPECT_EQ(scope.count(), 0) << "heap allocations in 8 submits and " << sink.tokens << " decoded tokens";
+  EXPECT_EQ(refused, 0);
+  EXPECT_EQ(sink.finished, 8);
   EXPECT_EQ(sink.errors, 0);
-  EXPECT_GE(sink.tokens, 900);  // a stop string may end one early
+  EXPECT_GE(sink.tokens, 900);  // a stop string may end some early
   EXPECT_GT(sink.bytes, 0);
 }
 

@@ -18,7 +18,7 @@ TEST(EngineCli, PlanPrintsEveryRegionAndFits) {
   auto r = run_airt({"plan", "-m", m, "--ctx", "256", "--slots", "4", "--kv-type", "q8_0"});
   EXPECT_EQ(r.status, 0) << r.err;
   for (const char* region : {"weights (mapped)", "weights (resident copies)", "kv pool", "activations", "logits",
-                             "slots", "step tables", "samplers (heap)", "total arena", "fits"})
+                             "slots", "step tables", "samplers", "tokenizer workspace", "thread scratch", "total arena", "fits"})
     EXPECT_TRUE(has(r.out, region)) << region << "\n" << r.out;
   EXPECT_TRUE(has(r.out, "q8_0, 340 B/position")) << r.out;
   // A draft model adds its own regions.
