@@ -84,7 +84,7 @@ void Forward::attention(int l, const Batch& b, const KvCache& kv, hal::ThreadPoo
     const int32_t split = int32_t(it % splits), g = int32_t(it / splits % hp_.n_head_kv);
     attend_run(l, b, kv, runs_[it / splits / hp_.n_head_kv], g, split, ith);
   };
-  if (!pool || pool->size() == 1) {
+  if (!pool || pool->active() == 1) {
     for (int64_t it = 0; it < items; ++it) item(it, 0);
   } else {
     auto work = [&](int ith, int nth) {
