@@ -75,7 +75,10 @@ void print_stats(const LoadedModel& lm, const engine::Finish& f) {
 }  // namespace
 
 int generate_once(const GenerateOptions& o) {
-  auto lm = load_model(o.model, o.model.engine_config());
+  engine::EngineConfig c = o.model.engine_config();
+  c.max_prompt_bytes = int32_t(std::min<size_t>(o.prompt.size(), INT32_MAX / 2));  // the default when smaller
+  c.max_repeat_last_n = std::max(c.max_repeat_last_n, o.sampling.repeat_last_n);
+  auto lm = load_model(o.model, c);
   if (!lm.ok()) return report(lm.error());
   engine::Engine& e = *lm->engine;
   engine::Request r;
@@ -106,7 +109,8 @@ int generate_once(const GenerateOptions& o) {
 
 int chat_loop(const GenerateOptions& o) {
   engine::EngineConfig c = o.model.engine_config();
-  c.keep_cache = true;  // each turn reuses the KV of the conversation so far
+  c.keep_cache = true;
+  c.max_repeat_last_n = std::max(c.max_repeat_last_n, o.sampling.repeat_last_n);  // each turn reuses the KV of the conversation so far
   auto lm = load_model(o.model, c);
   if (!lm.ok()) return report(lm.error());
   auto tmpl = text::ChatTemplate::from_gguf(lm->model->file(), o.chat_template);

@@ -84,7 +84,7 @@ EngineConfig Engine::resolve(const model::Model& m, EngineConfig c) {
   c.prefill_chunk = std::max(1, std::min(c.prefill_chunk, c.n_ctx));
   if (c.n_batch <= 0) c.n_batch = c.n_slots - 1 + c.prefill_chunk;
   if (c.n_logits <= 0) c.n_logits = c.n_slots;
-  if (c.max_prompt_bytes <= 0) c.max_prompt_bytes = std::max(4096, 4 * c.n_ctx);
+  c.max_prompt_bytes = std::max(c.max_prompt_bytes, std::max(4096, 4 * c.n_ctx));
   c.n_threads = std::max(1, c.n_threads);
   return c;
 }
@@ -217,6 +217,10 @@ Engine::Slot* Engine::pick_slot(std::span<const int32_t> prompt) {
 
 // Encodes `text` into the staging buffer at `at`; returns the tokens written.
 Result<size_t> Engine::encode_into(std::string_view text, bool bos, bool special, size_t at) {
+  if (text.size() > ws_.max_text_bytes()) {
+    return errorf(Error::kRequestTooLarge, "prompt of %zu bytes is longer than the %zu bytes this engine tokenizes",
+                  text.size(), ws_.max_text_bytes());
+  }
   auto n = tok_.encode(text, bos, special, std::span<int32_t>(staging_ + at, size_t(cfg_.n_ctx) - at), ws_);
   if (!n.ok() && n.error().code == Error::kRequestTooLarge) {
     return errorf(Error::kRequestTooLarge, "prompt is longer than the context of %d tokens: %s", cfg_.n_ctx,

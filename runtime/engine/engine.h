@@ -117,7 +117,7 @@ struct EngineConfig {
   int32_t max_stop = 4;         // stop strings per request
   int32_t max_stop_bytes = 64;  // bytes per stop string
   int32_t max_repeat_last_n = 256;  // longest repetition-penalty window a request may ask for
-  int32_t max_prompt_bytes = 0;     // longest prompt text tokenized at submit; 0: max(4096, 4 x n_ctx)
+  int32_t max_prompt_bytes = 0;     // longest prompt text tokenized at submit (at least max(4096, 4 x n_ctx))
   bool mlock = false;
   // A finished request's KV stays in its slot until the slot or its blocks are needed; a
   // later request reuses its longest common prefix (a conversation on a one-slot engine).
