@@ -221,6 +221,7 @@ Status check_header(const Header& h, const std::string& path, const model::Model
                   path.c_str(), m.file().path().c_str());
   }
   const model::KvTypes saved{hal::DType(h.pool_k), hal::DType(h.pool_v)};
+  if (!model::kv_type_supported(saved.k) || !model::kv_type_supported(saved.v)) return damaged(path, "KV type");
   if (!(saved == kv.pool_types())) {
     return errorf(Error::kRequestInvalid, "%s: session holds KV type %s, this run uses %s (--kv-type %s)",
                   path.c_str(), model::kv_types_name(saved).c_str(), model::kv_types_name(kv.pool_types()).c_str(),
@@ -277,6 +278,10 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
   s.window_ = h.window;
   s.sinks_ = h.sinks;
   s.n_pos_ = h.n_pos;
+  // Sizes come from the file: check them against what is there before allocating.
+  const size_t list_bytes =
+      size_t(h.n_tokens) * sizeof(int32_t) + (h.has_logits ? size_t(hp.n_vocab) * sizeof(float) : 0);
+  if (list_bytes > s.data_.size() - r.at) return damaged(path, "short token list");
   s.tokens_.resize(size_t(h.n_tokens));
   r.take(s.tokens_.data(), s.tokens_.size() * sizeof(int32_t));
   if (h.has_logits) {
