@@ -205,17 +205,19 @@ Status read_body(const cJSON* root, const RequestLimits& limits, Request* out) {
   return ok_status();
 }
 
-void append_operating_point(std::string& out, const OperatingPoint& op) {
+// The JSON names predate the governor's struct and are kept for clients: weights is
+// the tier's name, attention_window the window.
+void append_operating_point(std::string& out, const governor::OperatingPoint& op, std::string_view tier_name) {
   out += "{\"weights\":";
-  json_append_string(out, op.weights);
+  json_append_string(out, tier_name);
   out += ",\"attention_window\":";
-  json_append_number(out, op.attention_window);
+  json_append_number(out, op.window);
   out += ",\"draft_len\":";
   json_append_number(out, op.draft_len);
   out += ",\"threads\":";
   json_append_number(out, op.threads);
   out += ",\"backend\":";
-  json_append_string(out, op.backend);
+  json_append_string(out, governor::backend_kind_name(op.backend));
   out += '}';
 }
 
@@ -252,16 +254,6 @@ ReplyError reply_error_for(Error e) {
     case Error::kFormatUnsupported: return ReplyError::kBadRequest;
     default: return ReplyError::kInternal;
   }
-}
-
-const char* finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kDeadline: return "deadline";
-    case FinishReason::kCancelled: return "cancelled";
-  }
-  return "stop";
 }
 
 GenerateRequest Request::view(int64_t arrival_ns) const {
@@ -330,7 +322,7 @@ std::string reply_final(std::string_view id, std::string_view text, const FinalR
   out += ",\"text\":";
   json_append_string(out, text);
   out += ",\"finish_reason\":";
-  json_append_string(out, finish_reason_name(r.reason));
+  json_append_string(out, engine::finish_reason_name(r.reason));
   out += ",\"usage\":{\"prompt_tokens\":";
   json_append_number(out, r.prompt_tokens);
   out += ",\"completion_tokens\":";
@@ -342,7 +334,7 @@ std::string reply_final(std::string_view id, std::string_view text, const FinalR
   out += ",\"tokens_per_s\":";
   json_append_number(out, round3(r.tokens_per_s));
   out += "},\"operating_point\":";
-  append_operating_point(out, r.operating_point);
+  append_operating_point(out, r.operating_point, r.tier_name);
   out += '}';
   return out;
 }
@@ -390,7 +382,7 @@ std::string status_json(const StatusInfo& s) {
     json_append_number(out, round3(s.tokens_per_s));
     if (s.has_operating_point) {
       append_field(out, "operating_point");
-      append_operating_point(out, s.operating_point);
+      append_operating_point(out, s.operating_point, s.tier_name);
     }
   }
   out += '}';
@@ -432,7 +424,7 @@ std::string telemetry_json(const TelemetryInfo& t) {
   json_append_number(out, double(t.overloaded));
   out += '}';
   append_field(out, "operating_point");
-  append_operating_point(out, t.stats.operating_point);
+  append_operating_point(out, t.stats.operating_point, t.stats.tier_name);
   append_field(out, "governor_events");
   out += '[';
   for (size_t i = 0; i < t.stats.events.size(); ++i) {

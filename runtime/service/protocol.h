@@ -64,13 +64,14 @@ Status cancel_parse(std::string_view payload, std::string* id, std::string* repl
 bool reply_topic_valid(std::string_view topic);
 
 struct FinalReply {
-  FinishReason reason = FinishReason::kStop;
+  engine::FinishReason reason = engine::FinishReason::kStop;
   int prompt_tokens = 0;
   int completion_tokens = 0;
   double ttft_ms = 0;
   double total_ms = 0;
   double tokens_per_s = 0;
-  OperatingPoint operating_point;
+  governor::OperatingPoint operating_point;
+  std::string tier_name;
 };
 
 // {"id","text","finish_reason","usage":{...},"timings":{...},"operating_point":{...}}
@@ -90,7 +91,8 @@ struct StatusInfo {
   int queued = 0;
   double tokens_per_s = 0;
   bool has_operating_point = false;
-  OperatingPoint operating_point;
+  governor::OperatingPoint operating_point;
+  std::string tier_name;
 };
 std::string status_json(const StatusInfo& s);
 

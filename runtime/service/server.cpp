@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "governor/sensors/memory.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
 #include "runtime/service/systemd_journal.h"
@@ -29,16 +30,10 @@ LogLevel parse_level(const std::string& s) {
   return LogLevel::kInfo;
 }
 
-int64_t meminfo_available() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb;
-  std::string unit;
-  while (f >> key >> kb) {
-    std::getline(f, unit);
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return -1;
+// MemAvailable through the governor's one reader of /proc/meminfo; -1 when unreadable.
+int64_t mem_available() {
+  Result<governor::MemoryReading> m = governor::read_memory();
+  return m.ok() ? int64_t(m->mem_available) : -1;
 }
 
 int64_t self_rss() {
@@ -48,11 +43,6 @@ int64_t self_rss() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
-// Time still allowed for the first token / the whole request; INT64_MAX when none.
-int64_t deadline_ns(const Request& r, int64_t arrival_ns) {
-  int ms = r.ttft_ms ? r.ttft_ms : r.deadline_ms;
-  return ms ? arrival_ns + int64_t(ms) * kMs : INT64_MAX;
-}
 
 }  // namespace
 
@@ -93,6 +83,7 @@ void Server::apply_config(const ServiceConfig& c) {
   limits_.default_max_tokens = c.limits.default_max_tokens;
   rate_.configure(c.limits.rate_limit_per_s, c.limits.rate_limit_burst);
   answered_.set_capacity(size_t(c.limits.dedup_window));
+  queue_.set_capacity(size_t(c.limits.queue_depth));
   service_log_set_level(parse_level(c.log_level));
 }
 
@@ -122,19 +113,7 @@ void Server::on_mqtt_message(MqttMessage&& message) {
 }
 
 Status Server::run() {
-  info_ = generator_.info();
-  start_ns_ = now_ns();
-  StatusInfo offline;
-  offline.state = "offline";
-  offline.node = node_;
-  mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
-  mqtt_->add_subscription(config_.request_subscription(), 1);
-  mqtt_->add_subscription(cancel_topic_, 1);
-  AIRT_TRY(mqtt_->start());
-  AIRT_LOG_INFO("serving %s on %s (%d slots, queue %d) via %s:%d", info_.model.c_str(), request_topic_.c_str(),
-                info_.slots, config_.limits.queue_depth, config_.broker.host.c_str(), config_.broker.port);
-  if (notifier_) notifier_->status("connecting to the MQTT broker " + config_.broker.host);
-
+  AIRT_TRY(connect());
   std::deque<Event> batch;
   while (true) {
     {
@@ -147,53 +126,78 @@ Status Server::run() {
 
     admit(now);
     expire_queued(now);
-    bool active = false;
-    if (running_ > 0) {
-      active = generator_.step(*this);
-      if (!active && running_ > 0) {
-        // The generator says it is idle but still owes replies: answer them so no client waits forever.
-        std::vector<RequestTicket> lost;
-        for (auto& [t, job] : jobs_)
-          if (job.running) lost.push_back(t);
-        for (RequestTicket t : lost) fail_job(t, ReplyError::kInternal, "the engine dropped the request");
-      }
-    }
+    bool active = step_generator();
     now = now_ns();
-    // Cancels the engine did not confirm in time are answered here, so the reply is never lost.
-    int64_t grace = draining_ ? kDrainCancelGraceNs : kCancelGraceNs;
-    std::vector<RequestTicket> overdue;
-    for (auto& [t, job] : jobs_)
-      if (job.running && job.cancel_ns && now - job.cancel_ns > grace) overdue.push_back(t);
-    for (RequestTicket t : overdue) {
-      FinishInfo f;
-      f.reason = FinishReason::kCancelled;
-      f.completion_tokens = jobs_[t].tokens;
-      AIRT_LOG_WARN("engine did not confirm a cancel in time; answering it as cancelled");
-      finish_job(t, f);
-    }
+    answer_overdue_cancels(now);
     if (notifier_) notifier_->watchdog_tick(now);
     periodic(now, false);
     if (draining_) {
       drain_step(now);
       if (jobs_.empty()) break;
     }
-    if (!active) {
-      int64_t wait_ns = 100 * kMs;
-      if (notifier_ && notifier_->watchdog_interval_ns() > 0)
-        wait_ns = std::min(wait_ns, notifier_->watchdog_interval_ns());
-      if (!queue_.empty()) wait_ns = std::min<int64_t>(wait_ns, 10 * kMs);  // waiting for a slot
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return !inbox_.empty(); });
-    }
+    if (!active) wait_for_events();
   }
+  shut_down();
+  return ok_status();
+}
 
+Status Server::connect() {
+  info_ = generator_.info();
+  start_ns_ = now_ns();
+  StatusInfo offline;
+  offline.state = "offline";
+  offline.node = node_;
+  mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
+  mqtt_->add_subscription(config_.request_subscription(), 1);
+  mqtt_->add_subscription(cancel_topic_, 1);
+  AIRT_TRY(mqtt_->start());
+  AIRT_LOG_INFO("serving %s on %s (%d slots, queue %d) via %s:%d", info_.model.c_str(), request_topic_.c_str(),
+                info_.slots, config_.limits.queue_depth, config_.broker.host.c_str(), config_.broker.port);
+  if (notifier_) notifier_->status("connecting to the MQTT broker " + config_.broker.host);
+  return ok_status();
+}
+
+// One generator step while requests run; returns whether the generator is still busy.
+bool Server::step_generator() {
+  if (running_ == 0) return false;
+  bool active = generator_.step(*this);
+  if (!active && running_ > 0) {
+    // The generator says it is idle but still owes replies: answer them so no client waits forever.
+    std::vector<RequestTicket> lost;
+    for (auto& [t, job] : jobs_)
+      if (job.running) lost.push_back(t);
+    for (RequestTicket t : lost) fail_job(t, ReplyError::kInternal, "the engine dropped the request");
+  }
+  return active;
+}
+
+// Cancels the engine did not confirm in time are answered here, so the reply is never lost.
+void Server::answer_overdue_cancels(int64_t now) {
+  int64_t grace = draining_ ? kDrainCancelGraceNs : kCancelGraceNs;
+  std::vector<RequestTicket> overdue;
+  for (auto& [t, job] : jobs_)
+    if (job.running && job.cancel_ns && now - job.cancel_ns > grace) overdue.push_back(t);
+  for (RequestTicket t : overdue) {
+    AIRT_LOG_WARN("engine did not confirm a cancel in time; answering it as cancelled");
+    finish_cancelled(t);
+  }
+}
+
+void Server::wait_for_events() {
+  int64_t wait_ns = 100 * kMs;
+  if (notifier_ && notifier_->watchdog_interval_ns() > 0) wait_ns = std::min(wait_ns, notifier_->watchdog_interval_ns());
+  if (!queue_.empty()) wait_ns = std::min<int64_t>(wait_ns, 10 * kMs);  // waiting for a slot
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return !inbox_.empty(); });
+}
+
+void Server::shut_down() {
   publish_status("offline");
   mqtt_->stop(kFlushOnStopMs);
   AIRT_LOG_INFO("stopped: %llu requests, %llu replies, %llu errors",
                 static_cast<unsigned long long>(counters_.received.load()),
                 static_cast<unsigned long long>(counters_.finals.load()),
                 static_cast<unsigned long long>(counters_.errors.load()));
-  return ok_status();
 }
 
 void Server::handle(Event& e, int64_t now) {
@@ -255,58 +259,64 @@ void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
     return;
   }
   counters_.received++;
-  auto req = Request{};
+  Request req;
+  std::string topic;
+  if (!screen_request(m, arrival_ns, req, topic)) return;
+  accept(m, std::move(req), std::move(topic), arrival_ns);
+}
+
+// Parses and admits a request message; false when it was answered (error) or dropped.
+bool Server::screen_request(const MqttMessage& m, int64_t arrival_ns, Request& req, std::string& topic) {
   Status parsed = request_parse(m.payload, limits_, &req);
-  std::string topic = !m.response_topic.empty() ? m.response_topic : req.reply_to;
+  topic = !m.response_topic.empty() ? m.response_topic : req.reply_to;
   const std::string* corr = m.has_correlation ? &m.correlation : nullptr;
   if (topic.empty() || !reply_topic_valid(topic) || own_topic(topic)) {
     counters_.dropped++;
     log_request(LogLevel::kWarn, {req.id.c_str(), topic.c_str(), "dropped"},
                 "request without a usable reply topic (MQTT v5 Response Topic or \"reply_to\") dropped%s%s",
                 parsed.ok() ? "" : ": ", parsed.ok() ? "" : parsed.error().message.c_str());
-    return;
+    return false;
   }
-  if (!parsed.ok()) {
-    send_error(topic, corr, &req.id, reply_error_for(parsed.error().code), parsed.error().message);
-    return;
-  }
-  if (draining_) {
-    send_error(topic, corr, &req.id, ReplyError::kOverloaded, "this node is shutting down; send the request again");
-    return;
-  }
+  auto reject = [&](ReplyError code, const std::string& message) {
+    send_error(topic, corr, &req.id, code, message);
+    return false;
+  };
+  if (!parsed.ok()) return reject(reply_error_for(parsed.error().code), parsed.error().message);
+  if (draining_) return reject(ReplyError::kOverloaded, "this node is shutting down; send the request again");
   std::string key = topic + '\n' + req.id;
   if (by_key_.count(key) || answered_.contains(key)) {
     counters_.duplicates++;
     log_request(LogLevel::kInfo, {req.id.c_str(), topic.c_str(), "duplicate"},
                 "duplicate request ignored (already %s)", by_key_.count(key) ? "in flight" : "answered");
-    return;
+    return false;
   }
-  if (!req.model.empty() && req.model != info_.model) {
-    send_error(topic, corr, &req.id, ReplyError::kBadRequest,
-               "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
-    return;
-  }
+  if (!req.model.empty() && req.model != info_.model)
+    return reject(ReplyError::kBadRequest, "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
   if (!rate_.allow(topic, arrival_ns)) {
     char msg[128];
     std::snprintf(msg, sizeof msg, "rate limit: at most %g requests/s per client (burst %d)",
                   config_.limits.rate_limit_per_s, config_.limits.rate_limit_burst);
-    send_error(topic, corr, &req.id, ReplyError::kOverloaded, msg);
-    return;
+    return reject(ReplyError::kOverloaded, msg);
   }
+  return true;
+}
+
+// Takes an admitted request: straight to a slot when nobody is waiting, else into the
+// bounded queue, else an immediate `overloaded`.
+void Server::accept(const MqttMessage& m, Request&& req, std::string&& topic, int64_t arrival_ns) {
   RequestTicket t = next_ticket_++;
   Job& job = jobs_[t];
   job.ticket = t;
+  job.key = topic + '\n' + req.id;
   job.req = std::move(req);
-  job.key = key;
-  job.reply_topic = topic;
+  job.reply_topic = std::move(topic);
   job.correlation = m.correlation;
   job.has_correlation = m.has_correlation;
   job.arrival_ns = arrival_ns;
   // Grown once here so that appending deltas in the token path rarely reallocates.
   job.text.reserve(size_t(std::min(job.req.max_tokens, 4096)) * 4);
-  by_key_[key] = t;
+  by_key_[job.key] = t;
 
-  // Straight to a slot when nobody is waiting; else wait in the bounded queue.
   if (queue_.empty()) {
     if (try_submit(job)) {
       counters_.accepted++;
@@ -314,26 +324,13 @@ void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
     }
     if (!jobs_.count(t)) return;  // rejected by the generator (already answered)
   }
-  if (queue_.size() >= size_t(config_.limits.queue_depth)) {
+  if (!queue_.push(t, order_key(job.req, job.arrival_ns))) {
     std::string msg = "all " + std::to_string(info_.slots) + " slots busy and " + std::to_string(queue_.size()) +
                       " requests queued; try again later";
     fail_job(t, ReplyError::kOverloaded, msg);
     return;
   }
   counters_.accepted++;
-  enqueue(t);
-}
-
-void Server::enqueue(RequestTicket t) {
-  const Job& j = jobs_.at(t);
-  int64_t dl = deadline_ns(j.req, j.arrival_ns);
-  // Highest priority first, then earliest deadline, then arrival order.
-  auto pos = std::find_if(queue_.begin(), queue_.end(), [&](RequestTicket o) {
-    const Job& q = jobs_.at(o);
-    if (q.req.priority != j.req.priority) return j.req.priority > q.req.priority;
-    return dl < deadline_ns(q.req, q.arrival_ns);
-  });
-  queue_.insert(pos, t);
 }
 
 // Returns true when the job now runs. On a generator error other than "no free slot"
@@ -346,7 +343,7 @@ bool Server::try_submit(Job& job) {
     return true;
   }
   if (st.error().code == Error::kResourceExhausted) return false;
-  queue_.erase(std::remove(queue_.begin(), queue_.end(), job.ticket), queue_.end());
+  queue_.remove(job.ticket);
   fail_job(job.ticket, reply_error_for(st.error().code), st.error().message);
   return false;
 }
@@ -359,18 +356,18 @@ void Server::admit(int64_t) {
       if (jobs_.count(t)) return;  // no free slot: try again after a request finishes
       continue;                    // rejected and answered: next one
     }
-    queue_.erase(queue_.begin());
+    queue_.pop_front();
   }
 }
 
 void Server::expire_queued(int64_t now) {
   std::vector<RequestTicket> expired;
-  for (RequestTicket t : queue_) {
-    const Job& j = jobs_.at(t);
-    if (!j.req.best_effort && now > deadline_ns(j.req, j.arrival_ns)) expired.push_back(t);
+  for (const RequestQueue::Entry& e : queue_) {
+    if (!jobs_.at(e.ticket).req.best_effort && e.key.deadline_ns > 0 && now > e.key.deadline_ns)
+      expired.push_back(e.ticket);
   }
   for (RequestTicket t : expired) {
-    queue_.erase(std::remove(queue_.begin(), queue_.end(), t), queue_.end());
+    queue_.remove(t);
     const Job& j = jobs_.at(t);
     fail_job(t, ReplyError::kDeadlineUnmeetable,
              std::string(j.req.ttft_ms ? "ttft_ms" : "deadline_ms") + ": passed while waiting for a free slot");
@@ -390,20 +387,7 @@ void Server::handle_cancel(const MqttMessage& m) {
     if (job.req.id == id && (client.empty() || job.reply_topic == client)) matches.push_back(t);
   if (matches.empty()) log_request(LogLevel::kDebug, {id.c_str(), client.c_str(), nullptr}, "cancel: no such request");
   int64_t now = now_ns();
-  for (RequestTicket t : matches) {
-    Job& job = jobs_.at(t);
-    if (job.running) {
-      if (!job.cancel_ns) {
-        job.cancel_ns = now;
-        generator_.cancel(t);
-      }
-    } else {
-      queue_.erase(std::remove(queue_.begin(), queue_.end(), t), queue_.end());
-      FinishInfo f;
-      f.reason = FinishReason::kCancelled;
-      finish_job(t, f);
-    }
-  }
+  for (RequestTicket t : matches) cancel_job(t, now);
 }
 
 void Server::drain_step(int64_t now) {
@@ -412,20 +396,29 @@ void Server::drain_step(int64_t now) {
   AIRT_LOG_INFO("drain timeout: cancelling %zu requests", jobs_.size());
   std::vector<RequestTicket> all;
   for (auto& [t, job] : jobs_) all.push_back(t);
-  for (RequestTicket t : all) {
-    Job& job = jobs_.at(t);
-    if (job.running) {
-      if (!job.cancel_ns) {
-        job.cancel_ns = now;
-        generator_.cancel(t);
-      }
-    } else {
-      FinishInfo f;
-      f.reason = FinishReason::kCancelled;
-      finish_job(t, f);
-    }
+  for (RequestTicket t : all) cancel_job(t, now);
+}
+
+// A running request is asked to stop (once; the engine answers at its next step); a
+// queued one is answered as cancelled at once.
+void Server::cancel_job(RequestTicket t, int64_t now) {
+  Job& job = jobs_.at(t);
+  if (!job.running) {
+    queue_.remove(t);
+    finish_cancelled(t);
+  } else if (!job.cancel_ns) {
+    job.cancel_ns = now;
+    generator_.cancel(t);
   }
-  queue_.clear();
+}
+
+void Server::finish_cancelled(RequestTicket t) {
+  FinishInfo f;
+  f.reason = engine::FinishReason::kCancelled;
+  f.completion_tokens = jobs_.at(t).tokens;
+  f.operating_point = last_stats_.operating_point;
+  f.tier_name = last_stats_.tier_name;
+  finish_job(t, f);
 }
 
 void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload) {
@@ -469,9 +462,10 @@ void Server::finish_job(RequestTicket t, const FinishInfo& info) {
   else if (r.total_ms > 0)
     r.tokens_per_s = double(info.completion_tokens) / (r.total_ms / 1e3);
   r.operating_point = info.operating_point;
+  r.tier_name = info.tier_name;
   counters_.finals++;
-  if (info.reason == FinishReason::kCancelled) counters_.cancelled++;
-  log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), finish_reason_name(info.reason)},
+  if (info.reason == engine::FinishReason::kCancelled) counters_.cancelled++;
+  log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), engine::finish_reason_name(info.reason)},
               "request done: %d+%d tokens, %.0f ms", info.prompt_tokens, info.completion_tokens, r.total_ms);
   reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, reply_final(j.req.id, j.text, r));
   forget_job(t, true);
@@ -522,6 +516,7 @@ void Server::publish_status(const char* state, bool only_if_changed) {
   s.tokens_per_s = last_stats_.tokens_per_s;
   s.has_operating_point = true;
   s.operating_point = last_stats_.operating_point;
+  s.tier_name = last_stats_.tier_name;
   std::string payload = status_json(s);
   if (only_if_changed && payload == last_status_) return;
   last_status_ = payload;
@@ -537,7 +532,7 @@ void Server::publish_telemetry(int64_t now) {
   t.stats = last_stats_;
   t.stats.events = std::move(pending_events_);
   pending_events_.clear();
-  t.mem_available_bytes = meminfo_available();
+  t.mem_available_bytes = mem_available();
   t.rss_bytes = self_rss();
   t.requests_total = counters_.received;
   t.replies_final = counters_.finals;
@@ -562,7 +557,7 @@ void Server::periodic(int64_t now, bool force) {
     char line[256];
     std::snprintf(line, sizeof line, "%s | %d/%d slots busy, %zu queued | %.1f tok/s | %s%s", info_.model.c_str(),
                   running_, info_.slots, queue_.size(), last_stats_.tokens_per_s,
-                  last_stats_.operating_point.weights.c_str(),
+                  last_stats_.tier_name.c_str(),
                   mqtt_ && mqtt_->connected() ? "" : " | broker disconnected");
     if (notifier_ && ready_sent_ && !draining_) notifier_->status(line);
     // The retained status is republished only when it changed, so subscribers are not woken for nothing.

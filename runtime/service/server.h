@@ -24,6 +24,7 @@
 #include "runtime/service/generator.h"
 #include "runtime/service/mqtt_client.h"
 #include "runtime/service/protocol.h"
+#include "runtime/service/request_queue.h"
 #include "runtime/service/systemd_notify.h"
 
 namespace airt::service {
@@ -93,11 +94,19 @@ class Server final : public MqttHandler, private GenerateSink {
   };
 
   void post(Event event);
+  Status connect();
+  bool step_generator();
+  void answer_overdue_cancels(int64_t now);
+  void wait_for_events();
+  void shut_down();
   void handle(Event& event, int64_t now);
   void handle_request(MqttMessage& m, int64_t arrival_ns);
+  bool screen_request(const MqttMessage& m, int64_t arrival_ns, Request& req, std::string& topic);
+  void accept(const MqttMessage& m, Request&& req, std::string&& topic, int64_t arrival_ns);
   void handle_cancel(const MqttMessage& m);
+  void cancel_job(RequestTicket t, int64_t now);
+  void finish_cancelled(RequestTicket t);
   void apply_config(const ServiceConfig& c);
-  void enqueue(RequestTicket t);
   void admit(int64_t now);
   bool try_submit(Job& job);
   void expire_queued(int64_t now);
@@ -132,7 +141,7 @@ class Server final : public MqttHandler, private GenerateSink {
 
   std::unordered_map<RequestTicket, Job> jobs_;
   std::unordered_map<std::string, RequestTicket> by_key_;
-  std::vector<RequestTicket> queue_;  // waiting for a slot, best first
+  RequestQueue queue_;  // waiting for a slot, best first
   int running_ = 0;
   RequestTicket next_ticket_ = 1;
   RecentKeys answered_;

@@ -337,10 +337,9 @@ class ScriptedTestGenerator final : public Generator {
     for (Slot& s : active_) {
       FinishInfo f;
       f.prompt_tokens = s.prompt_tokens;
-      f.operating_point.weights = "F32";
-      f.operating_point.backend = "cpu";
+      f.tier_name = "F32";
       if (s.cancelled) {
-        f.reason = FinishReason::kCancelled;
+        f.reason = engine::FinishReason::kCancelled;
         f.completion_tokens = s.produced;
         sink.on_finish(s.ticket, f);
         continue;
@@ -352,7 +351,7 @@ class ScriptedTestGenerator final : public Generator {
       sink.on_token(s.ticket, s.words[size_t(s.produced) % s.words.size()] + " ");
       tokens_++;
       if (++s.produced >= s.max_tokens) {
-        f.reason = FinishReason::kLength;
+        f.reason = engine::FinishReason::kLength;
         f.completion_tokens = s.produced;
         sink.on_finish(s.ticket, f);
         continue;
@@ -366,8 +365,7 @@ class ScriptedTestGenerator final : public Generator {
   GeneratorStats stats() override {
     GeneratorStats s;
     s.slots_busy = int(active_.size());
-    s.operating_point.weights = "F32";
-    s.operating_point.backend = "cpu";
+    s.tier_name = "F32";
     return s;
   }
 

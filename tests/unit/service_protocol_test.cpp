@@ -197,15 +197,17 @@ cJSON* parse_json(const std::string& s) {
 
 TEST(ServiceProtocol, FinalReplyHasTheDocumentedFields) {
   FinalReply f;
-  f.reason = FinishReason::kLength;
+  f.reason = engine::FinishReason::kLength;
   f.prompt_tokens = 7;
   f.completion_tokens = 3;
   f.ttft_ms = 12.3456;
   f.total_ms = 40;
   f.tokens_per_s = 71.5;
-  f.operating_point.weights = "Q4_0";
+  f.tier_name = "Q4_0";
   f.operating_point.threads = 4;
-  f.operating_point.backend = "cpu";
+  f.operating_point.window = 512;
+  f.operating_point.draft_len = 3;
+  f.operating_point.backend = governor::BackendKind::kCpu;
   std::string s = reply_final("id\"1", "said \"hi\"\n", f);
   cJSON* j = parse_json(s);
   ASSERT_NE(j, nullptr);
@@ -222,6 +224,10 @@ TEST(ServiceProtocol, FinalReplyHasTheDocumentedFields) {
   cJSON* op = cJSON_GetObjectItem(j, "operating_point");
   EXPECT_STREQ(cJSON_GetObjectItem(op, "weights")->valuestring, "Q4_0");
   EXPECT_EQ(cJSON_GetObjectItem(op, "threads")->valueint, 4);
+  EXPECT_EQ(cJSON_GetObjectItem(op, "attention_window")->valueint, 512);
+  EXPECT_EQ(cJSON_GetObjectItem(op, "draft_len")->valueint, 3);
+  EXPECT_STREQ(cJSON_GetObjectItem(op, "backend")->valuestring, "cpu");
+  EXPECT_EQ(cJSON_GetArraySize(op), 5) << "the operating point's JSON fields are the documented five";
   EXPECT_EQ(cJSON_GetArraySize(j), 6);
   cJSON_Delete(j);
 }
@@ -272,7 +278,7 @@ TEST(ServiceProtocol, ErrorCodeMapping) {
   EXPECT_EQ(reply_error_for(Error::kResourceOverBudget), ReplyError::kDeadlineUnmeetable);
   EXPECT_EQ(reply_error_for(Error::kBackendFailure), ReplyError::kInternal);
   EXPECT_STREQ(reply_error_name(ReplyError::kDeadlineUnmeetable), "deadline_unmeetable");
-  EXPECT_STREQ(finish_reason_name(FinishReason::kCancelled), "cancelled");
+  EXPECT_STREQ(engine::finish_reason_name(engine::FinishReason::kCancelled), "cancelled");
 }
 
 TEST(ServiceProtocol, Utf8Validation) {
