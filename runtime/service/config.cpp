@@ -145,11 +145,15 @@ const Field kFields[] = {
      "Named sessions whose KV cache stays in memory; older ones are saved compressed and restored on use."},
     {"sessions.state_dir", Type::kString, AIRT_REF(sessions.state_dir), 1, 4096, nullptr, nullptr, false,
      "Where evicted sessions are saved (the unit's StateDirectory)."},
+
+    {"journal.path", Type::kString, AIRT_REF(journal.path), 0, 4096, nullptr, nullptr, false,
+     "Request journal: each request is written here before it runs and run again (or answered with an error) "
+     "after a crash. Empty: no journal (a crash loses the requests in flight)."},
 };
 
 #undef AIRT_REF
 
-const char* kSections[] = {"broker", "topics", "limits", "model", "sessions"};
+const char* kSections[] = {"broker", "topics", "limits", "model", "sessions", "journal"};
 
 const Field* find_field(const std::string& path) {
   for (const Field& f : kFields)

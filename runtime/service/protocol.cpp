@@ -369,6 +369,10 @@ std::string status_json(const StatusInfo& s) {
   json_append_string(out, s.state);
   append_field(out, "node");
   json_append_string(out, s.node);
+  if (!s.reason.empty()) {
+    append_field(out, "reason");
+    json_append_string(out, s.reason);
+  }
   if (s.state != "offline") {
     append_field(out, "model");
     json_append_string(out, s.model);

@@ -85,6 +85,7 @@ std::string reply_error(const std::string* id, ReplyError code, std::string_view
 struct StatusInfo {
   std::string state;  // "online", "draining", "offline"
   std::string node;
+  std::string reason;  // offline only: "stopped" (airt's own) or "connection lost" (the Last Will); empty: omitted
   std::string model;
   int slots = 0;
   int slots_busy = 0;

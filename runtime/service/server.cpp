@@ -11,6 +11,7 @@
 #include "governor/sensors/memory.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
+#include "runtime/service/json_util.h"
 #include "runtime/service/systemd_journal.h"
 
 namespace airt::service {
@@ -22,6 +23,14 @@ constexpr int64_t kCancelGraceNs = 5000 * kMs;       // engine must confirm a ca
 constexpr int64_t kDrainCancelGraceNs = 2000 * kMs;  // ... and within this while stopping
 constexpr int kFlushOnStopMs = 3000;
 constexpr size_t kMaxPendingEvents = 64;
+constexpr size_t kRequestSlack = 64;  // requests beyond slots + queue that may wait to be read or acknowledged
+constexpr size_t kMaxTopicBytes = 65535;  // MQTT's limit for a topic and for correlation data
+
+int64_t wall_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 LogLevel parse_level(const std::string& s) {
   if (s == "debug") return LogLevel::kDebug;
@@ -90,26 +99,131 @@ void Server::apply_config(const ServiceConfig& c) {
 void Server::post(Event event) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (event.kind == Event::kMessage) {
+      // The inbox is bounded: a request beyond it keeps only what its error reply needs.
+      if (++inbox_messages_ > max_inbox_ && !event.refused) {
+        event.refused = true;
+        event.refuse_code = ReplyError::kOverloaded;
+        event.refuse_message = "too many requests waiting to be read; try again later";
+      }
+      if (event.refused) {
+        Request address;
+        (void)request_parse(event.message.payload, limits_, &address);
+        event.message.payload.clear();
+        event.message.payload = "{\"id\":";
+        json_append_string(event.message.payload, address.id);
+        if (!address.reply_to.empty()) {
+          event.message.payload += ",\"reply_to\":";
+          json_append_string(event.message.payload, address.reply_to);
+        }
+        event.message.payload += '}';
+      }
+    }
     inbox_.push_back(std::move(event));
   }
   cv_.notify_one();
 }
 
-void Server::stop() { post(Event{Event::kStop, {}, now_ns(), nullptr}); }
+void Server::stop() { post(Event(Event::kStop, now_ns())); }
 
 void Server::reload(ServiceConfig config) {
-  post(Event{Event::kReload, {}, now_ns(), std::make_unique<ServiceConfig>(std::move(config))});
+  Event e(Event::kReload, now_ns());
+  e.config = std::make_unique<ServiceConfig>(std::move(config));
+  post(std::move(e));
 }
 
 void Server::on_mqtt_connected(bool) {
   counters_.connects++;
-  post(Event{Event::kConnected, {}, now_ns(), nullptr});
+  post(Event(Event::kConnected, now_ns()));
 }
 
-void Server::on_mqtt_disconnected(const char*) { post(Event{Event::kDisconnected, {}, now_ns(), nullptr}); }
+void Server::on_mqtt_disconnected(const char*) { post(Event(Event::kDisconnected, now_ns())); }
 
 void Server::on_mqtt_message(MqttMessage&& message) {
-  post(Event{Event::kMessage, std::move(message), now_ns(), nullptr});
+  Event e(Event::kMessage, now_ns());
+  e.message = std::move(message);
+  // Requests are journaled here, on the network thread, because libmosquitto sends the
+  // PUBACK only after this callback returns: the broker forgets a request only once it
+  // is on disk.
+  if (journal_ && e.message.topic != cancel_topic_ && !e.message.retain) journal_message(e);
+  post(std::move(e));
+}
+
+void Server::on_mqtt_acked(int mid) {
+  Event e(Event::kAcked, now_ns());
+  e.mid = mid;
+  post(std::move(e));
+}
+
+void Server::journal_message(Event& e) {
+  JournalEntry je;
+  je.arrival_wall_ns = wall_ns();
+  je.reply_topic = e.message.response_topic;
+  je.correlation = e.message.correlation;
+  je.has_correlation = e.message.has_correlation;
+  je.payload = e.message.payload;
+  std::lock_guard<std::mutex> lock(journal_mu_);
+  Result<uint64_t> seq = journal_->append(std::move(je));
+  if (seq.ok()) {
+    e.seq = seq.value();
+    return;
+  }
+  AIRT_LOG_ERROR("%s", seq.error().message.c_str());
+  e.refused = true;
+  e.refuse_code = seq.error().code == Error::kResourceExhausted ? ReplyError::kOverloaded : ReplyError::kInternal;
+  e.refuse_message = seq.error().code == Error::kResourceExhausted
+                         ? "too many requests in flight; try again later"
+                         : "the request journal cannot be written; the request was not run";
+}
+
+// The requests a previous run left open go through the same path as new ones, with their
+// original reply topic, correlation data and arrival time.
+void Server::recover() {
+  if (!journal_) return;
+  std::vector<JournalEntry> open;
+  {
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    open = journal_->take_recovered();
+  }
+  if (open.empty()) return;
+  AIRT_LOG_INFO("journal: %zu requests were in flight when airt stopped; running them again", open.size());
+  int64_t wall = wall_ns(), now = now_ns();
+  for (JournalEntry& je : open) {
+    Event e(Event::kMessage, now - std::max<int64_t>(0, wall - je.arrival_wall_ns));
+    e.message.topic = request_topic_;
+    e.message.payload = std::move(je.payload);
+    e.message.response_topic = std::move(je.reply_topic);
+    e.message.correlation = std::move(je.correlation);
+    e.message.has_correlation = je.has_correlation;
+    e.seq = je.seq;
+    e.replay = true;
+    handle_request(e);
+  }
+}
+
+void Server::journal_done(uint64_t seq) {
+  if (!journal_ || !seq) return;
+  std::lock_guard<std::mutex> lock(journal_mu_);
+  Status st = journal_->mark_done(seq);
+  if (!st.ok()) AIRT_LOG_ERROR("%s", st.error().message.c_str());
+}
+
+Status Server::open_journal() {
+  const size_t planned = size_t(info_.slots) + size_t(config_.limits.queue_depth);
+  max_inbox_ = planned + kRequestSlack;
+  ack_bound_ = planned + kRequestSlack;
+  if (config_.journal.path.empty()) {
+    AIRT_LOG_WARN("journal.path is empty: requests in flight are lost if airt crashes");
+    return ok_status();
+  }
+  JournalLimits limits;
+  limits.max_live = planned + max_inbox_ + ack_bound_;
+  limits.max_record_bytes = size_t(config_.limits.max_payload_bytes) + 2 * kMaxTopicBytes + 64;
+  limits.compact_bytes = std::max<size_t>(4u << 20, 2 * limits.max_record_bytes);
+  journal_ = AIRT_TRY(Journal::open(config_.journal.path, limits));
+  AIRT_LOG_INFO("journal %s: at most %zu open requests of at most %zu bytes; %zu left open by the previous run",
+                config_.journal.path.c_str(), limits.max_live, limits.max_record_bytes, journal_->open_count());
+  return ok_status();
 }
 
 Status Server::run() {
@@ -119,6 +233,7 @@ Status Server::run() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       batch.swap(inbox_);
+      inbox_messages_ = 0;
     }
     int64_t now = now_ns();
     for (Event& e : batch) handle(e, now);
@@ -144,9 +259,13 @@ Status Server::run() {
 Status Server::connect() {
   info_ = generator_.info();
   start_ns_ = now_ns();
+  AIRT_TRY(open_journal());
+  // The Will says why it was published, so a subscriber can tell a crash or a lost link
+  // from airt's own clean stop (shut_down()).
   StatusInfo offline;
   offline.state = "offline";
   offline.node = node_;
+  offline.reason = "connection lost";
   mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
   mqtt_->add_subscription(config_.request_subscription(), 1);
   mqtt_->add_subscription(cancel_topic_, 1);
@@ -192,7 +311,7 @@ void Server::wait_for_events() {
 }
 
 void Server::shut_down() {
-  publish_status("offline");
+  publish_status("offline", false, "stopped");
   mqtt_->stop(kFlushOnStopMs);
   AIRT_LOG_INFO("stopped: %llu requests, %llu replies, %llu errors",
                 static_cast<unsigned long long>(counters_.received.load()),
@@ -204,10 +323,20 @@ void Server::handle(Event& e, int64_t now) {
   switch (e.kind) {
     case Event::kMessage:
       if (e.message.topic == cancel_topic_) handle_cancel(e.message);
-      else handle_request(e.message, e.time_ns);
+      else handle_request(e);
+      break;
+    case Event::kAcked:
+      if (auto it = awaiting_ack_.find(e.mid); it != awaiting_ack_.end()) {
+        journal_done(it->second);
+        awaiting_ack_.erase(it);
+      }
       break;
     case Event::kConnected:
       publish_status(draining_ ? "draining" : "online");
+      if (!recovered_) {
+        recovered_ = true;
+        recover();
+      }
       if (!ready_sent_) {
         ready_sent_ = true;
         if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
@@ -252,7 +381,8 @@ bool Server::own_topic(const std::string& t) const {
   return t == request_topic_ || t == cancel_topic_ || t == status_topic_ || t == telemetry_topic_;
 }
 
-void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
+void Server::handle_request(Event& e) {
+  const MqttMessage& m = e.message;
   if (m.retain) {
     // A retained request would be re-run at every (re)subscribe: never act on one.
     AIRT_LOG_WARN("ignored a retained message on %s (requests must not be retained)", m.topic.c_str());
@@ -261,12 +391,13 @@ void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
   counters_.received++;
   Request req;
   std::string topic;
-  if (!screen_request(m, arrival_ns, req, topic)) return;
-  accept(m, std::move(req), std::move(topic), arrival_ns);
+  if (!screen_request(e, req, topic)) return;
+  accept(e, std::move(req), std::move(topic));
 }
 
 // Parses and admits a request message; false when it was answered (error) or dropped.
-bool Server::screen_request(const MqttMessage& m, int64_t arrival_ns, Request& req, std::string& topic) {
+bool Server::screen_request(const Event& e, Request& req, std::string& topic) {
+  const MqttMessage& m = e.message;
   Status parsed = request_parse(m.payload, limits_, &req);
   topic = !m.response_topic.empty() ? m.response_topic : req.reply_to;
   const std::string* corr = m.has_correlation ? &m.correlation : nullptr;
@@ -275,12 +406,14 @@ bool Server::screen_request(const MqttMessage& m, int64_t arrival_ns, Request& r
     log_request(LogLevel::kWarn, {req.id.c_str(), topic.c_str(), "dropped"},
                 "request without a usable reply topic (MQTT v5 Response Topic or \"reply_to\") dropped%s%s",
                 parsed.ok() ? "" : ": ", parsed.ok() ? "" : parsed.error().message.c_str());
+    journal_done(e.seq);
     return false;
   }
   auto reject = [&](ReplyError code, const std::string& message) {
-    send_error(topic, corr, &req.id, code, message);
+    send_error(topic, corr, &req.id, code, message, e.seq);
     return false;
   };
+  if (e.refused) return reject(e.refuse_code, e.refuse_message);
   if (!parsed.ok()) return reject(reply_error_for(parsed.error().code), parsed.error().message);
   if (draining_) return reject(ReplyError::kOverloaded, "this node is shutting down; send the request again");
   std::string key = topic + '\n' + req.id;
@@ -288,11 +421,15 @@ bool Server::screen_request(const MqttMessage& m, int64_t arrival_ns, Request& r
     counters_.duplicates++;
     log_request(LogLevel::kInfo, {req.id.c_str(), topic.c_str(), "duplicate"},
                 "duplicate request ignored (already %s)", by_key_.count(key) ? "in flight" : "answered");
+    journal_done(e.seq);
     return false;
   }
   if (!req.model.empty() && req.model != info_.model)
     return reject(ReplyError::kBadRequest, "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
-  if (!rate_.allow(topic, arrival_ns)) {
+  if (awaiting_ack_.size() >= ack_bound_)
+    return reject(ReplyError::kOverloaded, std::to_string(awaiting_ack_.size()) +
+                                               " replies are not yet acknowledged by the broker; try again later");
+  if (!e.replay && !rate_.allow(topic, e.time_ns)) {
     char msg[128];
     std::snprintf(msg, sizeof msg, "rate limit: at most %g requests/s per client (burst %d)",
                   config_.limits.rate_limit_per_s, config_.limits.rate_limit_burst);
@@ -302,17 +439,19 @@ bool Server::screen_request(const MqttMessage& m, int64_t arrival_ns, Request& r
 }
 
 // Takes an admitted request: straight to a slot when nobody is waiting, else into the
-// bounded queue, else an immediate `overloaded`.
-void Server::accept(const MqttMessage& m, Request&& req, std::string&& topic, int64_t arrival_ns) {
+// bounded queue, else an immediate `overloaded` (`internal` for a request run again
+// after a restart, which the client did not just send).
+void Server::accept(const Event& e, Request&& req, std::string&& topic) {
   RequestTicket t = next_ticket_++;
   Job& job = jobs_[t];
   job.ticket = t;
   job.key = topic + '\n' + req.id;
   job.req = std::move(req);
   job.reply_topic = std::move(topic);
-  job.correlation = m.correlation;
-  job.has_correlation = m.has_correlation;
-  job.arrival_ns = arrival_ns;
+  job.correlation = e.message.correlation;
+  job.has_correlation = e.message.has_correlation;
+  job.arrival_ns = e.time_ns;
+  job.journal_seq = e.seq;
   // Grown once here so that appending deltas in the token path rarely reallocates.
   job.text.reserve(size_t(std::min(job.req.max_tokens, 4096)) * 4);
   by_key_[job.key] = t;
@@ -325,9 +464,10 @@ void Server::accept(const MqttMessage& m, Request&& req, std::string&& topic, in
     if (!jobs_.count(t)) return;  // rejected by the generator (already answered)
   }
   if (!queue_.push(t, order_key(job.req, job.arrival_ns))) {
-    std::string msg = "all " + std::to_string(info_.slots) + " slots busy and " + std::to_string(queue_.size()) +
-                      " requests queued; try again later";
-    fail_job(t, ReplyError::kOverloaded, msg);
+    std::string busy = "all " + std::to_string(info_.slots) + " slots busy and " + std::to_string(queue_.size()) +
+                       " requests queued";
+    if (e.replay) fail_job(t, ReplyError::kInternal, "airt restarted and could not run the request again (" + busy + "); send it again");
+    else fail_job(t, ReplyError::kOverloaded, busy + "; try again later");
     return;
   }
   counters_.accepted++;
@@ -421,26 +561,35 @@ void Server::finish_cancelled(RequestTicket t) {
   finish_job(t, f);
 }
 
-void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload) {
-  Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation);
-  if (!st.ok()) AIRT_LOG_ERROR("reply to %s not sent: %s", topic.c_str(), st.error().message.c_str());
+// Finals and errors go at QoS 1 and are tracked until the broker acknowledges them;
+// then their journal record is done. One that cannot be handed over at all is done now,
+// so it does not hold the journal open forever.
+void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload, uint64_t seq) {
+  int mid = 0;
+  Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation, &mid);
+  if (!st.ok()) {
+    AIRT_LOG_ERROR("reply to %s not sent: %s", topic.c_str(), st.error().message.c_str());
+    journal_done(seq);
+    return;
+  }
+  awaiting_ack_[mid] = seq;
 }
 
 void Server::send_error(const std::string& topic, const std::string* corr, const std::string* id, ReplyError code,
-                        const std::string& message) {
+                        const std::string& message, uint64_t seq) {
   counters_.errors++;
   if (code == ReplyError::kOverloaded) counters_.overloaded++;
   log_request(code == ReplyError::kInternal ? LogLevel::kError : LogLevel::kInfo,
               {id ? id->c_str() : nullptr, topic.c_str(), reply_error_name(code)}, "request rejected: %s",
               message.c_str());
-  reply(topic, corr, reply_error(id, code, message));
+  reply(topic, corr, reply_error(id, code, message), seq);
 }
 
 void Server::fail_job(RequestTicket t, ReplyError code, const std::string& message) {
   auto it = jobs_.find(t);
   if (it == jobs_.end()) return;
   Job& j = it->second;
-  send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, code, message);
+  send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, code, message, j.journal_seq);
   // Rejected before running (overloaded, bad request): the client may send it again.
   forget_job(t, j.running);
 }
@@ -467,7 +616,7 @@ void Server::finish_job(RequestTicket t, const FinishInfo& info) {
   if (info.reason == engine::FinishReason::kCancelled) counters_.cancelled++;
   log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), engine::finish_reason_name(info.reason)},
               "request done: %d+%d tokens, %.0f ms", info.prompt_tokens, info.completion_tokens, r.total_ms);
-  reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, reply_final(j.req.id, j.text, r));
+  reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, reply_final(j.req.id, j.text, r), j.journal_seq);
   forget_job(t, true);
 }
 
@@ -487,9 +636,12 @@ void Server::on_token(RequestTicket t, std::string_view delta) {
   if (j.tokens++ == 0) j.first_token_ns = now_ns();
   if (delta.empty()) return;
   j.text.append(delta);
-  if (j.req.stream) {
-    reply_chunk(chunk_buf_, j.req.id, delta, j.chunk_index++);
-    reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, chunk_buf_);
+  // Chunks go at QoS 0 and are not kept while the broker is away (the final message
+  // carries the whole text): what a broker outage can hold back stays bounded.
+  int index = j.chunk_index++;
+  if (j.req.stream && mqtt_->connected()) {
+    reply_chunk(chunk_buf_, j.req.id, delta, index);
+    (void)mqtt_->publish(j.reply_topic, chunk_buf_, 0, false, j.correlation, j.has_correlation);
   }
 }
 
@@ -500,15 +652,16 @@ void Server::on_error(RequestTicket t, const ErrorInfo& error) {
   if (it == jobs_.end()) return;
   Job& j = it->second;
   send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, reply_error_for(error.code),
-             error.message);
+             error.message, j.journal_seq);
   forget_job(t, true);
 }
 
-void Server::publish_status(const char* state, bool only_if_changed) {
+void Server::publish_status(const char* state, bool only_if_changed, const char* reason) {
   if (!mqtt_) return;
   StatusInfo s;
   s.state = state;
   s.node = node_;
+  if (reason) s.reason = reason;
   s.model = info_.model;
   s.slots = info_.slots;
   s.slots_busy = running_;

@@ -85,12 +85,13 @@ class ServiceDaemon : public ::testing::Test {
 
   std::string write_config(int drain_ms, int cap, std::string path = "") {
     if (path.empty()) path = airt::test::temp_dir() + "/airt.json";
+    if (journal_.empty()) journal_ = airt::test::temp_dir() + "/requests.journal";
     FILE* f = std::fopen(path.c_str(), "w");
     std::fprintf(f,
                  R"({"node": "d1", "slots": 1, "drain_timeout_ms": %d, "telemetry_interval_s": 0,
                      "broker": {"host": "127.0.0.1", "port": %d, "reconnect_min_ms": 100, "reconnect_max_ms": 500},
-                     "limits": {"max_tokens_cap": %d, "default_max_tokens": 4}})",
-                 drain_ms, broker_.port(), cap);
+                     "limits": {"max_tokens_cap": %d, "default_max_tokens": 4}, "journal": {"path": "%s"}})",
+                 drain_ms, broker_.port(), cap, journal_.c_str());
     std::fclose(f);
     return path;
   }
@@ -130,6 +131,7 @@ class ServiceDaemon : public ::testing::Test {
 
   MosquittoBroker broker_;
   pid_t pid_ = -1;
+  std::string journal_;
 };
 
 TEST_F(ServiceDaemon, NotifiesAndCancelsInFlightRequestsWhenTheDrainTimesOut) {

@@ -405,6 +405,7 @@ inline ServiceConfig test_config(int port, const std::string& node) {
   c.telemetry_interval_s = 0;
   c.model.path = "test-model";
   c.limits.queue_depth = 64;
+  c.journal.path = airt::test::temp_dir() + "/requests.journal";
   EXPECT_TRUE(config_finalize(c, "test").ok());
   return c;
 }
