@@ -246,6 +246,11 @@ class TestClient {
     std::lock_guard<std::mutex> lock(mu_);
     return connects_;
   }
+  // SUBACKs received, over every (re)connect.
+  int subacks() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return subacks_;
+  }
 
  private:
   int port_;
