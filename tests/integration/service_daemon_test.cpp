@@ -335,6 +335,12 @@ TEST(ServiceCommand, UsageErrorsAndConfigCheck) {
   std::fputs(R"({"limits": {"max_payload_bytes": "big"}})", f);
   std::fclose(f);
   EXPECT_EQ(call({"config", "check", bad}, config_main), 1);
+  // Exactly one JSON value per file, no NUL inside a string.
+  for (std::string text : {std::string(R"({"slots":2} {"slots":999})"), std::string(R"({"node": "a\u0000b"})"),
+                           std::string("{\"node\": \"a") + '\0' + "b\"}"}) {
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << text;
+    EXPECT_EQ(call({"config", "check", bad}, config_main), 1) << text;
+  }
   EXPECT_EQ(call({"config"}, config_main), 2);
 }
 

@@ -106,6 +106,10 @@ TEST_F(ServiceMqtt, BadRequestsGetErrorsAndTheNextRequestIsAnswered) {
       {R"({"id": "b5", "messages": [{"role": "user", "content": "hi"}]})", "bad_request", "no chat template"},
       {R"({"id": "b6", "prompt": "x", "temperature": 9})", "bad_request", "temperature: must be a number 0..2"},
       {R"({"id": "b7", "prompt": "FAIL now", "max_tokens": 4})", "internal", "scripted failure"},
+      {R"({"id": "b8", "prompt": "ok\u0000hidden"})", "bad_request", "prompt: must not contain NUL"},
+      {std::string(R"({"id": "b9", "prompt": "ok)") + '\0' + R"(hidden"})", "bad_request", "prompt: must not contain NUL"},
+      {R"({"id": "b10", "prompt": "x"} {"id": "b10", "prompt": "y"})", "bad_request", "unexpected text after the JSON value"},
+      {R"({"id": "b11", "prompt": "x", "top_p": 1e-300})", "bad_request", "top_p: must be a number above 0"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     std::string corr = "b" + std::to_string(i);
