@@ -1,4 +1,5 @@
-// A libmosquitto client for the service: MQTT v5 (or 3.1.1), QoS 1, a persistent
+// A libmosquitto client for the service: MQTT v5 (or 3.1.1), QoS 0 and 1 with the
+// message ids of unacknowledged QoS 1 messages tracked (on_mqtt_acked), a persistent
 // session (clean start off, session expiry), a retained Last Will, TLS and
 // username/password, and its own network thread that reconnects with exponential
 // backoff forever (libmosquitto's loop_forever gives up on DNS and TLS errors, which a

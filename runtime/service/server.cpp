@@ -53,6 +53,20 @@ int64_t self_rss() {
 }
 
 
+// {"id": ..., "reply_to": ...} of a request payload: enough to address its error reply.
+std::string address_only(const std::string& payload, const RequestLimits& limits) {
+  Request address;
+  (void)request_parse(payload, limits, &address);
+  std::string out = "{\"id\":";
+  json_append_string(out, address.id);
+  if (!address.reply_to.empty()) {
+    out += ",\"reply_to\":";
+    json_append_string(out, address.reply_to);
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace
 
 Server::Server(ServiceConfig config, Generator& generator, SystemdNotifier* notifier)
@@ -97,28 +111,20 @@ void Server::apply_config(const ServiceConfig& c) {
 }
 
 void Server::post(Event event) {
+  bool over = false;
+  if (event.kind == Event::kMessage) {
+    std::lock_guard<std::mutex> lock(mu_);
+    over = ++inbox_messages_ > max_inbox_;
+  }
+  if (over && !event.refused) {
+    event.refused = true;
+    event.refuse_code = ReplyError::kOverloaded;
+    event.refuse_message = "too many requests waiting to be read; try again later";
+  }
+  // The inbox is bounded: a refused request keeps only what its error reply needs.
+  if (event.refused) event.message.payload = address_only(event.message.payload, limits_);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (event.kind == Event::kMessage) {
-      // The inbox is bounded: a request beyond it keeps only what its error reply needs.
-      if (++inbox_messages_ > max_inbox_ && !event.refused) {
-        event.refused = true;
-        event.refuse_code = ReplyError::kOverloaded;
-        event.refuse_message = "too many requests waiting to be read; try again later";
-      }
-      if (event.refused) {
-        Request address;
-        (void)request_parse(event.message.payload, limits_, &address);
-        event.message.payload.clear();
-        event.message.payload = "{\"id\":";
-        json_append_string(event.message.payload, address.id);
-        if (!address.reply_to.empty()) {
-          event.message.payload += ",\"reply_to\":";
-          json_append_string(event.message.payload, address.reply_to);
-        }
-        event.message.payload += '}';
-      }
-    }
     inbox_.push_back(std::move(event));
   }
   cv_.notify_one();
@@ -358,23 +364,26 @@ void Server::handle(Event& e, int64_t now) {
         publish_status("draining");
       }
       break;
-    case Event::kReload: {
-      if (notifier_) notifier_->reloading();
-      for (const std::string& f : config_restart_fields(config_, *e.config))
-        AIRT_LOG_WARN("reload: %s changed; it takes effect after a restart", f.c_str());
-      ServiceConfig next = config_;
-      next.limits = e.config->limits;
-      next.telemetry_interval_s = e.config->telemetry_interval_s;
-      next.drain_timeout_ms = e.config->drain_timeout_ms;
-      next.log_level = e.config->log_level;
-      config_ = std::move(next);
-      apply_config(config_);
-      next_telemetry_ns_ = 0;
-      AIRT_LOG_INFO("reload: configuration applied");
-      if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
+    case Event::kReload:
+      apply_reload(*e.config);
       break;
-    }
   }
+}
+
+void Server::apply_reload(const ServiceConfig& c) {
+  if (notifier_) notifier_->reloading();
+  for (const std::string& f : config_restart_fields(config_, c))
+    AIRT_LOG_WARN("reload: %s changed; it takes effect after a restart", f.c_str());
+  ServiceConfig next = config_;
+  next.limits = c.limits;
+  next.telemetry_interval_s = c.telemetry_interval_s;
+  next.drain_timeout_ms = c.drain_timeout_ms;
+  next.log_level = c.log_level;
+  config_ = std::move(next);
+  apply_config(config_);
+  next_telemetry_ns_ = 0;
+  AIRT_LOG_INFO("reload: configuration applied");
+  if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
 }
 
 bool Server::own_topic(const std::string& t) const {

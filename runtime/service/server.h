@@ -1,8 +1,8 @@
-// The serving core of `airt serve`: takes requests from MQTT, admits them (validation,
-// duplicate detection, rate limit, bounded queue -> immediate `overloaded`), runs them
-// on a Generator, streams and sends replies, and guarantees that every request it
-// accepts gets exactly one final message or error, including on cancel and on the
-// SIGTERM drain. Publishes the retained status and periodic telemetry and drives the
+// The serving core of `airt serve`: takes requests from MQTT, journals them, admits them
+// (validation, duplicate detection, rate limit, bounded queue -> immediate `overloaded`),
+// runs them on a Generator, streams and sends replies, and guarantees that every request
+// it accepts gets exactly one final message or error, including on cancel, on the
+// SIGTERM drain and (through the journal) after a crash. Publishes the retained status and periodic telemetry and drives the
 // systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
 //
 // Threads: run() is the serving loop; everything that touches requests or the Generator
@@ -122,6 +122,7 @@ class Server final : public MqttHandler, private GenerateSink {
   void cancel_job(RequestTicket t, int64_t now);
   void finish_cancelled(RequestTicket t);
   void apply_config(const ServiceConfig& c);
+  void apply_reload(const ServiceConfig& c);
   void admit(int64_t now);
   bool try_submit(Job& job);
   void expire_queued(int64_t now);
