@@ -54,9 +54,11 @@ int64_t self_rss() {
 
 
 // {"id": ..., "reply_to": ...} of a request payload: enough to address its error reply.
-std::string address_only(const std::string& payload, const RequestLimits& limits) {
+std::string address_only(const std::string& payload) {
   Request address;
-  (void)request_parse(payload, limits, &address);
+  RequestLimits any;
+  any.max_payload_bytes = int(payload.size());
+  (void)request_parse(payload, any, &address);
   std::string out = "{\"id\":";
   json_append_string(out, address.id);
   if (!address.reply_to.empty()) {
@@ -104,6 +106,11 @@ void Server::apply_config(const ServiceConfig& c) {
   limits_.max_payload_bytes = c.limits.max_payload_bytes;
   limits_.max_tokens_cap = c.limits.max_tokens_cap;
   limits_.default_max_tokens = c.limits.default_max_tokens;
+  // The network thread journals payloads up to the live limit, within the journal's plan.
+  if (journal_ && size_t(c.limits.max_payload_bytes) > journal_plan_payload_)
+    AIRT_LOG_WARN("limits.max_payload_bytes %d is above the journal's plan (%zu bytes) until a restart; "
+                  "larger requests are not journaled", c.limits.max_payload_bytes, journal_plan_payload_);
+  journal_payload_bytes_ = int(std::min<size_t>(size_t(c.limits.max_payload_bytes), journal_plan_payload_));
   rate_.configure(c.limits.rate_limit_per_s, c.limits.rate_limit_burst);
   answered_.set_capacity(size_t(c.limits.dedup_window));
   queue_.set_capacity(size_t(c.limits.queue_depth));
@@ -122,7 +129,7 @@ void Server::post(Event event) {
     event.refuse_message = "too many requests waiting to be read; try again later";
   }
   // The inbox is bounded: a refused request keeps only what its error reply needs.
-  if (event.refused) event.message.payload = address_only(event.message.payload, limits_);
+  if (event.refused) event.message.payload = address_only(event.message.payload);
   {
     std::lock_guard<std::mutex> lock(mu_);
     inbox_.push_back(std::move(event));
@@ -151,7 +158,10 @@ void Server::on_mqtt_message(MqttMessage&& message) {
   // Requests are journaled here, on the network thread, because libmosquitto sends the
   // PUBACK only after this callback returns: the broker forgets a request only once it
   // is on disk.
-  if (journal_ && e.message.topic != cancel_topic_ && !e.message.retain) journal_message(e);
+  // Oversized payloads are only ever answered too_large, so they are not journaled.
+  if (journal_ && e.message.topic != cancel_topic_ && !e.message.retain &&
+      e.message.payload.size() <= size_t(journal_payload_bytes_.load()))
+    journal_message(e);
   post(std::move(e));
 }
 
@@ -224,7 +234,9 @@ Status Server::open_journal() {
   }
   JournalLimits limits;
   limits.max_live = planned + max_inbox_ + ack_bound_;
-  limits.max_record_bytes = size_t(config_.limits.max_payload_bytes) + 2 * kMaxTopicBytes + 64;
+  journal_plan_payload_ = size_t(config_.limits.max_payload_bytes);
+  journal_payload_bytes_ = config_.limits.max_payload_bytes;
+  limits.max_record_bytes = journal_plan_payload_ + 2 * kMaxTopicBytes + 64;
   limits.compact_bytes = std::max<size_t>(4u << 20, 2 * limits.max_record_bytes);
   journal_ = AIRT_TRY(Journal::open(config_.journal.path, limits));
   AIRT_LOG_INFO("journal %s: at most %zu open requests of at most %zu bytes; %zu left open by the previous run",

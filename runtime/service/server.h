@@ -161,6 +161,8 @@ class Server final : public MqttHandler, private GenerateSink {
   // is acknowledged, marked done on the serving loop: journal_mu_ guards it.
   std::unique_ptr<Journal> journal_;
   std::mutex journal_mu_;
+  size_t journal_plan_payload_ = 0;             // payload bytes the journal's records are planned for
+  std::atomic<int> journal_payload_bytes_{0};   // read on the network thread: larger ones are not journaled
   bool recovered_ = false;
   // Finals and errors (QoS 1) the broker has not acknowledged yet: message id -> journal
   // seq (0: none). Bounded by ack_bound_: beyond it new requests are refused.
