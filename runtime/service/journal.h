@@ -1,5 +1,5 @@
 // The request journal: every accepted request is appended (and fdatasync'd) before it is
-// queued or run, and marked done once its final message or error has been acknowledged
+// queued or run, and marked done (written, not synced) once its final message or error has been acknowledged
 // by the broker. After a crash, airt serve runs every request without a done mark again
 // (same id, reply topic and correlation data) or answers it with an explicit error, so
 // no request is answered by silence.
@@ -73,7 +73,7 @@ class Journal {
  private:
   Journal(std::string path, const JournalLimits& limits) : path_(std::move(path)), limits_(limits) {}
   Status load();
-  Status write_record(const std::string& record);
+  Status write_record(const std::string& record, bool sync);
   Status compact();
 
   std::string path_;
