@@ -145,11 +145,15 @@ const Field kFields[] = {
      "Named sessions whose KV cache stays in memory; older ones are saved compressed and restored on use."},
     {"sessions.state_dir", Type::kString, AIRT_REF(sessions.state_dir), 1, 4096, nullptr, nullptr, false,
      "Where evicted sessions are saved (the unit's StateDirectory)."},
+
+    {"journal.path", Type::kString, AIRT_REF(journal.path), 0, 4096, nullptr, nullptr, false,
+     "Request journal: each request is written here before it runs and run again (or answered with an error) "
+     "after a crash. Empty: no journal (a crash loses the requests in flight)."},
 };
 
 #undef AIRT_REF
 
-const char* kSections[] = {"broker", "topics", "limits", "model", "sessions"};
+const char* kSections[] = {"broker", "topics", "limits", "model", "sessions", "journal"};
 
 const Field* find_field(const std::string& path) {
   for (const Field& f : kFields)
@@ -228,11 +232,12 @@ std::string apply_field(const Field& f, const cJSON* v, ServiceConfig& c) {
       *static_cast<bool*>(p) = cJSON_IsTrue(v);
       return {};
     case Type::kEnum:
-      if (!cJSON_IsString(v) || !enum_has(f.choices, v->valuestring)) return bad();
+      if (!cJSON_IsString(v) || json_has_nul(v) || !enum_has(f.choices, v->valuestring)) return bad();
       *static_cast<std::string*>(p) = v->valuestring;
       return {};
     case Type::kString: {
       if (!cJSON_IsString(v)) return bad();
+      if (json_has_nul(v)) return "must not contain NUL characters (\\u0000)";
       std::string s = v->valuestring;
       if (double(s.size()) < f.min || double(s.size()) > f.max) return bad();
       if (f.check) {
@@ -340,12 +345,11 @@ std::string ServiceConfig::client_id_resolved() const {
 }
 
 Result<ServiceConfig> config_parse(const std::string& text, const std::string& origin) {
-  const char* end = nullptr;
-  JsonPtr root(cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, false));
-  if (!root) {
-    size_t pos = end && end >= text.data() ? size_t(end - text.data()) : 0;
-    return errorf(Error::kFormatInvalid, "%s: %s: not valid JSON", origin.c_str(), line_col(text, pos).c_str());
-  }
+  std::string problem;
+  size_t pos = 0;
+  JsonPtr root = json_parse_one(text, &problem, &pos);
+  if (!root)
+    return errorf(Error::kFormatInvalid, "%s: %s: %s", origin.c_str(), line_col(text, pos).c_str(), problem.c_str());
   if (!cJSON_IsObject(root.get()))
     return errorf(Error::kFormatInvalid, "%s: the top level must be a JSON object, got %s", origin.c_str(),
                   json_describe(root.get()).c_str());

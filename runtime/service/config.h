@@ -67,6 +67,12 @@ struct SessionsConfig {
   std::string state_dir = "/var/lib/airt/sessions";
 };
 
+struct JournalConfig {
+  // Requests are written here before they run, so a crash loses none (the unit's
+  // StateDirectory). Empty: no journal.
+  std::string path = "/var/lib/airt/requests.journal";
+};
+
 struct ServiceConfig {
   std::string node;  // empty: the host name
   int slots = 4;
@@ -78,6 +84,7 @@ struct ServiceConfig {
   LimitsConfig limits;
   ModelConfig model;
   SessionsConfig sessions;
+  JournalConfig journal;
 
   // Derived values, valid after finalize().
   std::string node_resolved() const;
@@ -106,7 +113,7 @@ std::string config_defaults_json();
 Status config_set_broker_url(BrokerConfig& broker, const std::string& url);
 
 // Names the values that differ between two configs and cannot change without a restart
-// (broker, node, topics, model, slots, sessions); empty when a reload can apply all.
+// (broker, node, topics, model, slots, sessions, journal); empty when a reload can apply all.
 std::vector<std::string> config_restart_fields(const ServiceConfig& a, const ServiceConfig& b);
 
 }  // namespace airt::service

@@ -23,16 +23,6 @@
 namespace airt::service {
 namespace {
 
-FinishReason map_reason(engine::FinishReason r) {
-  switch (r) {
-    case engine::FinishReason::kStop: return FinishReason::kStop;
-    case engine::FinishReason::kLength: return FinishReason::kLength;
-    case engine::FinishReason::kDeadline: return FinishReason::kDeadline;
-    case engine::FinishReason::kCancelled: return FinishReason::kCancelled;
-  }
-  return FinishReason::kStop;
-}
-
 class EngineGenerator final : public Generator, private engine::Sink {
  public:
   static Result<std::unique_ptr<Generator>> create(const ServiceConfig& c) {
@@ -58,9 +48,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
     AIRT_LOG_INFO("memory plan for %s (%d slots, ctx %d):\n%s", c.model.path.c_str(), ec.n_slots, ec.n_ctx,
                   plan.to_string().c_str());
     g->engine_ = AIRT_TRY(engine::Engine::create(*g->model_, *g->tok_, ec));
-    g->point_.weights = hal::dtype_name(g->model_->main_type());
+    g->tier_name_ = hal::dtype_name(g->model_->main_type());
     g->point_.threads = threads;
-    g->point_.backend = std::string("cpu/") + kernels->isa;
+    g->point_.backend = governor::BackendKind::kCpu;
     if (!c.sessions.state_dir.empty()) {
       std::error_code ec2;
       std::filesystem::create_directories(c.sessions.state_dir, ec2);
@@ -140,8 +130,8 @@ class EngineGenerator final : public Generator, private engine::Sink {
     g.slots_busy = s.slots_busy;
     g.tokens_per_s = s.decode_tokens_per_s;
     g.operating_point = point_;
-    g.operating_point.attention_window = s.window;
-    g.operating_point.weights = hal::dtype_name(model_->main_type());
+    g.operating_point.window = s.window;
+    g.tier_name = tier_name_;
     governor::BoardReading board = governor::read_board();
     if (board.max_celsius) g.temperature_c = *board.max_celsius;
     if (board.power_watts) g.power_w = *board.power_watts;
@@ -187,10 +177,11 @@ class EngineGenerator final : public Generator, private engine::Sink {
   void on_finish(engine::Ticket t, const engine::Finish& f) override {
     if (!f.tail.empty()) sink_->on_token(t, f.tail);
     FinishInfo info;
-    info.reason = map_reason(f.reason);
+    info.reason = f.reason;
     info.prompt_tokens = f.prompt_tokens;
     info.completion_tokens = f.completion_tokens;
     info.operating_point = point_;
+    info.tier_name = tier_name_;
     sink_->on_finish(t, info);
   }
   void on_error(engine::Ticket t, const ErrorInfo& e) override { sink_->on_error(t, e); }
@@ -200,7 +191,8 @@ class EngineGenerator final : public Generator, private engine::Sink {
   std::unique_ptr<text::Tokenizer> tok_;
   std::optional<text::ChatTemplate> template_;
   std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first
-  OperatingPoint point_;
+  governor::OperatingPoint point_;
+  std::string tier_name_;
   GenerateSink* sink_ = nullptr;
   std::vector<std::string> sessions_used_;
 };

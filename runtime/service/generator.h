@@ -21,7 +21,9 @@
 #include <string_view>
 #include <vector>
 
+#include "governor/operating_point.h"
 #include "runtime/core/result.h"
+#include "runtime/engine/finish_reason.h"
 
 namespace airt::service {
 
@@ -56,23 +58,14 @@ struct GenerateRequest {
   int64_t arrival_ns = 0;                   // now_ns() when the service received it; deadlines count from here
 };
 
-// The knobs the governor turns. Published in status and in every final reply.
-struct OperatingPoint {
-  std::string weights;       // weight tier, e.g. "Q8_0"
-  int attention_window = 0;  // tokens; 0: full context
-  int draft_len = 0;         // speculative draft length; 0: off
-  int threads = 0;
-  std::string backend;       // "cpu", "vulkan"
-};
-
-enum class FinishReason { kStop, kLength, kDeadline, kCancelled };
-const char* finish_reason_name(FinishReason r);  // "stop", "length", "deadline", "cancelled"
-
+// Why a request ended and the operating point it ran at are the engine's and the
+// governor's types: the service only names them in its JSON (replies, status).
 struct FinishInfo {
-  FinishReason reason = FinishReason::kStop;
+  engine::FinishReason reason = engine::FinishReason::kStop;
   int prompt_tokens = 0;      // after the chat template
   int completion_tokens = 0;
-  OperatingPoint operating_point;  // at the end of the request
+  governor::OperatingPoint operating_point;  // at the end of the request
+  std::string tier_name;                     // the point's weight tier as users know it, e.g. "Q8_0"
 };
 
 // How the engine reports back. Called only from inside Generator::step().
@@ -107,7 +100,8 @@ struct GeneratorInfo {
 struct GeneratorStats {
   int slots_busy = 0;
   double tokens_per_s = 0;  // recent decode rate over all slots
-  OperatingPoint operating_point;
+  governor::OperatingPoint operating_point;
+  std::string tier_name;  // e.g. "Q8_0"
   double temperature_c = NAN;  // NAN: unknown
   double power_w = NAN;
   std::vector<GovernorEvent> events;  // since the previous stats() call
@@ -130,7 +124,7 @@ class Generator {
   virtual Status submit(RequestTicket ticket, const GenerateRequest& request) = 0;
 
   // Asks a running request to stop. The engine answers through on_finish with
-  // FinishReason::kCancelled at its next step (with the text produced so far). Unknown or
+  // engine::FinishReason::kCancelled at its next step (with the text produced so far). Unknown or
   // finished tickets are ignored.
   virtual void cancel(RequestTicket ticket) = 0;
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace airt::service {
 
@@ -34,6 +35,63 @@ std::string json_describe(const cJSON* v) {
     return out;
   }
   return "an invalid value";
+}
+
+bool json_has_nul(const cJSON* v) {
+  return v && cJSON_IsString(v) && std::strchr(v->valuestring, kJsonNulMark) != nullptr;
+}
+
+JsonPtr json_parse_one(std::string_view text, std::string* problem, size_t* error_at) {
+  // NULs become the mark (outside strings they are invalid JSON either way), and a raw
+  // mark byte becomes another byte that is not UTF-8 either. A backslash
+  // always starts a two-character escape, so "\\u0000" (a backslash, then "u0000") stays text.
+  std::string marked;
+  marked.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\0') {
+      marked += kJsonNulMark;
+    } else if (c == kJsonNulMark) {
+      marked += '\xFE';  // keeps the mark unambiguous; still not UTF-8, rejected as such
+    } else if (c == '\\' && i + 1 < text.size()) {
+      if (text.compare(i + 1, 5, "u0000") == 0) {
+        marked += kJsonNulMark;
+        i += 5;
+      } else {
+        marked += c;
+        marked += text[++i];
+      }
+    } else {
+      marked += c;
+    }
+  }
+  const char* end = nullptr;
+  JsonPtr root(cJSON_ParseWithLengthOpts(marked.data(), marked.size(), &end, false));
+  size_t at = end && end >= marked.data() ? size_t(end - marked.data()) : 0;
+  if (error_at) *error_at = at;
+  if (!root) {
+    *problem = "not valid JSON";
+    return nullptr;
+  }
+  while (at < marked.size() && (marked[at] == ' ' || marked[at] == '\t' || marked[at] == '\n' || marked[at] == '\r')) ++at;
+  if (at < marked.size()) {
+    std::string rest = marked.substr(at, 32);
+    for (char& ch : rest)
+      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x80) ch = '?';
+    *problem = "unexpected text after the JSON value (exactly one value is allowed): \"" + rest +
+               (marked.size() - at > 32 ? "...\"" : "\"");
+    if (error_at) *error_at = at;
+    return nullptr;
+  }
+  return root;
+}
+
+bool json_get_float(const cJSON* v, float lo, float hi, bool lo_open, float* out) {
+  if (!v || !cJSON_IsNumber(v)) return false;
+  float f = static_cast<float>(v->valuedouble);
+  if (!std::isfinite(f) || f > hi || f < lo || (lo_open && f == lo)) return false;
+  *out = f;
+  return true;
 }
 
 bool json_get_int(const cJSON* v, int64_t min, int64_t max, int64_t* out) {

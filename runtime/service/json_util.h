@@ -17,6 +17,23 @@ struct JsonDeleter {
 };
 using JsonPtr = std::unique_ptr<cJSON, JsonDeleter>;
 
+// cJSON's strings are NUL-terminated, so a NUL inside a JSON string (a raw 0 byte or a
+// \u0000 escape) would silently cut the value short. json_parse_one() turns each one
+// into this byte first, which never occurs in valid UTF-8: a string holding it is
+// rejected by the readers (json_has_nul), whole, never cut.
+constexpr char kJsonNulMark = '\xFF';
+bool json_has_nul(const cJSON* string_value);
+
+// Parses exactly one JSON value: only whitespace may follow it. On failure returns null
+// and sets `problem` ("not valid JSON" / "unexpected text after the JSON value: ...")
+// and `error_at` (byte offset where parsing stopped).
+JsonPtr json_parse_one(std::string_view text, std::string* problem, size_t* error_at = nullptr);
+
+// A JSON number as the float it is stored in, checked after the conversion (1e-300 is
+// 0 as a float, 1e39 is infinite): true when that float lies in [lo, hi] (above lo, not
+// at it, when lo_open).
+bool json_get_float(const cJSON* v, float lo, float hi, bool lo_open, float* out);
+
 // "\"big\"", "true", "3.5", "null", "an object", "an array" — strings cut at 32 bytes,
 // so an error message never echoes a whole prompt back.
 std::string json_describe(const cJSON* v);

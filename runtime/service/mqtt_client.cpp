@@ -129,13 +129,18 @@ void MqttClient::stop(int flush_ms) {
   thread_.join();
 }
 
+int64_t MqttClient::unacked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return int64_t(unacked_.size());
+}
+
 bool MqttClient::wait_acked(int timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return unacked() <= 0; });
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return unacked_.empty(); });
 }
 
 Status MqttClient::publish(std::string_view topic, std::string_view payload, int qos, bool retain,
-                           std::string_view correlation, bool with_correlation) {
+                           std::string_view correlation, bool with_correlation, int* mid_out) {
   std::string t(topic);  // libmosquitto wants a NUL-terminated topic
   PropertyList props;
   if (with_correlation && options_.v5) {
@@ -143,12 +148,19 @@ Status MqttClient::publish(std::string_view topic, std::string_view payload, int
                                            uint16_t(correlation.size()));
     if (rc) return mosq_error("correlation data", rc);
   }
-  if (qos > 0) published_qos1_++;
-  int rc = mosquitto_publish_v5(mosq_, nullptr, t.c_str(), int(payload.size()), payload.data(), qos, retain, props.p);
+  int mid = 0;
+  // Held across the call so that the PUBACK (handled on the network thread) cannot be
+  // seen before the id is recorded. on_publish runs without libmosquitto's message lock,
+  // so the two threads take the locks in one order.
+  std::lock_guard<std::mutex> lock(mu_);
+  int rc = mosquitto_publish_v5(mosq_, &mid, t.c_str(), int(payload.size()), payload.data(), qos, retain, props.p);
   // A QoS 1 message published while the connection is down is queued and sent after
   // the reconnect; libmosquitto still reports NO_CONN for it.
-  if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && qos > 0)) return ok_status();
-  if (qos > 0) published_qos1_--;
+  if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && qos > 0)) {
+    if (qos > 0) unacked_.insert(mid);
+    if (mid_out) *mid_out = mid;
+    return ok_status();
+  }
   return mosq_error(("publish to " + t).c_str(), rc);
 }
 
@@ -258,11 +270,13 @@ void MqttClient::on_publish(struct mosquitto*, void* obj, int mid, int reason, c
   auto* self = static_cast<MqttClient*>(obj);
   if (reason >= 0x80)
     AIRT_LOG_WARN("mqtt: broker refused message %d: %s (check the broker's ACL)", mid, mosquitto_reason_string(reason));
+  bool ours;
   {
     std::lock_guard<std::mutex> lock(self->mu_);
-    self->acked_++;
+    ours = self->unacked_.erase(mid) > 0;  // QoS 0 messages report here too
   }
   self->cv_.notify_all();
+  if (ours) self->handler_->on_mqtt_acked(mid);
 }
 
 void MqttClient::on_log(struct mosquitto*, void*, int level, const char* text) {

@@ -1,4 +1,5 @@
-// A libmosquitto client for the service: MQTT v5 (or 3.1.1), QoS 1, a persistent
+// A libmosquitto client for the service: MQTT v5 (or 3.1.1), QoS 0 and 1 with the
+// message ids of unacknowledged QoS 1 messages tracked (on_mqtt_acked), a persistent
 // session (clean start off, session expiry), a retained Last Will, TLS and
 // username/password, and its own network thread that reconnects with exponential
 // backoff forever (libmosquitto's loop_forever gives up on DNS and TLS errors, which a
@@ -16,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "runtime/core/result.h"
@@ -65,6 +67,8 @@ class MqttHandler {
   virtual void on_mqtt_connected(bool session_present) = 0;
   virtual void on_mqtt_disconnected(const char* reason) = 0;
   virtual void on_mqtt_message(MqttMessage&& message) = 0;
+  // The broker acknowledged the QoS 1 message publish() returned `mid` for.
+  virtual void on_mqtt_acked(int mid) { (void)mid; }
 };
 
 class MqttClient {
@@ -83,15 +87,17 @@ class MqttClient {
   // QoS 1 messages to be acknowledged, then stops the network thread.
   void stop(int flush_ms);
 
-  // QoS 1 messages published while disconnected are kept and sent after reconnecting.
-  // `correlation` (v5) is attached as Correlation Data when `with_correlation`.
+  // QoS 1 messages published while disconnected are kept by libmosquitto and sent after
+  // reconnecting, and re-sent until acknowledged (on_mqtt_acked). QoS 0 messages are
+  // dropped while disconnected. `correlation` (v5) is attached as Correlation Data when
+  // `with_correlation`. `mid`, when given, receives the message id.
   Status publish(std::string_view topic, std::string_view payload, int qos, bool retain,
-                 std::string_view correlation = {}, bool with_correlation = false);
+                 std::string_view correlation = {}, bool with_correlation = false, int* mid = nullptr);
 
   bool connected() const { return connected_.load(); }
   uint64_t connect_count() const { return connects_.load(); }
   // QoS 1 messages not yet acknowledged by the broker.
-  int64_t unacked() const { return published_qos1_.load() - acked_.load(); }
+  int64_t unacked() const;
   // Waits until unacked() is 0; false after `timeout_ms`.
   bool wait_acked(int timeout_ms);
 
@@ -112,15 +118,14 @@ class MqttClient {
   struct mosquitto* mosq_ = nullptr;
   std::vector<std::pair<std::string, int>> subscriptions_;
   std::thread thread_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;  // wakes the backoff sleep and wait_acked
   std::atomic<bool> stop_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> connects_{0};
   std::atomic<int> attempt_{0};
-  std::atomic<int64_t> published_qos1_{0};
-  std::atomic<int64_t> acked_{0};
+  std::unordered_set<int> unacked_;  // QoS 1 message ids awaiting PUBACK; guarded by mu_
 };
 
 }  // namespace airt::service

@@ -38,6 +38,7 @@ Status read_string(const cJSON* v, const char* field, size_t min, size_t max, st
   if (min > 0) std::snprintf(shape, sizeof shape, "must be a string of %zu..%zu bytes", min, max);
   else std::snprintf(shape, sizeof shape, "must be a string of at most %zu bytes", max);
   if (!cJSON_IsString(v)) return invalid(field, shape, v);
+  if (json_has_nul(v)) return errorf(Error::kRequestInvalid, "%s: must not contain NUL characters (\\u0000)", field);
   size_t n = std::strlen(v->valuestring);
   if (!utf8_valid({v->valuestring, n})) return invalid(field, "must be valid UTF-8", v);
   if (n < min || n > max) {
@@ -138,39 +139,23 @@ Status read_stop(const cJSON* v, Request* out) {
   return ok_status();
 }
 
-Status read_body(const cJSON* root, const RequestLimits& limits, Request* out) {
+// Sampling fields. Numbers are checked as the type they are stored in: top_p 1e-300 is
+// 0 as a float, which is out of range.
+Status read_sampling(const cJSON* root, const RequestLimits& limits, Request* out) {
   auto item = [&](const char* name) { return cJSON_GetObjectItemCaseSensitive(root, name); };
-  const cJSON* prompt = item("prompt");
-  const cJSON* messages = item("messages");
-  if (prompt && messages)
-    return errorf(Error::kRequestInvalid, "prompt: give either prompt or messages, not both");
-  if (!prompt && !messages)
-    return errorf(Error::kRequestInvalid, "prompt: required (a string), or messages (an array)");
-  if (prompt) AIRT_TRY(read_string(prompt, "prompt", 1, kAddressableBytes, &out->prompt));
-  if (messages) AIRT_TRY(read_messages(messages, out));
-
-  if (const cJSON* v = item("model")) AIRT_TRY(read_string(v, "model", 1, 256, &out->model));
-
   out->max_tokens = limits.default_max_tokens;
+  int64_t x;
   if (const cJSON* v = item("max_tokens")) {
-    int64_t x;
     if (cJSON_IsNumber(v) && json_get_int(v, limits.max_tokens_cap + int64_t{1}, INT64_MAX / 2, &x))
       return errorf(Error::kRequestTooLarge, "max_tokens: %lld is above this node's cap of %d",
                     static_cast<long long>(x), limits.max_tokens_cap);
     AIRT_TRY(read_int(v, "max_tokens", 1, limits.max_tokens_cap, &x));
     out->max_tokens = int(x);
   }
-  if (const cJSON* v = item("temperature")) {
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 2))
-      return invalid("temperature", "must be a number 0..2", v);
-    out->temperature = float(v->valuedouble);
-  }
-  if (const cJSON* v = item("top_p")) {
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble <= 1))
-      return invalid("top_p", "must be a number above 0, at most 1", v);
-    out->top_p = float(v->valuedouble);
-  }
-  int64_t x;
+  if (const cJSON* v = item("temperature"); v && !json_get_float(v, 0, 2, false, &out->temperature))
+    return invalid("temperature", "must be a number 0..2", v);
+  if (const cJSON* v = item("top_p"); v && !json_get_float(v, 0, 1, true, &out->top_p))
+    return invalid("top_p", "must be a number above 0, at most 1", v);
   if (const cJSON* v = item("top_k")) {
     AIRT_TRY(read_int(v, "top_k", 0, kMaxTopK, &x));
     out->top_k = int(x);
@@ -181,6 +166,12 @@ Status read_body(const cJSON* root, const RequestLimits& limits, Request* out) {
     out->seed = uint64_t(x);
   }
   if (const cJSON* v = item("stop")) AIRT_TRY(read_stop(v, out));
+  return ok_status();
+}
+
+Status read_scheduling(const cJSON* root, Request* out) {
+  auto item = [&](const char* name) { return cJSON_GetObjectItemCaseSensitive(root, name); };
+  int64_t x;
   if (const cJSON* v = item("stream")) AIRT_TRY(read_bool(v, "stream", &out->stream));
   if (const cJSON* v = item("priority")) {
     AIRT_TRY(read_int(v, "priority", 0, 9, &x));
@@ -205,17 +196,34 @@ Status read_body(const cJSON* root, const RequestLimits& limits, Request* out) {
   return ok_status();
 }
 
-void append_operating_point(std::string& out, const OperatingPoint& op) {
+Status read_body(const cJSON* root, const RequestLimits& limits, Request* out) {
+  auto item = [&](const char* name) { return cJSON_GetObjectItemCaseSensitive(root, name); };
+  const cJSON* prompt = item("prompt");
+  const cJSON* messages = item("messages");
+  if (prompt && messages)
+    return errorf(Error::kRequestInvalid, "prompt: give either prompt or messages, not both");
+  if (!prompt && !messages)
+    return errorf(Error::kRequestInvalid, "prompt: required (a string), or messages (an array)");
+  if (prompt) AIRT_TRY(read_string(prompt, "prompt", 1, kAddressableBytes, &out->prompt));
+  if (messages) AIRT_TRY(read_messages(messages, out));
+  if (const cJSON* v = item("model")) AIRT_TRY(read_string(v, "model", 1, 256, &out->model));
+  AIRT_TRY(read_sampling(root, limits, out));
+  return read_scheduling(root, out);
+}
+
+// The JSON names predate the governor's struct and are kept for clients: weights is
+// the tier's name, attention_window the window.
+void append_operating_point(std::string& out, const governor::OperatingPoint& op, std::string_view tier_name) {
   out += "{\"weights\":";
-  json_append_string(out, op.weights);
+  json_append_string(out, tier_name);
   out += ",\"attention_window\":";
-  json_append_number(out, op.attention_window);
+  json_append_number(out, op.window);
   out += ",\"draft_len\":";
   json_append_number(out, op.draft_len);
   out += ",\"threads\":";
   json_append_number(out, op.threads);
   out += ",\"backend\":";
-  json_append_string(out, op.backend);
+  json_append_string(out, governor::backend_kind_name(op.backend));
   out += '}';
 }
 
@@ -254,16 +262,6 @@ ReplyError reply_error_for(Error e) {
   }
 }
 
-const char* finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kDeadline: return "deadline";
-    case FinishReason::kCancelled: return "cancelled";
-  }
-  return "stop";
-}
-
 GenerateRequest Request::view(int64_t arrival_ns) const {
   GenerateRequest g;
   g.id = id;
@@ -297,14 +295,15 @@ Status request_parse(std::string_view payload, const RequestLimits& limits, Requ
   if (too_large && payload.size() > kAddressableBytes)
     return errorf(Error::kRequestTooLarge, "payload: %zu bytes is over this node's limit of %d bytes",
                   payload.size(), limits.max_payload_bytes);
-  JsonPtr root(cJSON_ParseWithLength(payload.data(), payload.size()));
+  std::string problem;
+  JsonPtr root = json_parse_one(payload, &problem);
   if (too_large) {
     // Address the error reply if we can; the request itself is not read.
     if (root && cJSON_IsObject(root.get())) (void)read_address(root.get(), out);
     return errorf(Error::kRequestTooLarge, "payload: %zu bytes is over this node's limit of %d bytes",
                   payload.size(), limits.max_payload_bytes);
   }
-  if (!root) return errorf(Error::kRequestInvalid, "payload: not valid JSON");
+  if (!root) return errorf(Error::kRequestInvalid, "payload: %s", problem.c_str());
   if (!cJSON_IsObject(root.get()))
     return errorf(Error::kRequestInvalid, "payload: must be a JSON object, got %s", json_describe(root.get()).c_str());
   AIRT_TRY(read_address(root.get(), out));
@@ -313,8 +312,10 @@ Status request_parse(std::string_view payload, const RequestLimits& limits, Requ
 
 Status cancel_parse(std::string_view payload, std::string* id, std::string* reply_to) {
   if (payload.size() > 4096) return errorf(Error::kRequestTooLarge, "cancel: %zu bytes is too large", payload.size());
-  JsonPtr root(cJSON_ParseWithLength(payload.data(), payload.size()));
-  if (!root || !cJSON_IsObject(root.get())) return errorf(Error::kRequestInvalid, "cancel: must be a JSON object");
+  std::string problem;
+  JsonPtr root = json_parse_one(payload, &problem);
+  if (!root) return errorf(Error::kRequestInvalid, "cancel: %s", problem.c_str());
+  if (!cJSON_IsObject(root.get())) return errorf(Error::kRequestInvalid, "cancel: must be a JSON object");
   Request r;
   AIRT_TRY(read_address(root.get(), &r));
   *id = std::move(r.id);
@@ -330,7 +331,7 @@ std::string reply_final(std::string_view id, std::string_view text, const FinalR
   out += ",\"text\":";
   json_append_string(out, text);
   out += ",\"finish_reason\":";
-  json_append_string(out, finish_reason_name(r.reason));
+  json_append_string(out, engine::finish_reason_name(r.reason));
   out += ",\"usage\":{\"prompt_tokens\":";
   json_append_number(out, r.prompt_tokens);
   out += ",\"completion_tokens\":";
@@ -342,7 +343,7 @@ std::string reply_final(std::string_view id, std::string_view text, const FinalR
   out += ",\"tokens_per_s\":";
   json_append_number(out, round3(r.tokens_per_s));
   out += "},\"operating_point\":";
-  append_operating_point(out, r.operating_point);
+  append_operating_point(out, r.operating_point, r.tier_name);
   out += '}';
   return out;
 }
@@ -377,6 +378,10 @@ std::string status_json(const StatusInfo& s) {
   json_append_string(out, s.state);
   append_field(out, "node");
   json_append_string(out, s.node);
+  if (!s.reason.empty()) {
+    append_field(out, "reason");
+    json_append_string(out, s.reason);
+  }
   if (s.state != "offline") {
     append_field(out, "model");
     json_append_string(out, s.model);
@@ -390,7 +395,7 @@ std::string status_json(const StatusInfo& s) {
     json_append_number(out, round3(s.tokens_per_s));
     if (s.has_operating_point) {
       append_field(out, "operating_point");
-      append_operating_point(out, s.operating_point);
+      append_operating_point(out, s.operating_point, s.tier_name);
     }
   }
   out += '}';
@@ -432,7 +437,7 @@ std::string telemetry_json(const TelemetryInfo& t) {
   json_append_number(out, double(t.overloaded));
   out += '}';
   append_field(out, "operating_point");
-  append_operating_point(out, t.stats.operating_point);
+  append_operating_point(out, t.stats.operating_point, t.stats.tier_name);
   append_field(out, "governor_events");
   out += '[';
   for (size_t i = 0; i < t.stats.events.size(); ++i) {

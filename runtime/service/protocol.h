@@ -64,13 +64,14 @@ Status cancel_parse(std::string_view payload, std::string* id, std::string* repl
 bool reply_topic_valid(std::string_view topic);
 
 struct FinalReply {
-  FinishReason reason = FinishReason::kStop;
+  engine::FinishReason reason = engine::FinishReason::kStop;
   int prompt_tokens = 0;
   int completion_tokens = 0;
   double ttft_ms = 0;
   double total_ms = 0;
   double tokens_per_s = 0;
-  OperatingPoint operating_point;
+  governor::OperatingPoint operating_point;
+  std::string tier_name;
 };
 
 // {"id","text","finish_reason","usage":{...},"timings":{...},"operating_point":{...}}
@@ -84,13 +85,15 @@ std::string reply_error(const std::string* id, ReplyError code, std::string_view
 struct StatusInfo {
   std::string state;  // "online", "draining", "offline"
   std::string node;
+  std::string reason;  // offline only: "stopped" (airt's own) or "connection lost" (the Last Will); empty: omitted
   std::string model;
   int slots = 0;
   int slots_busy = 0;
   int queued = 0;
   double tokens_per_s = 0;
   bool has_operating_point = false;
-  OperatingPoint operating_point;
+  governor::OperatingPoint operating_point;
+  std::string tier_name;
 };
 std::string status_json(const StatusInfo& s);
 

@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "runtime/core/args.h"
 #include "runtime/core/log.h"
 #include "runtime/service/config.h"
 #include "runtime/service/server.h"
@@ -20,9 +20,6 @@
 
 namespace airt::service {
 namespace {
-
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
 
 void serve_usage(FILE* f) {
   std::fprintf(f,
@@ -41,64 +38,25 @@ void serve_usage(FILE* f) {
 
 struct ServeFlags {
   std::string config_file, model, broker, node, log_level;
-  int slots = -1, ctx = -1, threads = -1;
+  int32_t slots = -1, ctx = -1, threads = -1;
 };
 
-bool parse_int_flag(const char* name, const char* text, int min, int max, int* out) {
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(text, &end, 10);
-  if (errno || !*text || *end || v < min || v > max) {
-    std::fprintf(stderr, "airt serve: %s must be an integer %d..%d, got \"%s\"\n", name, min, max, text);
-    return false;
-  }
-  *out = int(v);
-  return true;
-}
-
-// Returns -1 to continue, else an exit status.
+// Returns -1 to continue, else an exit status (0 for --help, kExitUsage for a bad command line).
 int parse_flags(int argc, char** argv, ServeFlags* f) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      serve_usage(stdout);
-      return 0;
-    }
-    auto value = [&](const char** out) {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "airt serve: %s needs a value (see airt serve --help)\n", a.c_str());
-        return false;
-      }
-      *out = argv[++i];
-      return true;
-    };
-    const char* v = nullptr;
-    if (a == "-m" || a == "--model") {
-      if (!value(&v)) return kExitUsage;
-      f->model = v;
-    } else if (a == "--broker") {
-      if (!value(&v)) return kExitUsage;
-      f->broker = v;
-    } else if (a == "--node") {
-      if (!value(&v)) return kExitUsage;
-      f->node = v;
-    } else if (a == "--config") {
-      if (!value(&v)) return kExitUsage;
-      f->config_file = v;
-    } else if (a == "--log-level") {
-      if (!value(&v)) return kExitUsage;
-      f->log_level = v;
-    } else if (a == "--slots") {
-      if (!value(&v) || !parse_int_flag("--slots", v, 1, 256, &f->slots)) return kExitUsage;
-    } else if (a == "--ctx") {
-      if (!value(&v) || !parse_int_flag("--ctx", v, 16, 1048576, &f->ctx)) return kExitUsage;
-    } else if (a == "--threads") {
-      if (!value(&v) || !parse_int_flag("--threads", v, 0, 1024, &f->threads)) return kExitUsage;
-    } else {
-      std::fprintf(stderr, "airt serve: unknown option '%s' (see airt serve --help)\n", a.c_str());
-      return kExitUsage;
-    }
+  Args a("serve", argc, argv);
+  while (a.next()) {
+    if (a.str("--model", "-m", f->model) || a.str("--broker", nullptr, f->broker) ||
+        a.str("--node", nullptr, f->node) || a.str("--config", nullptr, f->config_file) ||
+        a.str("--log-level", nullptr, f->log_level) || a.i32("--slots", nullptr, f->slots, 1, 256) ||
+        a.i32("--ctx", nullptr, f->ctx, 16, 1048576) || a.i32("--threads", nullptr, f->threads, 0, 1024))
+      continue;
+    a.unknown();
   }
+  if (a.help()) {
+    serve_usage(stdout);
+    return 0;
+  }
+  if (!a.ok()) return a.usage_error();
   return -1;
 }
 

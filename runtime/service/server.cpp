@@ -8,8 +8,10 @@
 #include <cstring>
 #include <fstream>
 
+#include "governor/sensors/memory.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
+#include "runtime/service/json_util.h"
 #include "runtime/service/systemd_journal.h"
 
 namespace airt::service {
@@ -21,6 +23,14 @@ constexpr int64_t kCancelGraceNs = 5000 * kMs;       // engine must confirm a ca
 constexpr int64_t kDrainCancelGraceNs = 2000 * kMs;  // ... and within this while stopping
 constexpr int kFlushOnStopMs = 3000;
 constexpr size_t kMaxPendingEvents = 64;
+constexpr size_t kRequestSlack = 64;  // requests beyond slots + queue that may wait to be read or acknowledged
+constexpr size_t kMaxTopicBytes = 65535;  // MQTT's limit for a topic and for correlation data
+
+int64_t wall_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 LogLevel parse_level(const std::string& s) {
   if (s == "debug") return LogLevel::kDebug;
@@ -29,16 +39,10 @@ LogLevel parse_level(const std::string& s) {
   return LogLevel::kInfo;
 }
 
-int64_t meminfo_available() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb;
-  std::string unit;
-  while (f >> key >> kb) {
-    std::getline(f, unit);
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return -1;
+// MemAvailable through the governor's one reader of /proc/meminfo; -1 when unreadable.
+int64_t mem_available() {
+  Result<governor::MemoryReading> m = governor::read_memory();
+  return m.ok() ? int64_t(m->mem_available) : -1;
 }
 
 int64_t self_rss() {
@@ -48,10 +52,21 @@ int64_t self_rss() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
-// Time still allowed for the first token / the whole request; INT64_MAX when none.
-int64_t deadline_ns(const Request& r, int64_t arrival_ns) {
-  int ms = r.ttft_ms ? r.ttft_ms : r.deadline_ms;
-  return ms ? arrival_ns + int64_t(ms) * kMs : INT64_MAX;
+
+// {"id": ..., "reply_to": ...} of a request payload: enough to address its error reply.
+std::string address_only(const std::string& payload) {
+  Request address;
+  RequestLimits any;
+  any.max_payload_bytes = int(payload.size());
+  (void)request_parse(payload, any, &address);
+  std::string out = "{\"id\":";
+  json_append_string(out, address.id);
+  if (!address.reply_to.empty()) {
+    out += ",\"reply_to\":";
+    json_append_string(out, address.reply_to);
+  }
+  out += '}';
+  return out;
 }
 
 }  // namespace
@@ -91,12 +106,30 @@ void Server::apply_config(const ServiceConfig& c) {
   limits_.max_payload_bytes = c.limits.max_payload_bytes;
   limits_.max_tokens_cap = c.limits.max_tokens_cap;
   limits_.default_max_tokens = c.limits.default_max_tokens;
+  // The network thread journals payloads up to the live limit, within the journal's plan.
+  if (journal_ && size_t(c.limits.max_payload_bytes) > journal_plan_payload_)
+    AIRT_LOG_WARN("limits.max_payload_bytes %d is above the journal's plan (%zu bytes) until a restart; "
+                  "larger requests are not journaled", c.limits.max_payload_bytes, journal_plan_payload_);
+  journal_payload_bytes_ = int(std::min<size_t>(size_t(c.limits.max_payload_bytes), journal_plan_payload_));
   rate_.configure(c.limits.rate_limit_per_s, c.limits.rate_limit_burst);
   answered_.set_capacity(size_t(c.limits.dedup_window));
+  queue_.set_capacity(size_t(c.limits.queue_depth));
   service_log_set_level(parse_level(c.log_level));
 }
 
 void Server::post(Event event) {
+  bool over = false;
+  if (event.kind == Event::kMessage) {
+    std::lock_guard<std::mutex> lock(mu_);
+    over = ++inbox_messages_ > max_inbox_;
+  }
+  if (over && !event.refused) {
+    event.refused = true;
+    event.refuse_code = ReplyError::kOverloaded;
+    event.refuse_message = "too many requests waiting to be read; try again later";
+  }
+  // The inbox is bounded: a refused request keeps only what its error reply needs.
+  if (event.refused) event.message.payload = address_only(event.message.payload);
   {
     std::lock_guard<std::mutex> lock(mu_);
     inbox_.push_back(std::move(event));
@@ -104,42 +137,121 @@ void Server::post(Event event) {
   cv_.notify_one();
 }
 
-void Server::stop() { post(Event{Event::kStop, {}, now_ns(), nullptr}); }
+void Server::stop() { post(Event(Event::kStop, now_ns())); }
 
 void Server::reload(ServiceConfig config) {
-  post(Event{Event::kReload, {}, now_ns(), std::make_unique<ServiceConfig>(std::move(config))});
+  Event e(Event::kReload, now_ns());
+  e.config = std::make_unique<ServiceConfig>(std::move(config));
+  post(std::move(e));
 }
 
 void Server::on_mqtt_connected(bool) {
   counters_.connects++;
-  post(Event{Event::kConnected, {}, now_ns(), nullptr});
+  post(Event(Event::kConnected, now_ns()));
 }
 
-void Server::on_mqtt_disconnected(const char*) { post(Event{Event::kDisconnected, {}, now_ns(), nullptr}); }
+void Server::on_mqtt_disconnected(const char*) { post(Event(Event::kDisconnected, now_ns())); }
 
 void Server::on_mqtt_message(MqttMessage&& message) {
-  post(Event{Event::kMessage, std::move(message), now_ns(), nullptr});
+  Event e(Event::kMessage, now_ns());
+  e.message = std::move(message);
+  // Requests are journaled here, on the network thread, because libmosquitto sends the
+  // PUBACK only after this callback returns: the broker forgets a request only once it
+  // is on disk.
+  // Oversized payloads are only ever answered too_large, so they are not journaled.
+  if (journal_ && e.message.topic != cancel_topic_ && !e.message.retain &&
+      e.message.payload.size() <= size_t(journal_payload_bytes_.load()))
+    journal_message(e);
+  post(std::move(e));
+}
+
+void Server::on_mqtt_acked(int mid) {
+  Event e(Event::kAcked, now_ns());
+  e.mid = mid;
+  post(std::move(e));
+}
+
+void Server::journal_message(Event& e) {
+  JournalEntry je;
+  je.arrival_wall_ns = wall_ns();
+  je.reply_topic = e.message.response_topic;
+  je.correlation = e.message.correlation;
+  je.has_correlation = e.message.has_correlation;
+  je.payload = e.message.payload;
+  std::lock_guard<std::mutex> lock(journal_mu_);
+  Result<uint64_t> seq = journal_->append(std::move(je));
+  if (seq.ok()) {
+    e.seq = seq.value();
+    return;
+  }
+  AIRT_LOG_ERROR("%s", seq.error().message.c_str());
+  e.refused = true;
+  e.refuse_code = seq.error().code == Error::kResourceExhausted ? ReplyError::kOverloaded : ReplyError::kInternal;
+  e.refuse_message = seq.error().code == Error::kResourceExhausted
+                         ? "too many requests in flight; try again later"
+                         : "the request journal cannot be written; the request was not run";
+}
+
+// The requests a previous run left open go through the same path as new ones, with their
+// original reply topic, correlation data and arrival time.
+void Server::recover() {
+  if (!journal_) return;
+  std::vector<JournalEntry> open;
+  {
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    open = journal_->take_recovered();
+  }
+  if (open.empty()) return;
+  AIRT_LOG_INFO("journal: %zu requests were in flight when airt stopped; running them again", open.size());
+  int64_t wall = wall_ns(), now = now_ns();
+  for (JournalEntry& je : open) {
+    Event e(Event::kMessage, now - std::max<int64_t>(0, wall - je.arrival_wall_ns));
+    e.message.topic = request_topic_;
+    e.message.payload = std::move(je.payload);
+    e.message.response_topic = std::move(je.reply_topic);
+    e.message.correlation = std::move(je.correlation);
+    e.message.has_correlation = je.has_correlation;
+    e.seq = je.seq;
+    e.replay = true;
+    handle_request(e);
+  }
+}
+
+void Server::journal_done(uint64_t seq) {
+  if (!journal_ || !seq) return;
+  std::lock_guard<std::mutex> lock(journal_mu_);
+  Status st = journal_->mark_done(seq);
+  if (!st.ok()) AIRT_LOG_ERROR("%s", st.error().message.c_str());
+}
+
+Status Server::open_journal() {
+  const size_t planned = size_t(info_.slots) + size_t(config_.limits.queue_depth);
+  max_inbox_ = planned + kRequestSlack;
+  ack_bound_ = planned + kRequestSlack;
+  if (config_.journal.path.empty()) {
+    AIRT_LOG_WARN("journal.path is empty: requests in flight are lost if airt crashes");
+    return ok_status();
+  }
+  JournalLimits limits;
+  limits.max_live = planned + max_inbox_ + ack_bound_;
+  journal_plan_payload_ = size_t(config_.limits.max_payload_bytes);
+  journal_payload_bytes_ = config_.limits.max_payload_bytes;
+  limits.max_record_bytes = journal_plan_payload_ + 2 * kMaxTopicBytes + 64;
+  limits.compact_bytes = std::max<size_t>(4u << 20, 2 * limits.max_record_bytes);
+  journal_ = AIRT_TRY(Journal::open(config_.journal.path, limits));
+  AIRT_LOG_INFO("journal %s: at most %zu open requests of at most %zu bytes; %zu left open by the previous run",
+                config_.journal.path.c_str(), limits.max_live, limits.max_record_bytes, journal_->open_count());
+  return ok_status();
 }
 
 Status Server::run() {
-  info_ = generator_.info();
-  start_ns_ = now_ns();
-  StatusInfo offline;
-  offline.state = "offline";
-  offline.node = node_;
-  mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
-  mqtt_->add_subscription(config_.request_subscription(), 1);
-  mqtt_->add_subscription(cancel_topic_, 1);
-  AIRT_TRY(mqtt_->start());
-  AIRT_LOG_INFO("serving %s on %s (%d slots, queue %d) via %s:%d", info_.model.c_str(), request_topic_.c_str(),
-                info_.slots, config_.limits.queue_depth, config_.broker.host.c_str(), config_.broker.port);
-  if (notifier_) notifier_->status("connecting to the MQTT broker " + config_.broker.host);
-
+  AIRT_TRY(connect());
   std::deque<Event> batch;
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       batch.swap(inbox_);
+      inbox_messages_ = 0;
     }
     int64_t now = now_ns();
     for (Event& e : batch) handle(e, now);
@@ -147,63 +259,102 @@ Status Server::run() {
 
     admit(now);
     expire_queued(now);
-    bool active = false;
-    if (running_ > 0) {
-      active = generator_.step(*this);
-      if (!active && running_ > 0) {
-        // The generator says it is idle but still owes replies: answer them so no client waits forever.
-        std::vector<RequestTicket> lost;
-        for (auto& [t, job] : jobs_)
-          if (job.running) lost.push_back(t);
-        for (RequestTicket t : lost) fail_job(t, ReplyError::kInternal, "the engine dropped the request");
-      }
-    }
+    bool active = step_generator();
     now = now_ns();
-    // Cancels the engine did not confirm in time are answered here, so the reply is never lost.
-    int64_t grace = draining_ ? kDrainCancelGraceNs : kCancelGraceNs;
-    std::vector<RequestTicket> overdue;
-    for (auto& [t, job] : jobs_)
-      if (job.running && job.cancel_ns && now - job.cancel_ns > grace) overdue.push_back(t);
-    for (RequestTicket t : overdue) {
-      FinishInfo f;
-      f.reason = FinishReason::kCancelled;
-      f.completion_tokens = jobs_[t].tokens;
-      AIRT_LOG_WARN("engine did not confirm a cancel in time; answering it as cancelled");
-      finish_job(t, f);
-    }
+    answer_overdue_cancels(now);
     if (notifier_) notifier_->watchdog_tick(now);
     periodic(now, false);
     if (draining_) {
       drain_step(now);
       if (jobs_.empty()) break;
     }
-    if (!active) {
-      int64_t wait_ns = 100 * kMs;
-      if (notifier_ && notifier_->watchdog_interval_ns() > 0)
-        wait_ns = std::min(wait_ns, notifier_->watchdog_interval_ns());
-      if (!queue_.empty()) wait_ns = std::min<int64_t>(wait_ns, 10 * kMs);  // waiting for a slot
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return !inbox_.empty(); });
-    }
+    if (!active) wait_for_events();
   }
+  shut_down();
+  return ok_status();
+}
 
-  publish_status("offline");
+Status Server::connect() {
+  info_ = generator_.info();
+  start_ns_ = now_ns();
+  AIRT_TRY(open_journal());
+  // The Will says why it was published, so a subscriber can tell a crash or a lost link
+  // from airt's own clean stop (shut_down()).
+  StatusInfo offline;
+  offline.state = "offline";
+  offline.node = node_;
+  offline.reason = "connection lost";
+  mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
+  mqtt_->add_subscription(config_.request_subscription(), 1);
+  mqtt_->add_subscription(cancel_topic_, 1);
+  AIRT_TRY(mqtt_->start());
+  AIRT_LOG_INFO("serving %s on %s (%d slots, queue %d) via %s:%d", info_.model.c_str(), request_topic_.c_str(),
+                info_.slots, config_.limits.queue_depth, config_.broker.host.c_str(), config_.broker.port);
+  if (notifier_) notifier_->status("connecting to the MQTT broker " + config_.broker.host);
+  return ok_status();
+}
+
+// One generator step while requests run; returns whether the generator is still busy.
+bool Server::step_generator() {
+  if (running_ == 0) return false;
+  bool active = generator_.step(*this);
+  if (!active && running_ > 0) {
+    // The generator says it is idle but still owes replies: answer them so no client waits forever.
+    std::vector<RequestTicket> lost;
+    for (auto& [t, job] : jobs_)
+      if (job.running) lost.push_back(t);
+    for (RequestTicket t : lost) fail_job(t, ReplyError::kInternal, "the engine dropped the request");
+  }
+  return active;
+}
+
+// Cancels the engine did not confirm in time are answered here, so the reply is never lost.
+void Server::answer_overdue_cancels(int64_t now) {
+  int64_t grace = draining_ ? kDrainCancelGraceNs : kCancelGraceNs;
+  std::vector<RequestTicket> overdue;
+  for (auto& [t, job] : jobs_)
+    if (job.running && job.cancel_ns && now - job.cancel_ns > grace) overdue.push_back(t);
+  for (RequestTicket t : overdue) {
+    AIRT_LOG_WARN("engine did not confirm a cancel in time; answering it as cancelled");
+    finish_cancelled(t);
+  }
+}
+
+void Server::wait_for_events() {
+  int64_t wait_ns = 100 * kMs;
+  if (notifier_ && notifier_->watchdog_interval_ns() > 0) wait_ns = std::min(wait_ns, notifier_->watchdog_interval_ns());
+  if (!queue_.empty()) wait_ns = std::min<int64_t>(wait_ns, 10 * kMs);  // waiting for a slot
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return !inbox_.empty(); });
+}
+
+void Server::shut_down() {
+  publish_status("offline", false, "stopped");
   mqtt_->stop(kFlushOnStopMs);
   AIRT_LOG_INFO("stopped: %llu requests, %llu replies, %llu errors",
                 static_cast<unsigned long long>(counters_.received.load()),
                 static_cast<unsigned long long>(counters_.finals.load()),
                 static_cast<unsigned long long>(counters_.errors.load()));
-  return ok_status();
 }
 
 void Server::handle(Event& e, int64_t now) {
   switch (e.kind) {
     case Event::kMessage:
       if (e.message.topic == cancel_topic_) handle_cancel(e.message);
-      else handle_request(e.message, e.time_ns);
+      else handle_request(e);
+      break;
+    case Event::kAcked:
+      if (auto it = awaiting_ack_.find(e.mid); it != awaiting_ack_.end()) {
+        journal_done(it->second);
+        awaiting_ack_.erase(it);
+      }
       break;
     case Event::kConnected:
       publish_status(draining_ ? "draining" : "online");
+      if (!recovered_) {
+        recovered_ = true;
+        recover();
+      }
       if (!ready_sent_) {
         ready_sent_ = true;
         if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
@@ -225,88 +376,107 @@ void Server::handle(Event& e, int64_t now) {
         publish_status("draining");
       }
       break;
-    case Event::kReload: {
-      if (notifier_) notifier_->reloading();
-      for (const std::string& f : config_restart_fields(config_, *e.config))
-        AIRT_LOG_WARN("reload: %s changed; it takes effect after a restart", f.c_str());
-      ServiceConfig next = config_;
-      next.limits = e.config->limits;
-      next.telemetry_interval_s = e.config->telemetry_interval_s;
-      next.drain_timeout_ms = e.config->drain_timeout_ms;
-      next.log_level = e.config->log_level;
-      config_ = std::move(next);
-      apply_config(config_);
-      next_telemetry_ns_ = 0;
-      AIRT_LOG_INFO("reload: configuration applied");
-      if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
+    case Event::kReload:
+      apply_reload(*e.config);
       break;
-    }
   }
+}
+
+void Server::apply_reload(const ServiceConfig& c) {
+  if (notifier_) notifier_->reloading();
+  for (const std::string& f : config_restart_fields(config_, c))
+    AIRT_LOG_WARN("reload: %s changed; it takes effect after a restart", f.c_str());
+  ServiceConfig next = config_;
+  next.limits = c.limits;
+  next.telemetry_interval_s = c.telemetry_interval_s;
+  next.drain_timeout_ms = c.drain_timeout_ms;
+  next.log_level = c.log_level;
+  config_ = std::move(next);
+  apply_config(config_);
+  next_telemetry_ns_ = 0;
+  AIRT_LOG_INFO("reload: configuration applied");
+  if (notifier_) notifier_->ready("serving " + info_.model + " on " + request_topic_);
 }
 
 bool Server::own_topic(const std::string& t) const {
   return t == request_topic_ || t == cancel_topic_ || t == status_topic_ || t == telemetry_topic_;
 }
 
-void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
+void Server::handle_request(Event& e) {
+  const MqttMessage& m = e.message;
   if (m.retain) {
     // A retained request would be re-run at every (re)subscribe: never act on one.
     AIRT_LOG_WARN("ignored a retained message on %s (requests must not be retained)", m.topic.c_str());
     return;
   }
   counters_.received++;
-  auto req = Request{};
+  Request req;
+  std::string topic;
+  if (!screen_request(e, req, topic)) return;
+  accept(e, std::move(req), std::move(topic));
+}
+
+// Parses and admits a request message; false when it was answered (error) or dropped.
+bool Server::screen_request(const Event& e, Request& req, std::string& topic) {
+  const MqttMessage& m = e.message;
   Status parsed = request_parse(m.payload, limits_, &req);
-  std::string topic = !m.response_topic.empty() ? m.response_topic : req.reply_to;
+  topic = !m.response_topic.empty() ? m.response_topic : req.reply_to;
   const std::string* corr = m.has_correlation ? &m.correlation : nullptr;
   if (topic.empty() || !reply_topic_valid(topic) || own_topic(topic)) {
     counters_.dropped++;
     log_request(LogLevel::kWarn, {req.id.c_str(), topic.c_str(), "dropped"},
                 "request without a usable reply topic (MQTT v5 Response Topic or \"reply_to\") dropped%s%s",
                 parsed.ok() ? "" : ": ", parsed.ok() ? "" : parsed.error().message.c_str());
-    return;
+    journal_done(e.seq);
+    return false;
   }
-  if (!parsed.ok()) {
-    send_error(topic, corr, &req.id, reply_error_for(parsed.error().code), parsed.error().message);
-    return;
-  }
-  if (draining_) {
-    send_error(topic, corr, &req.id, ReplyError::kOverloaded, "this node is shutting down; send the request again");
-    return;
-  }
+  auto reject = [&](ReplyError code, const std::string& message) {
+    send_error(topic, corr, &req.id, code, message, e.seq);
+    return false;
+  };
+  if (e.refused) return reject(e.refuse_code, e.refuse_message);
+  if (!parsed.ok()) return reject(reply_error_for(parsed.error().code), parsed.error().message);
+  if (draining_) return reject(ReplyError::kOverloaded, "this node is shutting down; send the request again");
   std::string key = topic + '\n' + req.id;
   if (by_key_.count(key) || answered_.contains(key)) {
     counters_.duplicates++;
     log_request(LogLevel::kInfo, {req.id.c_str(), topic.c_str(), "duplicate"},
                 "duplicate request ignored (already %s)", by_key_.count(key) ? "in flight" : "answered");
-    return;
+    journal_done(e.seq);
+    return false;
   }
-  if (!req.model.empty() && req.model != info_.model) {
-    send_error(topic, corr, &req.id, ReplyError::kBadRequest,
-               "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
-    return;
-  }
-  if (!rate_.allow(topic, arrival_ns)) {
+  if (!req.model.empty() && req.model != info_.model)
+    return reject(ReplyError::kBadRequest, "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
+  if (awaiting_ack_.size() >= ack_bound_)
+    return reject(ReplyError::kOverloaded, std::to_string(awaiting_ack_.size()) +
+                                               " replies are not yet acknowledged by the broker; try again later");
+  if (!e.replay && !rate_.allow(topic, e.time_ns)) {
     char msg[128];
     std::snprintf(msg, sizeof msg, "rate limit: at most %g requests/s per client (burst %d)",
                   config_.limits.rate_limit_per_s, config_.limits.rate_limit_burst);
-    send_error(topic, corr, &req.id, ReplyError::kOverloaded, msg);
-    return;
+    return reject(ReplyError::kOverloaded, msg);
   }
+  return true;
+}
+
+// Takes an admitted request: straight to a slot when nobody is waiting, else into the
+// bounded queue, else an immediate `overloaded` (`internal` for a request run again
+// after a restart, which the client did not just send).
+void Server::accept(const Event& e, Request&& req, std::string&& topic) {
   RequestTicket t = next_ticket_++;
   Job& job = jobs_[t];
   job.ticket = t;
+  job.key = topic + '\n' + req.id;
   job.req = std::move(req);
-  job.key = key;
-  job.reply_topic = topic;
-  job.correlation = m.correlation;
-  job.has_correlation = m.has_correlation;
-  job.arrival_ns = arrival_ns;
+  job.reply_topic = std::move(topic);
+  job.correlation = e.message.correlation;
+  job.has_correlation = e.message.has_correlation;
+  job.arrival_ns = e.time_ns;
+  job.journal_seq = e.seq;
   // Grown once here so that appending deltas in the token path rarely reallocates.
   job.text.reserve(size_t(std::min(job.req.max_tokens, 4096)) * 4);
-  by_key_[key] = t;
+  by_key_[job.key] = t;
 
-  // Straight to a slot when nobody is waiting; else wait in the bounded queue.
   if (queue_.empty()) {
     if (try_submit(job)) {
       counters_.accepted++;
@@ -314,26 +484,14 @@ void Server::handle_request(MqttMessage& m, int64_t arrival_ns) {
     }
     if (!jobs_.count(t)) return;  // rejected by the generator (already answered)
   }
-  if (queue_.size() >= size_t(config_.limits.queue_depth)) {
-    std::string msg = "all " + std::to_string(info_.slots) + " slots busy and " + std::to_string(queue_.size()) +
-                      " requests queued; try again later";
-    fail_job(t, ReplyError::kOverloaded, msg);
+  if (!queue_.push(t, order_key(job.req, job.arrival_ns))) {
+    std::string busy = "all " + std::to_string(info_.slots) + " slots busy and " + std::to_string(queue_.size()) +
+                       " requests queued";
+    if (e.replay) fail_job(t, ReplyError::kInternal, "airt restarted and could not run the request again (" + busy + "); send it again");
+    else fail_job(t, ReplyError::kOverloaded, busy + "; try again later");
     return;
   }
   counters_.accepted++;
-  enqueue(t);
-}
-
-void Server::enqueue(RequestTicket t) {
-  const Job& j = jobs_.at(t);
-  int64_t dl = deadline_ns(j.req, j.arrival_ns);
-  // Highest priority first, then earliest deadline, then arrival order.
-  auto pos = std::find_if(queue_.begin(), queue_.end(), [&](RequestTicket o) {
-    const Job& q = jobs_.at(o);
-    if (q.req.priority != j.req.priority) return j.req.priority > q.req.priority;
-    return dl < deadline_ns(q.req, q.arrival_ns);
-  });
-  queue_.insert(pos, t);
 }
 
 // Returns true when the job now runs. On a generator error other than "no free slot"
@@ -346,7 +504,7 @@ bool Server::try_submit(Job& job) {
     return true;
   }
   if (st.error().code == Error::kResourceExhausted) return false;
-  queue_.erase(std::remove(queue_.begin(), queue_.end(), job.ticket), queue_.end());
+  queue_.remove(job.ticket);
   fail_job(job.ticket, reply_error_for(st.error().code), st.error().message);
   return false;
 }
@@ -359,18 +517,18 @@ void Server::admit(int64_t) {
       if (jobs_.count(t)) return;  // no free slot: try again after a request finishes
       continue;                    // rejected and answered: next one
     }
-    queue_.erase(queue_.begin());
+    queue_.pop_front();
   }
 }
 
 void Server::expire_queued(int64_t now) {
   std::vector<RequestTicket> expired;
-  for (RequestTicket t : queue_) {
-    const Job& j = jobs_.at(t);
-    if (!j.req.best_effort && now > deadline_ns(j.req, j.arrival_ns)) expired.push_back(t);
+  for (const RequestQueue::Entry& e : queue_) {
+    if (!jobs_.at(e.ticket).req.best_effort && e.key.deadline_ns > 0 && now > e.key.deadline_ns)
+      expired.push_back(e.ticket);
   }
   for (RequestTicket t : expired) {
-    queue_.erase(std::remove(queue_.begin(), queue_.end(), t), queue_.end());
+    queue_.remove(t);
     const Job& j = jobs_.at(t);
     fail_job(t, ReplyError::kDeadlineUnmeetable,
              std::string(j.req.ttft_ms ? "ttft_ms" : "deadline_ms") + ": passed while waiting for a free slot");
@@ -390,20 +548,7 @@ void Server::handle_cancel(const MqttMessage& m) {
     if (job.req.id == id && (client.empty() || job.reply_topic == client)) matches.push_back(t);
   if (matches.empty()) log_request(LogLevel::kDebug, {id.c_str(), client.c_str(), nullptr}, "cancel: no such request");
   int64_t now = now_ns();
-  for (RequestTicket t : matches) {
-    Job& job = jobs_.at(t);
-    if (job.running) {
-      if (!job.cancel_ns) {
-        job.cancel_ns = now;
-        generator_.cancel(t);
-      }
-    } else {
-      queue_.erase(std::remove(queue_.begin(), queue_.end(), t), queue_.end());
-      FinishInfo f;
-      f.reason = FinishReason::kCancelled;
-      finish_job(t, f);
-    }
-  }
+  for (RequestTicket t : matches) cancel_job(t, now);
 }
 
 void Server::drain_step(int64_t now) {
@@ -412,42 +557,60 @@ void Server::drain_step(int64_t now) {
   AIRT_LOG_INFO("drain timeout: cancelling %zu requests", jobs_.size());
   std::vector<RequestTicket> all;
   for (auto& [t, job] : jobs_) all.push_back(t);
-  for (RequestTicket t : all) {
-    Job& job = jobs_.at(t);
-    if (job.running) {
-      if (!job.cancel_ns) {
-        job.cancel_ns = now;
-        generator_.cancel(t);
-      }
-    } else {
-      FinishInfo f;
-      f.reason = FinishReason::kCancelled;
-      finish_job(t, f);
-    }
-  }
-  queue_.clear();
+  for (RequestTicket t : all) cancel_job(t, now);
 }
 
-void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload) {
-  Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation);
-  if (!st.ok()) AIRT_LOG_ERROR("reply to %s not sent: %s", topic.c_str(), st.error().message.c_str());
+// A running request is asked to stop (once; the engine answers at its next step); a
+// queued one is answered as cancelled at once.
+void Server::cancel_job(RequestTicket t, int64_t now) {
+  Job& job = jobs_.at(t);
+  if (!job.running) {
+    queue_.remove(t);
+    finish_cancelled(t);
+  } else if (!job.cancel_ns) {
+    job.cancel_ns = now;
+    generator_.cancel(t);
+  }
+}
+
+void Server::finish_cancelled(RequestTicket t) {
+  FinishInfo f;
+  f.reason = engine::FinishReason::kCancelled;
+  f.completion_tokens = jobs_.at(t).tokens;
+  f.operating_point = last_stats_.operating_point;
+  f.tier_name = last_stats_.tier_name;
+  finish_job(t, f);
+}
+
+// Finals and errors go at QoS 1 and are tracked until the broker acknowledges them;
+// then their journal record is done. One that cannot be handed over at all is done now,
+// so it does not hold the journal open forever.
+void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload, uint64_t seq) {
+  int mid = 0;
+  Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation, &mid);
+  if (!st.ok()) {
+    AIRT_LOG_ERROR("reply to %s not sent: %s", topic.c_str(), st.error().message.c_str());
+    journal_done(seq);
+    return;
+  }
+  awaiting_ack_[mid] = seq;
 }
 
 void Server::send_error(const std::string& topic, const std::string* corr, const std::string* id, ReplyError code,
-                        const std::string& message) {
+                        const std::string& message, uint64_t seq) {
   counters_.errors++;
   if (code == ReplyError::kOverloaded) counters_.overloaded++;
   log_request(code == ReplyError::kInternal ? LogLevel::kError : LogLevel::kInfo,
               {id ? id->c_str() : nullptr, topic.c_str(), reply_error_name(code)}, "request rejected: %s",
               message.c_str());
-  reply(topic, corr, reply_error(id, code, message));
+  reply(topic, corr, reply_error(id, code, message), seq);
 }
 
 void Server::fail_job(RequestTicket t, ReplyError code, const std::string& message) {
   auto it = jobs_.find(t);
   if (it == jobs_.end()) return;
   Job& j = it->second;
-  send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, code, message);
+  send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, code, message, j.journal_seq);
   // Rejected before running (overloaded, bad request): the client may send it again.
   forget_job(t, j.running);
 }
@@ -469,11 +632,12 @@ void Server::finish_job(RequestTicket t, const FinishInfo& info) {
   else if (r.total_ms > 0)
     r.tokens_per_s = double(info.completion_tokens) / (r.total_ms / 1e3);
   r.operating_point = info.operating_point;
+  r.tier_name = info.tier_name;
   counters_.finals++;
-  if (info.reason == FinishReason::kCancelled) counters_.cancelled++;
-  log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), finish_reason_name(info.reason)},
+  if (info.reason == engine::FinishReason::kCancelled) counters_.cancelled++;
+  log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), engine::finish_reason_name(info.reason)},
               "request done: %d+%d tokens, %.0f ms", info.prompt_tokens, info.completion_tokens, r.total_ms);
-  reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, reply_final(j.req.id, j.text, r));
+  reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, reply_final(j.req.id, j.text, r), j.journal_seq);
   forget_job(t, true);
 }
 
@@ -493,9 +657,12 @@ void Server::on_token(RequestTicket t, std::string_view delta) {
   if (j.tokens++ == 0) j.first_token_ns = now_ns();
   if (delta.empty()) return;
   j.text.append(delta);
-  if (j.req.stream) {
-    reply_chunk(chunk_buf_, j.req.id, delta, j.chunk_index++);
-    reply(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, chunk_buf_);
+  // Chunks go at QoS 0 and are not kept while the broker is away (the final message
+  // carries the whole text): what a broker outage can hold back stays bounded.
+  int index = j.chunk_index++;
+  if (j.req.stream && mqtt_->connected()) {
+    reply_chunk(chunk_buf_, j.req.id, delta, index);
+    (void)mqtt_->publish(j.reply_topic, chunk_buf_, 0, false, j.correlation, j.has_correlation);
   }
 }
 
@@ -506,15 +673,16 @@ void Server::on_error(RequestTicket t, const ErrorInfo& error) {
   if (it == jobs_.end()) return;
   Job& j = it->second;
   send_error(j.reply_topic, j.has_correlation ? &j.correlation : nullptr, &j.req.id, reply_error_for(error.code),
-             error.message);
+             error.message, j.journal_seq);
   forget_job(t, true);
 }
 
-void Server::publish_status(const char* state, bool only_if_changed) {
+void Server::publish_status(const char* state, bool only_if_changed, const char* reason) {
   if (!mqtt_) return;
   StatusInfo s;
   s.state = state;
   s.node = node_;
+  if (reason) s.reason = reason;
   s.model = info_.model;
   s.slots = info_.slots;
   s.slots_busy = running_;
@@ -522,6 +690,7 @@ void Server::publish_status(const char* state, bool only_if_changed) {
   s.tokens_per_s = last_stats_.tokens_per_s;
   s.has_operating_point = true;
   s.operating_point = last_stats_.operating_point;
+  s.tier_name = last_stats_.tier_name;
   std::string payload = status_json(s);
   if (only_if_changed && payload == last_status_) return;
   last_status_ = payload;
@@ -537,7 +706,7 @@ void Server::publish_telemetry(int64_t now) {
   t.stats = last_stats_;
   t.stats.events = std::move(pending_events_);
   pending_events_.clear();
-  t.mem_available_bytes = meminfo_available();
+  t.mem_available_bytes = mem_available();
   t.rss_bytes = self_rss();
   t.requests_total = counters_.received;
   t.replies_final = counters_.finals;
@@ -562,7 +731,7 @@ void Server::periodic(int64_t now, bool force) {
     char line[256];
     std::snprintf(line, sizeof line, "%s | %d/%d slots busy, %zu queued | %.1f tok/s | %s%s", info_.model.c_str(),
                   running_, info_.slots, queue_.size(), last_stats_.tokens_per_s,
-                  last_stats_.operating_point.weights.c_str(),
+                  last_stats_.tier_name.c_str(),
                   mqtt_ && mqtt_->connected() ? "" : " | broker disconnected");
     if (notifier_ && ready_sent_ && !draining_) notifier_->status(line);
     // The retained status is republished only when it changed, so subscribers are not woken for nothing.

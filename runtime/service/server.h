@@ -1,8 +1,8 @@
-// The serving core of `airt serve`: takes requests from MQTT, admits them (validation,
-// duplicate detection, rate limit, bounded queue -> immediate `overloaded`), runs them
-// on a Generator, streams and sends replies, and guarantees that every request it
-// accepts gets exactly one final message or error, including on cancel and on the
-// SIGTERM drain. Publishes the retained status and periodic telemetry and drives the
+// The serving core of `airt serve`: takes requests from MQTT, journals them, admits them
+// (validation, duplicate detection, rate limit, bounded queue -> immediate `overloaded`),
+// runs them on a Generator, streams and sends replies, and guarantees that every request
+// it accepts gets exactly one final message or error, including on cancel, on the
+// SIGTERM drain and (through the journal) after a crash. Publishes the retained status and periodic telemetry and drives the
 // systemd notifications (READY, STATUS, WATCHDOG, STOPPING).
 //
 // Threads: run() is the serving loop; everything that touches requests or the Generator
@@ -22,8 +22,10 @@
 #include "runtime/service/admission.h"
 #include "runtime/service/config.h"
 #include "runtime/service/generator.h"
+#include "runtime/service/journal.h"
 #include "runtime/service/mqtt_client.h"
 #include "runtime/service/protocol.h"
+#include "runtime/service/request_queue.h"
 #include "runtime/service/systemd_notify.h"
 
 namespace airt::service {
@@ -64,6 +66,7 @@ class Server final : public MqttHandler, private GenerateSink {
   void on_mqtt_connected(bool session_present) override;
   void on_mqtt_disconnected(const char* reason) override;
   void on_mqtt_message(MqttMessage&& message) override;
+  void on_mqtt_acked(int mid) override;
 
  private:
   struct Job {
@@ -76,16 +79,25 @@ class Server final : public MqttHandler, private GenerateSink {
     int64_t arrival_ns = 0;
     int64_t first_token_ns = 0;
     int64_t cancel_ns = 0;  // when cancel() was asked of the generator
+    uint64_t journal_seq = 0;  // 0: not journaled
     int tokens = 0;
     int chunk_index = 0;
     bool running = false;
     std::string text;
   };
   struct Event {
-    enum Kind { kMessage, kConnected, kDisconnected, kStop, kReload } kind;
+    enum Kind { kMessage, kConnected, kDisconnected, kStop, kReload, kAcked };
+    Event(Kind k, int64_t time) : kind(k), time_ns(time) {}
+    Kind kind;
     MqttMessage message;
     int64_t time_ns = 0;
     std::unique_ptr<ServiceConfig> config;
+    int mid = 0;                // kAcked
+    uint64_t seq = 0;           // kMessage: its journal record; 0: none
+    bool replay = false;        // kMessage: read back from the journal after a restart
+    bool refused = false;       // kMessage: not taken (journal or inbox full, journal error)
+    ReplyError refuse_code = ReplyError::kOverloaded;
+    std::string refuse_message;
   };
   struct AtomicCounters {
     std::atomic<uint64_t> received{0}, accepted{0}, finals{0}, errors{0}, overloaded{0}, duplicates{0}, dropped{0},
@@ -93,21 +105,34 @@ class Server final : public MqttHandler, private GenerateSink {
   };
 
   void post(Event event);
+  Status connect();
+  bool step_generator();
+  void answer_overdue_cancels(int64_t now);
+  void wait_for_events();
+  void shut_down();
   void handle(Event& event, int64_t now);
-  void handle_request(MqttMessage& m, int64_t arrival_ns);
+  void handle_request(Event& e);
+  bool screen_request(const Event& e, Request& req, std::string& topic);
+  void accept(const Event& e, Request&& req, std::string&& topic);
+  Status open_journal();
+  void journal_message(Event& e);
+  void recover();
+  void journal_done(uint64_t seq);
   void handle_cancel(const MqttMessage& m);
+  void cancel_job(RequestTicket t, int64_t now);
+  void finish_cancelled(RequestTicket t);
   void apply_config(const ServiceConfig& c);
-  void enqueue(RequestTicket t);
+  void apply_reload(const ServiceConfig& c);
   void admit(int64_t now);
   bool try_submit(Job& job);
   void expire_queued(int64_t now);
   void drain_step(int64_t now);
   void periodic(int64_t now, bool force);
-  void publish_status(const char* state, bool only_if_changed = false);
+  void publish_status(const char* state, bool only_if_changed = false, const char* reason = nullptr);
   void publish_telemetry(int64_t now);
-  void reply(const std::string& topic, const std::string* correlation, const std::string& payload);
+  void reply(const std::string& topic, const std::string* correlation, const std::string& payload, uint64_t seq);
   void send_error(const std::string& topic, const std::string* correlation, const std::string* id, ReplyError code,
-                  const std::string& message);
+                  const std::string& message, uint64_t seq = 0);
   void finish_job(RequestTicket t, const FinishInfo& info);
   void fail_job(RequestTicket t, ReplyError code, const std::string& message);
   void forget_job(RequestTicket t, bool answered);
@@ -129,10 +154,24 @@ class Server final : public MqttHandler, private GenerateSink {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Event> inbox_;
+  size_t inbox_messages_ = 0;  // kMessage events in inbox_; guarded by mu_
+  size_t max_inbox_ = 0;       // planned in connect(): beyond it requests are refused as overloaded
+
+  // The request journal (null: off). Appended on the network thread before the broker
+  // is acknowledged, marked done on the serving loop: journal_mu_ guards it.
+  std::unique_ptr<Journal> journal_;
+  std::mutex journal_mu_;
+  size_t journal_plan_payload_ = 0;             // payload bytes the journal's records are planned for
+  std::atomic<int> journal_payload_bytes_{0};   // read on the network thread: larger ones are not journaled
+  bool recovered_ = false;
+  // Finals and errors (QoS 1) the broker has not acknowledged yet: message id -> journal
+  // seq (0: none). Bounded by ack_bound_: beyond it new requests are refused.
+  std::unordered_map<int, uint64_t> awaiting_ack_;
+  size_t ack_bound_ = 0;
 
   std::unordered_map<RequestTicket, Job> jobs_;
   std::unordered_map<std::string, RequestTicket> by_key_;
-  std::vector<RequestTicket> queue_;  // waiting for a slot, best first
+  RequestQueue queue_;  // waiting for a slot, best first
   int running_ = 0;
   RequestTicket next_ticket_ = 1;
   RecentKeys answered_;

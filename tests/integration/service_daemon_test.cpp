@@ -5,6 +5,8 @@
 #include "tests/integration/service_fixture.h"
 
 #include <poll.h>
+#include <map>
+#include <set>
 #include <sys/un.h>
 
 #include "runtime/service/serve_command.h"
@@ -83,14 +85,16 @@ class ServiceDaemon : public ::testing::Test {
     }
   }
 
-  std::string write_config(int drain_ms, int cap, std::string path = "") {
+  std::string write_config(int drain_ms, int cap, std::string path = "", int slots = 1, int keepalive_s = 30) {
     if (path.empty()) path = airt::test::temp_dir() + "/airt.json";
+    if (journal_.empty()) journal_ = airt::test::temp_dir() + "/requests.journal";
     FILE* f = std::fopen(path.c_str(), "w");
     std::fprintf(f,
-                 R"({"node": "d1", "slots": 1, "drain_timeout_ms": %d, "telemetry_interval_s": 0,
-                     "broker": {"host": "127.0.0.1", "port": %d, "reconnect_min_ms": 100, "reconnect_max_ms": 500},
-                     "limits": {"max_tokens_cap": %d, "default_max_tokens": 4}})",
-                 drain_ms, broker_.port(), cap);
+                 R"({"node": "d1", "slots": %d, "drain_timeout_ms": %d, "telemetry_interval_s": 0,
+                     "broker": {"host": "127.0.0.1", "port": %d, "reconnect_min_ms": 100, "reconnect_max_ms": 500,
+                                "keepalive_s": %d},
+                     "limits": {"max_tokens_cap": %d, "default_max_tokens": 4}, "journal": {"path": "%s"}})",
+                 slots, drain_ms, broker_.port(), keepalive_s, cap, journal_.c_str());
     std::fclose(f);
     return path;
   }
@@ -130,6 +134,7 @@ class ServiceDaemon : public ::testing::Test {
 
   MosquittoBroker broker_;
   pid_t pid_ = -1;
+  std::string journal_;
 };
 
 TEST_F(ServiceDaemon, NotifiesAndCancelsInFlightRequestsWhenTheDrainTimesOut) {
@@ -209,6 +214,103 @@ TEST_F(ServiceDaemon, CrashLeavesTheLastWillOffline) {
   EXPECT_TRUE(wait_status(broker_.port(), "d1", "offline"));
 }
 
+// Replies survive a broker outage. The broker is killed (SIGKILL, persistence off: it
+// loses every session and subscription) while four requests stream; airt finishes them
+// while it is away and keeps the finals (QoS 1) until a broker acknowledges them.
+// What MQTT guarantees here, and what the test holds it to: a message reaches a client
+// that is subscribed when the broker takes it. A broker without persistence forgets
+// the client's subscription too, so the client reconnects and subscribes again; airt is
+// paused (SIGSTOP) until it has, so its re-sent finals find the subscription.
+TEST_F(ServiceDaemon, FinalsSurviveABrokerKilledWhileRequestsStream) {
+  NotifyListener notify;
+  spawn(write_config(1000, 2000, "", /*slots=*/4), notify.path());
+  notify.start();
+  ASSERT_TRUE(notify.wait("READY=1")) << notify.all();
+  ASSERT_TRUE(wait_status(broker_.port(), "d1", "online"));
+  TestClient app(broker_.port(), "outage-app");
+  ASSERT_TRUE(app.connect({"d/reply/#"}));
+  constexpr int kTokens = 60;  // 20 ms a step: 1.2 s
+  for (int i = 0; i < 4; ++i) {
+    std::string id = "o" + std::to_string(i);
+    ASSERT_TRUE(app.publish("airt/d1/request",
+                            R"({"id":")" + id + R"(","prompt":")" + id + R"( w","max_tokens":)" + std::to_string(kTokens) +
+                                R"(,"stream":true})",
+                            "d/reply/" + id, id));
+  }
+  ASSERT_TRUE(app.wait_for([](auto& m) {
+    std::set<std::string> streaming;
+    for (auto& r : m) streaming.insert(r.topic);
+    return streaming.size() == 4;
+  })) << "all four stream";
+  int port = broker_.port();
+  broker_.kill_now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // airt finishes all four meanwhile
+  kill(pid_, SIGSTOP);
+  ASSERT_TRUE(broker_.start(port)) << broker_.log();
+  for (int i = 0; i < 2000 && app.subacks() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(app.subacks(), 2) << "the client subscribed again";
+  kill(pid_, SIGCONT);
+  ASSERT_TRUE(app.wait_for([](auto& m) { return count_terminal(m) >= 4; }, 30000)) << broker_.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::map<std::string, int> finals;
+  int chunks = 0;
+  for (auto& r : app.received()) {
+    Json j(r.payload);
+    if (!j.is_final()) {
+      ++chunks;
+      continue;
+    }
+    std::string id = j.str("id");
+    finals[id]++;
+    EXPECT_EQ(r.correlation, id);
+    EXPECT_EQ(j.str("text"), ScriptedTestGenerator::expected_text(id + " w", kTokens)) << "the whole text";
+  }
+  ASSERT_EQ(finals.size(), 4u);
+  for (auto& [id, n] : finals) EXPECT_EQ(n, 1) << id;
+  EXPECT_LT(chunks, 4 * kTokens) << "chunks made while the broker was away were not queued (QoS 0)";
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(wait_exit(), 0);
+}
+
+// A clean stop (SIGTERM) publishes airt's own retained offline status and then sends a
+// DISCONNECT, so the broker discards the Last Will: the retained status is airt's
+// ("reason": "stopped"), not the Will's ("connection lost"), also after a keepalive.
+TEST_F(ServiceDaemon, CleanStopLeavesItsOwnOfflineStatusNotTheWill) {
+  NotifyListener notify;
+  spawn(write_config(1000, 100, "", 1, /*keepalive_s=*/5), notify.path());
+  notify.start();
+  ASSERT_TRUE(notify.wait("READY=1")) << notify.all();
+  ASSERT_TRUE(wait_status(broker_.port(), "d1", "online"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(6000));  // past one keepalive interval
+  kill(pid_, SIGTERM);
+  EXPECT_EQ(wait_exit(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // a Will would be published by now
+  TestClient watcher(broker_.port(), "will-watch");
+  ASSERT_TRUE(watcher.connect({"airt/d1/status"}));
+  ASSERT_TRUE(watcher.wait_for([](auto& m) { return !m.empty(); }));
+  Json status(watcher.received().back().payload);
+  EXPECT_EQ(status.str("state"), "offline");
+  EXPECT_EQ(status.str("reason"), "stopped") << watcher.received().back().payload;
+  EXPECT_TRUE(watcher.received().back().retain);
+}
+
+TEST_F(ServiceDaemon, CrashWillSaysConnectionLost) {
+  NotifyListener notify;
+  spawn(write_config(1000, 100), notify.path());
+  notify.start();
+  ASSERT_TRUE(notify.wait("READY=1")) << notify.all();
+  ASSERT_TRUE(wait_status(broker_.port(), "d1", "online"));
+  kill(pid_, SIGKILL);
+  EXPECT_EQ(wait_exit(), 128 + SIGKILL);
+  TestClient watcher(broker_.port(), "will-watch2");
+  ASSERT_TRUE(watcher.connect({"airt/d1/status"}));
+  ASSERT_TRUE(watcher.wait_for([](auto& m) {
+    for (auto& r : m)
+      if (Json(r.payload).str("reason") == "connection lost") return true;
+    return false;
+  }));
+}
+
 TEST(ServiceCommand, UsageErrorsAndConfigCheck) {
   auto call = [](std::vector<std::string> args, int (*fn)(int, char**)) {
     std::vector<char*> argv;
@@ -233,6 +335,12 @@ TEST(ServiceCommand, UsageErrorsAndConfigCheck) {
   std::fputs(R"({"limits": {"max_payload_bytes": "big"}})", f);
   std::fclose(f);
   EXPECT_EQ(call({"config", "check", bad}, config_main), 1);
+  // Exactly one JSON value per file, no NUL inside a string.
+  for (std::string text : {std::string(R"({"slots":2} {"slots":999})"), std::string(R"({"node": "a\u0000b"})"),
+                           std::string("{\"node\": \"a") + '\0' + "b\"}"}) {
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << text;
+    EXPECT_EQ(call({"config", "check", bad}, config_main), 1) << text;
+  }
   EXPECT_EQ(call({"config"}, config_main), 2);
 }
 

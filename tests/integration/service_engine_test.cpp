@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace airt::service::test {
@@ -53,6 +54,13 @@ class ServeProcess {
     status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return status_;
   }
+  // SIGKILL: no drain, no DISCONNECT, nothing flushed (a crash or a power cut of the process).
+  void kill_now() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
   std::string log() const { return airt::test::read_text(log_); }
 
  private:
@@ -69,9 +77,12 @@ struct Served {
 
   bool start(const std::string& model, int slots) {
     if (!broker.start()) return false;
+    return start_serve(model, slots);
+  }
+  bool start_serve(const std::string& model, int slots) {
     std::string conf = state + "/airt.json";
     std::ofstream(conf) << "{\"sessions\": {\"state_dir\": \"" << state << "/sessions\", \"max_count\": 2}, "
-                        << "\"limits\": {\"max_prompt_tokens\": 128}}";
+                        << "\"limits\": {\"max_prompt_tokens\": 128}, \"journal\": {\"path\": \"" << state << "/requests.journal\"}}";
     return serve.start({"serve", "-m", model, "--broker", "127.0.0.1:" + std::to_string(broker.port()), "--node", node,
                         "--config", conf, "--slots", std::to_string(slots), "--ctx", "256", "--threads", "2"});
   }
@@ -206,6 +217,59 @@ TEST(ServiceEngine, ManyClientsTwoSlotsEveryRequestAnsweredOnce) {
     }
     EXPECT_EQ(int(ids.size()), kEach);
   }
+  EXPECT_EQ(s.serve.stop(), 0) << s.serve.log();
+}
+
+// Nothing lost: airt is killed (SIGKILL) with ten requests in flight, streaming and
+// queued, and started again. Every request gets exactly one final message, or an explicit
+// error, with its own correlation data; none is answered by silence.
+TEST(ServiceEngine, KilledWithRequestsInFlightAnswersEveryOneAfterRestart) {
+  std::string model = airt::test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(model);
+  Served s;
+  ASSERT_TRUE(s.start(model, 1));
+  TestClient c(s.broker.port(), "e2e-kill");
+  ASSERT_TRUE(c.connect({s.topic("status"), "e2e/kill/#"}));
+  ASSERT_TRUE(wait_online(c)) << s.serve.log();
+  constexpr int kRequests = 10;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "k" + std::to_string(i);
+    std::string stream = i % 2 ? "false" : "true";
+    ASSERT_TRUE(c.publish(s.topic("request"),
+                          R"({"id":")" + id + R"(","prompt":"Once upon a time","max_tokens":200,"stream":)" + stream + "}",
+                          "e2e/kill/" + id, "corr-" + id));
+  }
+  auto replies = [](const std::vector<Received>& m) {
+    std::vector<Received> out;
+    for (auto& r : m)
+      if (r.topic.rfind("e2e/kill/", 0) == 0) out.push_back(r);
+    return out;
+  };
+  ASSERT_TRUE(c.wait_for([&](const std::vector<Received>& m) { return !replies(m).empty(); })) << s.serve.log();
+  s.serve.kill_now();  // the first request is streaming, the others wait in the queue
+  int answered_before = count_terminal(replies(c.received()));
+  ASSERT_LT(answered_before, kRequests) << "the kill came too late to test anything";
+
+  ASSERT_TRUE(s.start_serve(model, 1));
+  ASSERT_TRUE(c.wait_for([&](const std::vector<Received>& m) { return count_terminal(replies(m)) >= kRequests; }, 120000))
+      << count_terminal(replies(c.received())) << " answered\n" << s.serve.log();
+  usleep(500000);  // a second final would arrive now
+  std::map<std::string, int> terminals;
+  for (auto& r : replies(c.received())) {
+    Json j(r.payload);
+    if (!j.is_final() && !j.is_error()) continue;
+    std::string id = j.str("id");
+    terminals[id]++;
+    EXPECT_EQ(r.topic, "e2e/kill/" + id);
+    EXPECT_EQ(r.correlation, "corr-" + id) << "the same correlation data after the restart";
+    if (j.is_error()) {
+      EXPECT_EQ(j.error_code(), "internal") << r.payload;
+      EXPECT_NE(j.error_message().find("airt restarted"), std::string::npos) << r.payload;
+    }
+  }
+  ASSERT_EQ(int(terminals.size()), kRequests) << s.serve.log();
+  for (auto& [id, n] : terminals) EXPECT_EQ(n, 1) << id << " answered " << n << " times";
+  EXPECT_NE(s.serve.log().find("in flight when airt stopped"), std::string::npos) << s.serve.log();
   EXPECT_EQ(s.serve.stop(), 0) << s.serve.log();
 }
 

@@ -246,6 +246,11 @@ class TestClient {
     std::lock_guard<std::mutex> lock(mu_);
     return connects_;
   }
+  // SUBACKs received, over every (re)connect.
+  int subacks() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return subacks_;
+  }
 
  private:
   int port_;
@@ -337,10 +342,9 @@ class ScriptedTestGenerator final : public Generator {
     for (Slot& s : active_) {
       FinishInfo f;
       f.prompt_tokens = s.prompt_tokens;
-      f.operating_point.weights = "F32";
-      f.operating_point.backend = "cpu";
+      f.tier_name = "F32";
       if (s.cancelled) {
-        f.reason = FinishReason::kCancelled;
+        f.reason = engine::FinishReason::kCancelled;
         f.completion_tokens = s.produced;
         sink.on_finish(s.ticket, f);
         continue;
@@ -352,7 +356,7 @@ class ScriptedTestGenerator final : public Generator {
       sink.on_token(s.ticket, s.words[size_t(s.produced) % s.words.size()] + " ");
       tokens_++;
       if (++s.produced >= s.max_tokens) {
-        f.reason = FinishReason::kLength;
+        f.reason = engine::FinishReason::kLength;
         f.completion_tokens = s.produced;
         sink.on_finish(s.ticket, f);
         continue;
@@ -366,8 +370,7 @@ class ScriptedTestGenerator final : public Generator {
   GeneratorStats stats() override {
     GeneratorStats s;
     s.slots_busy = int(active_.size());
-    s.operating_point.weights = "F32";
-    s.operating_point.backend = "cpu";
+    s.tier_name = "F32";
     return s;
   }
 
@@ -407,6 +410,7 @@ inline ServiceConfig test_config(int port, const std::string& node) {
   c.telemetry_interval_s = 0;
   c.model.path = "test-model";
   c.limits.queue_depth = 64;
+  c.journal.path = airt::test::temp_dir() + "/requests.journal";
   EXPECT_TRUE(config_finalize(c, "test").ok());
   return c;
 }

@@ -194,3 +194,23 @@ TEST(ServiceConfig, RestartFieldsNameWhatReloadCannotApply) {
 
 }  // namespace
 }  // namespace airt::service
+
+namespace airt::service {
+namespace {
+
+TEST(ServiceConfig, ExactlyOneJsonValueNulsAndConvertedNumbers) {
+  std::string e = parse_error(R"({"slots":2} {"slots":999})");
+  EXPECT_NE(e.find("airt.json: line 1, column 13: unexpected text after the JSON value"), std::string::npos) << e;
+  EXPECT_NE(e.find("{\"slots\":999}"), std::string::npos) << "names what follows: " << e;
+  EXPECT_TRUE(config_parse("{\"slots\": 2}\n\n", "airt.json").ok());
+  EXPECT_EQ(parse_error(R"({"node": "kitchen\u0000x"})"), "airt.json: node: must not contain NUL characters (\\u0000)");
+  EXPECT_EQ(parse_error(std::string("{\"broker\": {\"host\": \"a") + '\0' + "b\"}}"),
+            "airt.json: broker.host: must not contain NUL characters (\\u0000)");
+  EXPECT_NE(parse_error(R"({"log_level": "info\u0000"})").find("log_level"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"slots": 1e300})").find("slots: must be an integer"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"broker": {"session_expiry_s": 4294967296}})").find("broker.session_expiry_s"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace airt::service

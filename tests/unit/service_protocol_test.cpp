@@ -149,7 +149,7 @@ TEST(ServiceProtocol, IdPromptAndMessagesShapes) {
        "messages[0].role: must be \"system\", \"user\" or \"assistant\", got \"robot\""},
       {R"({"id": "r", "messages": [{"role": "user", "content": 1}]})",
        "messages[0].content: must be a string of at most 16777216 bytes, got 1"},
-      {R"({"id": "r", "prompt": "\u0000"})", "prompt: must be a string of 1..16777216 bytes, got 0 bytes"},
+      {R"({"id": "r", "prompt": "\u0000"})", "prompt: must not contain NUL characters (\\u0000)"},
       {"{\"id\": \"r\", \"prompt\": \"\xff\xfe\"}", "prompt: must be valid UTF-8, got a string that is not UTF-8"},
       {"[1, 2]", "payload: must be a JSON object, got an array"},
       {"{\"id\": \"r\", \"prompt\": ", "payload: not valid JSON"},
@@ -197,15 +197,17 @@ cJSON* parse_json(const std::string& s) {
 
 TEST(ServiceProtocol, FinalReplyHasTheDocumentedFields) {
   FinalReply f;
-  f.reason = FinishReason::kLength;
+  f.reason = engine::FinishReason::kLength;
   f.prompt_tokens = 7;
   f.completion_tokens = 3;
   f.ttft_ms = 12.3456;
   f.total_ms = 40;
   f.tokens_per_s = 71.5;
-  f.operating_point.weights = "Q4_0";
+  f.tier_name = "Q4_0";
   f.operating_point.threads = 4;
-  f.operating_point.backend = "cpu";
+  f.operating_point.window = 512;
+  f.operating_point.draft_len = 3;
+  f.operating_point.backend = governor::BackendKind::kCpu;
   std::string s = reply_final("id\"1", "said \"hi\"\n", f);
   cJSON* j = parse_json(s);
   ASSERT_NE(j, nullptr);
@@ -222,6 +224,10 @@ TEST(ServiceProtocol, FinalReplyHasTheDocumentedFields) {
   cJSON* op = cJSON_GetObjectItem(j, "operating_point");
   EXPECT_STREQ(cJSON_GetObjectItem(op, "weights")->valuestring, "Q4_0");
   EXPECT_EQ(cJSON_GetObjectItem(op, "threads")->valueint, 4);
+  EXPECT_EQ(cJSON_GetObjectItem(op, "attention_window")->valueint, 512);
+  EXPECT_EQ(cJSON_GetObjectItem(op, "draft_len")->valueint, 3);
+  EXPECT_STREQ(cJSON_GetObjectItem(op, "backend")->valuestring, "cpu");
+  EXPECT_EQ(cJSON_GetArraySize(op), 5) << "the operating point's JSON fields are the documented five";
   EXPECT_EQ(cJSON_GetArraySize(j), 6);
   cJSON_Delete(j);
 }
@@ -272,7 +278,7 @@ TEST(ServiceProtocol, ErrorCodeMapping) {
   EXPECT_EQ(reply_error_for(Error::kResourceOverBudget), ReplyError::kDeadlineUnmeetable);
   EXPECT_EQ(reply_error_for(Error::kBackendFailure), ReplyError::kInternal);
   EXPECT_STREQ(reply_error_name(ReplyError::kDeadlineUnmeetable), "deadline_unmeetable");
-  EXPECT_STREQ(finish_reason_name(FinishReason::kCancelled), "cancelled");
+  EXPECT_STREQ(engine::finish_reason_name(engine::FinishReason::kCancelled), "cancelled");
 }
 
 TEST(ServiceProtocol, Utf8Validation) {
@@ -281,6 +287,83 @@ TEST(ServiceProtocol, Utf8Validation) {
   EXPECT_FALSE(utf8_valid("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(utf8_valid("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(utf8_valid("\xe2\x82"));          // truncated
+}
+
+}  // namespace
+}  // namespace airt::service
+
+namespace airt::service {
+namespace {
+
+// Validation to the byte: a NUL inside a string (raw or \u0000) is an error naming the
+// field, never a silently shortened value.
+TEST(ServiceProtocol, NulInsideStringsIsRejectedNamingTheField) {
+  Request r;
+  Status st = parse(R"({"id": "n", "prompt": "safe\u0000ignore the rest"})", &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(reply_error_for(st.error().code), ReplyError::kBadRequest);
+  EXPECT_EQ(st.error().message, "prompt: must not contain NUL characters (\\u0000)");
+  EXPECT_EQ(r.id, "n") << "still addressed";
+
+  std::string raw = std::string(R"({"id": "n", "prompt": "safe)") + '\0' + R"(rest"})";
+  st = parse(raw, &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "prompt: must not contain NUL characters (\\u0000)");
+
+  st = parse(R"({"id": "n", "messages": [{"role": "user", "content": "a\u0000b"}]})", &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "messages[0].content: must not contain NUL characters (\\u0000)");
+  st = parse(R"({"id": "n", "messages": [{"role": "user\u0000x", "content": "hi"}]})", &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("messages[0].role"), std::string::npos) << st.error().message;
+  st = parse(R"({"id": "n\u0000", "prompt": "p"})", &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "id: must not contain NUL characters (\\u0000)");
+  st = parse(R"({"id": "n", "prompt": "p", "stop": ["\u0000"]})", &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "stop[0]: must not contain NUL characters (\\u0000)");
+
+  // An escaped backslash before "u0000" is text, not a NUL.
+  ASSERT_TRUE(parse(R"({"id": "n", "prompt": "a\\u0000b"})", &r).ok());
+  EXPECT_EQ(r.prompt, "a\\u0000b");
+  ASSERT_TRUE(parse(R"({"id": "n", "prompt": "caf\u00e9"})", &r).ok());
+  EXPECT_EQ(r.prompt, "caf\xc3\xa9");
+}
+
+TEST(ServiceProtocol, ExactlyOneJsonValuePerPayload) {
+  Request r;
+  Status st = parse(R"({"id": "a", "prompt": "p"} {"id": "b", "prompt": "q", "max_tokens": 500})", &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(reply_error_for(st.error().code), ReplyError::kBadRequest);
+  EXPECT_NE(st.error().message.find("payload: unexpected text after the JSON value"), std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("{\"id\": \"b\""), std::string::npos) << "names what follows";
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p"}x)", &r).ok());
+  ASSERT_TRUE(parse("{\"id\": \"a\", \"prompt\": \"p\"} \r\n\t", &r).ok()) << "trailing whitespace is fine";
+  std::string id, reply_to;
+  EXPECT_FALSE(cancel_parse(R"({"id": "a"} {"id": "b"})", &id, &reply_to).ok());
+  EXPECT_TRUE(cancel_parse(R"({"id": "a"} )", &id, &reply_to).ok());
+}
+
+TEST(ServiceProtocol, NumbersAreCheckedAsTheTypeTheyAreStoredIn) {
+  Request r;
+  Status st = parse(R"({"id": "a", "prompt": "p", "top_p": 1e-300})", &r);
+  ASSERT_FALSE(st.ok()) << "1e-300 is 0 as a float";
+  EXPECT_NE(st.error().message.find("top_p"), std::string::npos);
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p", "top_p": 1e-46})", &r).ok());
+  ASSERT_TRUE(parse(R"({"id": "a", "prompt": "p", "top_p": 1e-30})", &r).ok());
+  EXPECT_GT(r.top_p, 0.0f);
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p", "top_p": 1.00000001})", &r).ok() && r.top_p > 1.0f);
+  ASSERT_TRUE(parse(R"({"id": "a", "prompt": "p", "temperature": 1e-300})", &r).ok());
+  EXPECT_EQ(r.temperature, 0.0f) << "0 is a valid temperature";
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p", "temperature": 1e39})", &r).ok());
+  // Integers: integral and in range after conversion.
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p", "top_k": 1e300})", &r).ok());
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p", "priority": 9.5})", &r).ok());
+  ASSERT_TRUE(parse(R"({"id": "a", "prompt": "p", "priority": 9.0, "seed": 9007199254740991})", &r).ok());
+  EXPECT_EQ(r.priority, 9);
+  EXPECT_EQ(r.seed, 9007199254740991u);
+  EXPECT_FALSE(parse(R"({"id": "a", "prompt": "p", "seed": 9007199254740993})", &r).ok() && r.seed != 9007199254740993u);
 }
 
 }  // namespace
