@@ -48,9 +48,6 @@ class EngineGenerator final : public Generator, private engine::Sink {
     AIRT_LOG_INFO("memory plan for %s (%d slots, ctx %d):\n%s", c.model.path.c_str(), ec.n_slots, ec.n_ctx,
                   plan.to_string().c_str());
     g->engine_ = AIRT_TRY(engine::Engine::create(*g->model_, *g->tok_, ec));
-    g->tier_name_ = hal::dtype_name(g->model_->main_type());
-    g->point_.threads = threads;
-    g->point_.backend = governor::BackendKind::kCpu;
     if (!c.sessions.state_dir.empty()) {
       std::error_code ec2;
       std::filesystem::create_directories(c.sessions.state_dir, ec2);
@@ -129,9 +126,8 @@ class EngineGenerator final : public Generator, private engine::Sink {
     GeneratorStats g;
     g.slots_busy = s.slots_busy;
     g.tokens_per_s = s.decode_tokens_per_s;
-    g.operating_point = point_;
-    g.operating_point.window = s.window;
-    g.tier_name = tier_name_;
+    g.operating_point = s.point;  // the engine's point; the service defines none
+    g.tier_name = s.tier_name;
     governor::BoardReading board = governor::read_board();
     if (board.max_celsius) g.temperature_c = *board.max_celsius;
     if (board.power_watts) g.power_w = *board.power_watts;
@@ -180,8 +176,8 @@ class EngineGenerator final : public Generator, private engine::Sink {
     info.reason = f.reason;
     info.prompt_tokens = f.prompt_tokens;
     info.completion_tokens = f.completion_tokens;
-    info.operating_point = point_;
-    info.tier_name = tier_name_;
+    info.operating_point = engine_->point();
+    info.tier_name = model_->tier_name(engine_->point().tier);
     sink_->on_finish(t, info);
   }
   void on_error(engine::Ticket t, const ErrorInfo& e) override { sink_->on_error(t, e); }
@@ -191,8 +187,6 @@ class EngineGenerator final : public Generator, private engine::Sink {
   std::unique_ptr<text::Tokenizer> tok_;
   std::optional<text::ChatTemplate> template_;
   std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first
-  governor::OperatingPoint point_;
-  std::string tier_name_;
   GenerateSink* sink_ = nullptr;
   std::vector<std::string> sessions_used_;
 };
