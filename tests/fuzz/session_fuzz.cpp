@@ -101,10 +101,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const models::SyntheticShape* shape = models::find_synthetic_shape("airt-micro");
   fuzz::check(shape != nullptr, "the airt-micro shape exists");
   fuzz::check(bench::write_synthetic_model(*shape, hal::DType::kQ8_0, model_path).ok(), "write the model");
-  g->model = std::move(model::Model::load(model_path).value());
+  auto m = model::Model::load(model_path);
+  fuzz::check(m.ok(), "load the model");
+  g->model = std::move(*m);
   model::ContextParams p;
   p.n_ctx = 64;
-  g->ctx = std::move(model::Context::create(*g->model, p).value());
+  auto ctx = model::Context::create(*g->model, p);
+  fuzz::check(ctx.ok(), "create a context");
+  g->ctx = std::move(*ctx);
   write_seeds();
   // The mapping stays valid after unlink; only the input file is rewritten per run.
   std::remove(model_path.c_str());
