@@ -21,15 +21,21 @@ for t in "${targets[@]}"; do
   [ -x "$bin/$t" ] || { echo "fuzz: $bin/$t is not built (make fuzz-build)" >&2; failed=1; continue; }
   work=build/fuzz/corpus/$t findings=build/fuzz/findings/$t log=build/fuzz/logs/$t.log
   mkdir -p "$work" "$findings" "$(dirname "$log")" "tests/fuzz/corpus/$t"
+  touch "$log.start"
   # -timeout: one input running 10 s is a hang; -rss_limit_mb: a leak or a blow-up.
   AIRT_FUZZ_SEED_OUT="$work" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$bin/$t" ${FUZZ_FLAGS:-} -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$findings/" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  [ -n "$runs" ] || runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')  # -fork mode
   corpus=$(find "$work" -type f | wc -l)
-  if [ $rc -eq 0 ]; then
+  found=$(find "$findings" -type f -newer "$log.start" 2>/dev/null | wc -l)
+  if [ $rc -eq 0 ] && [ "$found" -eq 0 ]; then
     result=ok
+  elif [ $rc -eq 0 ]; then
+    result="FOUND $found inputs (in $findings; -ignore_crashes went on)"
+    failed=1
   else
     result="FAILED (rc $rc): $(grep -m1 -E 'ERROR: |fuzz invariant failed|runtime error' "$log" | cut -c1-160)"
     failed=1
