@@ -24,6 +24,7 @@ node=demo
 
 step() { printf '\n== %s\n' "$*"; }
 die() { echo "demo: FAILED: $*" >&2; exit 1; }
+[ -z "${MODEL:-}" ] || [ -f "$MODEL" ] || die "MODEL=$MODEL: no such file"
 
 if [ $build -eq 1 ]; then
   step "dependencies and build"
