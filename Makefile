@@ -2,8 +2,15 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 MODELS ?= $(or $(AIRT_TEST_MODELS),../shared/models)
+# Seconds each fuzzer runs: `make fuzz` (a search) and `make test` (a regression check).
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 20
+# Longest a single test may run (ctest --timeout; under qemu a test runs ~10x slower).
+TEST_TIMEOUT ?= 300
+TEST_TIMEOUT_QEMU ?= 600
 
-.PHONY: deps build debug aarch64 test test-release test-debug test-aarch64 package demo clean
+.PHONY: deps build debug aarch64 fuzz-build test test-release test-debug test-aarch64 test-fuzz fuzz \
+        package demo clean
 
 deps:
 	@bash toolchain/install-deps.sh
@@ -21,17 +28,43 @@ aarch64: deps
 	cmake --preset aarch64 >/dev/null
 	cmake --build --preset aarch64 -j $(JOBS)
 
+# libFuzzer targets (clang, ASan + UBSan everywhere): tests/fuzz/README.md.
+fuzz-build: deps
+	cmake -S . -B build/fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRT_FUZZ=ON -DAIRT_TESTS=OFF >/dev/null
+	cmake --build build/fuzz -j $(JOBS)
+
+# Each suite prints one summary line (tests, seconds) and its slowest tests.
 test-release: build
-	ctest --preset release -j $(JOBS)
+	bash toolchain/ctest-suite.sh release $(TEST_TIMEOUT) $(JOBS)
 
 test-debug: debug
-	ctest --preset debug -j $(JOBS)
+	bash toolchain/ctest-suite.sh debug $(TEST_TIMEOUT) $(JOBS)
 
 # The aarch64 tests under qemu user emulation, twice: an emulated CPU with every extension
-# (NEON + dotprod kernels) and a Cortex-A72 (Raspberry Pi 4: NEON only, dotprod refused).
+# (NEON + dotprod kernels), every test; and a Cortex-A72 (Raspberry Pi 4: NEON only,
+# dotprod refused), where what changes is the kernels: the unit tests (every kernel against
+# the generic one, ISA dispatch) and the logits-against-reference tests of each model type.
+# The rest of the integration tests (service, engine scheduling, CLI) take the same paths
+# on both CPUs and would add ~8 minutes; A72_ALL=1 runs them too.
+A72_ALL ?= 0
 test-aarch64: aarch64
-	ctest --preset aarch64 -j $(JOBS)
-	ctest --preset aarch64-a72 -j $(JOBS)
+	bash toolchain/ctest-suite.sh aarch64 $(TEST_TIMEOUT_QEMU) $(JOBS)
+ifeq ($(A72_ALL),1)
+	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS)
+else
+	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS) aarch64-a72-unit -L unit
+	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS) aarch64-a72-logits -R '^Reference/LogitsTest'
+endif
+
+# Every fuzzer for FUZZ_TEST_SECONDS over its seeds and crash reproducers: a regression
+# that crashes fails here.
+test-fuzz: fuzz-build
+	bash toolchain/run-fuzzers.sh $(FUZZ_TEST_SECONDS)
+
+# Every fuzzer for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600 for a longer search).
+fuzz: fuzz-build
+	bash toolchain/run-fuzzers.sh $(FUZZ_SECONDS)
 
 # Debian packages for amd64 and arm64 (build/packages/*.deb), each checked: contents,
 # conffile, and that its airt runs (arm64 under qemu).
@@ -39,11 +72,13 @@ package: build aarch64
 	bash toolchain/check-packages.sh
 
 # The whole suite: release build, the same tests under ASan + UBSan, aarch64 under qemu,
-# then the packages.
-test: test-release test-debug test-aarch64 package
+# the fuzzers, then the packages.
+test: test-release test-debug test-aarch64 test-fuzz package
 
-demo: build
-	./build/release/airt run -m $(MODELS)/stories260K.gguf -p "Once upon a time" -n 96 --temp 0
+# Installs, builds, and shows airt working with nothing but the clone (toolchain/demo.sh);
+# MODEL=path/to/model.gguf also generates text with a real model.
+demo:
+	MODEL="$(MODEL)" AIRT_TEST_MODELS="$(MODELS)" bash toolchain/demo.sh
 
 clean:
 	rm -rf build

@@ -10,6 +10,10 @@ constexpr SyntheticShape kShapes[] = {
     {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, true},
     {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, true},
     {"smollm2-135m", "llama", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, true},
+    // Not a published model: a 0.2M-parameter shape for tests, fuzzers and the demo, small
+    // enough for emulators. Its 64-wide rows take the K-quants' 32-element fallback types,
+    // its 256-wide ffn_down rows the K-quants themselves, as smollm2's 576/1536 do.
+    {"airt-micro", "llama", 64, 2, 4, 2, 256, 512, 512, 10000.0f, true},
 };
 
 }  // namespace

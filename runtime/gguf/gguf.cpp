@@ -172,10 +172,13 @@ ErrorInfo File::key_error(std::string_view key, const Value* v, const char* expe
                 actual.c_str(), expected);
 }
 
+// Integers for the typed getters: a bool holding 1 is a flag, never a count or an id.
+static bool is_number_integer(const Value* v) { return v && v->is_integer() && v->type() != ValueType::kBool; }
+
 Result<uint64_t> File::get_u64(std::string_view key) const {
   const char* expected = "a non-negative integer";
   const Value* v = find(key);
-  if (!v || !v->is_integer()) return key_error(key, v, expected);
+  if (!is_number_integer(v)) return key_error(key, v, expected);
   detail::IntValue i = read_int(v->type(), v->data_);
   if (i.negative) {
     return errorf(Error::kFormatInvalid, "%s: metadata key '%s' is %" PRId64 ", expected %s", path_.c_str(),
@@ -187,7 +190,7 @@ Result<uint64_t> File::get_u64(std::string_view key) const {
 Result<int64_t> File::get_i64(std::string_view key) const {
   const char* expected = "an integer";
   const Value* v = find(key);
-  if (!v || !v->is_integer()) return key_error(key, v, expected);
+  if (!is_number_integer(v)) return key_error(key, v, expected);
   detail::IntValue i = read_int(v->type(), v->data_);
   if (!i.negative && i.u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return errorf(Error::kFormatInvalid, "%s: metadata key '%s' is %" PRIu64 ", expected an integer below 2^63",
@@ -198,8 +201,14 @@ Result<int64_t> File::get_i64(std::string_view key) const {
 
 Result<double> File::get_f64(std::string_view key) const {
   const Value* v = find(key);
-  if (!v || !(v->is_integer() || v->is_float())) return key_error(key, v, "a number");
+  if (!(is_number_integer(v) || (v && v->is_float()))) return key_error(key, v, "a number");
   return v->as_f64();
+}
+
+Result<bool> File::get_bool(std::string_view key) const {
+  const Value* v = find(key);
+  if (!v || v->type() != ValueType::kBool) return key_error(key, v, "a bool");
+  return v->as_bool();
 }
 
 Result<std::string_view> File::get_string(std::string_view key) const {
@@ -215,6 +224,38 @@ Result<const Value*> File::get_array(std::string_view key, ValueType elem) const
     return key_error(key, v, expected.c_str());
   }
   return v;
+}
+
+Result<const Value*> File::get_int_array(std::string_view key) const {
+  const Value* v = find(key);
+  if (!v || !v->is_array() || !is_integer_type(v->array_type()) || v->array_type() == ValueType::kBool)
+    return key_error(key, v, "an array of integers");
+  return v;
+}
+
+Result<const Value*> File::find_array(std::string_view key, ValueType elem) const {
+  if (!find(key)) return static_cast<const Value*>(nullptr);
+  return get_array(key, elem);
+}
+
+Result<const Value*> File::find_int_array(std::string_view key) const {
+  if (!find(key)) return static_cast<const Value*>(nullptr);
+  return get_int_array(key);
+}
+
+Result<int64_t> File::get_i64_or(std::string_view key, int64_t dflt) const {
+  if (!find(key)) return dflt;
+  return get_i64(key);
+}
+
+Result<bool> File::get_bool_or(std::string_view key, bool dflt) const {
+  if (!find(key)) return dflt;
+  return get_bool(key);
+}
+
+Result<std::string_view> File::get_string_or(std::string_view key, std::string_view dflt) const {
+  if (!find(key)) return dflt;
+  return get_string(key);
 }
 
 Result<uint64_t> File::get_u64_or(std::string_view key, uint64_t dflt) const {

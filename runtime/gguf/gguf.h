@@ -125,16 +125,30 @@ class File {
   const Value* find(std::string_view key) const;  // O(1); nullptr when absent
 
   // Typed lookups whose errors (kFormatInvalid) name the file, the key and the expected
-  // and actual type; a missing key is an error too.
+  // and actual type ("m.gguf: metadata key 'llama.block_count' is string, expected a
+  // non-negative integer"); a missing key is an error too. Read every key through these
+  // (or the *_or / find_* forms): find() plus as_*() turns a mistyped value into 0.
+  // Integers are the 8 integer types; a bool is not an integer here, nor a number.
   Result<uint64_t> get_u64(std::string_view key) const;  // any integer holding a value >= 0
   Result<int64_t> get_i64(std::string_view key) const;   // any integer that fits int64
-  Result<double> get_f64(std::string_view key) const;    // any numeric
+  Result<double> get_f64(std::string_view key) const;    // any integer or float
+  Result<bool> get_bool(std::string_view key) const;     // a bool
   Result<std::string_view> get_string(std::string_view key) const;
   // An array whose elements are exactly of type `elem`.
   Result<const Value*> get_array(std::string_view key, ValueType elem) const;
+  // An array of any of the 8 integer types (token types: i32 in most files, u8 in some);
+  // read it with array_i64().
+  Result<const Value*> get_int_array(std::string_view key) const;
   // Lookups with a default when the key is absent (still an error if present and mistyped).
   Result<uint64_t> get_u64_or(std::string_view key, uint64_t dflt) const;
+  Result<int64_t> get_i64_or(std::string_view key, int64_t dflt) const;
   Result<double> get_f64_or(std::string_view key, double dflt) const;
+  Result<bool> get_bool_or(std::string_view key, bool dflt) const;
+  Result<std::string_view> get_string_or(std::string_view key, std::string_view dflt) const;
+  // Optional arrays: nullptr when the key is absent, an error when it is present with
+  // another type, else the array.
+  Result<const Value*> find_array(std::string_view key, ValueType elem) const;
+  Result<const Value*> find_int_array(std::string_view key) const;
 
   std::span<const TensorInfo> tensors() const { return tensors_; }
   const TensorInfo* tensor(std::string_view name) const;  // O(1); nullptr when absent

@@ -355,6 +355,63 @@ TEST(GgufGetters, ErrorsNameFileKeyAndTypes) {
   EXPECT_GGUF_ERROR(f.get_f64_or("k.ints", 1), Error::kFormatInvalid, "'k.ints' is array of i32");
 }
 
+// Every getter checks the type, and every error names the key with the expected and the
+// actual type: a model's reader never sees a mistyped value as 0.
+TEST(GgufGetters, EveryGetterNamesTheKeyAndBothTypes) {
+  Writer w;
+  w.set_bool("k.flag", true);
+  w.set_string("k.str", "x");
+  w.set_i16("k.i16", -3);
+  w.set_f64("k.f64", 2.5);
+  w.set_array_i32("k.types", {1, 6, 3});
+  w.set_array_u8("k.types_u8", {1, 2});
+  w.set_array_f32("k.scores", {0.5f});
+  w.set_array_string("k.tokens", {"a", "b"});
+  const bool bools[] = {true, false};
+  w.set_array("k.bools", ValueType::kBool, bools, 2);
+  auto r = parse_copy(w.serialize());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const File& f = **r;
+
+  EXPECT_TRUE(f.get_bool("k.flag").value());
+  EXPECT_FALSE(f.get_bool_or("k.absent", false).value());
+  EXPECT_TRUE(f.get_bool_or("k.flag", false).value());
+  EXPECT_EQ(f.get_i64_or("k.i16", 7).value(), -3);
+  EXPECT_EQ(f.get_i64_or("k.absent", 7).value(), 7);
+  EXPECT_EQ(f.get_string_or("k.str", "d").value(), "x");
+  EXPECT_EQ(f.get_string_or("k.absent", "d").value(), "d");
+  EXPECT_EQ(f.get_f64("k.f64").value(), 2.5);
+  const Value* types = f.get_int_array("k.types").value();
+  ASSERT_EQ(types->array_size(), 3u);
+  EXPECT_EQ(types->array_i64(1), 6);
+  EXPECT_EQ(f.get_int_array("k.types_u8").value()->array_i64(1), 2);
+  EXPECT_EQ(f.find_int_array("k.absent").value(), nullptr);
+  EXPECT_EQ(f.find_int_array("k.types").value(), types);
+  EXPECT_EQ(f.find_array("k.absent", ValueType::kF32).value(), nullptr);
+  EXPECT_EQ(f.find_array("k.scores", ValueType::kF32).value()->array_size(), 1u);
+
+  // A bool is a flag, not a count, an id or a number.
+  EXPECT_GGUF_ERROR(f.get_u64("k.flag"), Error::kFormatInvalid,
+                    "metadata key 'k.flag' is bool, expected a non-negative integer");
+  EXPECT_GGUF_ERROR(f.get_i64("k.flag"), Error::kFormatInvalid, "'k.flag' is bool, expected an integer");
+  EXPECT_GGUF_ERROR(f.get_f64_or("k.flag", 1), Error::kFormatInvalid, "'k.flag' is bool, expected a number");
+  EXPECT_GGUF_ERROR(f.get_bool("k.i16"), Error::kFormatInvalid, "'k.i16' is i16, expected a bool");
+  EXPECT_GGUF_ERROR(f.get_bool_or("k.str", true), Error::kFormatInvalid, "'k.str' is string, expected a bool");
+  EXPECT_GGUF_ERROR(f.get_bool("k.absent"), Error::kFormatInvalid, "missing metadata key 'k.absent' (a bool)");
+  EXPECT_GGUF_ERROR(f.get_i64_or("k.f64", 1), Error::kFormatInvalid, "'k.f64' is f64, expected an integer");
+  EXPECT_GGUF_ERROR(f.get_string_or("k.types", "d"), Error::kFormatInvalid,
+                    "'k.types' is array of i32, expected a string");
+  // Token types: an array of integers, of whatever width; not floats, strings or bools.
+  EXPECT_GGUF_ERROR(f.get_int_array("k.scores"), Error::kFormatInvalid,
+                    "'k.scores' is array of f32, expected an array of integers");
+  EXPECT_GGUF_ERROR(f.find_int_array("k.tokens"), Error::kFormatInvalid,
+                    "'k.tokens' is array of string, expected an array of integers");
+  EXPECT_GGUF_ERROR(f.get_int_array("k.bools"), Error::kFormatInvalid, "'k.bools' is array of bool");
+  EXPECT_GGUF_ERROR(f.find_int_array("k.i16"), Error::kFormatInvalid, "'k.i16' is i16, expected an array of integers");
+  EXPECT_GGUF_ERROR(f.find_array("k.types", ValueType::kF32), Error::kFormatInvalid,
+                    "'k.types' is array of i32, expected an array of f32");
+}
+
 // ---------------------------------------------------------------------------------------
 // Writer
 
