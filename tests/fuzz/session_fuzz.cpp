@@ -20,7 +20,8 @@
 #include "bench/synthetic_model.h"
 #include "runtime/core/file.h"
 #include "runtime/engine/session.h"
-#include "runtime/model/context.h"
+#include "runtime/engine/engine.h"
+#include "runtime/model/backend.h"
 #include "runtime/model/model.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -33,7 +34,11 @@ struct State {
   std::string dir, input;
   std::string head;  // magic and version of a file session_save wrote
   std::unique_ptr<model::Model> model;
-  std::unique_ptr<model::Context> ctx;
+  std::unique_ptr<text::Tokenizer> tok;
+  // The cache sessions are read against and restored into, with the backend keeping its blocks.
+  Arena arena;
+  model::KvCache kv;
+  std::unique_ptr<model::Backend> backend;
 };
 State* g = nullptr;
 
@@ -59,13 +64,28 @@ std::string tagged(char mode, std::string_view bytes) {
 }
 
 // A valid session of the model (20 positions, last logits) as seeds: the file, and its payload.
+// Runs 20 prompt tokens and one generated token through an engine that saves the session.
 void write_seeds() {
   std::vector<int32_t> tokens;
   for (int i = 0; i < 20; ++i) tokens.push_back(1 + (i * 37) % 500);
-  fuzz::check(g->ctx->eval(tokens).ok(), "evaluate the seed tokens");
+  engine::EngineConfig c;
+  c.n_ctx = 64;
+  auto e = engine::Engine::create(*g->model, *g->tok, c);
+  fuzz::check(e.ok(), "create an engine");
   const std::string path = g->dir + "/seed.airtsession";
-  fuzz::check(engine::session_save(path, *g->model, g->ctx->kv(), 0, tokens, g->ctx->logits()).ok(), "save a seed");
-  g->ctx->kv().seq_clear(0);
+  engine::Request r;
+  r.prompt_tokens = tokens;
+  r.max_tokens = 1;
+  r.sampling.temp = 0;
+  r.session_path = path;
+  fuzz::check((*e)->submit(1, r).ok(), "submit the seed request");
+  struct Quiet : engine::Sink {
+    void on_token(engine::Ticket, int32_t, std::string_view) override {}
+    void on_finish(engine::Ticket, const engine::Finish&) override {}
+    void on_error(engine::Ticket, const ErrorInfo&) override {}
+  } sink;
+  while ((*e)->step(sink)) {
+  }
   const std::string file = read_all(path);
   g->head = file.substr(0, kHead);
   fuzz::write_seed("session-file", tagged('\1', file));
@@ -74,6 +94,24 @@ void write_seeds() {
   fuzz::check(!ZSTD_isError(got) && got == payload.size(), "decompress the seed");
   fuzz::write_seed("session-payload", tagged('\0', payload));
   fuzz::write_seed("session-payload-short", tagged('\0', std::string_view(payload).substr(0, 64)));
+}
+
+// A one-sequence cache of 64 positions and a CPU backend keeping its blocks.
+void make_cache() {
+  model::BackendParams bp;
+  bp.kv.n_ctx = 64;
+  bp.kv.n_step = 1;
+  bp.n_rows = 1;
+  bp.max_visible = 64;
+  MemoryPlan plan;
+  fuzz::check(model::backend_plan(*g->model, bp, plan).ok(), "plan the backend");
+  auto arena = Arena::reserve(plan.arena_bytes() + model::KvCache::arena_bytes(g->model->hparams(), bp.kv));
+  fuzz::check(arena.ok(), "reserve the arena");
+  g->arena = std::move(*arena);
+  fuzz::check(g->kv.carve(g->arena, g->model->hparams(), bp.kv).ok(), "carve the cache");
+  auto b = model::backend_create(*g->model, bp);
+  fuzz::check(b.ok() && (*b)->carve(g->arena).ok(), "create the backend");
+  g->backend = std::move(*b);
 }
 
 // The file session_save would write for `payload`.
@@ -104,11 +142,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   auto m = model::Model::load(model_path);
   fuzz::check(m.ok(), "load the model");
   g->model = std::move(*m);
-  model::ContextParams p;
-  p.n_ctx = 64;
-  auto ctx = model::Context::create(*g->model, p);
-  fuzz::check(ctx.ok(), "create a context");
-  g->ctx = std::move(*ctx);
+  auto tok = text::Tokenizer::from_gguf(g->model->file());
+  fuzz::check(tok.ok(), "load the vocabulary");
+  g->tok = std::move(*tok);
+  make_cache();
   write_seeds();
   // The mapping stays valid after unlink; only the input file is rewritten per run.
   std::remove(model_path.c_str());
@@ -120,15 +157,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   write_all(g->input, (data[0] & 1) ? std::string(rest) : frame(rest));
-  auto s = engine::Session::read(g->input, *g->model, g->ctx->kv());
+  auto s = engine::Session::read(g->input, *g->model, g->kv);
   if (!s.ok()) {
     fuzz::check(s.error().message.find(g->input) != std::string::npos, "session errors name the file");
     return 0;
   }
-  model::KvCache& kv = g->ctx->kv();
-  const int32_t n = int32_t(s->tokens().size());
+  model::KvCache& kv = g->kv;
+  const int32_t n = s->positions();
   for (int32_t upto : {n, n / 2}) {
-    if (s->restore(kv, 0, upto).ok()) {
+    if (s->restore(kv, *g->backend, 0, upto).ok()) {
       fuzz::check(kv.seq_pos(0) <= upto, "a restored sequence holds at most the positions asked for");
     }
     kv.seq_clear(0);

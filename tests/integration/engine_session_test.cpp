@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <cstring>
 #include <map>
+
+#include <zstd.h>
 
 #include "runtime/core/file.h"
 #include "runtime/engine/engine.h"
@@ -153,6 +156,44 @@ TEST_F(SessionTest, MismatchedAndDamagedFilesAreRefused) {
   r = engine::Session::read(dir_ + "/absent.airtsession", *m_, ctx->kv());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Error::kIoNotFound);
+}
+
+// A saved file with its payload edited by `edit`, compressed again (so the checksum holds
+// and only the reader's own checks can refuse it).
+std::string edited_session(const std::string& file, void (*edit)(std::string&)) {
+  const std::string bytes = read_file(file).value();
+  const size_t head = 12;  // "AIRTSESS" + u32 version
+  std::string payload(ZSTD_getFrameContentSize(bytes.data() + head, bytes.size() - head), '\0');
+  EXPECT_EQ(ZSTD_decompress(payload.data(), payload.size(), bytes.data() + head, bytes.size() - head), payload.size());
+  edit(payload);
+  std::string out = bytes.substr(0, head);
+  out.resize(head + ZSTD_compressBound(payload.size()));
+  out.resize(head + ZSTD_compress(out.data() + head, out.size() - head, payload.data(), payload.size(), 1));
+  return out;
+}
+
+// Found by the session fuzzer: header fields are checked before they are used.
+TEST_F(SessionTest, HostileHeaderFieldsAreRefusedBeforeUse) {
+  std::string file = dir_ + "/h.airtsession";
+  save_half(file);
+  auto e = make_engine(*m_);
+  auto refused = [&](void (*edit)(std::string&), const char* what) {
+    std::string bad = dir_ + "/hostile.airtsession";
+    ASSERT_TRUE(write_file_atomic(bad, edited_session(file, edit)).ok());
+    auto r = engine::Session::read(bad, *m_, e->kv());
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.error().code, Error::kFormatInvalid) << r.error().message;
+    EXPECT_NE(r.error().message.find("damaged"), std::string::npos) << r.error().message;
+  };
+  // KV types that are no type at all (bytes 24, 25: pool_k, pool_v).
+  refused([](std::string& p) { p[24] = char(0x33), p[25] = char(0xb1); }, "unknown KV types");
+  refused([](std::string& p) { p[24] = p[25] = char(0x77); }, "the same unknown type twice");
+  // n_pos = n_tokens near 2^31 (bytes 34, 38): refused before 8 GiB is allocated.
+  refused([](std::string& p) {
+    const int32_t huge = 0x7fffff00;
+    std::memcpy(&p[34], &huge, 4);
+    std::memcpy(&p[38], &huge, 4);
+  }, "huge token count");
 }
 
 TEST_F(SessionTest, EngineRequestResumesFromItsSessionFile) {
