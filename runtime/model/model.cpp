@@ -1,5 +1,6 @@
 #include "runtime/model/model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -19,6 +20,12 @@ Result<int32_t> get_dim(const gguf::File& f, const std::string& k, int64_t lo, i
   return int32_t(v);
 }
 
+// get_dim() where present, else `dflt`.
+Result<int32_t> get_dim_or(const gguf::File& f, const std::string& k, int64_t lo, int64_t hi, int32_t dflt) {
+  if (!f.find(k)) return dflt;
+  return get_dim(f, k, lo, hi);
+}
+
 }  // namespace
 
 Result<Hparams> read_hparams(const gguf::File& f, const ArchDescriptor& a) {
@@ -29,8 +36,8 @@ Result<Hparams> read_hparams(const gguf::File& f, const ArchDescriptor& a) {
   hp.n_layer = AIRT_TRY(get_dim(f, key(a, "block_count"), 1, 1024));
   hp.n_head = AIRT_TRY(get_dim(f, key(a, "attention.head_count"), 1, 1024));
   hp.n_ff = AIRT_TRY(get_dim(f, key(a, "feed_forward_length"), 1, 1 << 20));
-  hp.n_ctx_train = int32_t(AIRT_TRY(f.get_u64_or(key(a, "context_length"), 2048)));
-  hp.n_head_kv = int32_t(AIRT_TRY(f.get_u64_or(key(a, "attention.head_count_kv"), uint64_t(hp.n_head))));
+  hp.n_ctx_train = AIRT_TRY(get_dim_or(f, key(a, "context_length"), 1, 1 << 30, 2048));
+  hp.n_head_kv = AIRT_TRY(get_dim_or(f, key(a, "attention.head_count_kv"), 1, 1024, hp.n_head));
   if (hp.n_head_kv < 1 || hp.n_head % hp.n_head_kv != 0) {
     return errorf(Error::kFormatInvalid, "%s: %s = %d must divide head_count = %d", f.path().c_str(),
                   key(a, "attention.head_count_kv").c_str(), hp.n_head_kv, hp.n_head);
@@ -40,21 +47,23 @@ Result<Hparams> read_hparams(const gguf::File& f, const ArchDescriptor& a) {
                   f.path().c_str(), hp.dim, hp.n_head);
   }
   hp.head_dim = hp.dim / hp.n_head;
-  if (const gguf::Value* kl = f.find(key(a, "attention.key_length")); kl && kl->is_integer()) {
-    if (int64_t(kl->as_u64()) != hp.head_dim) {
+  if (f.find(key(a, "attention.key_length"))) {
+    const uint64_t kl = AIRT_TRY(f.get_u64(key(a, "attention.key_length")));
+    if (int64_t(kl) != hp.head_dim) {
       return errorf(Error::kFormatUnsupported, "%s: attention.key_length %llu != embedding_length/head_count %d",
-                    f.path().c_str(), (unsigned long long)kl->as_u64(), hp.head_dim);
+                    f.path().c_str(), (unsigned long long)kl, hp.head_dim);
     }
   }
-  hp.n_rot = int32_t(AIRT_TRY(f.get_u64_or(key(a, "rope.dimension_count"), uint64_t(hp.head_dim))));
+  hp.n_rot = int32_t(std::min<uint64_t>(AIRT_TRY(f.get_u64_or(key(a, "rope.dimension_count"), uint64_t(hp.head_dim))),
+                                         uint64_t(INT32_MAX)));
   if (hp.n_rot < 2 || hp.n_rot > hp.head_dim || hp.n_rot % 2) {
     return errorf(Error::kFormatInvalid, "%s: rope.dimension_count %d must be even and within 2..%d",
                   f.path().c_str(), hp.n_rot, hp.head_dim);
   }
   hp.rope_base = float(AIRT_TRY(f.get_f64_or(key(a, "rope.freq_base"), a.default_rope_base)));
   hp.rms_eps = float(AIRT_TRY(f.get_f64_or(key(a, "attention.layer_norm_rms_epsilon"), a.default_rms_eps)));
-  if (const gguf::Value* st = f.find(key(a, "rope.scaling.type")); st && st->is_string()) {
-    std::string_view t = st->as_string();
+  if (f.find(key(a, "rope.scaling.type"))) {
+    std::string_view t = AIRT_TRY(f.get_string(key(a, "rope.scaling.type")));
     if (t == "linear") {
       double factor = AIRT_TRY(f.get_f64_or(key(a, "rope.scaling.factor"), 1.0));
       if (factor > 0) hp.rope_scale = float(1.0 / factor);
@@ -133,10 +142,11 @@ Result<int32_t> vocab_of(const gguf::File& f, const ArchDescriptor& arch) {
   const gguf::TensorInfo* embd = f.tensor(tn::kTokenEmbd);
   if (!embd) return errorf(Error::kFormatInvalid, "%s: missing tensor '%s'", f.path().c_str(), tn::kTokenEmbd);
   const int32_t n_vocab = int32_t(embd->ne[1]);
-  if (const gguf::Value* vs = f.find(std::string(arch.name) + ".vocab_size"); vs && vs->is_integer()) {
-    if (int64_t(vs->as_u64()) != n_vocab) {
+  if (f.find(std::string(arch.name) + ".vocab_size")) {
+    const uint64_t vs = AIRT_TRY(f.get_u64(std::string(arch.name) + ".vocab_size"));
+    if (int64_t(vs) != n_vocab) {
       return errorf(Error::kFormatInvalid, "%s: vocab_size %llu disagrees with token_embd.weight rows %d",
-                    f.path().c_str(), (unsigned long long)vs->as_u64(), n_vocab);
+                    f.path().c_str(), (unsigned long long)vs, n_vocab);
     }
   }
   return n_vocab;
