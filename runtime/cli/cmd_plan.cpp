@@ -26,18 +26,51 @@ constexpr const char* kHelp =
     "  --kv-blocks N      KV pool size in blocks (default: every slot's worst case)\n"
     "  --draft MODEL      add a speculative draft model's weights, KV pool and activations\n";
 
+// The engine configuration the planned command would run: one slot is the CLI's engine
+// (prompt chunks of -b, as airt run builds it); more slots are a server's.
+engine::EngineConfig plan_config(const ModelOptions& mo, const engine::EngineConfig& flags, const hal::Kernels* k) {
+  engine::EngineConfig ec = mo.engine_config();
+  ec.n_slots = flags.n_slots;
+  ec.kv_blocks = flags.kv_blocks;
+  if (flags.n_slots > 1) {
+    ec.prefill_chunk = flags.prefill_chunk;
+    ec.n_batch = 0;
+  }
+  ec.kernels = k;
+  ec.n_threads = mo.threads > 0 ? mo.threads : hal::physical_cores();
+  return ec;
+}
+
+// The engine's regions for `s`; a draft adds its own weights, KV pool and activations.
+Result<MemoryPlan> plan_with_draft(const model::Model& m, const model::Model* draft, engine::EngineConfig c,
+                                   const PlanSettings& s) {
+  c.n_ctx = s.n_ctx;
+  c.n_slots = s.n_slots;
+  c.kv_types = s.kv;
+  MemoryPlan p = AIRT_TRY(engine::Engine::plan(m, c));
+  if (draft) {
+    MemoryPlan dp = AIRT_TRY(engine::Engine::plan(*draft, c));
+    for (const Region& r : dp.regions()) {
+      if (r.name == "weights (mapped)" || r.name == "kv pool" || r.name == "activations" || r.name == "logits") {
+        p.add("draft " + r.name, r.bytes, r.kind, r.detail);
+      }
+    }
+  }
+  return p;
+}
+
 }  // namespace
 
 int plan_main(int argc, char** argv) {
   ModelOptions mo;
-  engine::EngineConfig ec;
+  engine::EngineConfig flags;
   std::string draft_path;
   Args a("plan", argc, argv);
   while (a.next()) {
     if (mo.parse(a)) continue;
-    if (a.i32("--slots", nullptr, ec.n_slots, 1, 4096)) continue;
-    if (a.i32("--prefill-chunk", nullptr, ec.prefill_chunk, 1, 1 << 16)) continue;
-    if (a.i32("--kv-blocks", nullptr, ec.kv_blocks, 1, 1 << 30)) continue;
+    if (a.i32("--slots", nullptr, flags.n_slots, 1, 4096)) continue;
+    if (a.i32("--prefill-chunk", nullptr, flags.prefill_chunk, 1, 1 << 16)) continue;
+    if (a.i32("--kv-blocks", nullptr, flags.kv_blocks, 1, 1 << 30)) continue;
     if (a.str("--draft", nullptr, draft_path)) continue;
     a.unknown();
   }
@@ -53,38 +86,11 @@ int plan_main(int argc, char** argv) {
     if (!d.ok()) return report(d.error());
     draft = std::move(*d);
   }
-  const int32_t slots = ec.n_slots, chunk = ec.prefill_chunk, kv_blocks = ec.kv_blocks;
-  ec = mo.engine_config();
-  ec.n_slots = slots;
-  ec.kv_blocks = kv_blocks;
-  // One slot is the CLI's engine (prompt chunks of -b); more slots are a server's.
-  if (slots > 1) {
-    ec.prefill_chunk = chunk;
-    ec.n_batch = 0;
-  }
   auto kernels = hal::kernels_best();
   if (!kernels.ok()) return report(kernels.error());
-  ec.kernels = *kernels;
-  ec.n_threads = mo.threads > 0 ? mo.threads : hal::physical_cores();
-
-  // The engine's regions for `s`; a draft adds its own weights, KV pool and activations.
-  auto build = [&](const PlanSettings& s) -> Result<MemoryPlan> {
-    engine::EngineConfig c = ec;
-    c.n_ctx = s.n_ctx;
-    c.n_slots = s.n_slots;
-    c.kv_types = s.kv;
-    MemoryPlan p = AIRT_TRY(engine::Engine::plan(**m, c));
-    if (draft) {
-      MemoryPlan dp = AIRT_TRY(engine::Engine::plan(*draft, c));
-      for (const Region& r : dp.regions()) {
-        if (r.name == "weights (mapped)" || r.name == "kv pool" || r.name == "activations" || r.name == "logits") {
-          p.add("draft " + r.name, r.bytes, r.kind, r.detail);
-        }
-      }
-    }
-    return p;
-  };
-  PlanSettings now{ec.n_ctx > 0 ? ec.n_ctx : std::min((*m)->hparams().n_ctx_train, 2048), ec.n_slots, ec.kv_types};
+  const engine::EngineConfig ec = plan_config(mo, flags, *kernels);
+  auto build = [&](const PlanSettings& s) { return plan_with_draft(**m, draft.get(), ec, s); };
+  PlanSettings now{engine::Engine::resolve(**m, ec).n_ctx, ec.n_slots, ec.kv_types};
   auto plan = build(now);
   if (!plan.ok()) return report(plan.error());
   std::printf("memory plan for %s: %d slots x %d positions, KV %s, block %d%s\n", mo.model_path.c_str(), now.n_slots,
