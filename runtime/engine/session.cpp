@@ -51,6 +51,7 @@ struct Reader {
       ok = false;
       return;
     }
+    if (n == 0) return;  // an empty list: dst may be null, which memcpy must not see
     std::memcpy(dst, data.data() + at, n);
     at += n;
   }
@@ -164,8 +165,18 @@ Status session_save(const std::string& path, const model::Model& m, const model:
 
 namespace {
 
-// The zstd payload of a session file, after its magic and version are checked.
-Result<std::string> read_payload(const std::string& path) {
+// The most payload bytes a session the cache can hold takes: header, tokens, logits and
+// every block the sequence's table has room for, at the pool's types.
+size_t max_payload(const model::Model& m, const model::KvCache& kv) {
+  const model::Hparams& hp = m.hparams();
+  const size_t per_block = 16 + size_t(kv.block()) * model::KvCache::bytes_per_position(hp, kv.pool_types());
+  return 1024 + (size_t(kv.n_ctx()) + 1) * sizeof(int32_t) + size_t(hp.n_vocab) * sizeof(float) +
+         size_t(kv.seq_capacity()) * per_block;
+}
+
+// The zstd payload of a session file, after its magic and version are checked; a frame
+// that says it holds more than `limit` bytes is refused before anything is allocated.
+Result<std::string> read_payload(const std::string& path, size_t limit) {
   std::string file = AIRT_TRY(read_file(path));
   const size_t head = sizeof kMagic + sizeof(uint32_t);
   if (file.size() < head || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
@@ -180,6 +191,10 @@ Result<std::string> read_payload(const std::string& path) {
   unsigned long long size = ZSTD_getFrameContentSize(file.data() + head, file.size() - head);
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxPayload) {
     return errorf(Error::kFormatInvalid, "%s: session file is damaged (bad compressed frame)", path.c_str());
+  }
+  if (size > limit) {
+    return errorf(Error::kFormatInvalid, "%s: session file is damaged (%llu bytes, more than a session of this "
+                  "context holds)", path.c_str(), size);
   }
   std::string data(size_t(size), '\0');
   size_t got = ZSTD_decompress(data.data(), data.size(), file.data() + head, file.size() - head);
@@ -270,7 +285,7 @@ Result<Session> Session::read(const std::string& path, const model::Model& m, co
   const model::Hparams& hp = m.hparams();
   Session s;
   s.path_ = path;
-  s.data_ = AIRT_TRY(read_payload(path));
+  s.data_ = AIRT_TRY(read_payload(path, max_payload(m, kv)));
   Reader r{s.data_};
   const Header h = read_header(r);
   if (!r.ok) return damaged(path, "short header");
