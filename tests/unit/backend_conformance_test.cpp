@@ -98,7 +98,9 @@ TEST_P(BackendOps, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Cpu, BackendOps, ::testing::ValuesIn(params()), param_name);
 
-// The harness itself: a wrong result is caught and named.
+// The harness itself: a wrong result is caught and named. Broken is a deliberately faulty
+// backend: its matmul is one element off and its kv_store always fails, so the test below
+// can check that the harness reports both a wrong result and a failed call.
 class Broken final : public OpBackend {
  public:
   explicit Broken(OpBackend& inner) : inner_(inner) {}
@@ -117,7 +119,7 @@ class Broken final : public OpBackend {
   Status add(const AddArgs& a) override { return inner_.add(a); }
   Status attention(const AttentionArgs& a) override { return inner_.attention(a); }
   Status kv_store(const KvStoreArgs& a) override {
-    return errorf(Error::kBackendUnsupported, "kv_store %s is not implemented",
+    return errorf(Error::kBackendUnsupported, "kv_store %s fails on purpose (the broken test backend)",
                   hal::dtype_name(a.type));
   }
 
