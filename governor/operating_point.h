@@ -22,7 +22,8 @@ struct OperatingPoint {
   int32_t sinks = 0;     // with a window: the first positions that stay visible
   hal::DType kv_k = hal::DType::kF16;  // precision of KV blocks written from now on
   hal::DType kv_v = hal::DType::kF16;
-  int32_t draft_len = 0;  // speculative tokens drafted per step; 0: off
+  int32_t draft_len = 0;  // most tokens a sequence drafts per step (the engine may choose
+                          // fewer each step, see EngineConfig::draft_auto); 0: off
   int32_t threads = 0;    // threads a step runs on; 0: every thread the engine owns
   BackendKind backend = BackendKind::kCpu;
 
@@ -32,9 +33,13 @@ struct OperatingPoint {
 struct StepRecord {
   int64_t start_ns = 0;       // now_ns() clock
   int32_t rows_prefill = 0;   // prompt rows evaluated
-  int32_t rows_decode = 0;    // decode rows evaluated (one per decoding sequence)
+  int32_t rows_decode = 0;    // decode rows evaluated: one per decoding sequence, plus its drafted tokens
+  int32_t drafted = 0;        // of rows_decode, drafted tokens verified
+  int32_t accepted = 0;       // of those, kept
+  int32_t draft_k = 0;        // the longest draft a sequence took this step
   int32_t sequences = 0;      // sequences that took part
-  float wall_ms = 0;          // the whole step: scheduling, forward pass, sampling
+  float wall_ms = 0;          // the whole step: scheduling, drafting, forward pass, sampling
+  float draft_ms = 0;         // of which drafting
   OperatingPoint point;       // what the step ran with
 };
 

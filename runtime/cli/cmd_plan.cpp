@@ -15,7 +15,7 @@ namespace {
 
 constexpr const char* kHelp =
     "usage: airt plan -m MODEL [--ctx N] [--slots S] [--kv-type T] [--window W] [--sinks S]\n"
-    "                 [--draft MODEL] [--mem-budget MB] [-t THREADS]\n"
+    "                 [--draft SPEC] [--mem-budget MB] [-t THREADS]\n"
     "Prints the memory plan of an engine with S sequence slots: mapped weights, KV pool,\n"
     "activations (placed by lifetime), logits, slots, step tables; exits 1 when it exceeds\n"
     "the budget (default: 90% of MemAvailable or the cgroup's memory.max).\n"
@@ -24,7 +24,8 @@ constexpr const char* kHelp =
     "  --kv-type T        f16 (default), q8_0, q4_0, or k=T,v=T\n"
     "  --kv-block N       positions per KV block (default 16)\n"
     "  --kv-blocks N      KV pool size in blocks (default: every slot's worst case)\n"
-    "  --draft MODEL      add a speculative draft model's weights, KV pool and activations\n";
+    "  --draft SPEC       add a speculative drafter's regions (a draft model's weights, its\n"
+    "                     KV pool and activations; see airt run --help)\n";
 
 // The engine configuration the planned command would run: one slot is the CLI's engine
 // (prompt chunks of -b, as airt run builds it); more slots are a server's.
@@ -41,22 +42,12 @@ engine::EngineConfig plan_config(const ModelOptions& mo, const engine::EngineCon
   return ec;
 }
 
-// The engine's regions for `s`; a draft adds its own weights, KV pool and activations.
-Result<MemoryPlan> plan_with_draft(const model::Model& m, const model::Model* draft, engine::EngineConfig c,
-                                   const PlanSettings& s) {
+// The engine's regions for `s` (a drafter's among them).
+Result<MemoryPlan> plan_for(const model::Model& m, engine::EngineConfig c, const PlanSettings& s) {
   c.n_ctx = s.n_ctx;
   c.n_slots = s.n_slots;
   c.kv_types = s.kv;
-  MemoryPlan p = AIRT_TRY(engine::Engine::plan(m, c));
-  if (draft) {
-    MemoryPlan dp = AIRT_TRY(engine::Engine::plan(*draft, c));
-    for (const Region& r : dp.regions()) {
-      if (r.name == "weights (mapped)" || r.name == "kv pool" || r.name == "activations" || r.name == "logits") {
-        p.add("draft " + r.name, r.bytes, r.kind, r.detail);
-      }
-    }
-  }
-  return p;
+  return engine::Engine::plan(m, c);
 }
 
 }  // namespace
@@ -64,14 +55,12 @@ Result<MemoryPlan> plan_with_draft(const model::Model& m, const model::Model* dr
 int plan_main(int argc, char** argv) {
   ModelOptions mo;
   engine::EngineConfig flags;
-  std::string draft_path;
   Args a("plan", argc, argv);
   while (a.next()) {
     if (mo.parse(a)) continue;
     if (a.i32("--slots", nullptr, flags.n_slots, 1, 4096)) continue;
     if (a.i32("--prefill-chunk", nullptr, flags.prefill_chunk, 1, 1 << 16)) continue;
     if (a.i32("--kv-blocks", nullptr, flags.kv_blocks, 1, 1 << 30)) continue;
-    if (a.str("--draft", nullptr, draft_path)) continue;
     a.unknown();
   }
   if (a.help()) return std::fputs(kHelp, stdout), 0;
@@ -80,16 +69,13 @@ int plan_main(int argc, char** argv) {
 
   auto m = model::Model::load(mo.model_path);
   if (!m.ok()) return report(m.error());
-  std::unique_ptr<model::Model> draft;
-  if (!draft_path.empty()) {
-    auto d = model::Model::load(draft_path);
-    if (!d.ok()) return report(d.error());
-    draft = std::move(*d);
-  }
   auto kernels = hal::kernels_best();
   if (!kernels.ok()) return report(kernels.error());
-  const engine::EngineConfig ec = plan_config(mo, flags, *kernels);
-  auto build = [&](const PlanSettings& s) { return plan_with_draft(**m, draft.get(), ec, s); };
+  engine::EngineConfig ec = plan_config(mo, flags, *kernels);
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  if (!tok.ok()) return report(tok.error());
+  if (Status st = mo.draft.configure(**tok, ec); !st.ok()) return report(st.error());
+  auto build = [&](const PlanSettings& s) { return plan_for(**m, ec, s); };
   PlanSettings now{engine::Engine::resolve(**m, ec).n_ctx, ec.n_slots, ec.kv_types};
   auto plan = build(now);
   if (!plan.ok()) return report(plan.error());

@@ -44,7 +44,8 @@ constexpr const char* kHelp =
     "  --mem-budget MB       refuse to start when the memory plan exceeds MB\n"
     "                        (default: 90% of MemAvailable or the cgroup's memory.max)\n"
     "  --mlock               lock the arena in memory\n"
-    "  --print-plan          print the memory plan to stderr\n";
+    "  --print-plan          print the memory plan to stderr\n"
+    "Speculative decoding:\n";
 
 }  // namespace
 
@@ -69,7 +70,7 @@ int run_main(int argc, char** argv) {
     if (a.str("--session", nullptr, go.session)) continue;
     a.unknown();
   }
-  if (a.help()) return std::fputs(kHelp, stdout), 0;
+  if (a.help()) return std::fputs(kHelp, stdout), std::fputs(DraftOptions::kHelp, stdout), 0;
   if (a.ok() && go.model.model_path.empty()) a.fail("missing -m MODEL");
   if (a.ok() && have_prompt && !prompt_file.empty()) a.fail("give either -p or -f, not both");
   if (a.ok() && go.chat && !go.session.empty()) a.fail("--session works without --chat (one prompt per run)");

@@ -17,6 +17,7 @@ bool ModelOptions::parse(Args& a) {
   if (a.i32("--batch", "-b", n_batch, 1, 1 << 16)) return true;
   if (a.flag("--mlock", mlock)) return true;
   if (a.flag("--print-plan", print_plan)) return true;
+  if (draft.parse(a)) return true;
   if (a.i32("--kv-block", nullptr, kv_block, 1, 4096)) return true;
   if (a.i32("--window", nullptr, window, 0, 1 << 30)) return true;
   if (a.i32("--sinks", nullptr, sinks, 0, 1 << 30)) return true;
@@ -118,6 +119,7 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
   }
   c.kernels = o.kernels ? o.kernels : AIRT_TRY(hal::kernels_best());
   c.n_threads = o.threads > 0 ? o.threads : hal::physical_cores();
+  if (c.drafters.empty()) AIRT_TRY(o.draft.configure(tok, c));
   MemoryPlan plan = AIRT_TRY(engine::Engine::plan(m, c));
   if (o.print_plan) std::fputs(plan.to_string().c_str(), stderr);
   engine::MemoryBudget budget = AIRT_TRY(memory_budget(o));

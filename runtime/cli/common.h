@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/cli/draft_options.h"
 #include "runtime/core/args.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
@@ -31,9 +32,10 @@ struct ModelOptions {
   bool print_plan = false;
   int64_t mem_budget_mib = 0;  // 0: 90% of what the system / cgroup allows
   const hal::Kernels* kernels = nullptr;  // null: the best this CPU runs ($AIRT_CPU_ISA overrides)
+  DraftOptions draft;                     // --draft, --draft-max, --draft-len
 
   // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
-  // --kv-type, --kv-block, --window, --sinks, --mem-budget.
+  // --kv-type, --kv-block, --window, --sinks, --mem-budget and the draft flags.
   bool parse(Args& a);
   // A one-slot engine for these options (kernels and threads resolved by load_model()).
   engine::EngineConfig engine_config() const;

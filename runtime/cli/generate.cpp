@@ -70,6 +70,16 @@ void print_stats(const LoadedModel& lm, const engine::Finish& f) {
   std::fprintf(stderr, "airt: generation %d tokens, %.1f ms, %.2f t/s\n", f.completion_tokens, gen_ms,
                gen_ms > 0 && f.completion_tokens > 1 ? (f.completion_tokens - 1) * 1000.0 / gen_ms : 0.0);
   std::fprintf(stderr, "airt: time to first token %.1f ms\n", f.first_token_ms);
+  const engine::Engine& e = *lm.engine;
+  if (e.n_drafters() > 0 && f.completion_tokens > 0) {
+    std::fprintf(stderr, "airt: speculative: %d drafted, %d accepted (%.0f%%), %.2f target passes per token\n",
+                 f.drafted, f.accepted, f.drafted ? 100.0 * f.accepted / f.drafted : 0.0,
+                 double(f.passes) / f.completion_tokens);
+    for (int32_t d = 0; d < e.n_drafters(); ++d) {
+      std::fprintf(stderr, "airt:   %s: acceptance %.2f, %.2f ms per drafted token\n", e.drafter(d).name().c_str(),
+                   e.draft_length().acceptance(d), e.draft_length().draft_ms(d));
+    }
+  }
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ model::KvParams kv_params(const EngineConfig& c, int32_t window, int32_t sinks) 
   kp.types = c.kv_types;
   kp.window = window;
   kp.sinks = sinks;
-  kp.n_step = std::min(c.prefill_chunk, c.n_batch);
+  kp.n_step = std::min(std::max(c.prefill_chunk, 1 + c.draft_max), c.n_batch);
   kp.n_blocks = c.kv_blocks;
   return kp;
 }
@@ -61,6 +61,9 @@ Status check_config(const EngineConfig& c) {
     return errorf(Error::kRequestOutOfRange, "max_repeat_last_n %d is out of range (0..%d)", c.max_repeat_last_n,
                   text::Sampler::kMaxRepeatLastN);
   }
+  if (c.draft_max < 0 || c.draft_max > 64) {
+    return errorf(Error::kRequestOutOfRange, "--draft-max %d is out of range (1..64)", c.draft_max);
+  }
   if (c.max_window > 0 && c.window > c.max_window) {
     return errorf(Error::kRequestOutOfRange, "--window %d is wider than the planned maximum %d", c.window, c.max_window);
   }
@@ -82,8 +85,10 @@ const char* finish_reason_name(FinishReason r) {
 EngineConfig Engine::resolve(const model::Model& m, EngineConfig c) {
   if (c.n_ctx <= 0) c.n_ctx = std::min(m.hparams().n_ctx_train, 2048);
   c.prefill_chunk = std::max(1, std::min(c.prefill_chunk, c.n_ctx));
-  if (c.n_batch <= 0) c.n_batch = c.n_slots - 1 + c.prefill_chunk;
-  if (c.n_logits <= 0) c.n_logits = c.n_slots;
+  if (c.drafters.empty()) c.draft_max = 0;
+  else if (c.draft_max <= 0) c.draft_max = 8;
+  if (c.n_batch <= 0) c.n_batch = std::max(c.n_slots - 1 + c.prefill_chunk, c.n_slots * (1 + c.draft_max));
+  if (c.n_logits <= 0) c.n_logits = std::min(c.n_batch, c.n_slots * (1 + c.draft_max));
   c.max_prompt_bytes = std::max(c.max_prompt_bytes, std::max(4096, 4 * c.n_ctx));
   c.n_threads = std::max(1, c.n_threads);
   return c;
@@ -106,7 +111,8 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
   AIRT_TRY(model::backend_plan(m, backend_params(c), plan));
   const size_t a = Arena::kDefaultAlign;
   const size_t text = TextStream::arena_bytes(c.max_stop, c.max_stop_bytes, 256);
-  const size_t per_slot = align_up(size_t(c.n_ctx) * sizeof(int32_t), a) + align_up(kMaxSessionPath, a) + text;
+  const size_t per_slot = align_up(size_t(c.n_ctx) * sizeof(int32_t), a) + align_up(kMaxSessionPath, a) + text +
+                          (c.draft_max > 0 ? align_up(size_t(c.draft_max) * sizeof(int32_t), a) : 0);
   char d[200];
   std::snprintf(d, sizeof d, "%d x (%d tokens, %d stop strings of %d B, session path)", c.n_slots, c.n_ctx, c.max_stop,
                 c.max_stop_bytes);
@@ -125,6 +131,12 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
   plan.add("tokenizer workspace",
            text::Tokenizer::Workspace::bytes(size_t(c.max_prompt_bytes)) + align_up(size_t(c.n_ctx) * 4, a),
            RegionKind::kResident, d);
+  if (!c.drafters.empty()) {
+    const DraftParams dp = draft_params(c, hp.n_vocab);
+    for (const DraftSpec& spec : c.drafters) AIRT_TRY(drafter_plan(spec, m, dp, plan));
+    std::snprintf(d, sizeof d, "pass cost by rows (1..%d), drafts of up to %d tokens", c.n_batch, c.draft_max);
+    plan.add("draft length model", DraftLength::arena_bytes(c.n_batch), RegionKind::kResident, d);
+  }
   return plan;
 }
 
@@ -161,6 +173,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
   e->point_.kv_v = e->cfg_.kv_types.v;
   e->point_.threads = e->backend_->threads();
   e->point_.backend = e->cfg_.backend;
+  e->point_.draft_len = e->cfg_.draft_max;
   AIRT_TRY(e->backend_->set_tier(0));
   return e;
 }
@@ -180,6 +193,10 @@ Status Engine::carve() {
     s.tokens = arena_.alloc_array<int32_t>(size_t(cfg_.n_ctx)).data();
     s.session = static_cast<char*>(arena_.alloc(kMaxSessionPath));
     if (!s.tokens || !s.session) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+    if (cfg_.draft_max > 0) {
+      s.draft = arena_.alloc_array<int32_t>(size_t(cfg_.draft_max)).data();
+      if (!s.draft) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+    }
     AIRT_TRY(s.text.carve(arena_, cfg_.max_stop, cfg_.max_stop_bytes, 256));
   }
   order_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
@@ -198,7 +215,7 @@ Status Engine::carve() {
   ws_ = AIRT_TRY(text::Tokenizer::Workspace::carve(arena_, size_t(cfg_.max_prompt_bytes)));
   staging_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_ctx)).data();
   if (!staging_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
-  return {};
+  return create_drafters();
 }
 
 // The free slot whose kept cache shares the longest prefix with `prompt` (any free slot
@@ -357,6 +374,8 @@ bool Engine::drop_kept_caches() {
 void Engine::finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail) {
   const int64_t now = now_ns();
   const int32_t id = int32_t(&s - slots_);
+  // A verify pass that ended the request mid-draft leaves positions past its last token.
+  if (!s.history_lost && kv_.seq_pos(id) > s.n_tokens) kv_.seq_truncate(id, s.n_tokens);
   if (s.session[0]) {
     // Positions in the cache are the history's first seq_pos tokens; a last sampled token
     // not yet evaluated follows them.
@@ -372,6 +391,9 @@ void Engine::finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail
   f.tail = tail;
   f.first_token_ms = s.first_token_ns ? double(s.first_token_ns - s.arrival_ns) / 1e6 : 0;
   f.total_ms = double(now - s.arrival_ns) / 1e6;
+  f.drafted = s.drafted;
+  f.accepted = s.accepted;
+  f.passes = s.passes;
   const Ticket t = s.ticket;
   release(s);
   sink.on_finish(t, f);

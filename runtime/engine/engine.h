@@ -32,12 +32,15 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "governor/operating_point.h"
 #include "hal/cpu/kernels.h"
 #include "runtime/core/arena.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/core/result.h"
+#include "runtime/engine/draft/draft_length.h"
+#include "runtime/engine/draft/drafter.h"
 #include "runtime/engine/finish_reason.h"
 #include "runtime/engine/request_order.h"
 #include "runtime/model/backend.h"
@@ -78,6 +81,11 @@ struct Finish {
   std::string_view tail;          // text held back (a possible stop-string start) now final
   double first_token_ms = 0;      // from arrival
   double total_ms = 0;
+  // Speculative decoding: tokens drafted and kept, and the target passes that produced
+  // the completion (passes / completion_tokens < 1 where speculation paid).
+  int32_t drafted = 0;
+  int32_t accepted = 0;
+  int32_t passes = 0;
 };
 
 // Called only from inside Engine::step().
@@ -125,6 +133,13 @@ struct EngineConfig {
   governor::BackendKind backend = governor::BackendKind::kCpu;
   const hal::Kernels* kernels = nullptr;  // cpu: null = hal::kernels_generic()
   int32_t n_threads = 1;                  // threads the backend owns; a step may use fewer
+  // Speculative decoding (draft/drafter.h): drafters tried in order at each step, the
+  // longest draft per sequence the plan holds (its rows and logits; 0 with no drafter:
+  // 8), and whether the engine chooses the length each step (draft/draft_length.h) or
+  // drafts the point's draft_len whenever a drafter has that many.
+  std::vector<DraftSpec> drafters;
+  int32_t draft_max = 0;
+  bool draft_auto = true;
 };
 
 struct EngineStats {
@@ -141,6 +156,9 @@ struct EngineStats {
   model::KvTypes kv_types;         // for new blocks
   governor::OperatingPoint point;  // in effect now
   const char* tier_name = "";      // the point's weight tier ("q8_0")
+  int64_t drafted = 0;             // speculative tokens drafted and kept, since create()
+  int64_t accepted = 0;
+  int32_t draft_k = 0;             // the longest draft of the last step
 };
 
 // Called at the end of every step that ran a forward pass, with that step's record; it
@@ -199,6 +217,10 @@ class Engine {
 
   // For tests and sessions: the cache bookkeeping and the backend's block storage.
   const model::KvCache& kv() const { return kv_; }
+  // The drafters (in the order tried) and the draft-length model.
+  int32_t n_drafters() const { return n_drafters_; }
+  const Drafter& drafter(int32_t i) const { return *drafters_[i]; }
+  const DraftLength& draft_length() const { return draft_len_; }
 
  private:
   struct Slot;
@@ -221,6 +243,11 @@ class Engine {
   void fail(Slot& s, Sink& sink, const ErrorInfo& e);
   void release(Slot& s);
   void emit(Slot& s, Sink& sink, std::span<const float> logits, int64_t now);
+  bool take(Slot& s, Sink& sink, int32_t id, int32_t next_pos, int64_t now);
+  // Speculative decoding (engine_draft.cpp).
+  Status create_drafters();
+  void propose(int32_t n, int32_t& budget, int32_t& logit_budget);
+  void verify(Slot& s, Sink& sink, int32_t k0, int64_t now);
 
   const model::Model& model_;
   const text::Tokenizer& tok_;
@@ -252,6 +279,15 @@ class Engine {
   StepHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
   EngineStats stats_;
+  // Speculative decoding: the drafters, the draft-length model, this step's figures.
+  std::unique_ptr<Drafter> drafters_[DraftLength::kMaxDrafters];
+  int32_t n_drafters_ = 0;
+  DraftLength draft_len_;
+  int64_t step_draft_ns_ = 0;
+  int32_t step_tokens_ = 0;
+  int32_t step_drafted_ = 0;
+  int32_t step_accepted_ = 0;
+  int32_t step_k_ = 0;
 };
 
 }  // namespace airt::engine

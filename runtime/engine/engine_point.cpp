@@ -22,9 +22,9 @@ Status Engine::apply(const governor::OperatingPoint& p) {
     return errorf(Error::kRequestOutOfRange, "window %d exceeds the context of %d", p.window, cfg_.n_ctx);
   }
   AIRT_TRY(kv_.check_types({p.kv_k, p.kv_v}));
-  if (p.draft_len != 0) {
-    return errorf(Error::kRequestOutOfRange, "draft length %d: speculative decoding is not in this build (0)",
-                  p.draft_len);
+  if (p.draft_len < 0 || p.draft_len > cfg_.draft_max) {
+    return errorf(Error::kRequestOutOfRange, "draft length %d: the plan drafts 0..%d tokens%s", p.draft_len,
+                  cfg_.draft_max, n_drafters_ == 0 ? " (no drafter configured: --draft)" : " (--draft-max)");
   }
   if (p.threads < 0 || p.threads > backend_->max_threads()) {
     return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d", p.threads, backend_->max_threads());
@@ -48,6 +48,8 @@ void Engine::apply_pending() {
   const governor::OperatingPoint p = pending_;
   if (p.tier != point_.tier) (void)backend_->set_tier(p.tier);
   if (p.threads != point_.threads) (void)backend_->set_threads(p.threads);
+  // A pass costs what it costs at one tier and thread count: the draft model relearns.
+  if (p.tier != point_.tier || p.threads != point_.threads) draft_len_.reset_costs();
   if (p.kv_k != point_.kv_k || p.kv_v != point_.kv_v) (void)kv_.set_types({p.kv_k, p.kv_v});
   if (p.window != point_.window || p.sinks != point_.sinks) {
     for (int32_t i = 0; i < cfg_.n_slots; ++i)
@@ -76,14 +78,20 @@ void Engine::record(int64_t t0, int32_t rows, int32_t decoded, int32_t n_seq) {
   r.start_ns = t0;
   r.rows_decode = decoded;
   r.rows_prefill = rows - decoded;
+  r.drafted = step_drafted_;
+  r.accepted = step_accepted_;
+  r.draft_k = step_k_;
   r.sequences = n_seq;
   r.wall_ms = float(double(now - t0) / 1e6);
+  r.draft_ms = float(double(step_draft_ns_) / 1e6);
   r.point = point_;
   ++n_records_;
   ++stats_.steps;
+  stats_.draft_k = step_k_;
+  if (rows == decoded && n_drafters_ > 0) draft_len_.step(rows, double(now - t0 - step_draft_ns_) / 1e6);
   const double dt = double(now - t0) / 1e9;
   if (decoded > 0 && dt > 0) {
-    const double rate = double(decoded) / dt;
+    const double rate = double(step_tokens_) / dt;
     stats_.decode_tokens_per_s = stats_.decode_tokens_per_s > 0 ? 0.8 * stats_.decode_tokens_per_s + 0.2 * rate : rate;
   }
   if (hook_) hook_(hook_ctx_, *this, r);

@@ -13,6 +13,9 @@ namespace airt::engine {
 
 constexpr size_t kMaxSessionPath = 1024;
 
+// What the engine's drafters are sized for (engine_draft.cpp).
+DraftParams draft_params(const EngineConfig& c, int32_t n_vocab);
+
 // Length of the common prefix of a and b.
 inline int32_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
   const size_t n = std::min(a.size(), b.size());
@@ -44,6 +47,12 @@ struct Engine::Slot {
   int64_t deadline_ns = 0;
   int64_t first_token_ns = 0;
   char* session = nullptr;  // kMaxSessionPath bytes, NUL-terminated; "" for none
+  int32_t* draft = nullptr;  // draft_max tokens: this step's guesses after `next`
+  int32_t n_draft = 0;
+  int32_t draft_src = -1;    // the drafter that made them
+  int32_t drafted = 0;       // this request's figures (Finish)
+  int32_t accepted = 0;
+  int32_t passes = 0;
   TextStream text;
   text::Sampler* sampler = nullptr;  // in the arena; configured per request
 
@@ -69,6 +78,8 @@ struct Engine::Slot {
     first_deadline_ns = r.first_token_deadline_ns;
     deadline_ns = r.deadline_ns;
     first_token_ns = 0;
+    n_draft = drafted = accepted = passes = 0;
+    draft_src = -1;
     cancel = history_lost = false;
     ticket = t;
     if (!r.session_path.empty()) std::memcpy(session, r.session_path.data(), r.session_path.size());

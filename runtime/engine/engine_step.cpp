@@ -9,6 +9,8 @@ namespace airt::engine {
 
 bool Engine::step(Sink& sink) {
   const int64_t t0 = now_ns();
+  step_draft_ns_ = 0;
+  step_tokens_ = step_drafted_ = step_accepted_ = step_k_ = 0;
   apply_pending();
   expire(sink, t0);
   if (n_busy_ == 0) return false;
@@ -25,7 +27,7 @@ bool Engine::step(Sink& sink) {
       return n_busy_ > 0;
     }
     int32_t decoded = 0;
-    for (int32_t k = 0; k < n; ++k) decoded += slots_[order_[k]].state == Slot::State::kDecode && take_[k] > 0;
+    for (int32_t k = 0; k < n; ++k) decoded += slots_[order_[k]].state == Slot::State::kDecode ? take_[k] : 0;
     deliver(sink, n_logits, now_ns());
     record(t0, rows, decoded, n);
   }
@@ -61,6 +63,7 @@ int32_t Engine::schedule() {
     budget -= take_[k];
     logit_budget -= take_[k];
   }
+  propose(n, budget, logit_budget);
   for (int32_t k = 0; k < n; ++k) {
     const Slot& s = slots_[order_[k]];
     if (s.state != Slot::State::kPrefill) continue;
@@ -96,11 +99,11 @@ int32_t Engine::gather(int32_t n, Sink& sink, int32_t& n_logits) {
     }
     const bool decode = s.state == Slot::State::kDecode;
     for (int32_t i = 0; i < take_[k]; ++i) {
-      tok_rows_[rows + i] = decode ? s.next : s.tokens[s.n_done + i];
+      // A decoding sequence: its next token, then the drafted ones to verify.
+      tok_rows_[rows + i] = decode ? (i == 0 ? s.next : s.draft[i - 1]) : s.tokens[s.n_done + i];
       pos_rows_[rows + i] = *pos0 + i;
       seq_rows_[rows + i] = seq;
-      const bool keep = decode || s.logits_all || s.n_done + i + 1 == s.n_prompt;
-      if (keep && (!decode || i == 0)) {
+      if (decode || s.logits_all || s.n_done + i + 1 == s.n_prompt) {
         logit_rows_[n_logits] = rows + i;
         logit_slot_[n_logits] = seq;
         logit_pos_[n_logits++] = *pos0 + i;
@@ -121,6 +124,12 @@ void Engine::deliver(Sink& sink, int32_t n_logits, int64_t now) {
   for (int32_t k = 0; k < n_logits; ++k) {
     Slot& s = slots_[logit_slot_[k]];
     if (s.state == Slot::State::kFree) continue;
+    if (s.state == Slot::State::kDecode && s.n_draft > 0) {
+      const int32_t rows = s.n_draft;
+      verify(s, sink, k, now);
+      k += rows;
+      continue;
+    }
     const bool last = k + 1 == n_logits || logit_slot_[k + 1] != logit_slot_[k];
     if (s.logits_all && s.state == Slot::State::kPrefill) sink.on_logits(s.ticket, logit_pos_[k], backend_->logits(k));
     if (!last || (s.state == Slot::State::kPrefill && s.n_done < s.n_prompt)) continue;
@@ -134,24 +143,32 @@ void Engine::deliver(Sink& sink, int32_t n_logits, int64_t now) {
 
 // Samples the slot's next token from `logits` and reports it.
 void Engine::emit(Slot& s, Sink& sink, std::span<const float> logits, int64_t now) {
-  const int32_t id = s.sampler->sample(logits);
+  ++s.passes;
+  take(s, sink, s.sampler->sample(logits), kv_.seq_pos(int32_t(&s - slots_)), now);
+}
+
+// Reports token `id` of the slot, to be evaluated at `next_pos`; false when that ended
+// the request (end of generation, a stop string, max tokens, a full context).
+bool Engine::take(Slot& s, Sink& sink, int32_t id, int32_t next_pos, int64_t now) {
   if (s.first_token_ns == 0) s.first_token_ns = now;
-  if (!s.ignore_eos && tok_.is_eog(id)) return finish(s, sink, FinishReason::kStop, s.text.flush());
+  if (!s.ignore_eos && tok_.is_eog(id)) return finish(s, sink, FinishReason::kStop, s.text.flush()), false;
   s.sampler->accept(id);
   ++s.n_gen;
   ++stats_.tokens_generated;
+  ++step_tokens_;
   // The token joins the history before it is evaluated: a session saved at the end holds
   // it, so a resumed conversation evaluates it first.
   if (s.n_tokens < cfg_.n_ctx) s.tokens[s.n_tokens++] = id;
   else s.history_lost = true;
   TextStream::Delta d = s.text.push(tok_.piece(id));
   sink.on_token(s.ticket, id, d.text);
-  if (d.stopped) return finish(s, sink, FinishReason::kStop, {});
+  if (d.stopped) return finish(s, sink, FinishReason::kStop, {}), false;
   const int32_t seq = int32_t(&s - slots_);
-  const bool full = kv_.seq_window(seq) <= 0 && kv_.seq_pos(seq) >= cfg_.n_ctx;
-  if (s.n_gen >= s.max_tokens || full) return finish(s, sink, FinishReason::kLength, s.text.flush());
+  const bool full = kv_.seq_window(seq) <= 0 && next_pos >= cfg_.n_ctx;
+  if (s.n_gen >= s.max_tokens || full) return finish(s, sink, FinishReason::kLength, s.text.flush()), false;
   s.next = id;
   s.state = Slot::State::kDecode;
+  return true;
 }
 
 }  // namespace airt::engine

@@ -14,6 +14,7 @@
 // Threading: one caller at a time. Ownership: the Model must outlive the backend.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -21,6 +22,7 @@
 
 #include "governor/operating_point.h"
 #include "hal/cpu/kernels.h"
+#include "hal/cpu/thread_pool.h"
 #include "hal/dtype.h"
 #include "hal/op.h"
 #include "runtime/core/arena.h"
@@ -52,6 +54,13 @@ struct BackendParams {
   int32_t n_threads = 1;       // CPU: threads the pool owns (a step may use fewer)
   const hal::Kernels* kernels = nullptr;  // CPU: null = hal::kernels_generic()
   KvParams kv;                 // the pool whose block storage the backend keeps
+  // CPU: run on this pool (of n_threads, its scratch attached by its owner) instead of
+  // one of the backend's own: a speculative drafter shares the target's threads.
+  hal::ThreadPool* shared_pool = nullptr;
+  bool shares_pool = false;  // planning such a backend: it takes no thread scratch
+  // Layers eval() leaves out (bit l of skip[l / 64]): self-speculation by layer skipping.
+  std::array<uint64_t, 4> skip{};
+  static constexpr int32_t kMaxSkipLayer = 256;
 };
 
 class Backend : public KvStore {
@@ -84,6 +93,9 @@ class Backend : public KvStore {
   virtual int32_t threads() const = 0;
   virtual int32_t max_threads() const = 0;
   virtual const BackendParams& params() const = 0;
+  // The host threads eval() runs on, which a speculative drafter shares; null when the
+  // backend has none to share (a device backend).
+  virtual hal::ThreadPool* host_pool() const { return nullptr; }
 };
 
 // The regions a backend of `p.kind` for `m` would take, without creating it.

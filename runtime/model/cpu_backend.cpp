@@ -39,6 +39,7 @@ ForwardParams CpuBackend::forward_params(const BackendParams& p) {
   fp.n_threads = p.n_threads;
   fp.max_visible = p.max_visible;
   fp.kernels = p.kernels;
+  fp.skip = p.skip;
   return fp;
 }
 
@@ -50,6 +51,7 @@ void CpuBackend::plan_regions(const Model& m, const BackendParams& p, MemoryPlan
                 kv_types_name(p.kv.types).c_str(), KvCache::bytes_per_position(hp, p.kv.types));
   plan.add("kv pool", KvCache::storage_bytes(hp, p.kv), RegionKind::kResident, d);
   Forward::plan(m, forward_params(p), plan);
+  if (p.shared_pool || p.shares_pool) return;  // the pool's owner planned its scratch
   std::snprintf(d, sizeof d, "%d x %zu KiB: each thread's packed weight panel", p.n_threads,
                 hal::kThreadScratchBytes / 1024);
   plan.add("thread scratch", hal::ThreadPool::scratch_bytes(p.n_threads), RegionKind::kResident, d);
@@ -64,8 +66,17 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::create(const Model& m, const Bac
   if (p.n_threads < 1 || p.n_threads > 1024) {
     return errorf(Error::kRequestOutOfRange, "%d threads is out of range (1..1024)", p.n_threads);
   }
+  if (p.shared_pool && p.shared_pool->size() != p.n_threads) {
+    return errorf(Error::kInternal, "cpu backend: a shared pool of %d threads for a plan of %d",
+                  p.shared_pool->size(), p.n_threads);
+  }
   auto b = std::unique_ptr<CpuBackend>(new CpuBackend(m, p));
-  b->pool_ = AIRT_TRY(hal::ThreadPool::create(p.n_threads));
+  if (p.shared_pool) {
+    b->pool_ = p.shared_pool;
+  } else {
+    b->own_pool_ = AIRT_TRY(hal::ThreadPool::create(p.n_threads));
+    b->pool_ = b->own_pool_.get();
+  }
   b->threads_ = p.n_threads;
   return b;
 }
@@ -92,6 +103,7 @@ Status CpuBackend::carve(Arena& arena) {
   if (!kv_ && kv_bytes_) return errorf(Error::kInternal, "cpu backend: the arena is smaller than its plan");
   forward_.set_kv_storage(kv_);
   AIRT_TRY(forward_.carve(arena, forward_params(p_)));
+  if (!own_pool_) return {};
   const size_t scratch = hal::ThreadPool::scratch_bytes(p_.n_threads);
   void* mem = arena.alloc(scratch);
   if (!mem) return errorf(Error::kInternal, "cpu backend: the arena is smaller than its plan");
@@ -112,7 +124,7 @@ Status CpuBackend::bind(const Model& m) {
 }
 
 Status CpuBackend::eval(const Batch& b, const KvCache& kv) {
-  forward_.eval(b, kv, pool_.get());
+  forward_.eval(b, kv, pool_);
   return {};
 }
 
@@ -130,7 +142,7 @@ Status CpuBackend::set_threads(int32_t n) {
     return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d (1..%d)", n, p_.n_threads, p_.n_threads);
   }
   threads_ = n;
-  pool_->set_active(n);
+  if (own_pool_) own_pool_->set_active(n);
   return {};
 }
 

@@ -35,6 +35,7 @@ class CpuBackend final : public Backend {
   Status kv_write(size_t offset, const void* src, size_t bytes) override;
 
   const hal::Kernels& kernels() const { return *kernels_; }
+  hal::ThreadPool* host_pool() const override { return pool_; }
 
  private:
   CpuBackend(const Model& m, const BackendParams& p);
@@ -43,7 +44,8 @@ class CpuBackend final : public Backend {
   const Model& model_;
   BackendParams p_;
   const hal::Kernels* kernels_;
-  std::unique_ptr<hal::ThreadPool> pool_;
+  std::unique_ptr<hal::ThreadPool> own_pool_;  // null with a shared pool
+  hal::ThreadPool* pool_ = nullptr;
   Forward forward_;
   uint8_t* kv_ = nullptr;        // KV block storage
   size_t kv_bytes_ = 0;

@@ -136,7 +136,8 @@ void Forward::eval(const Batch& b, const KvCache& kv, hal::ThreadPool* pool) {
     ek.to_float(static_cast<const uint8_t*>(w.token_embd.data) + size_t(b.token[i]) * w.token_embd.row_bytes,
                 x_ + size_t(i) * size_t(hp_.dim), hp_.dim);
   }
-  for (int l = 0; l < hp_.n_layer; ++l) layer(l, b, kv, pool);
+  for (int l = 0; l < hp_.n_layer; ++l)
+    if (!((p_.skip[size_t(l) / 64] >> (l % 64)) & 1)) layer(l, b, kv, pool);
   const int32_t nl = int32_t(b.logits.size());
   for (int32_t i = 0; i < nl; ++i) {
     k_->rms_norm(x_ + size_t(b.logits[i]) * size_t(hp_.dim), static_cast<const float*>(w.output_norm.data),

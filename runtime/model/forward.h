@@ -13,6 +13,7 @@
 // live in the arena given to carve(). eval() performs no heap allocation.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 
@@ -33,6 +34,7 @@ struct ForwardParams {
   int32_t n_threads = 1;      // size of the thread pool eval() gets (sizes attention scratch)
   int32_t max_visible = 2048; // most positions one row attends to (KV table capacity)
   const hal::Kernels* kernels = nullptr;  // null: hal::kernels_generic()
+  std::array<uint64_t, 4> skip{};  // layers eval() leaves out (bit l of skip[l / 64])
 };
 
 

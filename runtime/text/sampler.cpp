@@ -168,19 +168,40 @@ void Sampler::apply_penalty() {
   }
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
+size_t Sampler::load(std::span<const float> logits) {
   AIRT_DCHECK(logits.size() == static_cast<size_t>(n_vocab_));
   const size_t n = std::min(logits.size(), cand_.size());
-  if (n == 0) return 0;
   for (size_t i = 0; i < n; ++i) {
     // NaN would break the sort's ordering; treat it as impossible.
     const float l = std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
     cand_[i] = {l, 0.0f, static_cast<int32_t>(i)};
   }
   apply_penalty();
+  return n;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  bool decided = false;
+  auto d = survivors(logits, decided);
+  return decided ? d[0].id : draw(d.size());
+}
+
+// The survivors of the chain, sorted, with p still the temperature-1 probabilities; one
+// candidate with p = 1 and `decided` set where the choice is already made (greedy, top-k
+// 1, nothing finite), which draws nothing from the RNG.
+std::span<Sampler::Candidate> Sampler::survivors(std::span<const float> logits, bool& decided) {
+  const size_t n = load(logits);
+  decided = true;
+  if (n == 0) {
+    cand_[0] = {0.0f, 1.0f, 0};
+    return cand_.first(1);
+  }
   const auto first = cand_.begin();
   if (params_.temp <= 0.0f || params_.top_k == 1) {
-    return std::min_element(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{})->id;
+    auto best = std::min_element(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{});
+    std::swap(cand_[0], *best);
+    cand_[0].p = 1.0f;
+    return cand_.first(1);
   }
   size_t k = n;
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
@@ -190,12 +211,24 @@ int32_t Sampler::sample(std::span<const float> logits) {
   } else {
     std::sort(first, first + static_cast<std::ptrdiff_t>(n), ByLogit{});
   }
-  if (!std::isfinite(cand_[0].logit)) return cand_[0].id;  // all -inf (or +inf): nothing to weigh
-  return draw(truncate(k));
+  if (!std::isfinite(cand_[0].logit)) {  // all -inf (or +inf): nothing to weigh
+    cand_[0].p = 1.0f;
+    return cand_.first(1);
+  }
+  decided = false;
+  return cand_.first(truncate(k));
 }
 
-// Softmax at temperature 1 over the k best (sorted, so cand_[0] holds the max), then the
-// top-p and min-p cuts; returns how many candidates survive (at least one).
+std::span<const Sampler::Candidate> Sampler::distribution(std::span<const float> logits) {
+  bool decided = false;
+  auto d = survivors(logits, decided);
+  if (decided) return d;
+  const double sum = weigh(d.size());
+  for (auto& c : d) c.p = static_cast<float>(c.p / sum);
+  return d;
+}
+
+// Top-k, softmax, top-p, min-p over the sorted candidates; returns how many survive.
 size_t Sampler::truncate(size_t k) {
   const float max_l = cand_[0].logit;
   double sum = 0.0;
@@ -226,15 +259,19 @@ size_t Sampler::truncate(size_t k) {
   return k;
 }
 
-// Temperature on the k survivors, then one draw from the seeded RNG.
-int32_t Sampler::draw(size_t k) {
+double Sampler::weigh(size_t k) {
   const float max_l = cand_[0].logit;
   double sum = 0.0;
   for (size_t i = 0; i < k; ++i) {
     cand_[i].p = std::exp((cand_[i].logit - max_l) / params_.temp);
     sum += cand_[i].p;
   }
-  const double r = rng_.uniform() * sum;
+  return sum;
+}
+
+// One draw from the seeded RNG over the k survivors' temperature weights.
+int32_t Sampler::draw(size_t k) {
+  const double r = rng_.uniform() * weigh(k);
   double cum = 0.0;
   for (size_t i = 0; i < k; ++i) {
     cum += cand_[i].p;

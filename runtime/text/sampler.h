@@ -48,6 +48,13 @@ class Rng {
 
 class Sampler {
  public:
+  // One token of a distribution: its (penalised) logit, probability and id.
+  struct Candidate {
+    float logit;
+    float p;
+    int32_t id;
+  };
+
   // The longest repetition window a sampler can be sized for.
   static constexpr int32_t kMaxRepeatLastN = 1 << 20;
 
@@ -69,6 +76,15 @@ class Sampler {
 
   // Picks the next token from `logits` (n_vocab values, left unchanged). No allocation.
   int32_t sample(std::span<const float> logits);
+  // The distribution sample() draws from for `logits`, as the tokens it can pick with
+  // their probabilities (summing to 1), most likely first: after the penalty, top-k,
+  // top-p, min-p and temperature; greedy gives the one argmax token with p = 1. Valid
+  // until the next call; draws nothing from the RNG. No allocation. Speculative
+  // verification weighs drafted tokens with it.
+  std::span<const Candidate> distribution(std::span<const float> logits);
+  // The RNG sample() draws from (verification draws its acceptances from it too).
+  Rng& rng() { return rng_; }
+
   // Records a token that became part of the sequence (prompt tokens too, if the penalty
   // should see them).
   void accept(int32_t id);
@@ -80,11 +96,6 @@ class Sampler {
   int32_t max_repeat_last_n() const { return max_repeat_last_n_; }
 
  private:
-  struct Candidate {
-    float logit;
-    float p;
-    int32_t id;
-  };
   Sampler() = default;
   static Status check_size(int32_t n_vocab, int32_t max_repeat_last_n);
   static Status check_params(const SamplerParams& p);
@@ -92,7 +103,12 @@ class Sampler {
   // Points the buffers into `mem` (buffer_bytes() zeroed bytes, 64-byte aligned).
   void bind(std::byte* mem, int32_t n_vocab, int32_t max_repeat_last_n);
   void apply_penalty();
+  std::span<Candidate> survivors(std::span<const float> logits, bool& decided);
+  // Fills cand_ from the logits and applies the penalty; returns the candidates.
+  size_t load(std::span<const float> logits);
   size_t truncate(size_t k);
+  // Temperature on the k survivors: their weights (unnormalised) and their sum.
+  double weigh(size_t k);
   int32_t draw(size_t k);
 
   SamplerParams params_;

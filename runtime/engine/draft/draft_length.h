@@ -1,0 +1,64 @@
+// How many tokens to draft, chosen every step from what the engine measured: the cost of
+// a decode pass of r rows (EWMA per row count, from the steps that ran no prefill), each
+// drafter's time per drafted token, and its running acceptance rate. With acceptance rate
+// a, k drafted tokens yield E(k) = (1 - a^(k+1)) / (1 - a) tokens per verify pass (the
+// accepted run plus the target's own token), so for m decoding sequences
+//
+//   rate(k) = m E(k) / (cost(m (k+1)) + m k draft_ms)
+//
+// and the chosen k maximises it; k = 0 (plain decoding) unless some k beats rate(0) by a
+// margin, so speculation switches itself off where it does not pay. A drafter that was
+// off for kProbeEvery rounds is tried once with k = 1 so its acceptance can recover.
+// Row counts not measured yet are interpolated (or extrapolated from the measured slope,
+// else a prior of +8% of the 1-row cost per row). Costs belong to one operating point:
+// reset_costs() when the tier or threads change.
+//
+// Memory: two tables of max_rows + 1 entries carved from the engine's arena.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/core/arena.h"
+#include "runtime/core/result.h"
+
+namespace airt::engine {
+
+class DraftLength {
+ public:
+  static constexpr int32_t kMaxDrafters = 4;
+  static constexpr int32_t kProbeEvery = 128;
+  static constexpr double kMargin = 0.03;      // rate(k) must beat rate(0) by 3%
+  static constexpr double kPriorSlope = 0.08;  // unmeasured: +8% of cost(1) per row
+
+  static size_t arena_bytes(int32_t max_rows);
+  Status carve(Arena& arena, int32_t max_rows);
+
+  // A decode pass of `rows` rows took `ms` (drafting excluded).
+  void step(int32_t rows, double ms);
+  // Drafter d proposed `tokens` in `ms` (costly drafters only).
+  void drafted(int32_t d, int32_t tokens, double ms);
+  // Of `drafted` tokens from drafter d, the first `accepted` were kept.
+  void verified(int32_t d, int32_t drafted, int32_t accepted);
+  void reset_costs();
+
+  // The best k in 0..cap for m decoding sequences drafting with d.
+  int32_t choose(int32_t d, int32_t m, int32_t cap);
+  // Predicted ms of a decode pass of `rows` rows; 0 before any pass was measured.
+  double cost(int32_t rows) const;
+  double acceptance(int32_t d) const;
+  double draft_ms(int32_t d) const { return d_[d].ms_per_token; }
+
+ private:
+  struct Drafter {
+    double kept = 1, missed = 1;  // decayed counts: a prior acceptance of 1/2
+    double ms_per_token = 0;
+    int32_t idle = 0;             // rounds chosen off since the last draft
+  };
+  float* ms_ = nullptr;     // max_rows + 1: EWMA ms per row count
+  uint32_t* n_ = nullptr;   // max_rows + 1: passes measured
+  int32_t max_rows_ = 0;
+  Drafter d_[kMaxDrafters];
+};
+
+}  // namespace airt::engine
