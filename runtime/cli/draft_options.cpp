@@ -27,22 +27,9 @@ Status DraftOptions::configure(const text::Tokenizer& tok, engine::EngineConfig&
   }
   if (fixed == 0) return {};  // speculation off, for comparisons
   for (const std::string& s : specs) {
-    for (engine::DraftSpec d : AIRT_TRY(engine::DraftSpec::parse_chain(s))) {
-      if (d.kind == engine::DraftSpec::Kind::kModel) {
-        size_t i = 0;
-        while (i < paths_.size() && paths_[i] != d.path) ++i;
-        if (i == paths_.size()) {
-          auto m = AIRT_TRY(model::Model::load(d.path));
-          auto dtok = AIRT_TRY(text::Tokenizer::from_gguf(m->file()));
-          AIRT_TRY(engine::check_same_vocab(tok, *dtok, d.path));
-          models_.push_back(std::move(m));
-          paths_.push_back(d.path);
-        }
-        d.model = models_[i].get();
-      }
-      c.drafters.push_back(std::move(d));
-    }
+    for (engine::DraftSpec& d : AIRT_TRY(engine::DraftSpec::parse_chain(s))) c.drafters.push_back(std::move(d));
   }
+  AIRT_TRY(engine::load_draft_models(c.drafters, tok, models_));
   c.draft_max = fixed > 0 ? fixed : max;
   c.draft_auto = fixed < 0;
   if (fixed > 0 && max > 0 && fixed > max) {

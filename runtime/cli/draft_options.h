@@ -35,7 +35,6 @@ struct DraftOptions {
 
  private:
   mutable std::vector<std::unique_ptr<model::Model>> models_;  // draft models, by first use
-  mutable std::vector<std::string> paths_;
 };
 
 }  // namespace airt::cli

@@ -140,6 +140,11 @@ const Field kFields[] = {
      "Context length (tokens) of each slot."},
     {"model.threads", Type::kInt, AIRT_REF(model.threads), 0, 1024, nullptr, nullptr, false,
      "CPU threads; 0: one per core."},
+    {"model.draft", Type::kString, AIRT_REF(model.draft), 0, 4096, nullptr, nullptr, false,
+     "Speculative decoding: drafters tried in order, joined by '+': ngram, tier:NAME, self:skip=N, "
+     "self:layers=A,B or a draft model's .gguf path (same vocabulary). Empty: off."},
+    {"model.draft_max", Type::kInt, AIRT_REF(model.draft_max), 1, 64, nullptr, nullptr, false,
+     "Longest draft per step; the length is chosen each step from measured costs (0 where drafting does not pay)."},
 
     {"sessions.max_count", Type::kInt, AIRT_REF(sessions.max_count), 0, 65536, nullptr, nullptr, false,
      "Named sessions whose KV cache stays in memory; older ones are saved compressed and restored on use."},

@@ -60,6 +60,8 @@ struct ModelConfig {
   std::string path;
   int ctx = 2048;
   int threads = 0;  // 0 = one per core
+  std::string draft;  // speculative drafters, "ngram+small.gguf" (airt run --draft); empty: off
+  int draft_max = 8;  // longest draft per step
 };
 
 struct SessionsConfig {

@@ -14,6 +14,7 @@
 #include "hal/cpu/thread_pool.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
+#include "runtime/engine/draft/vocab_check.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/memory_budget.h"
 #include "runtime/model/model.h"
@@ -39,14 +40,25 @@ class EngineGenerator final : public Generator, private engine::Sink {
     ec.n_ctx = std::min(c.model.ctx, std::max(g->model_->hparams().n_ctx_train, 1));
     ec.kernels = kernels;
     ec.n_threads = threads;
+    if (!c.model.draft.empty()) {
+      ec.drafters = AIRT_TRY(engine::DraftSpec::parse_chain(c.model.draft));
+      ec.draft_max = c.model.draft_max;
+      AIRT_TRY(engine::load_draft_models(ec.drafters, *g->tok_, g->drafts_));
+    }
     MemoryPlan plan = AIRT_TRY(engine::Engine::plan(*g->model_, ec));
     governor::MemoryReading mem = AIRT_TRY(governor::read_memory());
     engine::MemoryBudget budget = engine::memory_budget_of(mem.headroom(), mem.headroom_source());
     if (std::string over = engine::over_budget_message(plan, budget); !over.empty()) {
       return errorf(Error::kResourceOverBudget, "%s: %s", c.model.path.c_str(), over.c_str());
     }
-    AIRT_LOG_INFO("memory plan for %s (%d slots, ctx %d):\n%s", c.model.path.c_str(), ec.n_slots, ec.n_ctx,
-                  plan.to_string().c_str());
+    // One line a region: a log record is bounded, the plan is not.
+    AIRT_LOG_INFO("memory plan for %s (%d slots, ctx %d):", c.model.path.c_str(), ec.n_slots, ec.n_ctx);
+    const std::string table = plan.to_string();
+    for (size_t at = 0, nl; at < table.size(); at = nl + 1) {
+      nl = table.find('\n', at);
+      if (nl == std::string::npos) nl = table.size();
+      AIRT_LOG_INFO("  %.*s", int(nl - at), table.c_str() + at);
+    }
     g->engine_ = AIRT_TRY(engine::Engine::create(*g->model_, *g->tok_, ec));
     if (!c.sessions.state_dir.empty()) {
       std::error_code ec2;
@@ -128,6 +140,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
     g.tokens_per_s = s.decode_tokens_per_s;
     g.operating_point = s.point;  // the engine's point; the service defines none
     g.tier_name = s.tier_name;
+    g.drafted = s.drafted;
+    g.accepted = s.accepted;
+    g.draft_k = s.draft_k;
     governor::BoardReading board = governor::read_board();
     if (board.max_celsius) g.temperature_c = *board.max_celsius;
     if (board.power_watts) g.power_w = *board.power_watts;
@@ -176,6 +191,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
     info.reason = f.reason;
     info.prompt_tokens = f.prompt_tokens;
     info.completion_tokens = f.completion_tokens;
+    info.drafted = f.drafted;
+    info.accepted = f.accepted;
+    info.passes = f.passes;
     info.operating_point = engine_->point();
     info.tier_name = model_->tier_name(engine_->point().tier);
     sink_->on_finish(t, info);
@@ -184,6 +202,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
 
   ServiceConfig config_;
   std::unique_ptr<model::Model> model_;
+  std::vector<std::unique_ptr<model::Model>> drafts_;  // speculative draft models (model.draft)
   std::unique_ptr<text::Tokenizer> tok_;
   std::optional<text::ChatTemplate> template_;
   std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first

@@ -66,6 +66,9 @@ struct FinishInfo {
   int completion_tokens = 0;
   governor::OperatingPoint operating_point;  // at the end of the request
   std::string tier_name;                     // the point's weight tier as users know it, e.g. "Q8_0"
+  int drafted = 0;   // speculative tokens drafted, and kept
+  int accepted = 0;
+  int passes = 0;    // target passes that produced the completion
 };
 
 // How the engine reports back. Called only from inside Generator::step().
@@ -102,6 +105,9 @@ struct GeneratorStats {
   double tokens_per_s = 0;  // recent decode rate over all slots
   governor::OperatingPoint operating_point;
   std::string tier_name;  // e.g. "Q8_0"
+  int64_t drafted = 0;         // speculative tokens since start, and kept
+  int64_t accepted = 0;
+  int draft_k = 0;             // the longest draft of the last step
   double temperature_c = NAN;  // NAN: unknown
   double power_w = NAN;
   std::vector<GovernorEvent> events;  // since the previous stats() call

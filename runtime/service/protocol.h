@@ -72,6 +72,9 @@ struct FinalReply {
   double tokens_per_s = 0;
   governor::OperatingPoint operating_point;
   std::string tier_name;
+  int drafted = 0;  // speculative decoding: tokens drafted, kept, and target passes
+  int accepted = 0;
+  int passes = 0;
 };
 
 // {"id","text","finish_reason","usage":{...},"timings":{...},"operating_point":{...}}

@@ -633,6 +633,9 @@ void Server::finish_job(RequestTicket t, const FinishInfo& info) {
     r.tokens_per_s = double(info.completion_tokens) / (r.total_ms / 1e3);
   r.operating_point = info.operating_point;
   r.tier_name = info.tier_name;
+  r.drafted = info.drafted;
+  r.accepted = info.accepted;
+  r.passes = info.passes;
   counters_.finals++;
   if (info.reason == engine::FinishReason::kCancelled) counters_.cancelled++;
   log_request(LogLevel::kInfo, {j.req.id.c_str(), j.reply_topic.c_str(), engine::finish_reason_name(info.reason)},

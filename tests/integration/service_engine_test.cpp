@@ -75,13 +75,14 @@ struct Served {
   std::string node = "e2e" + std::to_string(getpid());
   std::string state = airt::test::temp_dir();
 
-  bool start(const std::string& model, int slots) {
+  bool start(const std::string& model, int slots, const std::string& model_section = "") {
     if (!broker.start()) return false;
-    return start_serve(model, slots);
+    return start_serve(model, slots, model_section);
   }
-  bool start_serve(const std::string& model, int slots) {
+  bool start_serve(const std::string& model, int slots, const std::string& model_section = "") {
     std::string conf = state + "/airt.json";
     std::ofstream(conf) << "{\"sessions\": {\"state_dir\": \"" << state << "/sessions\", \"max_count\": 2}, "
+                        << (model_section.empty() ? "" : "\"model\": {" + model_section + "}, ")
                         << "\"limits\": {\"max_prompt_tokens\": 128}, \"journal\": {\"path\": \"" << state << "/requests.journal\"}}";
     return serve.start({"serve", "-m", model, "--broker", "127.0.0.1:" + std::to_string(broker.port()), "--node", node,
                         "--config", conf, "--slots", std::to_string(slots), "--ctx", "256", "--threads", "2"});
@@ -180,6 +181,37 @@ TEST(ServiceEngine, RealModelAnswersOverV5And311WithStreamingAndSessions) {
   ASSERT_TRUE(c.wait_for([](const std::vector<Received>& m) { return count_terminal(replies_to(m, "e2e/reply/s")) >= 2; }));
   EXPECT_EQ(Json(replies_to(c.received(), "e2e/reply/s")[1].payload).error_code(), "bad_request");
 
+  EXPECT_EQ(s.serve.stop(), 0) << s.serve.log();
+}
+
+// model.draft in the config: replies carry the speculative figures, telemetry the totals,
+// and greedy text is what plain decoding gives.
+TEST(ServiceEngine, SpeculativeDecodingFromTheConfig) {
+  std::string model = airt::test::model_path("llama2xs-vocab512.gguf"), draft = airt::test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(model);
+  AIRT_REQUIRE_FILE(draft);
+  Served s;
+  ASSERT_TRUE(s.start(model, 2, "\"draft\": \"ngram+" + draft + "\", \"draft_max\": 4"));
+  TestClient c(s.broker.port(), "e2e-spec");
+  ASSERT_TRUE(c.connect({s.topic("status"), s.topic("telemetry"), "e2e/spec"}));
+  ASSERT_TRUE(wait_online(c)) << s.serve.log();
+  ASSERT_TRUE(c.publish(s.topic("request"), R"({"id":"p1","prompt":"Once upon a time","max_tokens":60,"temperature":0})",
+                        "e2e/spec"));
+  ASSERT_TRUE(c.wait_for([](const std::vector<Received>& m) { return count_terminal(replies_to(m, "e2e/spec")) >= 1; }))
+      << s.serve.log();
+  Json fin(replies_to(c.received(), "e2e/spec").back().payload);
+  ASSERT_TRUE(fin.is_final());
+  cJSON* usage = fin["usage"];
+  ASSERT_TRUE(usage);
+  for (const char* key : {"draft_tokens", "accepted_draft_tokens", "target_passes"})
+    EXPECT_TRUE(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(usage, key))) << key;
+  const int passes = cJSON_GetObjectItemCaseSensitive(usage, "target_passes")->valueint;
+  EXPECT_GE(passes, 1);
+  EXPECT_LE(passes, 60);
+  auto run = airt::test::run_airt({"run", "-m", model, "-p", "Once upon a time", "-n", "60", "--temp", "0"});
+  ASSERT_EQ(run.status, 0);
+  EXPECT_EQ(run.out.substr(0, fin.str("text").size()), fin.str("text"));
+  EXPECT_NE(s.serve.log().find("draft tables"), std::string::npos) << s.serve.log();
   EXPECT_EQ(s.serve.stop(), 0) << s.serve.log();
 }
 

@@ -40,4 +40,20 @@ Status check_same_vocab(const text::Tokenizer& t, const text::Tokenizer& d, cons
   return {};
 }
 
+Status load_draft_models(std::vector<DraftSpec>& specs, const text::Tokenizer& target,
+                         std::vector<std::unique_ptr<model::Model>>& owned) {
+  for (DraftSpec& d : specs) {
+    if (d.kind != DraftSpec::Kind::kModel || d.model) continue;
+    for (const auto& m : owned)
+      if (m->file().path() == d.path) d.model = m.get();
+    if (d.model) continue;
+    auto m = AIRT_TRY(model::Model::load(d.path));
+    auto tok = AIRT_TRY(text::Tokenizer::from_gguf(m->file()));
+    AIRT_TRY(check_same_vocab(target, *tok, d.path));
+    d.model = m.get();
+    owned.push_back(std::move(m));
+  }
+  return {};
+}
+
 }  // namespace airt::engine
