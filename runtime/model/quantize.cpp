@@ -177,13 +177,13 @@ class Quantizer {
         pool_.parallel(job);
         AIRT_TRY(out_.append(buf_.data(), size_t(n) * dst_row));
       }
+      release(src + size_t(r) * src_row, size_t(n) * src_row);
       done_ += size_t(n) * src_row;
       if (o_.progress) o_.progress(done_, total_, t.name);
       if (o_.cancel && *o_.cancel) {
         return errorf(Error::kRequestCancelled, "%s: quantizing interrupted; no output written", in_.path().c_str());
       }
     }
-    release(t);
     return ok_status();
   }
 
@@ -195,18 +195,18 @@ class Quantizer {
       if (s.size() < size_t(cols)) s.resize(size_t(cols));
     }
   }
-  // The tensor's pages are not read again: hand them back so the resident set stays at
-  // a chunk, not the model, on a board with less memory than the file. PAGEOUT rather
-  // than DONTNEED: for a File parsed from the caller's buffer (not a mapping) it can
-  // never discard data. Best effort; older kernels refuse it.
-  static void release(const gguf::TensorInfo& t) {
+  // Input already converted is not read again: hand its pages back so the resident set
+  // stays at a chunk, not the model, on a board with less memory than the file. PAGEOUT
+  // rather than DONTNEED: for a File parsed from the caller's buffer (not a mapping) it
+  // can never discard data. Best effort; older kernels refuse it.
+  static void release(const uint8_t* p, size_t n) {
 #ifdef MADV_PAGEOUT
     const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-    uintptr_t b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
-    uintptr_t e = (reinterpret_cast<uintptr_t>(t.data) + t.bytes) / page * page;
+    uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
     if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_PAGEOUT);
 #else
-    (void)t;
+    (void)p, (void)n;
 #endif
   }
 
