@@ -243,8 +243,17 @@ std::string tensors_difference(const gguf::File& a, const gguf::File& b) {
   for (const gguf::TensorInfo& t : a.tensors()) {
     const gguf::TensorInfo* u = b.tensor(t.name);
     if (!u) return "tensor '" + std::string(t.name) + "' is missing";
+    auto shape = [](const gguf::TensorInfo& x) {
+      std::string s = std::to_string(x.ne[0]);
+      for (uint32_t d = 1; d < x.n_dims; ++d) {
+        s += 'x';
+        s += std::to_string(x.ne[d]);
+      }
+      return s;
+    };
     for (int d = 0; d < 4; ++d)
-      if (t.ne[d] != u->ne[d]) return "tensor '" + std::string(t.name) + "' has another shape";
+      if (t.ne[d] != u->ne[d])
+        return "tensor '" + std::string(t.name) + "' has shape " + shape(*u) + ", the first file's " + shape(t);
   }
   if (a.tensors().size() != b.tensors().size()) return "it has tensors the first file does not";
   return "";
