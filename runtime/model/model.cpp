@@ -186,7 +186,9 @@ Result<Tier> bind_tier(std::unique_ptr<gguf::File> file, const Hparams& hp, cons
   for (const gguf::TensorInfo& ti : file->tensors()) {
     t.weight_bytes += ti.bytes;
     // token_embd is only looked up row by row (unless tied); it does not say what decoding reads.
-    if (ti.ne[1] > 1 && ti.name != tn::kTokenEmbd) by_type[ti.type] += ti.bytes;
+    // Counted in elements, not bytes: a few matrices left at f16 (rows that fit no
+    // quant block) must not outweigh the many quantized ones.
+    if (ti.ne[1] > 1 && ti.name != tn::kTokenEmbd) by_type[ti.type] += size_t(ti.n_elements());
   }
   size_t best = 0;
   for (auto& [type, n] : by_type)
