@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -138,7 +139,8 @@ Result<TierQuality> tier_quality(Engine& e, int32_t tier, const std::vector<int3
     AIRT_TRY(e.apply(p));
     q = AIRT_TRY(score(e, ids, chunk));
     if (!write_cache(beside, key, q) && !state_dir.empty()) {
-      ::mkdir(state_dir.c_str(), 0755);
+      std::error_code ec;
+      std::filesystem::create_directories(state_dir, ec);
       (void)write_cache(in_state, key, q);
     }
   }
@@ -155,7 +157,8 @@ std::string tier_quality_cache_path(const std::string& model_path, const std::st
   if (beside) return model_path + kCacheSuffix;
   char tag[20];
   std::snprintf(tag, sizeof tag, "%016" PRIx64, fnv1a(model_path));
-  return state_dir + "/" + base_name(model_path) + "-" + tag + kCacheSuffix;
+  // The name is cut so that a long model name still gives a valid file name here.
+  return state_dir + "/" + base_name(model_path).substr(0, 64) + "-" + tag + kCacheSuffix;
 }
 
 Result<TierQualityKey> tier_quality_key(const std::string& model_path, std::string_view text) {

@@ -152,6 +152,26 @@ TEST(Ladder, QualityIsMeasuredOnceAndCachedUntilTheFileChanges) {
   EXPECT_EQ(t[0].second, "measured");
 }
 
+// Where the cache cannot go beside the model (here: the name would be too long for the
+// filesystem; as root a read-only folder cannot be simulated), it goes to the state
+// directory and is read from there.
+TEST(Ladder, QualityCacheFallsBackToTheStateDirectory) {
+  std::string dir = test::temp_dir(), f32, q8, q4;
+  if (!make_ladder(dir, f32, q8, q4)) GTEST_SKIP() << "shared models absent";
+  const std::string long_name = dir + "/" + std::string(240, 'm') + ".gguf";
+  ASSERT_EQ(::rename(q4.c_str(), long_name.c_str()), 0);
+  const std::string state = dir + "/state/airt";
+  const std::vector<std::string> args = {"bench", "-m", q8, "--ladder", long_name, "--quality", "--state-dir", state};
+  auto r = run_airt(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(exists(long_name + ".airt-quality.json"));
+  EXPECT_TRUE(exists(engine::tier_quality_cache_path(long_name, state, false)));
+  auto again = run_airt(args);
+  auto rows = quality_rows(again.out);
+  ASSERT_EQ(rows.size(), 2u) << again.out;
+  EXPECT_EQ(rows[1].second, "cached");
+}
+
 TEST(Ladder, QualityCacheKeyFollowsSizeTimeAndText) {
   std::string dir = test::temp_dir();
   std::string f = dir + "/m.gguf";
