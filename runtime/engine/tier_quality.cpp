@@ -111,7 +111,18 @@ bool read_cache(const std::string& path, const TierQualityKey& key, TierQuality&
   return true;
 }
 
+// Whether the folder of `path` is meant to take new files: its mode has a write bit.
+// Checked by mode, not by trying, so that a folder made read-only for everyone stays
+// untouched by a root process too (root may write regardless of the bits).
+bool folder_writable(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct stat st;
+  return ::stat(dir.c_str(), &st) == 0 && (st.st_mode & 0222) != 0;
+}
+
 bool write_cache(const std::string& path, const TierQualityKey& key, const TierQuality& q) {
+  if (!folder_writable(path)) return false;
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) return false;

@@ -152,24 +152,32 @@ TEST(Ladder, QualityIsMeasuredOnceAndCachedUntilTheFileChanges) {
   EXPECT_EQ(t[0].second, "measured");
 }
 
-// Where the cache cannot go beside the model (here: the name would be too long for the
-// filesystem; as root a read-only folder cannot be simulated), it goes to the state
-// directory and is read from there.
+// Where the cache cannot go beside the model it goes to the state directory and is read
+// from there: a read-only folder (by its mode, so also when the tests run as root), and a
+// model name too long for a file name with the suffix.
 TEST(Ladder, QualityCacheFallsBackToTheStateDirectory) {
   std::string dir = test::temp_dir(), f32, q8, q4;
   if (!make_ladder(dir, f32, q8, q4)) GTEST_SKIP() << "shared models absent";
-  const std::string long_name = dir + "/" + std::string(240, 'm') + ".gguf";
+  const std::string ro = dir + "/ro", long_name = dir + "/" + std::string(240, 'm') + ".gguf";
+  ASSERT_EQ(::mkdir(ro.c_str(), 0755), 0);
+  const std::string in_ro = ro + "/stories-q8_0.gguf";
+  ASSERT_EQ(::rename(q8.c_str(), in_ro.c_str()), 0);
+  ASSERT_EQ(::chmod(ro.c_str(), 0555), 0);
   ASSERT_EQ(::rename(q4.c_str(), long_name.c_str()), 0);
   const std::string state = dir + "/state/airt";
-  const std::vector<std::string> args = {"bench", "-m", q8, "--ladder", long_name, "--quality", "--state-dir", state};
+  const std::vector<std::string> args = {"bench", "-m", in_ro, "--ladder", long_name, "--quality", "--state-dir", state};
   auto r = run_airt(args);
   ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(exists(in_ro + ".airt-quality.json"));
   EXPECT_FALSE(exists(long_name + ".airt-quality.json"));
+  EXPECT_TRUE(exists(engine::tier_quality_cache_path(in_ro, state, false)));
   EXPECT_TRUE(exists(engine::tier_quality_cache_path(long_name, state, false)));
   auto again = run_airt(args);
   auto rows = quality_rows(again.out);
   ASSERT_EQ(rows.size(), 2u) << again.out;
+  EXPECT_EQ(rows[0].second, "cached");
   EXPECT_EQ(rows[1].second, "cached");
+  ::chmod(ro.c_str(), 0755);  // so the temporary folder can be removed
 }
 
 TEST(Ladder, QualityCacheKeyFollowsSizeTimeAndText) {
