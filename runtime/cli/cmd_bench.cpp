@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bench/synthetic_model.h"
+#include "runtime/cli/bench_ladder.h"
 #include "runtime/cli/bench_report.h"
 #include "runtime/cli/bench_slots.h"
 #include "runtime/core/args.h"
@@ -177,6 +178,7 @@ Status measure_slots(const LoadedModel& lm, const BenchOptions& o, std::vector<B
 }  // namespace
 
 int bench_main(int argc, char** argv) {
+  if (bench_ladder_wanted(argc, argv)) return bench_ladder_main(argc, argv);
   BenchOptions o;
   if (int status = parse_bench(argc, argv, o); status >= 0) return status;
   std::string temp_model;

@@ -42,6 +42,8 @@ constexpr const char* kHelp =
     "  --sinks S             with --window: the first S positions stay visible\n"
     "  --session FILE        resume the conversation saved in FILE (if it exists), save it at exit\n"
     "  --mem-budget MB       refuse to start when the memory plan exceeds MB\n"
+    "  --ladder F[,F...]     the same model at other quantizations (weight tiers), all mapped\n"
+    "  --tier NAME           the tier to start on: q4_0, a file of the ladder, or an index\n"
     "                        (default: 90% of MemAvailable or the cgroup's memory.max)\n"
     "  --mlock               lock the arena in memory\n"
     "  --print-plan          print the memory plan to stderr\n"

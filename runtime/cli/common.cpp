@@ -26,6 +26,17 @@ bool ModelOptions::parse(Args& a) {
     mem_budget_mib = mib;
     return true;
   }
+  std::string list;
+  if (a.str("--ladder", nullptr, list)) {
+    for (size_t at = 0; at <= list.size();) {
+      size_t comma = std::min(list.find(',', at), list.size());
+      if (comma > at) ladder.push_back(list.substr(at, comma - at));
+      at = comma + 1;
+    }
+    if (list.empty()) a.fail("--ladder needs one or more GGUF files, comma-separated");
+    return true;
+  }
+  if (a.str("--tier", nullptr, tier)) return true;
   std::string kv;
   if (a.str("--kv-type", nullptr, kv)) {
     auto t = model::kv_types_parse(kv);
@@ -134,13 +145,45 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
     v.kv_types = s.kv;
     return engine::Engine::plan(m, v);
   }));
-  return engine::Engine::create(m, tok, c);
+  auto e = AIRT_TRY(engine::Engine::create(m, tok, c));
+  if (!o.tier.empty()) {
+    governor::OperatingPoint p = e->point();
+    p.tier = AIRT_TRY(find_tier(m, o.tier));
+    AIRT_TRY(e->apply(p));
+  }
+  return e;
+}
+
+Status add_ladder(model::Model& m, const ModelOptions& o) {
+  for (const std::string& path : o.ladder) AIRT_TRY(m.add_tier(path));
+  return {};
+}
+
+Result<int32_t> find_tier(const model::Model& m, const std::string& name) {
+  auto base = [](const std::string& p) { return p.substr(p.rfind('/') == std::string::npos ? 0 : p.rfind('/') + 1); };
+  if (int32_t i = m.find_tier(name); i >= 0) return i;
+  for (int32_t i = 0; i < m.n_tiers(); ++i) {
+    const std::string& path = m.tier(i).file->path();
+    if (name == path || name == base(path)) return i;
+  }
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos && name.size() < 6 &&
+      std::stoi(name) < m.n_tiers()) {
+    return std::stoi(name);
+  }
+  std::string known;
+  for (int32_t i = 0; i < m.n_tiers(); ++i) {
+    if (i) known += ", ";
+    known += std::to_string(i);
+    known += std::string(": ") + m.tier_name(i) + " (" + base(m.tier(i).file->path()) + ")";
+  }
+  return errorf(Error::kRequestInvalid, "--tier %s: no such tier; the ladder has %s", name.c_str(), known.c_str());
 }
 
 Result<LoadedModel> load_model(const ModelOptions& o, engine::EngineConfig c) {
   LoadedModel lm;
   double t0 = now_ms();
   lm.model = AIRT_TRY(model::Model::load(o.model_path));
+  AIRT_TRY(add_ladder(*lm.model, o));
   lm.tok = AIRT_TRY(text::Tokenizer::from_gguf(lm.model->file()));
   lm.engine = AIRT_TRY(make_engine(o, *lm.model, *lm.tok, c));
   lm.load_ms = now_ms() - t0;

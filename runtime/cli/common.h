@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/cli/draft_options.h"
 #include "runtime/core/args.h"
@@ -33,9 +34,13 @@ struct ModelOptions {
   int64_t mem_budget_mib = 0;  // 0: 90% of what the system / cgroup allows
   const hal::Kernels* kernels = nullptr;  // null: the best this CPU runs ($AIRT_CPU_ISA overrides)
   DraftOptions draft;                     // --draft, --draft-max, --draft-len
+  // Further files of the same model at other quantizations (weight tiers), all mapped.
+  std::vector<std::string> ladder;
+  std::string tier;  // the tier to start on (name, file or index); empty: the first, -m
 
   // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
-  // --kv-type, --kv-block, --window, --sinks, --mem-budget and the draft flags.
+  // --kv-type, --kv-block, --window, --sinks, --mem-budget, --ladder A[,B...]
+  // (repeatable), --tier NAME and the draft flags.
   bool parse(Args& a);
   // A one-slot engine for these options (kernels and threads resolved by load_model()).
   engine::EngineConfig engine_config() const;
@@ -64,11 +69,17 @@ struct LoadedModel {
   double load_ms = 0;
 };
 
-// Maps the model and its vocabulary, plans the engine `c` (threads o.threads, 0 =
+// Maps the model, the tiers of --ladder (each checked to be the same model: the first
+// difference is named) and the vocabulary, plans the engine `c` (threads o.threads, 0 =
 // physical cores; the best kernels this CPU runs), checks the plan against the budget
 // (nothing is allocated when it does not fit), prints it with --print-plan, then creates
-// the engine.
+// the engine, starting on --tier.
 Result<LoadedModel> load_model(const ModelOptions& o, engine::EngineConfig c);
+// Adds the files of o.ladder to `m` as weight tiers.
+Status add_ladder(model::Model& m, const ModelOptions& o);
+// The tier `name` names: a tier's type name ("q4_0"; the first such tier), its file path
+// or file name, or its index. kRequestInvalid listing the tiers when none matches.
+Result<int32_t> find_tier(const model::Model& m, const std::string& name);
 // The same engine set-up for a model already loaded (bench runs several engines on one).
 Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const model::Model& m,
                                                     const text::Tokenizer& tok, engine::EngineConfig c);

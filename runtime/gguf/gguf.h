@@ -210,6 +210,10 @@ class Writer {
   // copied. Refuses (kRequestInvalid) empty or duplicate names, unknown types, 0 or more
   // than 4 dims, dims < 1, ne[0] not a multiple of the block size.
   Status add_tensor(std::string name, hal::DType type, std::span<const int64_t> ne, const void* data);
+  // Declares a tensor whose data is not held here but streamed later through a
+  // StreamWriter (same checks as add_tensor). write() refuses a writer holding such
+  // tensors; serialize() gives them zero bytes.
+  Status add_tensor_info(std::string name, hal::DType type, std::span<const int64_t> ne);
 
   // The first mistake made in a set_* call, or ok.
   Status status() const;
@@ -223,20 +227,59 @@ class Writer {
     std::string key;
     std::vector<uint8_t> encoded;  // type tag + value, already in GGUF encoding
   };
+  friend class StreamWriter;
   struct Tensor {
     std::string name;
     hal::DType type;
     std::vector<int64_t> ne;
-    std::vector<uint8_t> data;
+    uint64_t bytes = 0;
+    bool has_data = false;      // false: declared by add_tensor_info, streamed later
+    std::vector<uint8_t> data;  // bytes long when has_data
   };
   void put(std::string key, std::vector<uint8_t> encoded);
   void fail(ErrorInfo e);
+  Status add(std::string name, hal::DType type, std::span<const int64_t> ne, const void* data, bool copy);
   // Header, metadata, tensor infos and the padding up to the data section.
   std::vector<uint8_t> serialize_head() const;
   std::vector<Entry> entries_;
   std::vector<Tensor> tensors_;
   uint32_t alignment_ = 32;
   ErrorInfo first_error_{Error::kOk, {}};
+};
+
+// Writes the file a Writer describes with tensor data supplied piece by piece, so a
+// file larger than memory can be produced (the quantizer streams one tensor at a time).
+// begin() creates a temporary file beside `path` and writes the header; append() takes
+// the tensors' bytes in declaration order, in pieces of any size, and adds the alignment
+// padding between tensors; commit() checks every byte arrived, fsyncs and renames the
+// temporary file onto `path`. A StreamWriter destroyed before commit() (an error, a
+// cancelled run) removes its temporary file, so no half-written file is ever left.
+//
+// The Writer must outlive the StreamWriter and not change while it writes.
+class StreamWriter {
+ public:
+  // Errors (kIoWrite, kIoPermission) name `path`: a missing directory, no permission.
+  static Result<std::unique_ptr<StreamWriter>> begin(const Writer& w, const std::string& path);
+  ~StreamWriter();
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+
+  // The next n bytes of tensor data; more bytes than the tensors declare is an error.
+  Status append(const void* data, size_t n);
+  Status commit();
+  const std::string& temp_path() const { return tmp_; }
+
+ private:
+  StreamWriter(const Writer& w, std::string path, std::string tmp, int fd);
+  Status fail_io(const char* what);
+  Status write_bytes(const void* data, size_t n);
+  Status pad_tensor();
+  const Writer& w_;
+  std::string path_, tmp_;
+  int fd_ = -1;
+  size_t tensor_ = 0;      // index of the tensor being written
+  uint64_t in_tensor_ = 0; // bytes of it written so far
+  bool committed_ = false;
 };
 
 }  // namespace airt::gguf

@@ -181,6 +181,14 @@ void Writer::set_alignment(uint32_t alignment) {
 }
 
 Status Writer::add_tensor(std::string name, hal::DType type, std::span<const int64_t> ne, const void* data) {
+  return add(std::move(name), type, ne, data, true);
+}
+
+Status Writer::add_tensor_info(std::string name, hal::DType type, std::span<const int64_t> ne) {
+  return add(std::move(name), type, ne, nullptr, false);
+}
+
+Status Writer::add(std::string name, hal::DType type, std::span<const int64_t> ne, const void* data, bool copy) {
   std::string shown = detail::printable(name);
   auto bad = [&](const std::string& why) -> Status {
     return errorf(Error::kRequestInvalid, "gguf writer: tensor '%s': %s", shown.c_str(), why.c_str());
@@ -204,10 +212,13 @@ Status Writer::add_tensor(std::string name, hal::DType type, std::span<const int
   }
   uint64_t bytes = static_cast<uint64_t>(n / info.block_size) * info.block_bytes;
   if (bytes > std::numeric_limits<size_t>::max() / 2) return bad("too large for this system");
-  if (data == nullptr) return bad("no data");
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  tensors_.push_back({std::move(name), type, std::vector<int64_t>(ne.begin(), ne.end()),
-                      std::vector<uint8_t>(p, p + bytes)});
+  if (copy && data == nullptr) return bad("no data");
+  Tensor t{std::move(name), type, std::vector<int64_t>(ne.begin(), ne.end()), bytes, copy, {}};
+  if (copy) {
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    t.data.assign(p, p + bytes);
+  }
+  tensors_.push_back(std::move(t));
   return ok_status();
 }
 
@@ -228,7 +239,7 @@ std::vector<uint8_t> Writer::serialize_head() const {
     for (int64_t d : t.ne) put_raw<uint64_t>(out, static_cast<uint64_t>(d));
     put_raw<uint32_t>(out, static_cast<uint32_t>(t.type));
     put_raw<uint64_t>(out, offset);
-    offset = align_up(offset + t.data.size(), alignment_);
+    offset = align_up(offset + t.bytes, alignment_);
   }
   // A file without tensors ends with its metadata, as vocabulary-only files do.
   if (!tensors_.empty()) out.resize(align_up(out.size(), alignment_), 0);
@@ -239,13 +250,36 @@ std::vector<uint8_t> Writer::serialize() const {
   std::vector<uint8_t> out = serialize_head();
   for (const Tensor& t : tensors_) {
     put_bytes(out, t.data.data(), t.data.size());
-    out.resize(align_up(out.size(), alignment_), 0);
+    out.resize(align_up(out.size() + t.bytes - t.data.size(), alignment_), 0);
   }
   return out;
 }
 
 Status Writer::write(const std::string& path) const {
   AIRT_TRY(status());
+  for (const Tensor& t : tensors_) {
+    if (!t.has_data) {
+      return errorf(Error::kRequestInvalid, "gguf writer: tensor '%s' was declared without data; write it with StreamWriter",
+                    detail::printable(t.name).c_str());
+    }
+  }
+  // Tensor data is written from the writer's buffers rather than one big image, so a
+  // large model is not held twice in memory.
+  auto out = AIRT_TRY(StreamWriter::begin(*this, path));
+  for (const Tensor& t : tensors_) AIRT_TRY(out->append(t.data.data(), t.data.size()));
+  return out->commit();
+}
+
+StreamWriter::StreamWriter(const Writer& w, std::string path, std::string tmp, int fd)
+    : w_(w), path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+
+StreamWriter::~StreamWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+Result<std::unique_ptr<StreamWriter>> StreamWriter::begin(const Writer& w, const std::string& path) {
+  AIRT_TRY(w.status());
   // The temp file sits beside the target so rename() is atomic (same filesystem).
   static std::atomic<unsigned> counter{0};
   std::string tmp;
@@ -261,38 +295,75 @@ Status Writer::write(const std::string& path) const {
     return errorf(code, "%s: cannot create temporary file %s: %s", path.c_str(), tmp.c_str(),
                   detail::errno_text(e).c_str());
   }
-  auto fail_io = [&](const char* what) -> Status {
-    int e = errno;
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    return errorf(Error::kIoWrite, "%s: %s: %s", path.c_str(), what, detail::errno_text(e).c_str());
-  };
-  // Tensor data is written from the writer's buffers rather than one big image, so a
-  // large model is not held twice in memory.
-  std::vector<uint8_t> head = serialize_head();
-  if (!write_all(fd, head.data(), head.size())) return fail_io("write failed");
+  std::unique_ptr<StreamWriter> s(new StreamWriter(w, path, std::move(tmp), fd));
+  std::vector<uint8_t> head = w.serialize_head();
+  AIRT_TRY(s->write_bytes(head.data(), head.size()));
+  return s;
+}
+
+Status StreamWriter::fail_io(const char* what) {
+  int e = errno;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  return errorf(Error::kIoWrite, "%s: %s: %s", path_.c_str(), what, detail::errno_text(e).c_str());
+}
+
+Status StreamWriter::write_bytes(const void* data, size_t n) {
+  if (fd_ < 0) return errorf(Error::kIoWrite, "%s: the file was already closed after an error", path_.c_str());
+  if (!write_all(fd_, static_cast<const uint8_t*>(data), n)) return fail_io("write failed");
+  return ok_status();
+}
+
+// Zeros up to the next tensor's aligned offset; moves on to the next tensor.
+Status StreamWriter::pad_tensor() {
   static const uint8_t kZeros[4096] = {};
-  uint64_t pos = 0;
-  for (const Tensor& t : tensors_) {
-    if (!write_all(fd, t.data.data(), t.data.size())) return fail_io("write failed");
-    pos += t.data.size();
-    uint64_t pad = align_up(pos, alignment_) - pos;
-    pos += pad;
-    while (pad > 0) {
-      size_t n = static_cast<size_t>(pad < sizeof kZeros ? pad : sizeof kZeros);
-      if (!write_all(fd, kZeros, n)) return fail_io("write failed");
-      pad -= n;
-    }
+  const uint64_t bytes = w_.tensors_[tensor_].bytes;
+  uint64_t pad = align_up(bytes, w_.alignment_) - bytes;
+  while (pad > 0) {
+    size_t n = static_cast<size_t>(pad < sizeof kZeros ? pad : sizeof kZeros);
+    AIRT_TRY(write_bytes(kZeros, n));
+    pad -= n;
   }
-  if (::fsync(fd) != 0) return fail_io("fsync failed");
-  int rc = ::close(fd);
-  fd = -1;
+  ++tensor_;
+  in_tensor_ = 0;
+  return ok_status();
+}
+
+Status StreamWriter::append(const void* data, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    if (tensor_ >= w_.tensors_.size()) {
+      return errorf(Error::kRequestInvalid, "%s: more tensor data than the declared tensors hold", path_.c_str());
+    }
+    const uint64_t left = w_.tensors_[tensor_].bytes - in_tensor_;
+    const size_t take = static_cast<size_t>(n < left ? n : left);
+    AIRT_TRY(write_bytes(p, take));
+    p += take;
+    n -= take;
+    in_tensor_ += take;
+    if (in_tensor_ == w_.tensors_[tensor_].bytes) AIRT_TRY(pad_tensor());
+  }
+  return ok_status();
+}
+
+Status StreamWriter::commit() {
+  // Zero-byte tensors cannot exist (dims >= 1), so every declared tensor has been padded.
+  if (tensor_ != w_.tensors_.size()) {
+    return errorf(Error::kRequestInvalid, "%s: tensor '%s' has %" PRIu64 " of its %" PRIu64 " bytes", path_.c_str(),
+                  detail::printable(w_.tensors_[tensor_].name).c_str(), in_tensor_, w_.tensors_[tensor_].bytes);
+  }
+  if (fd_ < 0) return errorf(Error::kIoWrite, "%s: the file was already closed after an error", path_.c_str());
+  if (::fsync(fd_) != 0) return fail_io("fsync failed");
+  int rc = ::close(fd_);
+  fd_ = -1;
   if (rc != 0) return fail_io("close failed");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_io("cannot rename the temporary file into place");
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) return fail_io("cannot rename the temporary file into place");
+  committed_ = true;
   // Make the rename itself durable; some filesystems refuse fsync on a directory, which
   // is harmless here because the data is already on disk.
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  size_t slash = path_.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

@@ -186,7 +186,9 @@ Result<Tier> bind_tier(std::unique_ptr<gguf::File> file, const Hparams& hp, cons
   for (const gguf::TensorInfo& ti : file->tensors()) {
     t.weight_bytes += ti.bytes;
     // token_embd is only looked up row by row (unless tied); it does not say what decoding reads.
-    if (ti.ne[1] > 1 && ti.name != tn::kTokenEmbd) by_type[ti.type] += ti.bytes;
+    // Counted in elements, not bytes: a few matrices left at f16 (rows that fit no
+    // quant block) must not outweigh the many quantized ones.
+    if (ti.ne[1] > 1 && ti.name != tn::kTokenEmbd) by_type[ti.type] += size_t(ti.n_elements());
   }
   size_t best = 0;
   for (auto& [type, n] : by_type)
@@ -243,8 +245,17 @@ std::string tensors_difference(const gguf::File& a, const gguf::File& b) {
   for (const gguf::TensorInfo& t : a.tensors()) {
     const gguf::TensorInfo* u = b.tensor(t.name);
     if (!u) return "tensor '" + std::string(t.name) + "' is missing";
+    auto shape = [](const gguf::TensorInfo& x) {
+      std::string s = std::to_string(x.ne[0]);
+      for (uint32_t d = 1; d < x.n_dims; ++d) {
+        s += 'x';
+        s += std::to_string(x.ne[d]);
+      }
+      return s;
+    };
     for (int d = 0; d < 4; ++d)
-      if (t.ne[d] != u->ne[d]) return "tensor '" + std::string(t.name) + "' has another shape";
+      if (t.ne[d] != u->ne[d])
+        return "tensor '" + std::string(t.name) + "' has shape " + shape(*u) + ", the first file's " + shape(t);
   }
   if (a.tensors().size() != b.tensors().size()) return "it has tensors the first file does not";
   return "";

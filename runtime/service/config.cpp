@@ -16,7 +16,7 @@
 namespace airt::service {
 namespace {
 
-enum class Type { kString, kInt, kInt64, kDouble, kBool, kEnum };
+enum class Type { kString, kInt, kInt64, kDouble, kBool, kEnum, kStringList };
 
 // Returns nullptr when the string is acceptable, else the problem ("must be ...").
 using StringCheck = const char* (*)(const std::string&);
@@ -136,6 +136,9 @@ const Field kFields[] = {
 
     {"model.path", Type::kString, AIRT_REF(model.path), 0, 4096, nullptr, nullptr, false,
      "GGUF model file; required to serve. -m overrides."},
+    {"model.ladder", Type::kStringList, AIRT_REF(model.ladder), 1, 4096, nullptr, nullptr, false,
+     "Further GGUF files of the same model at other quantizations (weight tiers, e.g. a q4_0 file beside a q8_0 "
+     "model.path), all mapped and checked to match; the operating point switches between them. --ladder overrides."},
     {"model.ctx", Type::kInt, AIRT_REF(model.ctx), 16, 1048576, nullptr, nullptr, false,
      "Context length (tokens) of each slot."},
     {"model.threads", Type::kInt, AIRT_REF(model.threads), 0, 1024, nullptr, nullptr, false,
@@ -188,6 +191,9 @@ std::string range_text(const Field& f) {
       for (const char* c = f.choices; *c; ++c) s += (*c == '|') ? std::string(", ") : std::string(1, *c);
       return s;
     }
+    case Type::kStringList:
+      std::snprintf(buf, sizeof buf, "must be a list of strings of %.0f..%.0f bytes", f.min, f.max);
+      return buf;
     case Type::kString:
       if (f.min > 0) {
         std::snprintf(buf, sizeof buf, "must be a string of %.0f..%.0f bytes", f.min, f.max);
@@ -240,6 +246,17 @@ std::string apply_field(const Field& f, const cJSON* v, ServiceConfig& c) {
       if (!cJSON_IsString(v) || json_has_nul(v) || !enum_has(f.choices, v->valuestring)) return bad();
       *static_cast<std::string*>(p) = v->valuestring;
       return {};
+    case Type::kStringList: {
+      if (!cJSON_IsArray(v)) return bad();
+      std::vector<std::string> list;
+      for (const cJSON* e = v->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || json_has_nul(e)) return bad();
+        list.emplace_back(e->valuestring);
+        if (double(list.back().size()) < f.min || double(list.back().size()) > f.max) return bad();
+      }
+      *static_cast<std::vector<std::string>*>(p) = std::move(list);
+      return {};
+    }
     case Type::kString: {
       if (!cJSON_IsString(v)) return bad();
       if (json_has_nul(v)) return "must not contain NUL characters (\\u0000)";
@@ -267,6 +284,15 @@ std::string field_json(const Field& f, const ServiceConfig& cc) {
     case Type::kBool: out = *static_cast<const bool*>(p) ? "true" : "false"; break;
     case Type::kEnum:
     case Type::kString: json_append_string(out, *static_cast<const std::string*>(p)); break;
+    case Type::kStringList: {
+      out = "[";
+      for (const std::string& e : *static_cast<const std::vector<std::string>*>(p)) {
+        if (out.size() > 1) out += ", ";
+        json_append_string(out, e);
+      }
+      out += "]";
+      break;
+    }
   }
   return out;
 }

@@ -58,6 +58,9 @@ struct LimitsConfig {
 
 struct ModelConfig {
   std::string path;
+  // Further files of the same model at other quantizations (weight tiers): all mapped,
+  // checked to match `path`; serving starts on `path`.
+  std::vector<std::string> ladder;
   int ctx = 2048;
   int threads = 0;  // 0 = one per core
   std::string draft;  // speculative drafters, "ngram+small.gguf" (airt run --draft); empty: off

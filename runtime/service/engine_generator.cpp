@@ -30,6 +30,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
     auto g = std::unique_ptr<EngineGenerator>(new EngineGenerator());
     g->config_ = c;
     g->model_ = AIRT_TRY(model::Model::load(c.model.path));
+    for (const std::string& tier : c.model.ladder) AIRT_TRY(g->model_->add_tier(tier));
     g->tok_ = AIRT_TRY(text::Tokenizer::from_gguf(g->model_->file()));
     if (auto t = text::ChatTemplate::from_gguf(g->model_->file()); t.ok()) g->template_.emplace(std::move(t.value()));
     const int threads = c.model.threads > 0 ? c.model.threads : hal::physical_cores();

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@ void serve_usage(FILE* f) {
                "usage: airt serve -m MODEL --broker HOST:PORT --node NAME [options]\n"
                "Answers generation requests over MQTT (protocol: runtime/service/README.md).\n"
                "  -m, --model PATH      GGUF model (model.path)\n"
+               "  --ladder F[,F...]     the same model at other quantizations, weight tiers (model.ladder)\n"
                "  --broker URL          HOST:PORT, mqtt://HOST:PORT or mqtts://HOST:PORT (broker.*)\n"
                "  --node NAME           node name in topics airt/NAME/... (node)\n"
                "  --config FILE         JSON config, e.g. /etc/airt/airt.json; flags override it\n"
@@ -37,7 +39,7 @@ void serve_usage(FILE* f) {
 }
 
 struct ServeFlags {
-  std::string config_file, model, broker, node, log_level;
+  std::string config_file, model, broker, node, log_level, ladder;
   int32_t slots = -1, ctx = -1, threads = -1;
 };
 
@@ -47,7 +49,7 @@ int parse_flags(int argc, char** argv, ServeFlags* f) {
   while (a.next()) {
     if (a.str("--model", "-m", f->model) || a.str("--broker", nullptr, f->broker) ||
         a.str("--node", nullptr, f->node) || a.str("--config", nullptr, f->config_file) ||
-        a.str("--log-level", nullptr, f->log_level) || a.i32("--slots", nullptr, f->slots, 1, 256) ||
+        a.str("--log-level", nullptr, f->log_level) || a.str("--ladder", nullptr, f->ladder) || a.i32("--slots", nullptr, f->slots, 1, 256) ||
         a.i32("--ctx", nullptr, f->ctx, 16, 1048576) || a.i32("--threads", nullptr, f->threads, 0, 1024))
       continue;
     a.unknown();
@@ -69,6 +71,14 @@ Result<ServiceConfig> effective_config(const ServeFlags& f) {
     origin = f.config_file;
   }
   if (!f.model.empty()) c.model.path = f.model;
+  if (!f.ladder.empty()) {
+    c.model.ladder.clear();
+    for (size_t at = 0; at <= f.ladder.size();) {
+      const size_t comma = std::min(f.ladder.find(',', at), f.ladder.size());
+      if (comma > at) c.model.ladder.push_back(f.ladder.substr(at, comma - at));
+      at = comma + 1;
+    }
+  }
   if (!f.broker.empty()) AIRT_TRY(config_set_broker_url(c.broker, f.broker));
   if (!f.node.empty()) c.node = f.node;
   if (!f.log_level.empty()) {

@@ -3,6 +3,8 @@
 // no failed request, the same greedy output afterwards as an engine that never switched.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 
 #include "hal/cpu/kernels.h"
 #include "runtime/engine/engine.h"
@@ -150,6 +152,69 @@ TEST(OperatingPoint, SwitchingTierWindowAndThreadsDuringAFourSequenceRun) {
   }
   EXPECT_EQ(sink.tokens[9], plain.tokens[9]);
   EXPECT_EQ(sink.tokens[9].size(), 24u);
+}
+
+// Switches to the q4_0 tier once every sequence has generated `after` tokens, and
+// watches what the steps after the switch evaluate.
+struct TierSwitch {
+  const Collect* sink = nullptr;
+  size_t after = 6;
+  bool switched = false;
+  int failures = 0, tier1_steps = 0, prefill_rows_after = 0;
+  static void hook(void* ctx, engine::Engine& e, const governor::StepRecord& rec) {
+    auto* self = static_cast<TierSwitch*>(ctx);
+    if (self->switched) {
+      self->tier1_steps += rec.point.tier == 1;
+      self->prefill_rows_after += rec.rows_prefill;
+      return;
+    }
+    for (int t = 1; t <= 4; ++t)
+      if (self->sink->tokens[t].size() < self->after) return;
+    governor::OperatingPoint p = e.point();
+    p.tier = 1;
+    if (!e.apply(p).ok()) ++self->failures;
+    self->switched = true;
+  }
+};
+
+// The ladder's promise: a tier switch mid-generation takes effect at the next token for
+// all 4 sequences, none is evaluated again (its KV, written on the old tier, is kept),
+// and every one completes; the tokens before the switch are the unswitched engine's.
+TEST(OperatingPoint, SwitchingTierMidGenerationOnFourSequencesKeepsTheirKvAndCompletesThem) {
+  auto m = load_ladder();
+  if (!m) GTEST_SKIP() << "shared models absent";
+  auto tok = text::Tokenizer::from_gguf(m->file());
+  ASSERT_TRUE(tok.ok());
+  std::vector<std::vector<int32_t>> prompts;
+  for (int s = 0; s < 4; ++s) {
+    prompts.emplace_back();
+    for (int i = 0; i < 4 + 5 * s; ++i) prompts.back().push_back(int32_t((s * 7877 + i * 104723 + 29) % 32000));
+  }
+  auto run = [&](TierSwitch* sw, Collect& sink) {
+    auto e = engine::Engine::create(*m, **tok, ladder_config());
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    if (sw) (*e)->set_step_hook(&TierSwitch::hook, sw);
+    for (int s = 0; s < 4; ++s) ASSERT_TRUE((*e)->submit(engine::Ticket(s + 1), greedy_request(prompts[size_t(s)], 30)).ok());
+    while ((*e)->step(sink)) {
+    }
+  };
+  Collect plain, switched;
+  run(nullptr, plain);
+  TierSwitch sw;
+  sw.sink = &switched;
+  run(&sw, switched);
+  ASSERT_TRUE(sw.switched);
+  EXPECT_EQ(sw.failures, 0);
+  EXPECT_GT(sw.tier1_steps, 0) << "the switch took effect";
+  EXPECT_EQ(sw.prefill_rows_after, 0) << "no sequence was evaluated again after the switch";
+  EXPECT_EQ(switched.errors, 0);
+  ASSERT_EQ(switched.finished, 4);
+  for (int t = 1; t <= 4; ++t) {
+    EXPECT_EQ(switched.reason[t], engine::FinishReason::kLength) << t;
+    EXPECT_EQ(switched.tokens[t].size(), 30u) << t;
+    EXPECT_TRUE(std::equal(plain.tokens[t].begin(), plain.tokens[t].begin() + long(sw.after), switched.tokens[t].begin()))
+        << "sequence " << t << ": tokens before the switch are the first tier's";
+  }
 }
 
 TEST(OperatingPoint, PointsOutsideThePlanAreRefusedAndChangeNothing) {

@@ -3,7 +3,8 @@
 // with speculation is plain greedy output, token for token, for every drafter and every
 // draft length; several sequences verify in one pass; sampled output follows the target's
 // distribution (a chi-square test at a fixed context that wrong rules fail); a draft
-// model with another vocabulary is refused naming the difference.
+// model with another vocabulary is refused naming the difference. The tier drafter runs
+// the target's own q8_0 tier (made with airt quantize).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,13 +29,27 @@ struct Pair {
   std::unique_ptr<text::Tokenizer> tok;
 };
 
-// The target and draft models, or nothing (the test skips) when ../shared is absent.
+// The target's weights at q8_0: its lower tier (airt quantize, once per process).
+std::string q8_tier(const std::string& target) {
+  static const std::string path = [&] {
+    std::string out = test::temp_dir() + "/llama2xs-q8_0.gguf";
+    auto r = test::run_airt({"quantize", target, out, "q8_0"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return out;
+  }();
+  return path;
+}
+
+// The target (with its q8_0 tier) and the draft model, or nothing (the test skips) when
+// ../shared is absent.
 std::unique_ptr<Pair> load_pair() {
   const std::string t = test::model_path("llama2xs-vocab512.gguf"), d = test::model_path("stories260K.gguf");
   auto p = std::make_unique<Pair>();
   auto tm = model::Model::load(t);
   auto dm = model::Model::load(d);
   if (!tm.ok() || !dm.ok()) return nullptr;
+  Status tier = (*tm)->add_tier(q8_tier(t));
+  EXPECT_TRUE(tier.ok()) << tier.error().message;
   p->target = std::move(*tm);
   p->draft = std::move(*dm);
   p->tok = std::move(text::Tokenizer::from_gguf(p->target->file()).value());
@@ -120,8 +135,8 @@ TEST_P(GreedyWithDrafter, EqualsPlainGreedyForEveryDraftLength) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Drafters, GreedyWithDrafter,
-                         ::testing::Values("ngram", "stories260K.gguf", "self:skip=1", "self:layers=1,3",
-                                           "ngram+stories260K.gguf"),
+                         ::testing::Values("ngram", "stories260K.gguf", "tier:q8_0", "self:skip=1",
+                                           "self:layers=1,3", "ngram+stories260K.gguf"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)

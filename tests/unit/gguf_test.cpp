@@ -596,6 +596,59 @@ TEST(GgufWriter, FailedWriteNamesThePathAndLeavesNothing) {
   EXPECT_EQ(names, std::vector<std::string>{"target"});
 }
 
+// Tensors declared without data and streamed in pieces of any size give the same file
+// as the in-memory writer; a stream dropped before commit() leaves nothing behind.
+TEST(GgufStreamWriter, StreamedPiecesGiveTheSameFileAsTheWriter) {
+  std::string dir = test::temp_dir() + "/stream";
+  fs::create_directory(dir);
+  const std::vector<std::vector<int64_t>> shapes = {{3}, {64, 3}, {256, 2}};
+  const DType types[] = {DType::kF32, DType::kQ4_0, DType::kQ6_K};
+  Writer whole, declared;
+  whole.set_alignment(64);
+  declared.set_alignment(64);
+  std::vector<std::vector<uint8_t>> data;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    size_t rows = shapes[i].size() > 1 ? size_t(shapes[i][1]) : 1;
+    data.push_back(pattern(hal::dtype_row_bytes(types[i], shapes[i][0]) * rows, uint32_t(i)));
+    std::string name(1, 't');  // (not "t" + ...: GCC 12 warns falsely on that)
+    name += std::to_string(i);
+    ASSERT_TRUE(whole.add_tensor(name, types[i], shapes[i], data.back().data()).ok());
+    ASSERT_TRUE(declared.add_tensor_info(name, types[i], shapes[i]).ok());
+  }
+  std::string path = dir + "/s.gguf";
+  EXPECT_EQ(declared.write(path).error().code, Error::kRequestInvalid) << "write() has no data to write";
+  auto s = StreamWriter::begin(declared, path);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  for (const auto& d : data) {
+    for (size_t at = 0; at < d.size(); at += 7) ASSERT_TRUE((*s)->append(d.data() + at, std::min<size_t>(7, d.size() - at)).ok());
+  }
+  uint8_t extra = 0;
+  EXPECT_EQ((*s)->append(&extra, 1).error().code, Error::kRequestInvalid);
+  Status st = (*s)->commit();
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  std::vector<uint8_t> img = whole.serialize();
+  EXPECT_EQ(test::read_text(path), std::string(img.begin(), img.end()));
+
+  // Short of data: commit() names the tensor; dropping the stream removes its temp file.
+  std::string p2 = dir + "/short.gguf";
+  {
+    auto s2 = StreamWriter::begin(declared, p2);
+    ASSERT_TRUE(s2.ok());
+    ASSERT_TRUE((*s2)->append(data[0].data(), data[0].size()).ok());
+    Status c = (*s2)->commit();
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().message.find("tensor 't1' has 0 of its"), std::string::npos) << c.error().message;
+  }
+  {
+    auto s3 = StreamWriter::begin(declared, p2);
+    ASSERT_TRUE(s3.ok());
+    EXPECT_TRUE(fs::exists((*s3)->temp_path()));
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"s.gguf"});
+}
+
 TEST(GgufWriter, RefusesBadInput) {
   Writer w;
   std::vector<uint8_t> buf(4096);

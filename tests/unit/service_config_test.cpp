@@ -75,12 +75,19 @@ TEST(ServiceConfig, EveryFieldRejectsWrongType) {
   cJSON* root = cJSON_Parse(config_defaults_json().c_str());
   ASSERT_NE(root, nullptr);
   int checked = 0;
-  auto check = [&](const std::string& path, const std::string& doc) {
+  // Every field is given a value of the wrong type: an array, or for list fields an object.
+  auto check = [&](const std::string& path, const std::string& doc, const char* got) {
     auto r = config_parse(doc, "airt.json");
     ASSERT_FALSE(r.ok()) << path;
     EXPECT_EQ(r.error().message.rfind("airt.json: " + path + ": must ", 0), 0u) << r.error().message;
-    EXPECT_NE(r.error().message.find("got an array"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find(got), std::string::npos) << r.error().message;
     ++checked;
+  };
+  auto check_one = [&](const std::string& path, const std::string& key, const cJSON* f, const std::string& outer) {
+    const bool list = cJSON_IsArray(f);
+    std::string doc = "{\"" + key + "\": " + (list ? "{}" : "[]") + "}";
+    if (!outer.empty()) doc = "{\"" + outer + "\": " + doc + "}";
+    check(path, doc, list ? "got an object" : "got an array");
   };
   for (cJSON* item = root->child; item; item = item->next) {
     std::string key = item->string;
@@ -89,14 +96,27 @@ TEST(ServiceConfig, EveryFieldRejectsWrongType) {
       for (cJSON* f = item->child; f; f = f->next) {
         std::string k = f->string;
         if (k[0] == '_') continue;
-        check(key + "." + k, "{\"" + key + "\": {\"" + k + "\": []}}");
+        check_one(key + "." + k, k, f, key);
       }
     } else {
-      check(key, "{\"" + key + "\": []}");
+      check_one(key, key, item, "");
     }
   }
   cJSON_Delete(root);
   EXPECT_GE(checked, 35);
+}
+
+TEST(ServiceConfig, LadderIsAListOfFiles) {
+  auto r = config_parse(R"({"model": {"path": "m-q8_0.gguf", "ladder": ["m-q4_k_m.gguf", "m-q4_0.gguf"]}})", "airt.json");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->model.ladder, (std::vector<std::string>{"m-q4_k_m.gguf", "m-q4_0.gguf"}));
+  EXPECT_TRUE(config_parse("{}", "airt.json")->model.ladder.empty());
+  auto bad = config_parse(R"({"model": {"ladder": ["a.gguf", 3]}})", "airt.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.rfind("airt.json: model.ladder: must be a list of strings", 0), 0u) << bad.error().message;
+  ServiceConfig a, b;
+  b.model.ladder = {"m-q4_0.gguf"};
+  EXPECT_EQ(config_restart_fields(a, b), std::vector<std::string>{"model.ladder"}) << "tiers are mapped at start";
 }
 
 TEST(ServiceConfig, ShippedFileIsTheDocumentedDefaults) {
