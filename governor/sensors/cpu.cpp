@@ -27,19 +27,21 @@ void take_max(std::optional<double>& into, std::optional<long long> khz) {
 
 // The documented path first; Pi 5 kernels name the soc node by its address
 // (soc@107c000000), so any platform node's *:firmware/get_throttled is accepted too.
-std::optional<long long> read_pi_flags(const std::string& root) {
-  if (auto v = sysfs_read_int(sysfs_path(root, "/sys/devices/platform/soc/soc:firmware/get_throttled"), 16)) return v;
+std::string find_pi_flags(const std::string& root) {
+  std::string documented = sysfs_path(root, "/sys/devices/platform/soc/soc:firmware/get_throttled");
   std::error_code ec;
+  if (fs::exists(documented, ec)) return documented;
   for (const auto& soc : fs::directory_iterator(sysfs_path(root, "/sys/devices/platform"), ec)) {
     if (soc.path().filename().string().rfind("soc", 0) != 0) continue;
     std::error_code ec2;
     for (const auto& fw : fs::directory_iterator(soc.path(), ec2)) {
       const std::string n = fw.path().filename().string();
       if (n.size() < 9 || n.compare(n.size() - 9, 9, ":firmware") != 0) continue;
-      if (auto v = sysfs_read_int((fw.path() / "get_throttled").string(), 16)) return v;
+      if (fs::exists(fw.path() / "get_throttled", ec2))
+        return (fw.path() / "get_throttled").string();
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
@@ -49,17 +51,49 @@ bool CpuReading::throttled() const {
   return throttled_flags && (*throttled_flags & (kPiFreqCapped | kPiThrottled)) != 0;
 }
 
-CpuReading read_cpu(const std::string& root) {
-  CpuReading r;
+CpuSource::CpuSource(const std::string& root) {
+  std::vector<std::string> cpus;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(sysfs_path(root, "/sys/devices/system/cpu"), ec)) {
-    if (!is_cpu_dir(e.path().filename().string())) continue;
-    const fs::path freq = e.path() / "cpufreq";
-    take_max(r.cur_mhz, sysfs_read_int((freq / "scaling_cur_freq").string()));
-    take_max(r.max_mhz, sysfs_read_int((freq / "cpuinfo_max_freq").string()));
+    if (is_cpu_dir(e.path().filename().string())) cpus.push_back((e.path() / "cpufreq").string());
   }
-  if (auto flags = read_pi_flags(root); flags && *flags >= 0) r.throttled_flags = uint32_t(*flags);
+  for (const std::string& c : cpus) {
+    SysfsAttr cur(c + "/scaling_cur_freq"), max(c + "/cpuinfo_max_freq");
+    if (!cur.is_open() && !max.is_open()) continue;
+    cur_.push_back(std::move(cur));
+    max_.push_back(std::move(max));
+  }
+  if (std::string f = find_pi_flags(root); !f.empty()) flags_ = SysfsAttr(f);
+  if (cur_.empty() && !flags_.is_open()) {
+    absent_ = "no cpufreq under " + sysfs_path(root, "/sys/devices/system/cpu") +
+              " and no Raspberry Pi get_throttled";
+  }
+}
+
+CpuReading CpuSource::reading() const {
+  CpuReading r;
+  for (size_t i = 0; i < cur_.size(); ++i) {
+    take_max(r.cur_mhz, cur_[i].read_int());
+    take_max(r.max_mhz, max_[i].read_int());
+  }
+  if (auto flags = flags_.read_int(16); flags && *flags >= 0) r.throttled_flags = uint32_t(*flags);
   return r;
 }
+
+size_t CpuSource::read(double t_s, std::span<Sample> out) {
+  const CpuReading r = reading();
+  size_t n = 0;
+  if (r.cur_mhz && n < out.size())
+    out[n++] = {t_s, *r.cur_mhz, "MHz", "cpufreq", Quantity::kCpuFreq};
+  if (r.max_mhz && n < out.size())
+    out[n++] = {t_s, *r.max_mhz, "MHz", "cpufreq", Quantity::kCpuMaxFreq};
+  if (r.throttled_flags && n < out.size()) {
+    out[n++] = {t_s, double(*r.throttled_flags), "flags", "get_throttled",
+                Quantity::kThrottledFlags};
+  }
+  return n;
+}
+
+CpuReading read_cpu(const std::string& root) { return CpuSource(root).reading(); }
 
 }  // namespace airt::governor

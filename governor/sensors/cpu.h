@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "governor/sensors/source.h"
+#include "governor/sensors/sysfs.h"
 
 namespace airt::governor {
 
@@ -29,5 +33,19 @@ struct CpuReading {
 // throttled_flags from /sys/devices/platform/soc/soc:firmware/get_throttled where present.
 // Never fails: a board without these files gives empty readings.
 CpuReading read_cpu(const std::string& root = "/");
+
+// The same files held open: samples kCpuFreq, kCpuMaxFreq and, on a Pi, kThrottledFlags.
+class CpuSource final : public Source {
+ public:
+  explicit CpuSource(const std::string& root = "/");
+  const char* kind() const override { return "cpu"; }
+  size_t capacity() const override { return 3; }
+  size_t read(double t_s, std::span<Sample> out) override;
+  CpuReading reading() const;
+
+ private:
+  std::vector<SysfsAttr> cur_, max_;  // one per cpu*/cpufreq
+  SysfsAttr flags_;
+};
 
 }  // namespace airt::governor

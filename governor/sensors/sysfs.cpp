@@ -39,12 +39,17 @@ SysfsAttr::~SysfsAttr() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::optional<long long> SysfsAttr::read_int(int base) const {
-  if (fd_ < 0) return std::nullopt;
-  char buf[64];
-  ssize_t n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
-  if (n <= 0) return std::nullopt;
+size_t SysfsAttr::read(char* buf, size_t cap) const {
+  if (fd_ < 0 || cap == 0) return 0;
+  ssize_t n = ::pread(fd_, buf, cap - 1, 0);
+  if (n <= 0) return 0;
   buf[n] = '\0';
+  return size_t(n);
+}
+
+std::optional<long long> SysfsAttr::read_int(int base) const {
+  char buf[64];
+  if (read(buf, sizeof(buf)) == 0) return std::nullopt;
   char* end = nullptr;
   long long v = std::strtoll(buf, &end, base);  // base 16 skips a leading 0x itself
   if (end == buf) return std::nullopt;

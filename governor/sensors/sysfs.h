@@ -3,6 +3,7 @@
 // offset 0 into a stack buffer, so sampling a source never allocates.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ class SysfsAttr {
   // The file's leading integer in `base` (16 accepts an optional 0x); nullopt when the
   // file cannot be read or holds no number (a thermal zone whose sensor is off).
   std::optional<long long> read_int(int base = 10) const;
+  // Up to cap-1 bytes from offset 0, NUL-terminated; 0 when unreadable.
+  size_t read(char* buf, size_t cap) const;
 
  private:
   int fd_ = -1;

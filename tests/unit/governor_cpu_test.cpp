@@ -42,7 +42,8 @@ TEST(CpuSensor, ThrottledUsesTheNowBitsOnly) {
   r.cur_mhz = 2400;
   r.max_mhz = 2400;
   r.throttled_flags = kPiSoftTempLimit | (kPiFreqCapped << kPiSinceBootShift);
-  EXPECT_FALSE(r.throttled()) << "soft temperature limit and past capping do not slow the cores now";
+  EXPECT_FALSE(r.throttled())
+      << "soft temperature limit and past capping do not slow the cores now";
   r.throttled_flags = kPiFreqCapped;
   EXPECT_TRUE(r.throttled());
   r.throttled_flags = std::nullopt;
