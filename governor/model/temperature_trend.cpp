@@ -19,7 +19,7 @@ std::optional<double> TemperatureTrend::latest() const {
   return c_[(head_ + t_.size() - 1) % t_.size()];
 }
 
-std::optional<double> TemperatureTrend::slope() const {
+std::optional<TemperatureTrend::Fit> TemperatureTrend::fit() const {
   if (count_ < 3) return std::nullopt;
   const size_t cap = t_.size();
   const double t_last = t_[(head_ + cap - 1) % cap];
@@ -33,14 +33,20 @@ std::optional<double> TemperatureTrend::slope() const {
   }
   const double den = n * stt - st * st;
   if (n < 3 || t_last - t_first < 1.0 || den <= 0) return std::nullopt;
-  return (n * stc - st * sc) / den;
+  const double slope = (n * stc - st * sc) / den;
+  return Fit{(sc - slope * st) / n, slope};  // the intercept at t = t_last (relative 0)
+}
+
+std::optional<double> TemperatureTrend::slope() const {
+  auto f = fit();
+  if (!f) return std::nullopt;
+  return f->slope;
 }
 
 std::optional<double> TemperatureTrend::predict(double horizon_s) const {
-  auto last = latest();
-  if (!last) return std::nullopt;
-  auto s = slope();
-  return *last + std::max(0.0, s.value_or(0.0)) * horizon_s;
+  auto f = fit();
+  if (!f) return latest();
+  return f->now_c + std::max(0.0, f->slope) * horizon_s;
 }
 
 }  // namespace airt::governor

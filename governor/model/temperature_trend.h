@@ -11,15 +11,21 @@ namespace airt::governor {
 
 class TemperatureTrend {
  public:
+  struct Fit {
+    double now_c, slope;  // the line's value at the latest sample, C/s
+  };
   explicit TemperatureTrend(double window_s = 10.0, size_t capacity = 128);
 
   void add(double t_s, double celsius);  // t_s ascending
   // C per second over the window; nullopt with fewer than 3 samples or under 1 s of them.
   std::optional<double> slope() const;
-  // The latest temperature plus slope x horizon; a falling trend does not lower it below
-  // the latest (a prediction only ever makes the governor more careful). nullopt: no samples.
+  // The fitted line's value now plus a rising slope x horizon (a falling trend is not
+  // extrapolated: cooling is taken when it is measured, not when it is expected). The
+  // fit, not the latest sample, so a noisy sensor does not flip the limits; without a
+  // fit yet, the latest sample. nullopt: no samples.
   std::optional<double> predict(double horizon_s) const;
   std::optional<double> latest() const;
+  std::optional<Fit> fit() const;
 
  private:
   double window_s_;

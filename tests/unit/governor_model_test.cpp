@@ -237,7 +237,13 @@ TEST(TemperatureTrend, SlopeOfTheLastSecondsPredictsAhead) {
   two.add(0, 50);
   two.add(0.1, 60);
   EXPECT_FALSE(two.slope().has_value());
-  EXPECT_DOUBLE_EQ(two.predict(5).value(), 60);
+  EXPECT_DOUBLE_EQ(two.predict(5).value(), 60) << "no fit yet: the latest sample";
+}
+
+TEST(TemperatureTrend, TheFitSmoothsANoisySensor) {
+  TemperatureTrend t(10.0, 256);
+  for (int i = 0; i < 200; ++i) t.add(i * 0.05, 80.0 + (i % 2 ? 3.0 : -3.0));
+  EXPECT_NEAR(t.predict(5).value(), 80.0, 0.3);
 }
 
 }  // namespace
