@@ -17,9 +17,9 @@ enum class BackendKind : uint8_t { kCpu, kVulkan };
 const char* backend_kind_name(BackendKind b);  // "cpu", "vulkan"
 
 struct OperatingPoint {
-  int32_t tier = 0;    // weight tier: index into the model's tiers (0: the first file)
-  int32_t window = 0;  // sliding attention window in positions; 0: the whole context
-  int32_t sinks = 0;   // with a window: the first positions that stay visible
+  int32_t tier = 0;      // weight tier: index into the model's tiers (0: the first file)
+  int32_t window = 0;    // sliding attention window in positions; 0: the whole context
+  int32_t sinks = 0;     // with a window: the first positions that stay visible
   hal::DType kv_k = hal::DType::kF16;  // precision of KV blocks written from now on
   hal::DType kv_v = hal::DType::kF16;
   int32_t draft_len = 0;  // speculative tokens drafted per step; 0: off
@@ -30,12 +30,12 @@ struct OperatingPoint {
 };
 
 struct StepRecord {
-  int64_t start_ns = 0;      // now_ns() clock
-  int32_t rows_prefill = 0;  // prompt rows evaluated
-  int32_t rows_decode = 0;   // decode rows evaluated (one per decoding sequence)
-  int32_t sequences = 0;     // sequences that took part
-  float wall_ms = 0;         // the whole step: scheduling, forward pass, sampling
-  OperatingPoint point;      // what the step ran with
+  int64_t start_ns = 0;       // now_ns() clock
+  int32_t rows_prefill = 0;   // prompt rows evaluated
+  int32_t rows_decode = 0;    // decode rows evaluated (one per decoding sequence)
+  int32_t sequences = 0;      // sequences that took part
+  float wall_ms = 0;          // the whole step: scheduling, forward pass, sampling
+  OperatingPoint point;       // what the step ran with
 };
 
 }  // namespace airt::governor
