@@ -11,6 +11,7 @@ namespace {
 constexpr double kDerateStep = 0.85;  // energy cap per derating step
 constexpr double kMemoryStep = 0.75;  // KV memory cap per memory step
 constexpr double kMemoryStepS = 1.0;  // memory steps come at most this often
+constexpr double kMaxBackoff = 8.0;   // moves up wait at most this many dwell times
 constexpr double kPowerBand = 0.95;   // power derating ends below cap x this
 
 double freq_ratio(const Snapshot& s) {
@@ -50,6 +51,7 @@ struct Policy::Ctx {
   int batch = 1;
   bool dwell_ok = false;
   Decision d;
+  double min_energy = 0;  // of the cheapest point: always allowed, however the model has moved
 };
 
 Policy::Policy(const Space& space, const QualityTable& quality, const CostModel& costs,
@@ -97,7 +99,8 @@ double Policy::load(size_t i, std::span<const RequestState> reqs, double fr) con
 
 bool Policy::allowed(const Ctx& c, size_t i) const {
   const PolicyState& s = c.d.next;
-  if (energy(i, 1, 1.0) > s.energy_cap * (1 + 1e-9)) return false;
+  const double e = energy(i, 1, 1.0);
+  if (e > s.energy_cap * (1 + 1e-9) && e > c.min_energy * (1 + 1e-9)) return false;
   if (space_.kv_memory_fraction(i) > s.kv_cap * (1 + 1e-9)) return false;
   if (limits_.power_cap_w) {
     if (auto w = costs_.watts(i, c.batch); w && *w > *limits_.power_cap_w) return false;
@@ -129,11 +132,16 @@ size_t Policy::choose(const Ctx& c, double max_load) const {
   return cheapest;
 }
 
-void Policy::derate_step(Ctx& c) const {
-  PolicyState& s = c.d.next;
+double Policy::min_energy() const {
   double floor = kNoLimit;
   for (size_t i = 0; i < space_.size(); ++i) floor = std::min(floor, energy(i, 1, 1.0));
-  s.energy_cap = std::max(floor, std::min(s.energy_cap, energy(c.in.point, 1, 1.0)) * kDerateStep);
+  return floor;
+}
+
+void Policy::derate_step(Ctx& c) const {
+  PolicyState& s = c.d.next;
+  s.energy_cap =
+      std::max(c.min_energy, std::min(s.energy_cap, energy(c.in.point, 1, 1.0)) * kDerateStep);
 }
 
 void Policy::update_limits(Ctx& c) const {
@@ -233,6 +241,21 @@ void Policy::finish(Ctx& c, size_t to, Pressure why) const {
   explain(c);
 }
 
+double Policy::up_dwell(const PolicyState& s) const {
+  return s.up_dwell_s > 0 ? s.up_dwell_s : limits_.dwell_s;
+}
+
+// A deadline pushed the point down soon after a move up: wait longer before the next;
+// a quiet spell since the last move up resets the wait.
+void Policy::back_off(Ctx& c) const {
+  PolicyState& s = c.d.next;
+  const double wait = up_dwell(c.in), since_up = c.now - c.in.last_up_s;
+  if (since_up < 2 * wait)
+    s.up_dwell_s = std::min(2 * wait, kMaxBackoff * limits_.dwell_s);
+  else if (since_up > 8 * wait)
+    s.up_dwell_s = 0;
+}
+
 Decision Policy::decide(const PolicyState& state, const Snapshot& snap, std::optional<double> pred,
                         std::span<const RequestState> reqs, double now) const {
   Ctx c{state,
@@ -246,15 +269,16 @@ Decision Policy::decide(const PolicyState& state, const Snapshot& snap, std::opt
         Decision{}};
   c.d.from = c.d.point = state.point;
   c.d.next = state;
+  c.min_energy = min_energy();
   update_limits(c);
-  if (c.d.next.shedding) {
+  const PolicyState& s = c.d.next;
+  if (s.shedding) {
     size_t cheapest = 0;
     for (size_t i = 1; i < space_.size(); ++i) {
       if (energy(i, 1, 1.0) < energy(cheapest, 1, 1.0)) cheapest = i;
     }
     finish(c, cheapest, Pressure::kHard);
   } else if (!allowed(c, state.point)) {
-    const PolicyState& s = c.d.next;
     const bool mem = space_.kv_memory_fraction(state.point) > s.kv_cap * (1 + 1e-9);
     finish(c, choose(c, 1.0),
            mem         ? Pressure::kMemory
@@ -262,12 +286,11 @@ Decision Policy::decide(const PolicyState& state, const Snapshot& snap, std::opt
                        : Pressure::kPower);
   } else if (load(state.point, reqs, c.fr) > 1.0) {
     finish(c, choose(c, 1.0), Pressure::kDeadline);
-  } else if (c.dwell_ok) {
+    if (c.d.changed) back_off(c);
+  } else if (c.dwell_ok && now - state.since_s >= up_dwell(state)) {
     const size_t to = choose(c, 1.0 - limits_.upgrade_margin);
-    if (ppl_[to] < ppl_[state.point])
-      finish(c, to, Pressure::kBetter);
-    else
-      finish(c, state.point, Pressure::kNone);
+    finish(c, ppl_[to] < ppl_[state.point] ? to : state.point, Pressure::kBetter);
+    if (c.d.changed) c.d.next.last_up_s = now;
   } else {
     finish(c, state.point, Pressure::kNone);
   }
@@ -296,6 +319,7 @@ Admission Policy::admit(const PolicyState& state, const Snapshot& snap,
   const std::span<const RequestState> reqs(all, n + 1);
   Ctx c{state, snap, std::nullopt, reqs, 0, freq_ratio(snap), int(n + 1), false, Decision{}};
   c.d.next = state;
+  c.min_energy = min_energy();
   double best = kNoLimit;
   size_t best_i = state.point;
   for (size_t i = 0; i < space_.size(); ++i) {

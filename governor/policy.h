@@ -15,7 +15,8 @@
 //
 // Stability: limits have a hysteresis band; a move that no constraint or deadline forces
 // (derating a step, lifting it, moving to a better point) waits for the minimum dwell time
-// since the last switch, and moving to a better point needs `upgrade_margin` to spare.
+// since the last switch, and moving to a better point needs `upgrade_margin` to spare and
+// backs off (PolicyState::up_dwell_s) when deadlines keep pushing it back down.
 // Urgent moves (hard limit, memory floor, a deadline the current point would miss) do not wait.
 #pragma once
 
@@ -73,6 +74,11 @@ struct PolicyState {
   double energy_cap = kNoLimit;  // CPU-ms per token allowed (thermal or power derating)
   double kv_cap = kNoLimit;      // kv_memory_fraction allowed (memory floor)
   bool thermal = false, power = false, memory = false, shedding = false;
+  // Backoff for moves to a better point: doubled (up to 8 x dwell) when a deadline forces
+  // the point back down soon after one, so a stream the better point cannot sustain does
+  // not flap; back to dwell after a quiet spell.
+  double up_dwell_s = 0;  // 0: limits.dwell_s
+  double last_up_s = -kNoLimit;
 };
 
 struct Decision {
@@ -117,6 +123,9 @@ class Policy {
 
  private:
   struct Ctx;
+  double min_energy() const;
+  double up_dwell(const PolicyState& s) const;
+  void back_off(Ctx& c) const;
   void update_limits(Ctx& c) const;
   bool allowed(const Ctx& c, size_t i) const;
   size_t choose(const Ctx& c, double max_load) const;
