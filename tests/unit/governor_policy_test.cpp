@@ -122,6 +122,28 @@ TEST(Policy, ReturnsToTheBestPointWhenTheDeadlineIsMet) {
   EXPECT_EQ(g.point().tier, 0);
 }
 
+TEST(Policy, MovesUpBackOffWhenDeadlinesKeepPushingDown) {
+  Fixture f;
+  f.config.limits.dwell_s = 10;
+  Governor g(f.space, f.quality, &f.profile, f.config);
+  RequestState tight = decoding(20, 800);  // only q4_0 meets it
+  std::vector<double> ups;
+  double t = 0;
+  for (int round = 0; round < 3; ++round) {
+    g.decide(snap_at(t), {&tight, 1});
+    ASSERT_EQ(g.point().tier, 1);
+    // Idle until the governor moves back up, then the next tight request arrives.
+    for (t += 0.5; g.point().tier != 0 && t < 500; t += 0.5) g.decide(snap_at(t), {});
+    ups.push_back(t - 0.5);
+    t += 0.5;
+  }
+  ASSERT_EQ(ups.size(), 3u);
+  EXPECT_DOUBLE_EQ(ups[0], 10.0) << "the first wait is the dwell time";
+  EXPECT_NEAR(ups[1] - ups[0], 1.0 + 20.0, 0.6)
+      << "pushed down 1 s after moving up: twice the wait";
+  EXPECT_NEAR(ups[2] - ups[1], 1.0 + 40.0, 0.6);
+}
+
 TEST(Policy, DoesNotOscillateOnANoisyTrace) {
   Fixture f;
   f.config.limits.dwell_s = 10;
