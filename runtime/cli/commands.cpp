@@ -13,6 +13,7 @@ int bench_main(int argc, char** argv);
 int plan_main(int argc, char** argv);
 int info_main(int argc, char** argv);
 int quantize_main(int argc, char** argv);
+int governor_main(int argc, char** argv);
 
 namespace {
 int serve(int argc, char** argv) { return service::serve_main(argc, argv, service::make_engine_generator); }
@@ -30,6 +31,7 @@ std::span<const Command> commands() {
       {"tokenize", tokenize_main, "print the token ids of a text"},
       {"logits", logits_main, "write the logits of token sequences (to check against a reference)"},
       {"perplexity", perplexity_main, "perplexity of a text file"},
+      {"governor", governor_main, "replay a sensor trace through the governor and explain its decisions"},
   };
   return kCommands;
 }

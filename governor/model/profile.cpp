@@ -1,0 +1,150 @@
+#include "governor/model/profile.h"
+
+#include <cjson/cJSON.h>
+
+#include <memory>
+
+#include "runtime/core/file.h"
+
+namespace airt::governor {
+namespace {
+
+using Json = std::unique_ptr<cJSON, decltype(&cJSON_Delete)>;
+
+constexpr const char* kFormat = "airt-latency-profile";
+constexpr int kVersion = 1;
+
+Result<std::optional<double>> number(const cJSON* obj, const char* key, const std::string& where,
+                                     double min, double max) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) return std::optional<double>();
+  if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max) {
+    return errorf(Error::kFormatInvalid, "%s.%s: expected a number from %g to %g", where.c_str(),
+                  key, min, max);
+  }
+  return std::optional<double>(v->valuedouble);
+}
+
+Result<std::optional<int32_t>> integer(const cJSON* obj, const char* key,
+                                       const std::string& where) {
+  auto v = AIRT_TRY(number(obj, key, where, 0, 1 << 30));
+  if (!v) return std::optional<int32_t>();
+  if (*v != double(int32_t(*v)))
+    return errorf(Error::kFormatInvalid, "%s.%s: expected a whole number", where.c_str(), key);
+  return std::optional<int32_t>(int32_t(*v));
+}
+
+Result<double> required(const cJSON* obj, const char* key, const std::string& where) {
+  auto v = AIRT_TRY(number(obj, key, where, 0, 1e9));
+  if (!v)
+    return errorf(Error::kFormatInvalid, "%s: no %s (milliseconds, a number >= 0)", where.c_str(),
+                  key);
+  return *v;
+}
+
+Result<ProfileEntry> parse_entry(const cJSON* e, const std::string& where) {
+  if (!cJSON_IsObject(e))
+    return errorf(Error::kFormatInvalid, "%s: expected an object", where.c_str());
+  ProfileEntry p;
+  p.tier = AIRT_TRY(integer(e, "tier", where));
+  p.window = AIRT_TRY(integer(e, "window", where));
+  p.draft_len = AIRT_TRY(integer(e, "draft_len", where));
+  p.threads = AIRT_TRY(integer(e, "threads", where));
+  if (const cJSON* kv = cJSON_GetObjectItemCaseSensitive(e, "kv")) {
+    if (!cJSON_IsString(kv))
+      return errorf(Error::kFormatInvalid, "%s.kv: expected a string such as \"q8_0\"",
+                    where.c_str());
+    auto parsed = parse_kv_precision(kv->valuestring);
+    if (!parsed.ok())
+      return errorf(Error::kFormatInvalid, "%s.kv: %s", where.c_str(),
+                    parsed.error().message.c_str());
+    p.kv = *parsed;
+  }
+  p.step_ms = AIRT_TRY(required(e, "step_ms", where));
+  p.decode_ms_per_row = AIRT_TRY(required(e, "decode_ms_per_row", where));
+  p.prefill_ms_per_row = AIRT_TRY(required(e, "prefill_ms_per_row", where));
+  p.watts = AIRT_TRY(number(e, "watts", where, 0, 1e6));
+  return p;
+}
+
+}  // namespace
+
+bool ProfileEntry::matches(const OperatingPoint& p) const {
+  return (!tier || *tier == p.tier) && (!window || *window == p.window) &&
+         (!draft_len || *draft_len == p.draft_len) && (!threads || *threads == p.threads) &&
+         (!kv || *kv == KvPrecision{p.kv_k, p.kv_v});
+}
+
+int ProfileEntry::keys() const {
+  return int(tier.has_value()) + int(window.has_value()) + int(draft_len.has_value()) +
+         int(threads.has_value()) + int(kv.has_value());
+}
+
+const ProfileEntry* Profile::find(const OperatingPoint& p) const {
+  const ProfileEntry* best = nullptr;
+  for (const ProfileEntry& e : points) {
+    if (e.matches(p) && (!best || e.keys() > best->keys())) best = &e;
+  }
+  return best;
+}
+
+Result<Profile> parse_profile(std::string_view json, const std::string& name) {
+  Json root(cJSON_ParseWithLength(json.data(), json.size()), cJSON_Delete);
+  if (!root || !cJSON_IsObject(root.get()))
+    return errorf(Error::kFormatInvalid, "%s: not a JSON object", name.c_str());
+  const cJSON* format = cJSON_GetObjectItemCaseSensitive(root.get(), "format");
+  if (!cJSON_IsString(format) || std::string(format->valuestring) != kFormat) {
+    return errorf(Error::kFormatInvalid,
+                  "%s: format is not \"%s\" (write one with airt bench --calibrate)", name.c_str(),
+                  kFormat);
+  }
+  auto version = AIRT_TRY(integer(root.get(), "version", name));
+  if (version.value_or(0) != kVersion) {
+    return errorf(Error::kFormatBadVersion, "%s: version %d, this airt reads version %d",
+                  name.c_str(), version.value_or(0), kVersion);
+  }
+  Profile p;
+  p.cpu_mhz = AIRT_TRY(number(root.get(), "cpu_mhz", name, 0, 1e6)).value_or(0);
+  p.cpu_max_mhz = AIRT_TRY(number(root.get(), "cpu_max_mhz", name, 0, 1e6)).value_or(0);
+  p.accept_rate = AIRT_TRY(number(root.get(), "accept_rate", name, 0, 0.99)).value_or(0.7);
+  const cJSON* points = cJSON_GetObjectItemCaseSensitive(root.get(), "points");
+  if (!cJSON_IsArray(points))
+    return errorf(Error::kFormatInvalid, "%s: no \"points\" array", name.c_str());
+  int i = 0;
+  for (const cJSON* e = points->child; e; e = e->next, ++i) {
+    p.points.push_back(AIRT_TRY(parse_entry(e, name + ": points[" + std::to_string(i) + "]")));
+  }
+  return p;
+}
+
+Result<Profile> load_profile(const std::string& path) {
+  std::string text = AIRT_TRY(read_file(path));
+  return parse_profile(text, path);
+}
+
+std::string profile_to_json(const Profile& p) {
+  Json root(cJSON_CreateObject(), cJSON_Delete);
+  cJSON_AddStringToObject(root.get(), "format", kFormat);
+  cJSON_AddNumberToObject(root.get(), "version", kVersion);
+  if (p.cpu_mhz > 0) cJSON_AddNumberToObject(root.get(), "cpu_mhz", p.cpu_mhz);
+  if (p.cpu_max_mhz > 0) cJSON_AddNumberToObject(root.get(), "cpu_max_mhz", p.cpu_max_mhz);
+  cJSON_AddNumberToObject(root.get(), "accept_rate", p.accept_rate);
+  cJSON* arr = cJSON_AddArrayToObject(root.get(), "points");
+  for (const ProfileEntry& e : p.points) {
+    cJSON* o = cJSON_CreateObject();
+    if (e.tier) cJSON_AddNumberToObject(o, "tier", *e.tier);
+    if (e.window) cJSON_AddNumberToObject(o, "window", *e.window);
+    if (e.kv) cJSON_AddStringToObject(o, "kv", kv_precision_name(*e.kv).c_str());
+    if (e.draft_len) cJSON_AddNumberToObject(o, "draft_len", *e.draft_len);
+    if (e.threads) cJSON_AddNumberToObject(o, "threads", *e.threads);
+    cJSON_AddNumberToObject(o, "step_ms", e.step_ms);
+    cJSON_AddNumberToObject(o, "decode_ms_per_row", e.decode_ms_per_row);
+    cJSON_AddNumberToObject(o, "prefill_ms_per_row", e.prefill_ms_per_row);
+    if (e.watts) cJSON_AddNumberToObject(o, "watts", *e.watts);
+    cJSON_AddItemToArray(arr, o);
+  }
+  std::unique_ptr<char, decltype(&cJSON_free)> text(cJSON_Print(root.get()), cJSON_free);
+  return text ? std::string(text.get()) + "\n" : std::string();
+}
+
+}  // namespace airt::governor
