@@ -147,9 +147,11 @@ TEST(DraftLengthModel, SwitchesItselfOffWhereDraftingDoesNotPay) {
   for (int r = 1; r <= 9; ++r) e.step(r, 10.0 + 0.1 * r);
   e.drafted(0, 4, 40.0);
   for (int i = 0; i < 50; ++i) e.verified(0, 4, 0);
-  int probes = 0;
-  for (int i = 0; i < 2 * DraftLength::kProbeEvery; ++i) probes += e.choose(0, 1, 8) > 0;
-  EXPECT_EQ(probes, 2) << "off, but tried once every " << DraftLength::kProbeEvery << " rounds";
+  std::vector<int> probes;
+  for (int i = 1; i <= 7 * DraftLength::kProbeEvery; ++i)
+    if (e.choose(0, 1, 8) > 0) probes.push_back(i);
+  const int p = DraftLength::kProbeEvery;
+  EXPECT_EQ(probes, (std::vector<int>{p, 3 * p, 7 * p})) << "off, tried again after 1, 2, 4 x " << p << " rounds";
 }
 
 TEST(DraftLengthModel, CostsBetweenAndBeyondMeasuredRows) {

@@ -86,10 +86,12 @@ int32_t DraftLength::choose(int32_t d, int32_t m, int32_t cap) {
   }
   if (best_k > 0) {
     s.idle = 0;
+    s.probe_every = kProbeEvery;
     return best_k;
   }
-  if (++s.idle >= kProbeEvery) {
+  if (++s.idle >= s.probe_every) {
     s.idle = 0;
+    s.probe_every = std::min(2 * s.probe_every, kProbeMax);
     return 1;
   }
   return 0;

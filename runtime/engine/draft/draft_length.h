@@ -8,7 +8,9 @@
 //
 // and the chosen k maximises it; k = 0 (plain decoding) unless some k beats rate(0) by a
 // margin, so speculation switches itself off where it does not pay. A drafter that was
-// off for kProbeEvery rounds is tried once with k = 1 so its acceptance can recover.
+// off for kProbeEvery rounds is tried once with k = 1 so its acceptance can recover; each
+// probe that does not turn it back on doubles the wait (up to kProbeMax rounds), since a
+// model drafter's probe first catches up with every token it missed.
 // Row counts not measured yet are interpolated (or extrapolated from the measured slope,
 // else a prior of +8% of the 1-row cost per row). Costs belong to one operating point:
 // reset_costs() when the tier or threads change.
@@ -28,6 +30,7 @@ class DraftLength {
  public:
   static constexpr int32_t kMaxDrafters = 4;
   static constexpr int32_t kProbeEvery = 128;
+  static constexpr int32_t kProbeMax = 4096;
   static constexpr double kMargin = 0.03;      // rate(k) must beat rate(0) by 3%
   static constexpr double kPriorSlope = 0.08;  // unmeasured: +8% of cost(1) per row
 
@@ -54,6 +57,7 @@ class DraftLength {
     double kept = 1, missed = 1;  // decayed counts: a prior acceptance of 1/2
     double ms_per_token = 0;
     int32_t idle = 0;             // rounds chosen off since the last draft
+    int32_t probe_every = kProbeEvery;
   };
   float* ms_ = nullptr;     // max_rows + 1: EWMA ms per row count
   uint32_t* n_ = nullptr;   // max_rows + 1: passes measured
