@@ -12,14 +12,15 @@ constexpr double kDecay = 0.95;        // per verify round, for the acceptance c
 
 size_t DraftLength::arena_bytes(int32_t max_rows) {
   const size_t n = size_t(max_rows) + 1;
-  return align_up(n * sizeof(float), Arena::kDefaultAlign) + align_up(n * sizeof(uint32_t), Arena::kDefaultAlign);
+  return align_up(n * sizeof(float), Arena::kDefaultAlign) + 2 * align_up(n * sizeof(uint32_t), Arena::kDefaultAlign);
 }
 
 Status DraftLength::carve(Arena& arena, int32_t max_rows) {
   max_rows_ = max_rows;
   ms_ = arena.alloc_array<float>(size_t(max_rows) + 1).data();
   n_ = arena.alloc_array<uint32_t>(size_t(max_rows) + 1).data();
-  if (!ms_ || !n_) return errorf(Error::kInternal, "draft length: the arena is smaller than its plan");
+  last_ = arena.alloc_array<uint32_t>(size_t(max_rows) + 1).data();
+  if (!ms_ || !n_ || !last_) return errorf(Error::kInternal, "draft length: the arena is smaller than its plan");
   reset_costs();
   return {};
 }
@@ -28,12 +29,16 @@ void DraftLength::reset_costs() {
   if (!ms_) return;
   std::fill(ms_, ms_ + max_rows_ + 1, 0.0f);
   std::fill(n_, n_ + max_rows_ + 1, 0u);
+  std::fill(last_, last_ + max_rows_ + 1, 0u);
 }
 
 void DraftLength::step(int32_t rows, double ms) {
   if (rows < 1 || rows > max_rows_ || !(ms > 0)) return;
+  ++passes_;
+  if (n_[rows] >= 2) ms = std::min(ms, 3.0 * ms_[rows]);  // preempted, not slower
   ms_[rows] = n_[rows] == 0 ? float(ms) : float((1 - kCostWeight) * ms_[rows] + kCostWeight * ms);
   ++n_[rows];
+  last_[rows] = passes_;
 }
 
 void DraftLength::drafted(int32_t d, int32_t tokens, double ms) {
@@ -75,6 +80,7 @@ int32_t DraftLength::choose(int32_t d, int32_t m, int32_t cap) {
   Drafter& s = d_[d];
   const double base = cost(m);
   if (base <= 0) return 0;  // measure plain decoding first
+  if (m <= max_rows_ && n_[m] && passes_ - last_[m] >= uint32_t(kRefreshEvery)) return 0;  // re-measure it
   const double a = std::min(acceptance(d), 0.99);
   const double rate0 = m / base;
   double best = rate0 * (1 + kMargin);

@@ -12,8 +12,10 @@
 // probe that does not turn it back on doubles the wait (up to kProbeMax rounds), since a
 // model drafter's probe first catches up with every token it missed.
 // Row counts not measured yet are interpolated (or extrapolated from the measured slope,
-// else a prior of +8% of the 1-row cost per row). Costs belong to one operating point:
-// reset_costs() when the tier or threads change.
+// else a prior of +8% of the 1-row cost per row). A pass that took over 3x the running
+// figure (the process was preempted) counts as 3x. While drafting, plain passes stop
+// being measured, so every kRefreshEvery passes one is plain to keep rate(0) current.
+// Costs belong to one operating point: reset_costs() when the tier or threads change.
 //
 // Memory: two tables of max_rows + 1 entries carved from the engine's arena.
 #pragma once
@@ -31,6 +33,7 @@ class DraftLength {
   static constexpr int32_t kMaxDrafters = 4;
   static constexpr int32_t kProbeEvery = 128;
   static constexpr int32_t kProbeMax = 4096;
+  static constexpr int32_t kRefreshEvery = 32;
   static constexpr double kMargin = 0.03;      // rate(k) must beat rate(0) by 3%
   static constexpr double kPriorSlope = 0.08;  // unmeasured: +8% of cost(1) per row
 
@@ -61,6 +64,8 @@ class DraftLength {
   };
   float* ms_ = nullptr;     // max_rows + 1: EWMA ms per row count
   uint32_t* n_ = nullptr;   // max_rows + 1: passes measured
+  uint32_t* last_ = nullptr;  // max_rows + 1: passes_ when last measured
+  uint32_t passes_ = 0;
   int32_t max_rows_ = 0;
   Drafter d_[kMaxDrafters];
 };
