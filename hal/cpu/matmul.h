@@ -24,11 +24,12 @@ struct MatrixView {
   size_t row_bytes = 0;  // stride between rows
 };
 
-// Fewest activation rows for which matmul() takes the tiled path.
+// Activation rows from which matmul() takes the tiled path whatever the table
+// (TypeKernels::tile_min_cols may start it earlier).
 constexpr int64_t kTileMinCols = 8;
 
-// Bytes of scratch matmul() needs for n activation rows against `w` (64-byte aligned
-// pieces; includes the panel thread 0 packs into when there is no pool).
+// Bytes of scratch matmul() needs for any count of activation rows up to n against `w`
+// (64-byte aligned pieces; includes the panel thread 0 packs into when there is no pool).
 size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n);
 
 // out[i * ldo + r] = dot(W row r, x row i) for i < n, r < rows. x rows are w.cols
