@@ -3,9 +3,11 @@
 // of W split across the pool's threads, so every weight byte is read once per call
 // whatever the thread count.
 //
-// Two paths: few activation rows (generation) stream W through the table's gemm; many
-// rows (prompt processing) use the tiled kernel where the table has one, which packs
-// panels of W into per-thread scratch and reuses each across all activation rows.
+// Two paths: few activation rows (generation) stream W through the table's gemm; more
+// rows (batched decode, prompts) use the tiled kernel where the table has one, from the
+// type's tile_min_cols on. A tiled kernel reads each weight once for all rows: by packing
+// panels of W into per-thread scratch, or (AVX-512 Q4_0/Q8_0 below 32 rows) by reading W
+// as stored against activations laid out in its lanes.
 #pragma once
 
 #include <cstddef>
