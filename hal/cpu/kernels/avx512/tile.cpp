@@ -75,13 +75,15 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
     _mm_store_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtsepi32_epi8(q0));
     _mm_store_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(q1));
     for (int m = 0; m < 4; ++m) std::memcpy(rec[i].q[m][c], q + 8 * m, 8);
-    rec[i].c[c] = -Offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    // Each lane of a column undoes the offset of its own elements, so neither lane's
-    // integer sum carries a large cancelling term into the float conversion.
-    int32_t half[2] = {0, 0};
-    for (int e = 0; e < 32; ++e) half[(e / 4) % 2] += q[e];
-    rec[i].c2[2 * c] = -Offset * half[0];
-    rec[i].c2[2 * c + 1] = -Offset * half[1];
+    const __m512i qs = _mm512_add_epi32(q0, q1);
+    const int32_t sum = _mm512_reduce_add_epi32(qs);
+    rec[i].c[c] = -Offset * sum;
+    // Each lane of a column undoes the offset of its own elements (the lanes kernel's lane
+    // 2c takes elements 8m..8m+3, lane 2c+1 8m+4..8m+7), so neither lane's integer sum
+    // carries a large cancelling term into the float conversion.
+    const int32_t half = _mm512_mask_reduce_add_epi32(0x0f0f, qs);
+    rec[i].c2[2 * c] = -Offset * half;
+    rec[i].c2[2 * c + 1] = -Offset * (sum - half);
   }
 }
 
