@@ -42,6 +42,9 @@ struct TypeKernels {
   void (*tile_x_from_float)(const float* src, int64_t k, void* x, int64_t col) = nullptr;
   void (*tile_gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride,
                     const void* x, float* out, int64_t ldo, void* scratch) = nullptr;
+  // Fewest activation columns hal::matmul hands to tile_gemm (at most 8): a table whose
+  // tile_gemm is cheap for a few columns takes it from there, not only for prompts.
+  int64_t tile_min_cols = 8;
 };
 
 // Query rows one attention call takes at most.

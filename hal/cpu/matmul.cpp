@@ -1,5 +1,7 @@
 #include "hal/cpu/matmul.h"
 
+#include <algorithm>
+
 namespace airt::hal {
 namespace {
 
@@ -7,7 +9,9 @@ static_assert(kThreadScratchBytes >= kTileScratchBytes, "pool scratch must hold 
 
 constexpr size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
 
-bool use_tiles(const TypeKernels& tk, int64_t n) { return tk.tile_gemm != nullptr && n >= kTileMinCols; }
+bool use_tiles(const TypeKernels& tk, int64_t n) {
+  return tk.tile_gemm != nullptr && n >= std::min(tk.tile_min_cols, kTileMinCols);
+}
 
 // Bytes of one converted activation row on the streaming path.
 size_t x_row_bytes(const TypeKernels& tk, int64_t cols) {
@@ -70,7 +74,10 @@ struct Job {
 size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n) {
   const TypeKernels& tk = k.of(w.type);
   const bool tiles = use_tiles(tk, n);
-  return x_bytes(tk, w.cols, n, tiles) + (tiles ? kTileScratchBytes : 0);
+  // Each path's bytes grow with n, so n and the most rows the streaming path takes cover
+  // every count up to n.
+  const int64_t few = tiles ? std::min(tk.tile_min_cols, kTileMinCols) - 1 : n;
+  return std::max(x_bytes(tk, w.cols, n, tiles) + (tiles ? kTileScratchBytes : 0), x_bytes(tk, w.cols, few, false));
 }
 
 void matmul(ThreadPool* pool, const Kernels& k, const MatrixView& w, const float* x, int64_t n, float* out,

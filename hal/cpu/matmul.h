@@ -3,9 +3,11 @@
 // of W split across the pool's threads, so every weight byte is read once per call
 // whatever the thread count.
 //
-// Two paths: few activation rows (generation) stream W through the table's gemm; many
-// rows (prompt processing) use the tiled kernel where the table has one, which packs
-// panels of W into per-thread scratch and reuses each across all activation rows.
+// Two paths: few activation rows (generation) stream W through the table's gemm; more
+// rows (batched decode, prompts) use the tiled kernel where the table has one, from the
+// type's tile_min_cols on. A tiled kernel reads each weight once for all rows: by packing
+// panels of W into per-thread scratch, or (AVX-512 Q4_0/Q8_0 below 32 rows) by reading W
+// as stored against activations laid out in its lanes.
 #pragma once
 
 #include <cstddef>
@@ -24,11 +26,12 @@ struct MatrixView {
   size_t row_bytes = 0;  // stride between rows
 };
 
-// Fewest activation rows for which matmul() takes the tiled path.
+// Activation rows from which matmul() takes the tiled path whatever the table
+// (TypeKernels::tile_min_cols may start it earlier).
 constexpr int64_t kTileMinCols = 8;
 
-// Bytes of scratch matmul() needs for n activation rows against `w` (64-byte aligned
-// pieces; includes the panel thread 0 packs into when there is no pool).
+// Bytes of scratch matmul() needs for any count of activation rows up to n against `w`
+// (64-byte aligned pieces; includes the panel thread 0 packs into when there is no pool).
 size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n);
 
 // out[i * ldo + r] = dot(W row r, x row i) for i < n, r < rows. x rows are w.cols

@@ -10,6 +10,7 @@
 #include "bench/synthetic_model.h"
 #include "runtime/cli/bench_ladder.h"
 #include "runtime/cli/bench_report.h"
+#include "runtime/cli/bench_rows.h"
 #include "runtime/cli/bench_slots.h"
 #include "runtime/core/args.h"
 #include "runtime/cli/commands.h"
@@ -35,7 +36,8 @@ constexpr const char* kHelp =
     "                f32 (K-quant rows that are not whole 256-blocks take q5_0 / q8_0)\n"
     "  --keep FILE   keep the synthetic model at FILE (default: a temporary file, removed)\n"
     "  --slots LIST  tg with S sequences decoded together through the engine, for each S in\n"
-    "                LIST (e.g. 1,2,4); t/s is the aggregate over all sequences\n";
+    "                LIST (e.g. 1,2,4); t/s is the aggregate over all sequences\n"
+    "  --rows LIST   instead: ms per forward step of R rows for each R in LIST (1,2,4 or 1-64)\n";
 
 
 // "1,2,4" -> {1, 2, 4}; empty on a malformed list.
@@ -112,7 +114,7 @@ Result<double> run_tg(engine::Engine& e, const std::vector<int32_t>& ids) {
 // What `airt bench` was asked for.
 struct BenchOptions {
   ModelOptions mo;
-  std::string synthetic, keep, format = "md", slots_arg;
+  std::string synthetic, keep, format = "md", slots_arg, rows_arg;
   int32_t n_prompt = 512, n_gen = 128, reps = 5;
   std::vector<int32_t> slots;
 };
@@ -129,6 +131,7 @@ int parse_bench(int argc, char** argv, BenchOptions& o) {
     if (a.str("--synthetic", nullptr, o.synthetic)) continue;
     if (a.str("--keep", nullptr, o.keep)) continue;
     if (a.str("--slots", nullptr, o.slots_arg)) continue;
+    if (a.str("--rows", nullptr, o.rows_arg)) continue;
     a.unknown();
   }
   if (a.help()) return std::fputs(kHelp, stdout), 0;
@@ -193,6 +196,7 @@ int bench_main(int argc, char** argv) {
       if (!path.empty()) unlink(path.c_str());
     }
   } cleanup{temp_model};
+  if (!o.rows_arg.empty()) return bench_rows_main(o.mo, o.rows_arg, o.reps, o.format, o.synthetic.empty() ? o.mo.model_path : o.synthetic);
 
   ModelOptions& mo = o.mo;
   // The tests need max(p, n) positions; a larger -c is honoured (to measure its memory).

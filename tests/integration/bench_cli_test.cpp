@@ -121,5 +121,36 @@ TEST(BenchCli, SyntheticModelsOfEveryType) {
   EXPECT_NE(bad.err.find("q4_k"), std::string::npos) << "the error lists the types: " << bad.err;
 }
 
+// --rows: one object per row count, in order, each step's cost against the 1-row step;
+// a list outside 1..512 or malformed is a usage error.
+TEST(BenchCli, RowsReportsStepCostPerRowCount) {
+  std::string m = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(m);
+  auto r = run_airt({"bench", "-m", m, "--rows", "2-3,8", "-r", "1", "-t", "2", "-o", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  Json j(cJSON_Parse(r.out.c_str()));
+  ASSERT_TRUE(j && cJSON_IsArray(j.get())) << r.out;
+  ASSERT_EQ(cJSON_GetArraySize(j.get()), 3) << r.out;
+  const int want[] = {2, 3, 8};
+  for (int i = 0; i < 3; ++i) {
+    const cJSON* o = cJSON_GetArrayItem(j.get(), i);
+    EXPECT_EQ(str(o, "test"), "rows");
+    EXPECT_EQ(num(o, "rows"), want[i]) << r.out;
+    EXPECT_GT(num(o, "ms_step"), 0) << r.out;
+    EXPECT_NEAR(num(o, "ms_row") * want[i], num(o, "ms_step"), 0.01 * want[i]) << r.out;
+    EXPECT_GT(num(o, "ratio"), 0) << r.out;
+  }
+  auto c = run_airt({"bench", "-m", m, "--rows", "1,4", "-r", "1", "-o", "csv"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.out.find("model,test,n_threads,isa,rows,ms_step,ms_row,ratio\n"), 0u) << c.out;
+  EXPECT_NE(c.out.find(",rows,"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(",1.000\n"), std::string::npos) << "the 1-row step is the unit: " << c.out;
+  for (const char* bad : {"0", "4-2", "1,,2", "x", "513"}) {
+    auto b = run_airt({"bench", "-m", m, "--rows", bad, "-r", "1"});
+    EXPECT_EQ(b.status, 2) << bad;
+    EXPECT_NE(b.err.find("--rows"), std::string::npos) << bad << ": " << b.err;
+  }
+}
+
 }  // namespace
 }  // namespace airt

@@ -257,9 +257,10 @@ std::vector<Case> cases(Op op, DType t) {
   };
   switch (op) {
     case Op::kMatmul:
-      // n 1 and 3 stream through the table's gemm, 17 and 33 take the tiled path where
-      // there is one; 37 rows leave a partial panel and uneven thread ranges.
-      for (int64_t n : {1, 3, 17, 33}) add(weight_k(t), 37, n);
+      // n 1 and 3 stream through the table's gemm, 6 and 12 take an unpacked tiled kernel
+      // where there is one, 17 and 33 its panels or the unpacked one; 37 rows leave a
+      // partial panel and uneven thread ranges.
+      for (int64_t n : {1, 3, 6, 12, 17, 33}) add(weight_k(t), 37, n);
       add(weight_k(t), 1, 1);
       add(weight_k(t), 16, 8);
       break;

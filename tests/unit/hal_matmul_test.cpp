@@ -258,15 +258,20 @@ class MatmulVsGeneric : public ::testing::TestWithParam<Case> {
   const Kernels* k_ = nullptr;
 };
 
-// Columns 1..3 stream through gemm, 4 and up take the tiled path where there is one;
-// 37 rows leave a partial panel and uneven thread ranges.
+// Few columns stream through gemm, more take the tiled path where there is one (its
+// unpacked lanes kernel below the packing threshold, its panels above): every count from
+// 1 to 20 and both sides of 32 and 64. 37 rows leave a partial panel, partial row blocks
+// and uneven thread ranges.
 TEST_P(MatmulVsGeneric, AllPathsAndThreadCounts) {
   const DType t = GetParam().type;
   const int64_t bs = dtype_info(t).block_size;
   const int64_t k = bs == 1 ? 96 + 17 : bs * (bs == 32 ? 7 : 3);
   const int64_t rows = 37;
   std::mt19937 rng(1234 + uint32_t(t));
-  for (int64_t n : {1, 3, 4, 9, 19}) {
+  std::vector<int64_t> counts;
+  for (int64_t n = 1; n <= 20; ++n) counts.push_back(n);
+  for (int64_t n : {31, 32, 33, 64}) counts.push_back(n);
+  for (int64_t n : counts) {
     const Problem p = make_problem(t, k, rows, n, rng);
     const MatrixView w{p.w.data(), t, k, rows, dtype_row_bytes(t, k)};
     std::vector<uint8_t> scratch(matmul_scratch_bytes(*k_, w, n) + 64);
@@ -309,7 +314,7 @@ TEST_P(MatmulVsGeneric, SameBitsOnEveryActiveCount) {
   auto pool = ThreadPool::create(4);
   ASSERT_TRUE(pool.ok()) << pool.error().message;
   Arena pool_scratch = airt::test::attach_scratch(**pool);
-  for (int64_t n : {1, 19}) {
+  for (int64_t n : {1, 6, 19, 40}) {
     const Problem p = make_problem(t, k, rows, n, rng);
     const MatrixView w{p.w.data(), t, k, rows, dtype_row_bytes(t, k)};
     std::vector<uint8_t> scratch(matmul_scratch_bytes(*k_, w, n) + 64);
@@ -327,17 +332,8 @@ TEST_P(MatmulVsGeneric, SameBitsOnEveryActiveCount) {
   }
 }
 
-// The tiled kernel directly: rows not a multiple of the panel, K longer than one panel
-// chunk (partial sums added into out), every column count of the micro-kernel.
-TEST_P(MatmulVsGeneric, TileGemmLongRows) {
-  const DType t = GetParam().type;
-  const TypeKernels& tk = k_->of(t);
-  if (!tk.tile_gemm) GTEST_SKIP() << k_->isa << " has no tiled kernel for " << dtype_name(t);
-  std::mt19937 rng(99);
-  // More than one panel chunk (kTileScratchBytes per 16 rows) of K.
-  const int64_t k = dtype_info(t).block_size == 256 ? 256 * 38 : 32 * 301;
-  const int64_t rows = 21;
-  const int64_t n = 13;
+// tile_gemm over rows [2, rows) of one random problem against the reference.
+void tile_gemm_case(const TypeKernels& tk, DType t, int64_t k, int64_t rows, int64_t n, std::mt19937& rng) {
   const Problem p = make_problem(t, k, rows, n, rng);
   std::vector<uint8_t> xt(tk.tile_x_bytes(k, n) + 64);
   void* xa = xt.data() + (64 - reinterpret_cast<uintptr_t>(xt.data()) % 64) % 64;
@@ -358,6 +354,24 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
     }
   }
 }
+
+// The tiled kernel directly: rows not a multiple of the panel or of a lanes row block, a
+// first row off the panel grid, K longer than one panel chunk (partial sums added into
+// out), column counts on both sides of every kernel's group sizes and of packing.
+TEST_P(MatmulVsGeneric, TileGemmLongRows) {
+  const DType t = GetParam().type;
+  const TypeKernels& tk = k_->of(t);
+  if (!tk.tile_gemm) GTEST_SKIP() << k_->isa << " has no tiled kernel for " << dtype_name(t);
+  std::mt19937 rng(99);
+  // More than one panel chunk (kTileScratchBytes per 16 rows) of K.
+  const int64_t k = dtype_info(t).block_size == 256 ? 256 * 38 : 32 * 301;
+  const int64_t rows = 21;
+  for (int64_t n : {1, 5, 8, 9, 13, 16, 17, 24, 31, 32, 33}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    tile_gemm_case(tk, t, k, rows, n, rng);
+  }
+}
+
 
 // Sets element e of a block of type t (d = 1, every scale 1, every min 0) to level 1 when
 // `hit`, else 0: a row of such blocks picks one activation element.
