@@ -29,7 +29,7 @@ Status DraftOptions::configure(const text::Tokenizer& tok, engine::EngineConfig&
   for (const std::string& s : specs) {
     for (engine::DraftSpec& d : AIRT_TRY(engine::DraftSpec::parse_chain(s))) c.drafters.push_back(std::move(d));
   }
-  AIRT_TRY(engine::load_draft_models(c.drafters, tok, models_));
+  AIRT_TRY(engine::load_draft_models(c.drafters, tok, *models_));
   c.draft_max = fixed > 0 ? fixed : max;
   c.draft_auto = fixed < 0;
   if (fixed > 0 && max > 0 && fixed > max) {

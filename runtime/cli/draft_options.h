@@ -34,7 +34,9 @@ struct DraftOptions {
       "  --draft-len K  draft exactly K tokens whenever a drafter has them (0: off)\n";
 
  private:
-  mutable std::vector<std::unique_ptr<model::Model>> models_;  // draft models, by first use
+  // Draft models, by first use; copies of the options share them.
+  std::shared_ptr<std::vector<std::unique_ptr<model::Model>>> models_ =
+      std::make_shared<std::vector<std::unique_ptr<model::Model>>>();
 };
 
 }  // namespace airt::cli
