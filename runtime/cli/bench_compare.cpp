@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "runtime/cli/bench_sweep.h"
-#include "runtime/cli/common.h"
+#include "runtime/core/args.h"
 #include "runtime/service/json_util.h"
 
 namespace airt::cli {
@@ -106,7 +106,10 @@ int bench_compare_main(int argc, char** argv) {
     text[i] = ss.str();
   }
   auto table = bench_compare(text[0], text[1]);
-  if (!table.ok()) return report(table.error());
+  if (!table.ok()) {
+    std::fprintf(stderr, "airt: %s\n", table.error().message.c_str());
+    return kExitUsage;
+  }
   std::fputs(table->c_str(), stdout);
   return 0;
 }

@@ -100,7 +100,8 @@ std::vector<BenchJob> bench_expand(const std::vector<std::vector<std::string>>& 
       for (size_t a = 0; a < axes.size(); ++a) first_of_decode_axes &= !axes[a].decode_only || at[a] == 0;
       if (t.n_prompt > 0 && !first_of_decode_axes) continue;  // pp and pg run on one sequence
       BenchJob j{{}, t};
-      for (size_t a = 0; a < axes.size(); ++a) j.values.push_back(lists[a][at[a]]);
+      for (size_t a = 0; a < axes.size(); ++a)  // a pp row says it ran on one sequence
+        j.values.push_back(t.n_prompt > 0 && axes[a].decode_only ? axes[a].fallback() : lists[a][at[a]]);
       jobs.push_back(std::move(j));
     }
     size_t a = axes.size();
