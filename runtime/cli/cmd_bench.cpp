@@ -188,9 +188,6 @@ int run_bench(const BenchOptions& o) {
   BenchProgress progress(int64_t(jobs.size()) * (o.reps + 1));
   Bench b{o, **m, **tok, sampler, progress, info.membw_gbps};
   std::vector<BenchRow> rows;
-  struct sigaction sa = {}, old = {};
-  sa.sa_handler = on_sigint;
-  sigaction(SIGINT, &sa, &old);
   int status = 0;
   for (const BenchJob& j : jobs) {
     auto r = b.measure(j);
@@ -208,7 +205,6 @@ int run_bench(const BenchOptions& o) {
   print_bench_report(o.format, info, rows);
   if (!o.plot.empty())
     if (Status s = write_bench_svg(o.plot, info, rows, sampler.samples()); !s.ok() && status == 0) status = report(s.error());
-  sigaction(SIGINT, &old, nullptr);
   return g_stop ? 130 : status;
 }
 
@@ -219,6 +215,11 @@ int bench_main(int argc, char** argv) {
     if (std::string(argv[i]) == "--compare") return bench_compare_main(argc - i - 1, argv + i + 1);
   BenchOptions o;
   if (int status = parse_bench(argc, argv, o); status >= 0) return status;
+  // From here on Ctrl-C stops the run and still prints what finished (even before the
+  // first row, while the model loads).
+  struct sigaction sa = {}, old = {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, &old);
   std::string temp_model;
   if (!o.synthetic.empty()) {
     auto t = write_synthetic(o);
@@ -227,6 +228,7 @@ int bench_main(int argc, char** argv) {
   }
   const int status = run_bench(o);
   if (!temp_model.empty()) unlink(temp_model.c_str());
+  sigaction(SIGINT, &old, nullptr);
   return status;
 }
 
