@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -13,7 +14,6 @@
 
 #include "bench/synthetic_model.h"
 #include "hal/cpu/kernels.h"
-#include "hal/cpu/thread_pool.h"
 #include "runtime/cli/bench_compare.h"
 #include "runtime/cli/bench_membw.h"
 #include "runtime/cli/bench_options.h"
@@ -180,7 +180,8 @@ int run_bench(const BenchOptions& o) {
   if (!tok.ok()) return report(tok.error());
   BenchInfo info = bench_info(o, **m);
   if (o.membw) {
-    const int32_t threads = o.mo.threads > 0 ? o.mo.threads : hal::physical_cores();
+    int32_t threads = 1;  // the most any row uses: the bandwidth those threads can draw
+    for (const BenchJob& j : bench_expand(o.lists, {{0, 1}})) threads = std::max(threads, bench_setup(j).threads);
     info.membw_gbps = bench_membw_gbps(size_t(o.membw_mib) << 20, threads);
   }
   const std::vector<BenchJob> jobs = bench_expand(o.lists, o.tests);
