@@ -309,7 +309,9 @@ TEST(BenchCli, CtrlCPrintsTheFinishedRows) {
       out = read_until(fd, 240, [](const std::string& s) { return s.find('\n') != std::string::npos; });
       ASSERT_NE(out.find('\n'), std::string::npos) << "no row came: " << read_file(err);
     } else {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      // Long enough for the handler to be in place even under an emulator (a signal
+      // before it would kill airt outright); far shorter than the sweep.
+      std::this_thread::sleep_for(std::chrono::seconds(3));
     }
     kill(pid, SIGINT);
     out += read_until(fd, 240, [](const std::string&) { return false; });
