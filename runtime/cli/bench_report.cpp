@@ -3,11 +3,25 @@
 #include <cmath>
 #include <cstdio>
 
+#include "runtime/cli/bench_stats.h"
 #include "runtime/core/memory_plan.h"
 #include "runtime/service/json_util.h"
 
 namespace airt::cli {
 namespace {
+
+std::string quoted(const std::string& s) {
+  std::string q;
+  service::json_append_string(q, s);
+  return q;
+}
+std::string num(double v, const char* fmt = "%.3f") {
+  if (!std::isfinite(v)) return "null";
+  char b[64];
+  std::snprintf(b, sizeof b, fmt, v);
+  return b;
+}
+std::string opt(const std::optional<double>& v, const char* fmt = "%.3f") { return v ? num(*v, fmt) : "null"; }
 
 // RFC 4180: a field holding a comma, quote or line break is quoted, quotes doubled.
 std::string csv_field(const std::string& s) {
@@ -20,46 +34,142 @@ std::string csv_field(const std::string& s) {
   return f + "\"";
 }
 
-void print_json(const BenchInfo& in, const std::vector<BenchRow>& rows) {
-  std::string quoted;  // the model name as a JSON string: a path may hold quotes
-  service::json_append_string(quoted, in.model);
-  std::printf("[\n");
-  for (size_t i = 0; i < rows.size(); ++i) {
-    std::printf("  {\"model\": %s, \"model_type\": \"%s\", \"model_bytes\": %zu, "
-                "\"test\": \"%s\", \"n_threads\": %d, \"isa\": \"%s\", \"n_slots\": %d, \"t_s_mean\": %.3f, "
-                "\"t_s_stdev\": %.3f}%s\n",
-                quoted.c_str(), in.type, in.model_bytes, rows[i].test.c_str(), in.threads, in.isa, rows[i].n_slots,
-                rows[i].mean, rows[i].stdev, i + 1 < rows.size() ? "," : "");
+// A JSON value as CSV text: strings unquoted from JSON, null empty.
+std::string csv_value(const std::string& json) {
+  if (json == "null") return "";
+  if (json.empty() || json[0] != '"') return csv_field(json);
+  service::JsonPtr j = service::json_parse_one(json, nullptr);
+  return csv_field(j && cJSON_IsString(j.get()) ? j->valuestring : json);
+}
+
+std::string object(const BenchInfo& in, const BenchRow& r) {
+  std::string o = "{";
+  for (const auto& [k, v] : bench_row_fields(in, r)) {
+    if (o.size() > 1) o += ", ";
+    o += '"';
+    o += k;
+    o += "\": ";
+    o += v;
   }
-  std::printf("]\n");
+  return o + "}";
+}
+
+std::string md(const std::optional<double>& v, const char* fmt = "%.2f") { return v ? num(*v, fmt) : "n/a"; }
+
+void print_markdown(const BenchInfo& in, const std::vector<BenchRow>& rows) {
+  const auto axes = bench_axes();
+  std::string head = "| model | size | params | backend | isa |", rule = "|---|---:|---:|---|---|";
+  for (const BenchAxis& a : axes) {
+    head += ' ';
+    head += a.header;
+    head += " |";
+    rule += "---:|";
+  }
+  head += " test | t/s | ttft ms | itl p50/p90/p99 ms | peak RSS | plan | W | J/tok | °C start/end | MHz start/end | throttled | roofline |";
+  rule += "---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|";
+  std::printf("%s\n%s\n", head.c_str(), rule.c_str());
+  for (const BenchRow& r : rows) {
+    std::vector<std::string> cells = {in.model, format_bytes(in.model_bytes), num(double(in.model_params) / 1e6, "%.2f M"),
+                                      in.backend, in.isa};
+    cells.insert(cells.end(), r.job.values.begin(), r.job.values.end());
+    const int32_t depth = bench_setup(r.job).depth;
+    std::string test = r.job.test.name();
+    if (depth > 0) test += " @ d" + std::to_string(depth);  // llama-bench's name for a test at depth
+    cells.insert(cells.end(), {test, num(r.mean, "%.2f") + " ± " + num(r.stdev, "%.2f"), md(r.ttft_ms),
+                               md(r.itl_p50_ms) + " / " + md(r.itl_p90_ms) + " / " + md(r.itl_p99_ms),
+                               format_bytes(r.peak_rss_bytes), format_bytes(r.plan_bytes), md(r.watts),
+                               md(r.joules_per_token, "%.4f"), md(r.temp_start_c, "%.1f") + " / " + md(r.temp_end_c, "%.1f"),
+                               md(r.mhz_start, "%.0f") + " / " + md(r.mhz_end, "%.0f"),
+                               r.throttled ? (*r.throttled ? "yes" : "no") : "n/a", md(r.roofline, "%.3f")});
+    std::string line = "|";
+    for (const std::string& c : cells) {
+      line += ' ';
+      line += c;
+      line += " |";
+    }
+    std::printf("%s\n", line.c_str());
+  }
 }
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> bench_row_fields(const BenchInfo& in, const BenchRow& r) {
+  std::vector<std::pair<std::string, std::string>> f = {
+      {"model", quoted(in.model)},         {"model_type", quoted(in.type)},
+      {"model_bytes", std::to_string(in.model_bytes)}, {"model_params", std::to_string(in.model_params)},
+      {"backend", quoted(in.backend)},     {"isa", quoted(in.isa)},
+      {"test", quoted(r.job.test.name())}, {"n_prompt", std::to_string(r.job.test.n_prompt)},
+      {"n_gen", std::to_string(r.job.test.n_gen)}};
+  const auto axes = bench_axes();
+  for (size_t a = 0; a < axes.size(); ++a)
+    f.emplace_back(axes[a].key, axes[a].numeric ? r.job.values[a] : quoted(r.job.values[a]));
+  std::string samples = "[";
+  for (double v : r.ts) {
+    if (samples.size() > 1) samples += ", ";
+    samples += num(v);
+  }
+  f.insert(f.end(), {{"n_reps", std::to_string(r.ts.size())},
+                     {"t_s_mean", num(r.mean)},
+                     {"t_s_stdev", num(r.stdev)},
+                     {"samples_ts", samples + "]"},
+                     {"ttft_ms", opt(r.ttft_ms)},
+                     {"itl_p50_ms", opt(r.itl_p50_ms)},
+                     {"itl_p90_ms", opt(r.itl_p90_ms)},
+                     {"itl_p99_ms", opt(r.itl_p99_ms)},
+                     {"peak_rss_bytes", std::to_string(r.peak_rss_bytes)},
+                     {"plan_bytes", std::to_string(r.plan_bytes)},
+                     {"watts_mean", opt(r.watts)},
+                     {"joules_per_token", opt(r.joules_per_token, "%.6f")},
+                     {"temp_start_c", opt(r.temp_start_c, "%.1f")},
+                     {"temp_end_c", opt(r.temp_end_c, "%.1f")},
+                     {"mhz_start", opt(r.mhz_start, "%.0f")},
+                     {"mhz_end", opt(r.mhz_end, "%.0f")},
+                     {"throttled", r.throttled ? (*r.throttled ? "true" : "false") : "null"},
+                     {"membw_gbps", opt(in.membw_gbps)},
+                     {"roofline", opt(r.roofline, "%.4f")},
+                     {"t_start_s", num(r.t_start_s)},
+                     {"t_end_s", num(r.t_end_s)}});
+  return f;
+}
+
 void bench_summarize(BenchRow& r) {
-  double s = 0;
-  for (double v : r.ts) s += v;
-  r.mean = s / double(r.ts.size());
-  double var = 0;
-  for (double v : r.ts) var += (v - r.mean) * (v - r.mean);
-  r.stdev = r.ts.size() > 1 ? std::sqrt(var / double(r.ts.size() - 1)) : 0;
+  r.mean = bench_mean(r.ts);
+  r.stdev = bench_stdev(r.ts);
+}
+
+bool bench_format_streams(const std::string& format) { return format == "jsonl"; }
+
+void print_bench_row(const std::string& format, const BenchInfo& in, const BenchRow& row) {
+  if (format != "jsonl") return;
+  std::printf("%s\n", object(in, row).c_str());
+  std::fflush(stdout);
 }
 
 void print_bench_report(const std::string& format, const BenchInfo& in, const std::vector<BenchRow>& rows) {
-  if (format == "json") return print_json(in, rows);
-  if (format == "csv") {
-    const std::string field = csv_field(in.model);
-    std::printf("model,model_type,model_bytes,test,n_threads,isa,n_slots,t_s_mean,t_s_stdev\n");
-    for (auto& r : rows)
-      std::printf("%s,%s,%zu,%s,%d,%s,%d,%.3f,%.3f\n", field.c_str(), in.type, in.model_bytes, r.test.c_str(),
-                  in.threads, in.isa, r.n_slots, r.mean, r.stdev);
-    return;
+  if (format == "jsonl") return;
+  if (format == "json") {
+    std::printf("[\n");
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::printf("  %s%s\n", object(in, rows[i]).c_str(), i + 1 < rows.size() ? "," : "");
+    std::printf("]\n");
+  } else if (format == "csv") {
+    std::string head;
+    for (const auto& [k, v] : bench_row_fields(in, BenchRow{{std::vector<std::string>(bench_axes().size()), {}}}))
+      if (k != "samples_ts") head += (head.empty() ? k : "," + k);
+    std::printf("%s\n", head.c_str());
+    for (const BenchRow& r : rows) {
+      std::string line;
+      for (const auto& [k, v] : bench_row_fields(in, r))
+        if (k != "samples_ts") {
+          if (!line.empty()) line += ',';
+          line += csv_value(v);
+        }
+      std::printf("%s\n", line.c_str());
+    }
+  } else {
+    print_markdown(in, rows);
   }
-  std::printf("| model | type | size | threads | isa | slots | test | t/s |\n|---|---|---|---|---|---|---|---|\n");
-  for (auto& r : rows)
-    std::printf("| %s | %s | %s | %d | %s | %d | %s | %.2f ± %.2f |\n", in.model.c_str(), in.type,
-                format_bytes(in.model_bytes).c_str(), in.threads, in.isa, r.n_slots, r.test.c_str(), r.mean,
-                r.stdev);
+  std::fflush(stdout);
 }
 
 }  // namespace airt::cli

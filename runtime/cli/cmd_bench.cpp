@@ -1,147 +1,42 @@
-// airt bench: prompt processing (pp) and generation (tg) speed, llama-bench style:
-// mean ± stdev over repetitions, as a table, JSON or CSV.
+// airt bench: prompt processing (pp), generation (tg) and mixed (pp+tg) speed, llama-bench
+// style (mean ± stdev over repetitions after a warm-up), over a sweep of settings, with
+// latency percentiles, memory, energy, temperature and throttling per row.
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/synthetic_model.h"
+#include "hal/cpu/kernels.h"
+#include "runtime/cli/bench_compare.h"
 #include "runtime/cli/bench_ladder.h"
+#include "runtime/cli/bench_membw.h"
+#include "runtime/cli/bench_options.h"
+#include "runtime/cli/bench_progress.h"
 #include "runtime/cli/bench_report.h"
 #include "runtime/cli/bench_rows.h"
+#include "runtime/cli/bench_run.h"
+#include "runtime/cli/bench_sampler.h"
 #include "runtime/cli/bench_slots.h"
-#include "runtime/core/args.h"
+#include "runtime/cli/bench_stats.h"
+#include "runtime/cli/bench_svg.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
-#include "runtime/core/clock.h"
-#include "runtime/core/memory_plan.h"
-#include "runtime/engine/engine.h"
-#include "runtime/text/tokenizer.h"
 
 namespace airt::cli {
 namespace {
 
-constexpr const char* kHelp =
-    "usage: airt bench (-m MODEL | --synthetic SHAPE[:TYPE]) [-p N] [-n N] [-r N] [-t N] [-o md|json|csv]\n"
-    "  -p N          prompt tokens for the pp test (default 512; 0 skips it)\n"
-    "  -n N          generated tokens for the tg test (default 128; 0 skips it)\n"
-    "  -r N          repetitions (default 5)\n"
-    "  -t N          threads (default: physical cores)\n"
-    "  -c N          context positions to allocate (default: just what the tests need)\n"
-    "  -o FORMAT     md (default), json or csv\n"
-    "  --synthetic S a random-weight model of a known shape: tinyllama-1.1b, llama-3.2-1b,\n"
-    "                qwen2.5-0.5b, smollm2-135m; TYPE q4_0 (default), q8_0, q4_k, q6_k, f16,\n"
-    "                f32 (K-quant rows that are not whole 256-blocks take q5_0 / q8_0)\n"
-    "  --keep FILE   keep the synthetic model at FILE (default: a temporary file, removed)\n"
-    "  --slots LIST  tg with S sequences decoded together through the engine, for each S in\n"
-    "                LIST (e.g. 1,2,4); t/s is the aggregate over all sequences\n"
-    "  --rows LIST   instead: ms per forward step of R rows for each R in LIST (1,2,4 or 1-64)\n";
-
-
-// "1,2,4" -> {1, 2, 4}; empty on a malformed list.
-std::vector<int32_t> parse_slots(const std::string& text) {
-  std::vector<int32_t> out;
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t comma = text.find(',', at);
-    std::string item = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    char* end = nullptr;
-    long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end || v < 1 || v > 256) return {};
-    out.push_back(int32_t(v));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return out;
-}
-
-
-// Random but valid token ids, the same for every run.
-std::vector<int32_t> bench_tokens(int32_t n, int32_t n_vocab) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  uint64_t s = 88172645463325252ull;
-  for (auto& id : ids) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    id = int32_t(s % uint64_t(n_vocab));
-  }
-  return ids;
-}
-
-struct NullSink : engine::Sink {
-  ErrorInfo error;
-  bool failed = false;
-  void on_token(engine::Ticket, int32_t, std::string_view) override {}
-  void on_finish(engine::Ticket, const engine::Finish&) override {}
-  void on_error(engine::Ticket, const ErrorInfo& e) override {
-    failed = true;
-    error = e;
-  }
-};
-
-// Runs `r` on the one-slot engine to its end; returns the seconds it took.
-Result<double> run_timed(engine::Engine& e, const engine::Request& r) {
-  NullSink sink;
-  const double t0 = now_ms();
-  AIRT_TRY(e.submit(1, r));
-  while (e.step(sink)) {
-  }
-  if (sink.failed) return sink.error;
-  return (now_ms() - t0) / 1000.0;
-}
-
-// Prompt processing: the tokens evaluated in chunks, nothing generated.
-Result<double> run_pp(engine::Engine& e, const std::vector<int32_t>& ids) {
-  engine::Request r;
-  r.prompt_tokens = ids;
-  r.prompt_only = true;
-  return double(ids.size()) / AIRT_TRY(run_timed(e, r));
-}
-
-// Generation: n greedy tokens after a one-token prompt, end of text ignored.
-Result<double> run_tg(engine::Engine& e, const std::vector<int32_t>& ids) {
-  engine::Request r;
-  r.prompt_tokens = {ids.data(), 1};
-  r.max_tokens = int32_t(ids.size());
-  r.ignore_eos = true;
-  r.sampling.temp = 0;
-  return double(ids.size()) / AIRT_TRY(run_timed(e, r));
-}
-
-// What `airt bench` was asked for.
-struct BenchOptions {
-  ModelOptions mo;
-  std::string synthetic, keep, format = "md", slots_arg, rows_arg;
-  int32_t n_prompt = 512, n_gen = 128, reps = 5;
-  std::vector<int32_t> slots;
-};
-
-// Parses the command line; returns -1 to go on, else the exit status.
-int parse_bench(int argc, char** argv, BenchOptions& o) {
-  Args a("bench", argc, argv);
-  while (a.next()) {
-    if (o.mo.parse(a)) continue;
-    if (a.i32("--n-prompt", "-p", o.n_prompt, 0, 1 << 16)) continue;
-    if (a.i32("--n-gen", "-n", o.n_gen, 0, 1 << 16)) continue;
-    if (a.i32("--repetitions", "-r", o.reps, 1, 1000)) continue;
-    if (a.str("--output", "-o", o.format)) continue;
-    if (a.str("--synthetic", nullptr, o.synthetic)) continue;
-    if (a.str("--keep", nullptr, o.keep)) continue;
-    if (a.str("--slots", nullptr, o.slots_arg)) continue;
-    if (a.str("--rows", nullptr, o.rows_arg)) continue;
-    a.unknown();
-  }
-  if (a.help()) return std::fputs(kHelp, stdout), 0;
-  if (a.ok() && o.mo.model_path.empty() == o.synthetic.empty()) a.fail("give exactly one of -m MODEL or --synthetic SHAPE");
-  if (a.ok() && o.format != "md" && o.format != "json" && o.format != "csv") a.fail("-o must be md, json or csv");
-  if (a.ok() && o.n_prompt == 0 && o.n_gen == 0) a.fail("-p 0 and -n 0 leave nothing to measure");
-  o.slots = parse_slots(o.slots_arg);
-  if (a.ok() && !o.slots_arg.empty() && o.slots.empty()) a.fail("--slots '" + o.slots_arg + "': expected a list like 1,2,4");
-  if (a.ok() && !o.slots.empty() && o.n_gen == 0) a.fail("--slots measures tg: give -n N > 0");
-  return a.ok() ? -1 : a.usage_error();
+// Set by the first Ctrl-C, checked between repetitions; the second one exits at once.
+volatile std::sig_atomic_t g_stop = 0;
+void on_sigint(int) {
+  if (g_stop) _exit(130);
+  g_stop = 1;
 }
 
 // Writes the --synthetic model to --keep (or a temporary file, returned to remove later).
@@ -153,73 +48,201 @@ Result<std::string> write_synthetic(BenchOptions& o) {
   return o.keep.empty() ? o.mo.model_path : std::string();
 }
 
-// One row: a warm-up run, then `reps` measured ones.
-Result<BenchRow> measure(engine::Engine& e, const std::string& test, const std::vector<int32_t>& ids, int32_t reps) {
-  BenchRow r{test, {}};
-  const bool pp = test[0] == 'p';
-  AIRT_TRY(pp ? run_pp(e, ids) : run_tg(e, ids));  // pages the weights in and settles the caches
-  for (int i = 0; i < reps; ++i) r.ts.push_back(AIRT_TRY(pp ? run_pp(e, ids) : run_tg(e, ids)));
-  bench_summarize(r);
-  return r;
+// The weights one decoded token streams: all of them except the token embedding table,
+// which is gathered a row per token (unless the output projection shares it).
+double bytes_per_token(const model::Model& m) {
+  const model::WeightTensor& e = m.weights().token_embd;
+  const bool tied = m.weights().output.data == e.data;
+  return double(m.weight_bytes()) - (tied ? 0.0 : double(e.row_bytes) * double(e.rows));
 }
 
-// --slots rows: batched decode on an engine of S slots each.
-Status measure_slots(const LoadedModel& lm, const BenchOptions& o, std::vector<BenchRow>& rows) {
-  for (int32_t n_slots : o.slots) {
-    auto b = AIRT_TRY(SlotsBench::create(*lm.model, *lm.tok, o.mo, n_slots, o.n_gen));
-    BenchRow r{"tg" + std::to_string(o.n_gen), {}, 0, 0, n_slots};
-    for (int i = 0; i <= o.reps; ++i) {  // run 0 warms up
-      const double ts = AIRT_TRY(b->run(uint64_t(i + 1)));
-      if (i > 0) r.ts.push_back(ts);
-    }
-    bench_summarize(r);
-    rows.push_back(r);
+// The engine rows run on, re-made only when the set-up changes.
+struct Bench {
+  const BenchOptions& o;
+  const model::Model& m;
+  const text::Tokenizer& tok;
+  BenchSampler& sampler;
+  BenchProgress& progress;
+  std::optional<double> membw;
+  std::string key;  // the set-up the engine below was made for
+  std::unique_ptr<engine::Engine> single;
+  std::unique_ptr<SlotsBench> slots;
+  size_t plan_bytes = 0;
+
+  Result<engine::Engine*> engine_for(const BenchJob& j, const BenchSetup& s);
+  Result<std::optional<BenchRow>> measure(const BenchJob& j);
+  void resources(BenchRow& r, const BoardSample& start, const std::vector<std::pair<double, double>>& windows,
+                 int64_t tokens) const;
+};
+
+Result<engine::Engine*> Bench::engine_for(const BenchJob& j, const BenchSetup& s) {
+  const bool batched = s.n_slots > 1 && j.test.n_prompt == 0;
+  std::string k = batched ? "slots" : "single";
+  for (const std::string& v : j.values) k += "|" + v;
+  if (k == key) return batched ? &slots->engine() : single.get();
+  single.reset(), slots.reset();  // the old engine's memory goes before the new one's
+  ModelOptions mo = o.mo;
+  mo.threads = s.threads, mo.kv_types = s.kv, mo.window = s.window;
+  mo.tier = s.tier;
+  if (s.draft_len >= 0) mo.draft.fixed = s.draft_len;
+  engine::EngineConfig c;
+  if (batched) {
+    slots = AIRT_TRY(SlotsBench::create(m, tok, mo, s.n_slots, j.test.n_gen, s.depth));
+    c = slots->engine().config();
+  } else {
+    int32_t ctx = 0, batch = 1;  // one engine serves every test at this set-up
+    for (const BenchTest& t : o.tests) ctx = std::max(ctx, bench_ctx_needed(t, s.depth));
+    for (const BenchTest& t : o.tests) batch = std::max(batch, std::min(std::max(t.n_prompt, s.depth), 512));
+    mo.n_ctx = std::max(mo.n_ctx, ctx);  // a larger -c is honoured (to measure its memory)
+    mo.n_batch = batch;
+    c = mo.engine_config();
+    c.keep_cache = s.depth > 0;
+    single = AIRT_TRY(make_engine(mo, m, tok, c));
+    c = single->config();
   }
-  return {};
+  plan_bytes = AIRT_TRY(engine::Engine::plan(m, c)).total_bytes();
+  key = k;
+  return batched ? &slots->engine() : single.get();
+}
+
+void Bench::resources(BenchRow& r, const BoardSample& start, const std::vector<std::pair<double, double>>& windows,
+                      int64_t tokens) const {
+  const BoardSample end = sampler.read_now();
+  r.peak_rss_bytes = bench_peak_rss_bytes();
+  r.temp_start_c = start.celsius, r.temp_end_c = end.celsius;
+  r.mhz_start = start.mhz, r.mhz_end = end.mhz;
+  if (start.mhz || end.mhz) {
+    bool seen = start.throttled || end.throttled;
+    for (const BoardSample& b : sampler.samples()) seen |= b.t_s >= start.t_s && b.t_s <= end.t_s && b.throttled;
+    r.throttled = seen;
+  }
+  const std::vector<PowerSample> trace = sampler.power_trace();
+  double joules = 0, seconds = 0;
+  for (const auto& [t0, t1] : windows) {
+    auto j = bench_energy_joules(trace, t0, t1);
+    if (!j) return;
+    joules += *j, seconds += t1 - t0;
+  }
+  if (seconds > 0) r.watts = joules / seconds;
+  if (tokens > 0) r.joules_per_token = joules / double(tokens);
+}
+
+// One row: a warm-up run, then o.reps measured ones; nullopt when Ctrl-C stopped it.
+Result<std::optional<BenchRow>> Bench::measure(const BenchJob& j) {
+  const BenchSetup s = bench_setup(j);
+  engine::Engine* e = AIRT_TRY(engine_for(j, s));
+  bench_reset_peak_rss();
+  BenchRow r{j};
+  const BoardSample start = sampler.read_now();
+  r.t_start_s = start.t_s;
+  std::vector<double> ttft, gaps;
+  std::vector<std::pair<double, double>> windows;
+  int64_t tokens = 0;
+  for (int32_t i = 0; i <= o.reps; ++i) {  // run 0 warms up: pages the weights in, fills the depth
+    if (g_stop) return std::optional<BenchRow>();
+    const double t0 = sampler.clock_s();
+    RepTiming t = slots && e == &slots->engine() ? AIRT_TRY(slots->run(uint64_t(i + 1)))
+                                                 : AIRT_TRY(bench_run_rep(*e, j.test, s.depth, uint64_t(i)));
+    const double t1 = sampler.clock_s();
+    progress.step();
+    if (i == 0) continue;
+    r.ts.push_back(t.tokens_per_s());
+    r.rep_ends.emplace_back(t1, t.tokens_per_s());
+    ttft.push_back(t.ttft_ms);
+    gaps.insert(gaps.end(), t.gaps_ms.begin(), t.gaps_ms.end());
+    windows.emplace_back(t0, t1);
+    tokens += t.tokens;
+  }
+  bench_summarize(r);
+  r.ttft_ms = bench_mean(ttft);
+  r.itl_p50_ms = bench_percentile(gaps, 50), r.itl_p90_ms = bench_percentile(gaps, 90);
+  r.itl_p99_ms = bench_percentile(gaps, 99);
+  r.plan_bytes = plan_bytes;
+  if (membw && j.test.n_prompt == 0) r.roofline = bench_roofline(bytes_per_token(m) / s.n_slots, r.mean, *membw);
+  resources(r, start, windows, tokens);
+  r.t_end_s = sampler.clock_s();
+  return std::optional<BenchRow>(std::move(r));
+}
+
+BenchInfo bench_info(const BenchOptions& o, const model::Model& m) {
+  BenchInfo in;
+  in.model = o.synthetic.empty() ? o.mo.model_path : o.synthetic;
+  in.type = hal::dtype_name(m.main_type());
+  in.model_bytes = m.weight_bytes();
+  for (const auto& t : m.file().tensors()) in.model_params += size_t(t.n_elements());
+  const hal::Kernels* k = o.mo.kernels;
+  if (auto best = hal::kernels_best(); !k && best.ok()) k = *best;
+  in.isa = k ? k->isa : "?";
+  return in;
+}
+
+// Loads, measures every row of the sweep, prints them; 130 when Ctrl-C cut it short.
+int run_bench(const BenchOptions& o) {
+  auto m = model::Model::load(o.mo.model_path);
+  if (!m.ok()) return report(m.error());
+  if (Status st = add_ladder(**m, o.mo); !st.ok()) return report(st.error());
+  auto tok = text::Tokenizer::from_gguf((*m)->file());
+  if (!tok.ok()) return report(tok.error());
+  BenchInfo info = bench_info(o, **m);
+  if (o.membw) {
+    int32_t threads = 1;  // the most any row uses: the bandwidth those threads can draw
+    for (const BenchJob& j : bench_expand(o.lists, {{0, 1}})) threads = std::max(threads, bench_setup(j).threads);
+    info.membw_gbps = bench_membw_gbps(size_t(o.membw_mib) << 20, threads);
+  }
+  const std::vector<BenchJob> jobs = bench_expand(o.lists, o.tests);
+  BenchSampler sampler;
+  BenchProgress progress(int64_t(jobs.size()) * (o.reps + 1));
+  Bench b{o, **m, **tok, sampler, progress, info.membw_gbps};
+  std::vector<BenchRow> rows;
+  int status = 0;
+  for (const BenchJob& j : jobs) {
+    auto r = b.measure(j);
+    if (!r.ok()) {
+      status = report(r.error());
+      break;
+    }
+    if (!*r) break;
+    rows.push_back(std::move(**r));
+    print_bench_row(o.format, info, rows.back());
+  }
+  progress.done();
+  b.single.reset(), b.slots.reset();
+  if (g_stop) std::fprintf(stderr, "airt: interrupted: %zu of %zu rows finished\n", rows.size(), jobs.size());
+  print_bench_report(o.format, info, rows);
+  if (!o.plot.empty())
+    if (Status s = write_bench_svg(o.plot, info, rows, sampler.samples()); !s.ok() && status == 0) status = report(s.error());
+  return g_stop ? 130 : status;
 }
 
 }  // namespace
 
 int bench_main(int argc, char** argv) {
   if (bench_ladder_wanted(argc, argv)) return bench_ladder_main(argc, argv);
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--compare") return bench_compare_main(argc - i - 1, argv + i + 1);
   BenchOptions o;
   if (int status = parse_bench(argc, argv, o); status >= 0) return status;
+  // From here on Ctrl-C stops the run and still prints what finished (even before the
+  // first row, while the model loads).
+  struct sigaction sa = {}, old = {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, &old);
   std::string temp_model;
   if (!o.synthetic.empty()) {
     auto t = write_synthetic(o);
     if (!t.ok()) return report(t.error());
     temp_model = *t;
   }
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() {
-      if (!path.empty()) unlink(path.c_str());
-    }
-  } cleanup{temp_model};
-  if (!o.rows_arg.empty()) return bench_rows_main(o.mo, o.rows_arg, o.reps, o.format, o.synthetic.empty() ? o.mo.model_path : o.synthetic);
-
-  ModelOptions& mo = o.mo;
-  // The tests need max(p, n) positions; a larger -c is honoured (to measure its memory).
-  mo.n_ctx = std::max(mo.n_ctx, std::max(o.n_prompt, o.n_gen) + 1);
-  mo.n_batch = std::max(1, std::min(o.n_prompt, 512));
-  auto lm = load_model(mo, mo.engine_config());
-  if (!lm.ok()) return report(lm.error());
-  engine::Engine& eng = *lm->engine;
-  std::vector<BenchRow> rows;
-  for (const bool pp : {true, false}) {
-    const int32_t n = pp ? o.n_prompt : o.n_gen;
-    if (n == 0 || (!pp && !o.slots.empty())) continue;
-    auto r = measure(eng, (pp ? "pp" : "tg") + std::to_string(n), bench_tokens(n, eng.n_vocab()), o.reps);
-    if (!r.ok()) return report(r.error());
-    rows.push_back(std::move(*r));
+  if (!o.rows.empty()) {  // -t's first value: the rows mode runs one set-up
+    o.mo.threads = bench_setup(bench_expand(o.lists, o.tests).front()).threads;
+    const int st = bench_rows_main(o.mo, o.rows, o.reps, o.format, o.synthetic.empty() ? o.mo.model_path : o.synthetic);
+    if (!temp_model.empty()) unlink(temp_model.c_str());
+    return st;
   }
-  if (Status s = measure_slots(*lm, o, rows); !s.ok()) return report(s.error());
-
-  const auto& m = *lm->model;
-  BenchInfo info{o.synthetic.empty() ? mo.model_path : o.synthetic, hal::dtype_name(m.main_type()), m.weight_bytes(),
-                 eng.backend().max_threads(), eng.config().kernels->isa};
-  print_bench_report(o.format, info, rows);
-  return 0;
+  const int status = run_bench(o);
+  if (!temp_model.empty()) unlink(temp_model.c_str());
+  sigaction(SIGINT, &old, nullptr);
+  return status;
 }
 
 }  // namespace airt::cli
