@@ -19,6 +19,7 @@ build: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
+# clang, ASan + UBSan at -O1: the tests and the libFuzzer targets (one tree, built once).
 debug: deps
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug -j $(JOBS)
@@ -28,11 +29,12 @@ aarch64: deps
 	cmake --preset aarch64 >/dev/null
 	cmake --build --preset aarch64 -j $(JOBS)
 
-# libFuzzer targets (clang, ASan + UBSan everywhere): tests/fuzz/README.md.
+# libFuzzer targets (clang, ASan + UBSan everywhere): tests/fuzz/README.md. They live in the
+# debug tree (build/debug/tests/fuzz), whose libraries carry the coverage instrumentation.
+FUZZ_TARGETS := gguf_fuzz tokenizer_fuzz protocol_fuzz config_fuzz session_fuzz
 fuzz-build: deps
-	cmake -S . -B build/fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRT_FUZZ=ON -DAIRT_TESTS=OFF >/dev/null
-	cmake --build build/fuzz -j $(JOBS)
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug -j $(JOBS) --target $(FUZZ_TARGETS)
 
 # Each suite prints one summary line (tests, seconds) and its slowest tests.
 test-release: build
@@ -59,8 +61,10 @@ endif
 
 # Every fuzzer for FUZZ_TEST_SECONDS over its seeds and crash reproducers: a regression
 # that crashes fails here.
+# (In `make test` the debug tree is already built; FUZZ_JOBS fuzzers run side by side.)
+FUZZ_JOBS ?= $(JOBS)
 test-fuzz: fuzz-build
-	bash toolchain/run-fuzzers.sh $(FUZZ_TEST_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) bash toolchain/run-fuzzers.sh $(FUZZ_TEST_SECONDS)
 
 # Every fuzzer for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600 for a longer search).
 fuzz: fuzz-build
