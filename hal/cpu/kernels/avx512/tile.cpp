@@ -34,8 +34,10 @@ namespace {
 
 constexpr size_t kBlockBytes = kLegacyBlockBytes;  // one 32-block of the panel: weights, scales
 // Columns from which packing a panel pays for itself: on a 5632 x 2048 Q4_0 matrix, one
-// thread, the two kernels were even at 32 columns and the panels ahead from 48.
-constexpr int64_t kPackMinCols = 32;
+// thread, the two kernels were even at 32 columns and the panels ahead from 48; in the
+// whole forward pass on two threads (synthetic TinyLlama Q4_0) pp32 and pp40 ran faster
+// through the lanes kernel, so it takes every count below 48.
+constexpr int64_t kPackMinCols = 48;
 
 // The activations of kCols columns for one 32-block: both kernels' layout. q holds 8-byte
 // pieces, column-interleaved, so the lanes kernel loads a piece of all 8 columns as one
