@@ -270,7 +270,7 @@ TEST_P(MatmulVsGeneric, AllPathsAndThreadCounts) {
   std::mt19937 rng(1234 + uint32_t(t));
   std::vector<int64_t> counts;
   for (int64_t n = 1; n <= 20; ++n) counts.push_back(n);
-  for (int64_t n : {31, 32, 33, 64}) counts.push_back(n);
+  for (int64_t n : {31, 32, 33, 47, 48, 64}) counts.push_back(n);
   for (int64_t n : counts) {
     const Problem p = make_problem(t, k, rows, n, rng);
     const MatrixView w{p.w.data(), t, k, rows, dtype_row_bytes(t, k)};
@@ -366,7 +366,7 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   // More than one panel chunk (kTileScratchBytes per 16 rows) of K.
   const int64_t k = dtype_info(t).block_size == 256 ? 256 * 38 : 32 * 301;
   const int64_t rows = 21;
-  for (int64_t n : {1, 5, 8, 9, 13, 16, 17, 24, 31, 32, 33}) {
+  for (int64_t n : {1, 5, 8, 9, 13, 16, 17, 24, 31, 32, 33, 47, 48}) {
     SCOPED_TRACE("n=" + std::to_string(n));
     tile_gemm_case(tk, t, k, rows, n, rng);
   }
