@@ -54,7 +54,7 @@ void ModelDrafter::plan_tables(const DraftParams& p, MemoryPlan& plan) {
   char d[160];
   std::snprintf(d, sizeof d, "%d x %d tokens evaluated, %d rows a pass", p.n_seq, p.n_ctx, p.chunk);
   plan.add("draft tables",
-           align_up(size_t(p.n_seq) * size_t(p.n_ctx) * 4, a) + align_up(size_t(p.n_seq) * 4, a) +
+           align_up(size_t(p.n_seq) * size_t(p.n_ctx) * 4, a) + 2 * align_up(size_t(p.n_seq) * 4, a) +
                3 * align_up(size_t(p.chunk) * 4, a),
            RegionKind::kResident, d);
 }
@@ -89,16 +89,18 @@ Status ModelDrafter::carve(Arena& arena) {
   AIRT_TRY(backend_->set_tier(tier_));
   done_ = arena.alloc_array<int32_t>(size_t(p_.n_seq) * size_t(p_.n_ctx)).data();
   n_done_ = arena.alloc_array<int32_t>(size_t(p_.n_seq)).data();
+  offset_ = arena.alloc_array<int32_t>(size_t(p_.n_seq)).data();
   row_tok_ = arena.alloc_array<int32_t>(size_t(p_.chunk)).data();
   row_pos_ = arena.alloc_array<int32_t>(size_t(p_.chunk)).data();
   row_seq_ = arena.alloc_array<int32_t>(size_t(p_.chunk)).data();
-  if (!row_seq_ || !done_) return errorf(Error::kInternal, "drafter: the arena is smaller than its plan");
+  if (!row_seq_ || !done_ || !offset_) return errorf(Error::kInternal, "drafter: the arena is smaller than its plan");
   return {};
 }
 
 void ModelDrafter::forget(int32_t seq) {
   kv_.seq_clear(seq);
   n_done_[seq] = 0;
+  offset_[seq] = 0;
 }
 
 int32_t ModelDrafter::argmax() const {
@@ -120,14 +122,22 @@ Result<int32_t> ModelDrafter::eval(int32_t seq, const int32_t* tokens, int32_t n
   return argmax();
 }
 
-Result<int32_t> ModelDrafter::draft(int32_t seq, std::span<const int32_t> h, std::span<int32_t> out) {
+Result<int32_t> ModelDrafter::draft(int32_t seq, std::span<const int32_t> full, std::span<int32_t> out) {
+  if (full.empty()) return 0;
+  const int32_t* done = done_ + size_t(seq) * size_t(p_.n_ctx);
+  std::span<const int32_t> h = full.subspan(std::min(size_t(offset_[seq]), full.size()));
+  int32_t common = common_prefix({done, size_t(n_done_[seq])}, h);
+  if (int32_t(h.size()) - common > kMaxCatchUp || common == 0) {  // start over on the history's tail
+    offset_[seq] = std::max(0, int32_t(full.size()) - kWindow);
+    h = full.subspan(size_t(offset_[seq]));
+    common = common_prefix({done, size_t(n_done_[seq])}, h);
+  }
   const int32_t n = int32_t(h.size());
   // Guesses stop where the context does: x_i is evaluated at position n - 1 + i.
   const int32_t k = std::min(int32_t(out.size()), p_.n_ctx - n + 1);
-  if (n == 0 || k <= 0) return 0;
+  if (k <= 0) return 0;
   // Keep what matches the history, but evaluate its last token again for its logits.
-  const int32_t* done = done_ + size_t(seq) * size_t(p_.n_ctx);
-  const int32_t keep = std::min(common_prefix({done, size_t(n_done_[seq])}, h), n - 1);
+  const int32_t keep = std::min(common, n - 1);
   if (kv_.seq_pos(seq) > keep) kv_.seq_truncate(seq, keep);
   int32_t x = 0;
   for (int32_t at = keep; at < n; at += p_.chunk) {

@@ -4,6 +4,13 @@
 // target's threads. Each draft() first catches up with the tokens the target accepted
 // since the last call (re-evaluating from the first token that differs from what it
 // evaluated, which rolls back its rejected guesses), then proposes one token per pass.
+//
+// Catching up is bounded: where more than kMaxCatchUp tokens are new to the drafter (the
+// prompt, or the output of a stretch it was switched off for), it starts over on the last
+// kWindow tokens of the history, at its positions 0.. (RoPE sees only relative positions),
+// so its first draft costs a pass of kWindow rows rather than a second prefill of the
+// whole prompt. Its guesses then see that window and what follows; verification keeps
+// the output the target's either way.
 #pragma once
 
 #include "runtime/engine/draft/drafter.h"
@@ -21,6 +28,9 @@ class ModelDrafter final : public Drafter {
   }
   static model::KvParams kv_params(const DraftParams& p);
   static void plan_tables(const DraftParams& p, MemoryPlan& plan);
+
+  static constexpr int32_t kMaxCatchUp = 64;
+  static constexpr int32_t kWindow = 48;
 
   static Result<std::unique_ptr<ModelDrafter>> create(const DraftSpec& spec, const model::Model& target,
                                                       const DraftParams& p, hal::ThreadPool* pool);
@@ -46,6 +56,7 @@ class ModelDrafter final : public Drafter {
   model::KvCache kv_;
   int32_t* done_ = nullptr;    // n_seq x n_ctx: the tokens evaluated, per sequence
   int32_t* n_done_ = nullptr;  // n_seq
+  int32_t* offset_ = nullptr;  // n_seq: the history index of the drafter's position 0
   int32_t* row_tok_ = nullptr;  // chunk each: one pass's rows
   int32_t* row_pos_ = nullptr;
   int32_t* row_seq_ = nullptr;
