@@ -8,9 +8,10 @@
 // Catching up is bounded: where more than kMaxCatchUp tokens are new to the drafter (the
 // prompt, or the output of a stretch it was switched off for), it starts over on the last
 // kWindow tokens of the history, at its positions 0.. (RoPE sees only relative positions),
-// so its first draft costs a pass of kWindow rows rather than a second prefill of the
-// whole prompt. Its guesses then see that window and what follows; verification keeps
-// the output the target's either way.
+// so a first draft after a long prompt costs at most a pass of kWindow rows rather than a
+// second prefill of all of it. Its guesses then see that window and what follows (a
+// shorter window drafts worse: 48 tokens cut the acceptance of a 123-token prompt on
+// TinyLlama from 100% to 6%); verification keeps the output the target's either way.
 #pragma once
 
 #include "runtime/engine/draft/drafter.h"
@@ -29,8 +30,8 @@ class ModelDrafter final : public Drafter {
   static model::KvParams kv_params(const DraftParams& p);
   static void plan_tables(const DraftParams& p, MemoryPlan& plan);
 
-  static constexpr int32_t kMaxCatchUp = 64;
-  static constexpr int32_t kWindow = 48;
+  static constexpr int32_t kMaxCatchUp = 256;
+  static constexpr int32_t kWindow = 256;
 
   static Result<std::unique_ptr<ModelDrafter>> create(const DraftSpec& spec, const model::Model& target,
                                                       const DraftParams& p, hal::ThreadPool* pool);
