@@ -325,6 +325,9 @@ int wait_status(pid_t pid, double seconds) {
 TEST(BenchCli, CtrlCPrintsTheFinishedRows) {
   std::string m = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(m);
+  // A row of a thousand repetitions takes a minute under an emulator, and the signal
+  // handling it checks holds nothing the architecture changes: the native trees run it.
+  if (test::emulated()) GTEST_SKIP() << "signal handling is checked in the native trees";
   const std::string err = test::temp_dir() + "/err.txt";
   const std::vector<std::string> sweep = {"bench", "-m", m, "-p", "16", "-n", "8", "-r", "1000", "-t", "1",
                                           "-d", "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15"};

@@ -177,4 +177,20 @@ std::string temp_dir() {
   return dirs.back();
 }
 
+bool emulated() {
+  const char* cpu = std::getenv("AIRT_QEMU_CPU");
+  return cpu && *cpu;
+}
+
+bool thorough() {
+#if defined(__SANITIZE_ADDRESS__)
+  return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return false;
+#endif
+#endif
+  return !emulated();
+}
+
 }  // namespace airt::test

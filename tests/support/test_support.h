@@ -41,4 +41,12 @@ CommandResult run_airt(const std::vector<std::string>& args, const std::string& 
 // A fresh temporary directory, removed at exit.
 std::string temp_dir();
 
+// False in the trees that run about ten times slower — under an emulator (the aarch64
+// presets set AIRT_QEMU_CPU) or a sanitizer — where a test keeps the cases that reach
+// different code (each drafter, the edges of a range) and leaves the full sweep of a
+// parameter to the native release tree, which runs it in the same CI run.
+bool thorough();
+// True under an emulator.
+bool emulated();
+
 }  // namespace airt::test
