@@ -168,7 +168,8 @@ const Field kFields[] = {
     {"governor.power_cap_w", Type::kDouble, AIRT_REF(governor.power_cap_w), 0, 100000, nullptr, nullptr, false,
      "Board power cap in watts (where a power sensor exists); 0: none."},
     {"governor.mem_floor_mb", Type::kDouble, AIRT_REF(governor.mem_floor_mb), 0, 1e9, nullptr, nullptr, false,
-     "Below this much available memory (MB) the window and KV precision shrink; 0: none."},
+     "Below this much available memory (MB) the KV precision and the attention window (to a half, then a quarter "
+     "of model.ctx) shrink while requests run, and grow back when memory returns; 0: none."},
     {"governor.dwell_s", Type::kDouble, AIRT_REF(governor.dwell_s), 0, 3600, nullptr, nullptr, false,
      "Least seconds between switches no limit or deadline forces (hysteresis)."},
     {"governor.trace", Type::kString, AIRT_REF(governor.trace), 0, 4096, nullptr, nullptr, false,

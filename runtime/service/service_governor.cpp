@@ -47,11 +47,22 @@ governor::Limits limits(const GovernorServiceConfig& c) {
   return l;
 }
 
+// With a memory floor the window may shrink too: to a half and a quarter of the context
+// (at least 64 positions), where the engine attends to the whole context now.
+engine::GovernedSpaceOptions space_options(const engine::Engine& e, const GovernorServiceConfig& c) {
+  engine::GovernedSpaceOptions o;
+  if (c.mem_floor_mb <= 0 || e.config().window != 0) return o;
+  o.windows = {0};
+  for (int32_t w : {e.n_ctx() / 2, e.n_ctx() / 4})
+    if (w >= 64) o.windows.push_back(w);
+  return o;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<engine::GovernorLoop>> service_governor_start(engine::Engine& e, const ServiceConfig& c,
                                                                     const std::string& state_dir) {
-  governor::SpaceConfig sc = AIRT_TRY(engine::governed_space(e));
+  governor::SpaceConfig sc = AIRT_TRY(engine::governed_space(e, space_options(e, c.governor)));
   governor::Space space = AIRT_TRY(governor::Space::make(sc));
   const std::vector<engine::TierQuality> q =
       engine::tier_quality_cached(e.model(), engine::tier_quality_default_text(), state_dir);

@@ -36,7 +36,7 @@ struct Governed {
   std::unique_ptr<ServerThread> server;
 
   // False when the shared model is absent.
-  bool start(const std::string& trace_csv, const std::string& node) {
+  bool start(const std::string& trace_csv, const std::string& node, double mem_floor_mb = 0) {
     const std::string q8 = quantized(dir, "q8_0"), q4 = quantized(dir, "q4_0");
     if (q8.empty() || q4.empty()) return false;
     EXPECT_TRUE(broker.start()) << broker.log();
@@ -54,6 +54,7 @@ struct Governed {
     c.governor.enabled = true;
     c.governor.trace = trace;
     c.governor.dwell_s = 1;
+    c.governor.mem_floor_mb = mem_floor_mb;
     EXPECT_TRUE(config_finalize(c, "test").ok());
     auto g = make_engine_generator(c);
     EXPECT_TRUE(g.ok()) << g.error().message;
@@ -158,6 +159,33 @@ TEST(ServiceGovernor, AboveTheHardLimitNewRequestsAreOverloaded) {
   Json hot(terminal(app.received(), "gov/reply/hot")->payload);
   EXPECT_EQ(hot.error_code(), "overloaded");
   EXPECT_NE(hot.error_message().find("hard limit"), std::string::npos) << hot.error_message();
+}
+
+TEST(ServiceGovernor, ShortOfMemoryTheWindowShrinksAndRequestsStillRun) {
+  Governed s;
+  if (!s.start("t_s,temp_c,mem_avail_mb\n0,50,100\n600,50,100\n", "gov3", 512)) GTEST_SKIP() << "shared models absent";
+  ASSERT_TRUE(s.server);
+  TestClient app(s.broker.port(), "gov-app3");
+  ASSERT_TRUE(app.connect({"gov/reply/#", "airt/gov3/telemetry"}));
+  // 100 MB against a 512 MB floor: KV precision first, then the window, a step a second.
+  ASSERT_TRUE(app.wait_for(
+      [](auto& m) {
+        for (const Received& r : m)
+          if (r.topic == "airt/gov3/telemetry" && r.payload.find("\"point\":\"q8_0 window 64") != std::string::npos)
+            return true;
+        return false;
+      },
+      20000));
+  ASSERT_TRUE(app.publish("airt/gov3/request",
+                          R"({"id":"m1","prompt":"Once upon a time","max_tokens":200,"temperature":0})", "gov/reply/m1",
+                          "c"));
+  ASSERT_TRUE(app.wait_for([](auto& m) { return terminal(m, "gov/reply/m1"); }));
+  const std::vector<Received> msgs = app.received();
+  const Received* got = terminal(msgs, "gov/reply/m1");
+  Json m1(got->payload);
+  ASSERT_TRUE(m1.is_final()) << got->payload;
+  EXPECT_EQ(cJSON_GetObjectItem(m1["usage"], "completion_tokens")->valueint, 200) << "a window, not a failure";
+  EXPECT_EQ(cJSON_GetObjectItem(m1["operating_point"], "attention_window")->valueint, 64);
 }
 
 TEST(ServiceGovernor, TheConfigSectionIsCheckedByName) {
