@@ -38,6 +38,7 @@ void row_grid(int64_t rows, uint32_t* gx, uint32_t* gy) {
   *gy = groups(rows, *gx);
 }
 
+bool kv_type(DType t) { return t == DType::kF16 || t == DType::kQ8_0 || t == DType::kQ4_0; }
 bool quantized(DType t) { return t != DType::kF32 && t != DType::kF16; }
 bool k_quant(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
 
@@ -64,6 +65,13 @@ struct SoftmaxPush {
 struct BinaryPush {
   uint32_t n, a_off, b_off, o_off;
 };
+struct AttentionPush {
+  uint32_t hd, group, q_off, q_stride, o_off, o_stride, layer_off, keys_off, rows_off;
+  float scale;
+};
+struct KvStorePush {
+  uint32_t n, rows, src_off, src_stride, layer_off, dst_off;
+};
 struct ScalePush {
   uint32_t n;
   float s;
@@ -88,6 +96,9 @@ void rope_table(const int32_t* pos, int64_t n_pos, int64_t n_rot, float freq_bas
 
 bool Ops::supports(Op op, DType type) {
   switch (op) {
+    case Op::kAttention:
+    case Op::kKvStore:
+      return kv_type(type);
     case Op::kMatmul:
     case Op::kGetRows:
       return type == DType::kF32 || type == DType::kF16 || type == DType::kQ8_0 || type == DType::kQ4_0 ||
@@ -238,6 +249,46 @@ Status Ops::scale(Recorder& r, const BufferRef& x, float s, int64_t n) {
   const Kernel* k = AIRT_TRY(kernel("scale", 1, sizeof(ScalePush), false, false));
   const ScalePush push{uint32_t(n), s, xb.rest};
   AIRT_TRY(r.dispatch(*k, {xb.ref}, &push, groups(n, kWorkgroup)));
+  r.barrier();
+  return ok_status();
+}
+
+Status Ops::attention(Recorder& r, const AttentionRefs& a) {
+  if (a.head_dim < 1 || a.head_dim > kMaxHeadDim || a.n_head_kv < 1 || a.n_head % a.n_head_kv)
+    return errorf(Error::kBackendUnsupported, "vulkan: attention with head_dim %lld, %lld heads, %lld KV heads "
+                  "(head_dim 1..%lld, heads a multiple of KV heads)", (long long)a.head_dim, (long long)a.n_head,
+                  (long long)a.n_head_kv, (long long)kMaxHeadDim);
+  const int64_t q_stride = a.q_stride ? a.q_stride : a.n_head * a.head_dim;
+  const int64_t o_stride = a.out_stride ? a.out_stride : q_stride;
+  const uint64_t q_bytes = uint64_t((a.n_rows - 1) * q_stride + a.n_head * a.head_dim) * 4;
+  const uint64_t o_bytes = uint64_t((a.n_rows - 1) * o_stride + a.n_head * a.head_dim) * 4;
+  const Bound q = AIRT_TRY(bind(ctx_, a.q, 4, q_bytes, "attention q"));
+  const Bound kv = AIRT_TRY(bind(ctx_, a.kv, 2, 0, "attention kv"));
+  const Bound keys = AIRT_TRY(bind(ctx_, a.keys, 4, uint64_t(a.n_keys) * sizeof(KvKey), "attention keys"));
+  const Bound rows = AIRT_TRY(bind(ctx_, a.rows, 4, uint64_t(a.n_rows) * 8, "attention rows"));
+  const Bound o = AIRT_TRY(bind(ctx_, a.out, 4, o_bytes, "attention out"));
+  const Kernel* k = AIRT_TRY(kernel("attention", 5, sizeof(AttentionPush), true, false));
+  const AttentionPush push{uint32_t(a.head_dim), uint32_t(a.n_head / a.n_head_kv), q.rest, uint32_t(q_stride),
+                           o.rest, uint32_t(o_stride), uint32_t(a.layer_off + kv.rest * 2), keys.rest, rows.rest,
+                           a.scale};
+  AIRT_TRY(r.dispatch(*k, {q.ref, kv.ref, keys.ref, rows.ref, o.ref}, &push, uint32_t(a.n_head), uint32_t(a.n_rows)));
+  r.barrier();
+  return ok_status();
+}
+
+Status Ops::kv_store(Recorder& r, const KvStoreRefs& a) {
+  if (!kv_type(a.type) || (a.type != DType::kF16 && a.n % 32))
+    return errorf(Error::kBackendUnsupported, "vulkan: no kv_store for %s rows of %lld", dtype_name(a.type),
+                  (long long)a.n);
+  const int64_t stride = a.src_stride ? a.src_stride : a.n;
+  const Bound src = AIRT_TRY(bind(ctx_, a.src, 4, uint64_t((a.rows - 1) * stride + a.n) * 4, "kv_store src"));
+  const Bound kv = AIRT_TRY(bind(ctx_, a.kv, 2, 0, "kv_store kv"));
+  const Bound dst = AIRT_TRY(bind(ctx_, a.dst, 4, uint64_t(a.rows) * 4, "kv_store offsets"));
+  const Kernel* k = AIRT_TRY(kernel(std::string("kv_store_") + dtype_name(a.type), 3, sizeof(KvStorePush), false,
+                                    false));
+  const KvStorePush push{uint32_t(a.n), uint32_t(a.rows), src.rest, uint32_t(stride),
+                         uint32_t(a.layer_off + kv.rest * 2), dst.rest};
+  AIRT_TRY(r.dispatch(*k, {src.ref, kv.ref, dst.ref}, &push, groups(a.rows, kWorkgroup)));
   r.barrier();
   return ok_status();
 }

@@ -49,6 +49,44 @@ struct RopeRefs {
   bool neox = false;
 };
 
+// One visible key of an attention row: byte offsets of its K and V rows in the KV buffer
+// (before the layer's offset) and their types (kv_key_types). Rows of one sequence's
+// blocks are not adjacent, and blocks written at different precisions hold different types.
+struct KvKey {
+  uint32_t k_off = 0, v_off = 0, types = 0;
+};
+static_assert(sizeof(KvKey) == 12);
+inline uint32_t kv_key_types(DType k, DType v) { return uint32_t(k) | (uint32_t(v) << 8); }
+
+// Attention of n_rows query rows x n_head heads: row r sees keys rows[r].first ..
+// rows[r].first + rows[r].n - 1 of `keys` (KvKey entries); head h reads the elements of KV
+// head h / (n_head / n_head_kv) in each K/V row. out has q's layout.
+struct AttentionRefs {
+  BufferRef q;             // n_rows rows of q_stride floats, head h at h * head_dim
+  int64_t q_stride = 0;    // 0: n_head * head_dim
+  BufferRef kv;            // the KV storage; KvKey offsets count from here
+  uint64_t layer_off = 0;  // added to every offset (KvCache::k_offset's layer term)
+  BufferRef keys;
+  int64_t n_keys = 0;
+  BufferRef rows;  // per query row two uint32: first key, keys (>= 1)
+  BufferRef out;
+  int64_t out_stride = 0;  // 0: q_stride
+  int64_t n_rows = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+  float scale = 0;
+};
+
+// f32 rows (n floats, src_stride apart) -> K/V rows of `type` (f16, q8_0, q4_0) at the
+// byte offsets in `dst` (one uint32 per row) plus layer_off, in the KV buffer.
+struct KvStoreRefs {
+  DType type = DType::kF16;
+  BufferRef src;
+  int64_t src_stride = 0;  // 0: n
+  BufferRef kv;
+  uint64_t layer_off = 0;
+  BufferRef dst;
+  int64_t rows = 0, n = 0;
+};
+
 // Row p of a rope table (n_rot floats: cos, sin of each pair) for position pos[p], with
 // the CPU kernels' own angles (hal/cpu/kernels.h rope): repeated f32 multiplication by
 // freq_base^(-2/n_rot), times freq_scale.
@@ -80,6 +118,11 @@ class Ops {
   Status add(Recorder& r, const BufferRef& a, const BufferRef& b, const BufferRef& out, int64_t n);
   // x *= s over n floats.
   Status scale(Recorder& r, const BufferRef& x, float s, int64_t n);
+  Status attention(Recorder& r, const AttentionRefs& a);
+  Status kv_store(Recorder& r, const KvStoreRefs& a);
+
+  // The largest head_dim attention takes.
+  static constexpr int64_t kMaxHeadDim = 256;
 
   // Invocations per workgroup of every kernel here.
   static constexpr uint32_t kWorkgroup = 64;

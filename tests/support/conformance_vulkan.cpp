@@ -1,6 +1,8 @@
 #include "tests/support/conformance_vulkan.h"
 
 #if AIRT_HAVE_VULKAN
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace airt::conformance {
@@ -132,12 +134,67 @@ Status VulkanOpBackend::add(const AddArgs& a) {
   return o.download(0, a.out, bytes);
 }
 
-Status VulkanOpBackend::attention(const AttentionArgs&) {
-  return errorf(Error::kBackendUnsupported, "vulkan: attention is not in this conformance backend yet");
+// The key rows are copied into one KV buffer (K rows, then V rows) with a key table over
+// them; every query row is one head of its own row and sees a prefix of the keys.
+Status VulkanOpBackend::attention(const AttentionArgs& a) {
+  const size_t rb = hal::dtype_row_bytes(a.kv_type, a.hd);
+  const int32_t n_keys = *std::max_element(a.n_kv, a.n_kv + a.nq);
+  std::vector<uint8_t> kv(2 * size_t(n_keys) * rb);
+  std::vector<hal::vk::KvKey> keys(static_cast<size_t>(n_keys));
+  for (int32_t j = 0; j < n_keys; ++j) {
+    std::memcpy(kv.data() + size_t(j) * rb, a.k[j], rb);
+    std::memcpy(kv.data() + size_t(n_keys + j) * rb, a.v[j], rb);
+    keys[size_t(j)] = {uint32_t(size_t(j) * rb), uint32_t(size_t(n_keys + j) * rb),
+                       hal::vk::kv_key_types(a.kv_type, a.kv_type)};
+  }
+  std::vector<float> q(size_t(a.nq * a.hd));
+  std::vector<uint32_t> rows(2 * size_t(a.nq));
+  for (int r = 0; r < a.nq; ++r) {
+    std::memcpy(q.data() + r * a.hd, a.q[r], size_t(a.hd) * 4);
+    rows[2 * size_t(r) + 1] = uint32_t(a.n_kv[r]);
+  }
+  Buffer qb = AIRT_TRY(buffer(q.data(), q.size() * 4, "q"));
+  Buffer kvb = AIRT_TRY(buffer(kv.data(), kv.size(), "kv"));
+  Buffer kb = AIRT_TRY(buffer(keys.data(), keys.size() * sizeof(hal::vk::KvKey), "keys"));
+  Buffer rowb = AIRT_TRY(buffer(rows.data(), rows.size() * 4, "rows"));
+  Buffer out = AIRT_TRY(buffer(nullptr, q.size() * 4, "out"));
+  hal::vk::AttentionRefs ar;
+  ar.q = qb;
+  ar.kv = kvb;
+  ar.keys = kb;
+  ar.n_keys = n_keys;
+  ar.rows = rowb;
+  ar.out = out;
+  ar.n_rows = a.nq;
+  ar.n_head = ar.n_head_kv = 1;
+  ar.head_dim = a.hd;
+  ar.scale = a.scale;
+  AIRT_TRY(start());
+  AIRT_TRY(ops_->attention(rec_, ar));
+  AIRT_TRY(run());
+  AIRT_TRY(out.download(0, q.data(), q.size() * 4));
+  for (int r = 0; r < a.nq; ++r) std::memcpy(a.out[r], q.data() + r * a.hd, size_t(a.hd) * 4);
+  return ok_status();
 }
 
-Status VulkanOpBackend::kv_store(const KvStoreArgs&) {
-  return errorf(Error::kBackendUnsupported, "vulkan: kv_store is not in this conformance backend yet");
+Status VulkanOpBackend::kv_store(const KvStoreArgs& a) {
+  const size_t rb = hal::dtype_row_bytes(a.type, a.n), bytes = size_t(a.rows) * rb;
+  std::vector<uint32_t> dst(size_t(a.rows));
+  for (int64_t r = 0; r < a.rows; ++r) dst[size_t(r)] = uint32_t(size_t(r) * rb);
+  Buffer src = AIRT_TRY(buffer(a.src, uint64_t(a.rows * a.n) * 4, "src"));
+  Buffer kv = AIRT_TRY(buffer(a.dst, bytes, "kv"));  // the harness's fill shows stray writes
+  Buffer table = AIRT_TRY(buffer(dst.data(), dst.size() * 4, "offsets"));
+  hal::vk::KvStoreRefs k;
+  k.type = a.type;
+  k.src = src;
+  k.kv = kv;
+  k.dst = table;
+  k.rows = a.rows;
+  k.n = a.n;
+  AIRT_TRY(start());
+  AIRT_TRY(ops_->kv_store(rec_, k));
+  AIRT_TRY(run());
+  return kv.download(0, a.dst, bytes);
 }
 
 }  // namespace airt::conformance

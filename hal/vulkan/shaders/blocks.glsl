@@ -15,13 +15,7 @@
 // of int8 levels then the scale (f32 holding the f16-rounded value); q8_k blocks are 64
 // words of levels, the f32 scale and 16 sums of 16 levels.
 
-uint wbyte(uint o) { return (wdata[o >> 2] >> (8u * (o & 3u))) & 0xffu; }
-uint whalf(uint o) { return (wdata[o >> 2] >> (8u * (o & 2u))) & 0xffffu; }
-uint wword(uint o) {
-  if ((o & 3u) == 0u) return wdata[o >> 2];
-  return whalf(o) | (whalf(o + 2u) << 16);
-}
-float whalf_f32(uint o) { return f16_bits_to_f32(whalf(o)); }
+#include "words.glsl"
 
 // Sum of the 4 signed bytes of a word.
 int bytes_sum(uint w) { return dot4x8(w, 0x01010101u); }
