@@ -1,0 +1,104 @@
+// The Vulkan backend's class (vulkan_backend.h is its Vulkan-free face). Only compiled
+// with AIRT_HAVE_VULKAN. vulkan_backend.cpp: creation, memory, weights, KvStore;
+// vulkan_backend_pass.cpp: the forward pass recorded as dispatches, and eval();
+// vulkan_backend_ops.cpp: the kernels of each op and their push constants.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "hal/vulkan/vulkan.h"
+#include "runtime/model/backend.h"
+
+namespace airt::model {
+
+// The kernels one pass dispatches, created once (pipelines are slow to build).
+struct VulkanKernels {
+  // Matrix products by weight type: one column (decode) and many (prefill).
+  std::array<hal::vk::Kernel, hal::kDTypeCount> matvec, matmul, get_rows;
+  hal::vk::Kernel rms_norm, rope, rope_neox, add, add_bias, silu_mul, kv_store, attention;
+};
+
+// A slice of a device buffer, as the ops bind it.
+using VkRef = hal::vk::BufferRef;
+
+class VulkanBackend final : public Backend {
+ public:
+  static void plan_regions(const Model& m, const BackendParams& p, MemoryPlan& plan);
+  static Result<std::unique_ptr<VulkanBackend>> create(const Model& m, const BackendParams& p);
+
+  const char* name() const override { return "vulkan"; }
+  DeviceKind device() const override;
+  std::string describe() const override;
+  bool supports(hal::Op op, hal::DType type) const override;
+  void plan(MemoryPlan& plan) const override { plan_regions(model_, p_, plan); }
+  Status carve(Arena& arena) override;
+  Status bind(const Model& m) override;
+  Status eval(const Batch& b, const KvCache& kv) override;
+  std::span<const float> logits(int32_t i) const override;
+  Status set_tier(int32_t tier) override;
+  Status set_threads(int32_t n) override;
+  int32_t threads() const override { return 1; }
+  int32_t max_threads() const override { return 1; }
+  const BackendParams& params() const override { return p_; }
+  Status kv_read(size_t offset, void* dst, size_t bytes) const override;
+  Status kv_write(size_t offset, const void* src, size_t bytes) override;
+
+  // Offsets of the activation buffers inside the activations region, and of the step
+  // tables inside the tables region (each aligned for binding).
+  struct Layout {
+    uint64_t x, xn, q, k, v, att, tmp, gate, up, xo, bytes;
+    uint64_t tokens, qpos, kpos, slots, rows, blocks, keep, tables;
+  };
+  static Layout layout(const Model& m, const BackendParams& p, uint64_t align);
+
+ private:
+  VulkanBackend(const Model& m, const BackendParams& p) : model_(m), p_(p) {}
+  Status create_kernels();
+  Status upload_tier(int32_t t);
+  // Where tensor `w` of tier t lives in that tier's weight buffer.
+  VkRef weight(const WeightTensor& w) const;
+  // Writes the step tables for `b` (vulkan_backend_pass.cpp).
+  Status write_tables(const Batch& b, const KvCache& kv);
+  // Records the pass for n rows keeping nl logits on the active tier.
+  Status record(hal::vk::Recorder& r, int32_t n, int32_t nl, const KvCache& kv);
+  Status record_layer(hal::vk::Recorder& r, int l, int32_t n, const KvCache& kv);
+  // One matrix product: out (n x w.rows) = x (n x w.cols) · Wᵀ.
+  Status product(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t n, VkRef out);
+  Status bias(hal::vk::Recorder& r, const WeightTensor& b, VkRef x, int32_t n);
+  Status norm(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t rows, VkRef y);
+  Status rope(hal::vk::Recorder& r, VkRef x, int32_t heads, VkRef pos);
+  Status add(hal::vk::Recorder& r, VkRef a, VkRef b, uint32_t n, VkRef out);
+  Status silu_mul(hal::vk::Recorder& r, VkRef gate, VkRef up, uint32_t n, VkRef out);
+  // x rows = embedding rows of the tokens; out rows = the f32 rows `ids` of src.
+  Status embed(hal::vk::Recorder& r, const WeightTensor& w, VkRef ids, int32_t n, VkRef out);
+  Status gather(hal::vk::Recorder& r, VkRef src, VkRef ids, int32_t n, VkRef out);
+  Status store_kv(hal::vk::Recorder& r, int l, int32_t n, const KvCache& kv);
+  Status attend(hal::vk::Recorder& r, int l, int32_t n, const KvCache& kv);
+  VkRef act(uint64_t offset, uint64_t bytes) const { return VkRef(act_, offset, bytes); }
+  VkRef table(uint64_t offset, uint64_t bytes) const { return VkRef(tables_, offset, bytes); }
+
+  const Model& model_;
+  BackendParams p_;
+  std::unique_ptr<hal::vk::Context> ctx_;
+  VulkanKernels k_;
+  Layout lay_{};
+  std::vector<hal::vk::Buffer> weights_;  // one per tier
+  std::vector<std::unordered_map<const void*, uint64_t>> weight_at_;  // tensor -> offset, per tier
+  hal::vk::Buffer kv_, act_, tables_, logits_;
+  size_t kv_bytes_ = 0;
+  int32_t tier_ = 0;
+  // Recorded passes by shape, replayed when the shape repeats.
+  struct Recording {
+    int32_t n = 0, nl = 0, tier = -1;
+    uint64_t used = 0;
+    hal::vk::Recorder rec;
+  };
+  std::array<Recording, 4> recs_;
+  uint64_t clock_ = 0;
+  int32_t kept_ = 0;
+};
+
+}  // namespace airt::model
