@@ -6,6 +6,7 @@
 // none (or airt was built without Vulkan).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -146,15 +147,23 @@ TEST(VulkanBackend, KvStoreRoundTrips) {
   REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
-  Loaded l = load(path, 16, governor::BackendKind::kVulkan);
-  ASSERT_TRUE(l.engine);
-  model::Backend& b = l.engine->backend();
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  model::BackendParams p;
+  p.kind = governor::BackendKind::kVulkan;
+  p.n_rows = 4;
+  p.kv.n_ctx = 64;
+  auto b = model::backend_create(**m, p);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  Arena arena;
+  ASSERT_TRUE((*b)->bind(**m).ok());
+  ASSERT_TRUE((*b)->carve(arena).ok());
   std::vector<uint8_t> in(256), out(256);
   for (size_t i = 0; i < in.size(); ++i) in[i] = uint8_t(i * 37 + 11);
-  ASSERT_TRUE(b.kv_write(64, in.data(), in.size()).ok());
-  ASSERT_TRUE(b.kv_read(64, out.data(), out.size()).ok());
+  ASSERT_TRUE((*b)->kv_write(64, in.data(), in.size()).ok());
+  ASSERT_TRUE((*b)->kv_read(64, out.data(), out.size()).ok());
   EXPECT_EQ(in, out);
-  EXPECT_FALSE(b.kv_read(size_t(1) << 40, out.data(), 1).ok());
+  EXPECT_FALSE((*b)->kv_read(size_t(1) << 40, out.data(), 1).ok());
 }
 
 TEST(VulkanCli, ForcedVulkanRunsAndAutoSkipsCpuDevices) {
