@@ -11,10 +11,12 @@ packages=(
   mosquitto mosquitto-clients systemd
   g++-aarch64-linux-gnu qemu-user
   clang libclang-rt-dev  # make fuzz: libFuzzer (-fsanitize=fuzzer,address,undefined)
+  glslc libvulkan-dev mesa-vulkan-drivers  # the Vulkan backend; its tests run on lavapipe
 )
 
 # The aarch64 cross build (preset aarch64) links against Debian's arm64 multiarch packages,
 # and its tests run under qemu-aarch64 with the arm64 loader, libc and libstdc++ below.
+# (No libvulkan-dev:arm64: the cross build finds no Vulkan and builds CPU-only.)
 arm64_packages=(
   libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64
   libpcre2-dev:arm64 libcjson-dev:arm64 libzstd-dev:arm64

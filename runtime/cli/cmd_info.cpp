@@ -1,6 +1,7 @@
 // airt info: what this board is and what airt will use on it — CPU, cores, caches,
 // memory, the CPU features detected and the kernel table chosen; optionally the memory
-// read bandwidth (the ceiling for generation speed: every token reads all weights).
+// read bandwidth (the ceiling for generation speed: every token reads all weights); each
+// Vulkan device and whether `--backend auto` would consider it.
 #include <cstdio>
 #include <string>
 
@@ -11,6 +12,9 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cli/common.h"
 #include "runtime/core/memory_plan.h"
+#if AIRT_HAVE_VULKAN
+#include "hal/vulkan/device.h"
+#endif
 
 namespace airt::cli {
 namespace {
@@ -38,6 +42,60 @@ std::string json_escape(const std::string& s) {
   }
   return o;
 }
+
+#if AIRT_HAVE_VULKAN
+std::string heaps_text(const hal::vk::DeviceInfo& d) {
+  std::string s;
+  for (const auto& h : d.heaps) {
+    if (!s.empty()) s += ", ";
+    s += format_bytes(h.bytes);
+    if (h.device_local) s += h.host_visible ? " device-local+host-visible" : " device-local";
+    else s += " host";
+  }
+  return s;
+}
+
+void print_vulkan_text() {
+  auto devs = hal::vk::enumerate_devices();
+  if (!devs.ok()) return (void)std::printf("vulkan:    %s\n", devs.error().message.c_str());
+  if (devs->empty()) return (void)std::printf("vulkan:    no Vulkan device\n");
+  for (const auto& d : *devs) {
+    const std::string skip = hal::vk::auto_skip_reason(d);
+    std::printf("vulkan %d:  %s (%s; %s %s; Vulkan %s)\n", d.index, d.name.c_str(), hal::vk::device_type_name(d.type),
+                d.driver_name.c_str(), d.driver_info.c_str(), d.api_version_name().c_str());
+    std::printf("           heaps %s%s\n", heaps_text(d).c_str(), d.unified_memory ? " (unified memory)" : "");
+    std::printf("           subgroup %u%s, fp16 %s, int8 dot %s%s, shared memory %s\n", d.subgroup_size,
+                d.subgroup_arithmetic ? " (arithmetic)" : "", d.fp16 ? "yes" : "no", d.int_dot ? "yes" : "no",
+                d.int_dot_accelerated ? " (accelerated)" : "", format_bytes(d.max_shared_memory).c_str());
+    std::printf("           %s\n", skip.empty() ? "a candidate for --backend auto" : skip.c_str());
+  }
+}
+
+void print_vulkan_json() {
+  auto devs = hal::vk::enumerate_devices();
+  std::printf(",\n  \"vulkan\": [");
+  if (!devs.ok()) return (void)std::printf("],\n  \"vulkan_error\": \"%s\"", json_escape(devs.error().message).c_str());
+  for (size_t i = 0; i < devs->size(); ++i) {
+    const auto& d = (*devs)[i];
+    std::printf("%s\n    {\"index\": %d, \"name\": \"%s\", \"type\": \"%s\", \"driver\": \"%s\", \"driver_info\": \"%s\", "
+                "\"api\": \"%s\",", i ? "," : "", d.index, json_escape(d.name).c_str(), hal::vk::device_type_name(d.type),
+                json_escape(d.driver_name).c_str(), json_escape(d.driver_info).c_str(), d.api_version_name().c_str());
+    std::printf(" \"heaps\": [");
+    for (size_t h = 0; h < d.heaps.size(); ++h)
+      std::printf("%s{\"bytes\": %llu, \"device_local\": %s, \"host_visible\": %s}", h ? ", " : "",
+                  static_cast<unsigned long long>(d.heaps[h].bytes), d.heaps[h].device_local ? "true" : "false",
+                  d.heaps[h].host_visible ? "true" : "false");
+    std::printf("], \"unified_memory\": %s, \"subgroup_size\": %u, \"fp16\": %s, \"int8_dot\": %s, "
+                "\"shared_memory\": %u, \"auto_skip\": \"%s\"}",
+                d.unified_memory ? "true" : "false", d.subgroup_size, d.fp16 ? "true" : "false",
+                d.int_dot ? "true" : "false", d.max_shared_memory, json_escape(hal::vk::auto_skip_reason(d)).c_str());
+  }
+  std::printf("%s]", devs->empty() ? "" : "\n  ");
+}
+#else
+void print_vulkan_text() { std::printf("vulkan:    not built (AIRT_VULKAN=OFF or no libvulkan-dev/glslc)\n"); }
+void print_vulkan_json() { std::printf(",\n  \"vulkan\": []"); }
+#endif
 
 }  // namespace
 
@@ -81,6 +139,7 @@ int info_main(int argc, char** argv) {
                 static_cast<unsigned long long>(s.cgroup_limit));
     std::printf("  \"default_threads\": %d", s.physical_cores);
     if (bandwidth) std::printf(",\n  \"read_bandwidth_gbs\": %.2f,\n  \"bandwidth_threads\": %d", bw / 1e9, n_threads);
+    print_vulkan_json();
     std::printf("\n}\n");
     return 0;
   }
@@ -100,6 +159,7 @@ int info_main(int argc, char** argv) {
   if (s.cgroup_limit) std::printf(", cgroup limit %s", format_bytes(s.cgroup_limit).c_str());
   std::printf("\n");
   if (bandwidth) std::printf("bandwidth: %.2f GB/s read (%d threads, %d MiB)\n", bw / 1e9, n_threads, bw_mib);
+  print_vulkan_text();
   return 0;
 }
 
