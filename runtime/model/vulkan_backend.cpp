@@ -77,8 +77,7 @@ VulkanBackend::Layout VulkanBackend::layout(const Model& m, const BackendParams&
   const uint64_t i4 = sizeof(int32_t);
   const uint64_t seqs = uint64_t(std::min(p.n_rows, std::max(p.kv.n_seq, 1)));
   l.tokens = take(R * i4);
-  l.qpos = take(R * uint64_t(hp.n_head) * i4);
-  l.kpos = take(R * uint64_t(hp.n_head_kv) * i4);
+  l.rope = take(R * uint64_t(hp.n_rot) * f);
   l.slots = take(R * i4);
   l.rows = take(R * 5 * i4);
   l.blocks = take(seqs * uint64_t(KvCache::blocks_per_seq(p.kv)) * 2 * i4);
@@ -100,7 +99,7 @@ void VulkanBackend::plan_regions(const Model& m, const BackendParams& p, MemoryP
   const Layout l = layout(m, p, kAlign);
   std::snprintf(d, sizeof d, "%d rows", p.n_rows);
   plan.add("vulkan activations", l.bytes, RegionKind::kDevice, d);
-  plan.add("vulkan step tables", l.tables, RegionKind::kDevice, "tokens, positions, kv slots, block tables");
+  plan.add("vulkan step tables", l.tables, RegionKind::kDevice, "tokens, rope angles, kv slots, block tables; host-visible");
   std::snprintf(d, sizeof d, "%d x %d, host-visible", p.n_logits, hp.n_vocab);
   plan.add("vulkan logits", uint64_t(p.n_logits) * uint64_t(hp.n_vocab) * sizeof(float), RegionKind::kDevice, d);
 }

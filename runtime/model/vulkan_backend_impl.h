@@ -16,9 +16,8 @@ namespace airt::model {
 
 // The kernels one pass dispatches, created once (pipelines are slow to build).
 struct VulkanKernels {
-  // Matrix products by weight type: one column (decode) and many (prefill).
-  std::array<hal::vk::Kernel, hal::kDTypeCount> matvec, matmul, get_rows;
-  hal::vk::Kernel rms_norm, rope, rope_neox, add, add_bias, silu_mul, kv_store, attention;
+  hal::vk::Kernel matmul, get_rows;  // every weight type (fwd_dequant.glsl)
+  hal::vk::Kernel rms_norm, rope, add, add_bias, silu_mul, kv_store, attention;
 };
 
 // A slice of a device buffer, as the ops bind it.
@@ -50,7 +49,7 @@ class VulkanBackend final : public Backend {
   // tables inside the tables region (each aligned for binding).
   struct Layout {
     uint64_t x, xn, q, k, v, att, tmp, gate, up, xo, bytes;
-    uint64_t tokens, qpos, kpos, slots, rows, blocks, keep, tables;
+    uint64_t tokens, rope, slots, rows, blocks, keep, tables;
   };
   static Layout layout(const Model& m, const BackendParams& p, uint64_t align);
 
@@ -69,7 +68,7 @@ class VulkanBackend final : public Backend {
   Status product(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t n, VkRef out);
   Status bias(hal::vk::Recorder& r, const WeightTensor& b, VkRef x, int32_t n);
   Status norm(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t rows, VkRef y);
-  Status rope(hal::vk::Recorder& r, VkRef x, int32_t heads, VkRef pos);
+  Status rope(hal::vk::Recorder& r, VkRef x, int32_t n, int32_t heads_per_row);
   Status add(hal::vk::Recorder& r, VkRef a, VkRef b, uint32_t n, VkRef out);
   Status silu_mul(hal::vk::Recorder& r, VkRef gate, VkRef up, uint32_t n, VkRef out);
   // x rows = embedding rows of the tokens; out rows = the f32 rows `ids` of src.

@@ -16,12 +16,26 @@ constexpr hal::DType kWeightTypes[] = {hal::DType::kF32,  hal::DType::kF16,  hal
 
 uint32_t groups(uint64_t n, uint32_t per) { return uint32_t((n + per - 1) / per); }
 
-// A kernel when its shader is embedded; an empty one (no pipeline) otherwise.
-Result<hal::vk::Kernel> optional_kernel(hal::vk::Context& ctx, const std::string& name, uint32_t bindings,
-                                        uint32_t push) {
-  if (!hal::vk::find_shader(name)) return hal::vk::Kernel();
-  return hal::vk::Kernel::create(ctx, name, bindings, push);
-}
+struct BiasPush {
+  uint32_t n;
+};
+struct AddPush {
+  uint32_t n;
+};
+struct MatPush {
+  uint32_t type, k, rows, n, row_bytes;
+};
+struct GetRowsPush {
+  uint32_t type, k, row_bytes;
+};
+struct NormPush {
+  uint32_t n;
+  float eps;
+};
+struct RopePush {
+  uint32_t head_dim, n_rot, neox, heads_per_row;
+};
+constexpr uint32_t kMatCols = 8;  // columns one fwd_matmul workgroup takes
 
 struct KvStorePush {
   uint32_t half_dim, v_delta, layer_words;
@@ -30,27 +44,17 @@ struct AttentionPush {
   uint32_t head_dim, n_head, group, q_dim, block, block_words, layer_words, v_delta, k_row_words;
   float scale;
 };
-struct BiasPush {
-  uint32_t n;
-};
-struct AddPush {
-  uint32_t n;
-};
 
 }  // namespace
 
 Status VulkanBackend::create_kernels() {
   hal::vk::Context& c = *ctx_;
-  for (hal::DType t : kWeightTypes) {
-    const std::string tn = hal::dtype_name(t);
-    k_.matvec[size_t(t)] = AIRT_TRY(optional_kernel(c, "matvec_" + tn, 3, sizeof(MatPush)));
-    k_.matmul[size_t(t)] = AIRT_TRY(optional_kernel(c, "matmul_" + tn, 3, sizeof(MatPush)));
-    k_.get_rows[size_t(t)] = AIRT_TRY(optional_kernel(c, "get_rows_" + tn, 3, sizeof(GetRowsPush)));
-  }
-  k_.rms_norm = AIRT_TRY(optional_kernel(c, "rms_norm", 3, sizeof(NormPush)));
-  k_.rope = AIRT_TRY(optional_kernel(c, "rope", 2, sizeof(RopePush)));
-  k_.silu_mul = AIRT_TRY(optional_kernel(c, "silu_mul", 3, sizeof(AddPush)));
-  k_.add = AIRT_TRY(optional_kernel(c, "add", 3, sizeof(AddPush)));
+  k_.matmul = AIRT_TRY(hal::vk::Kernel::create(c, "fwd_matmul", 3, sizeof(MatPush)));
+  k_.get_rows = AIRT_TRY(hal::vk::Kernel::create(c, "fwd_get_rows", 3, sizeof(GetRowsPush)));
+  k_.rms_norm = AIRT_TRY(hal::vk::Kernel::create(c, "fwd_rms_norm", 3, sizeof(NormPush)));
+  k_.rope = AIRT_TRY(hal::vk::Kernel::create(c, "fwd_rope", 2, sizeof(RopePush)));
+  k_.silu_mul = AIRT_TRY(hal::vk::Kernel::create(c, "fwd_silu_mul", 3, sizeof(AddPush)));
+  k_.add = AIRT_TRY(hal::vk::Kernel::create(c, "add", 3, sizeof(AddPush)));
   k_.add_bias = AIRT_TRY(hal::vk::Kernel::create(c, "attention_qkv_bias", 2, sizeof(BiasPush)));
   k_.kv_store = AIRT_TRY(hal::vk::Kernel::create(c, "attention_kv_store", 4, sizeof(KvStorePush)));
   k_.attention = AIRT_TRY(hal::vk::Kernel::create(c, "attention_paged_f16", 5, sizeof(AttentionPush)));
@@ -58,19 +62,54 @@ Status VulkanBackend::create_kernels() {
 }
 
 bool VulkanBackend::supports(hal::Op op, hal::DType type) const {
-  auto has = [](const hal::vk::Kernel& k) { return k.pipeline() != VK_NULL_HANDLE; };
-  const size_t t = size_t(type);
   switch (op) {
-    case hal::Op::kMatmul: return t < hal::kDTypeCount && has(k_.matvec[t]) && has(k_.matmul[t]);
-    case hal::Op::kGetRows: return t < hal::kDTypeCount && has(k_.get_rows[t]);
+    case hal::Op::kMatmul:
+    case hal::Op::kGetRows:
+      for (hal::DType t : kWeightTypes)
+        if (t == type) return true;
+      return false;
     case hal::Op::kAttention:
     case hal::Op::kKvStore: return type == hal::DType::kF16;
-    case hal::Op::kRmsNorm: return type == hal::DType::kF32 && has(k_.rms_norm);
-    case hal::Op::kRope: return type == hal::DType::kF32 && has(k_.rope);
-    case hal::Op::kSiluMul: return type == hal::DType::kF32 && has(k_.silu_mul);
-    case hal::Op::kAdd: return type == hal::DType::kF32 && has(k_.add);
+    case hal::Op::kRmsNorm:
+    case hal::Op::kRope:
+    case hal::Op::kSiluMul:
+    case hal::Op::kAdd: return type == hal::DType::kF32;
     default: return false;
   }
+}
+
+Status VulkanBackend::product(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t n, VkRef out) {
+  const MatPush p{uint32_t(w.type), uint32_t(w.cols), uint32_t(w.rows), uint32_t(n), uint32_t(w.row_bytes)};
+  return r.dispatch(k_.matmul, {weight(w), x, out}, &p, uint32_t(w.rows), groups(uint64_t(n), kMatCols));
+}
+
+Status VulkanBackend::embed(hal::vk::Recorder& r, const WeightTensor& w, VkRef ids, int32_t n, VkRef out) {
+  const GetRowsPush p{uint32_t(w.type), uint32_t(w.cols), uint32_t(w.row_bytes)};
+  return r.dispatch(k_.get_rows, {weight(w), ids, out}, &p, groups(uint64_t(w.cols), 64), uint32_t(n));
+}
+
+Status VulkanBackend::gather(hal::vk::Recorder& r, VkRef src, VkRef ids, int32_t n, VkRef out) {
+  const uint32_t dim = uint32_t(model_.hparams().dim);
+  const GetRowsPush p{uint32_t(hal::DType::kF32), dim, dim * 4};
+  return r.dispatch(k_.get_rows, {src, ids, out}, &p, groups(dim, 64), uint32_t(n));
+}
+
+Status VulkanBackend::norm(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t rows, VkRef y) {
+  const NormPush p{uint32_t(w.cols), model_.hparams().rms_eps};
+  return r.dispatch(k_.rms_norm, {x, weight(w), y}, &p, uint32_t(rows));
+}
+
+Status VulkanBackend::rope(hal::vk::Recorder& r, VkRef x, int32_t n, int32_t heads_per_row) {
+  const Hparams& hp = model_.hparams();
+  const RopePush p{uint32_t(hp.head_dim), uint32_t(hp.n_rot), hp.rope_mode == models::RopeMode::kNeox ? 1u : 0u,
+                   uint32_t(heads_per_row)};
+  return r.dispatch(k_.rope, {x, table(lay_.rope, uint64_t(n) * uint64_t(hp.n_rot) * 4)}, &p,
+                    groups(uint64_t(hp.n_rot / 2), 64), uint32_t(n * heads_per_row));
+}
+
+Status VulkanBackend::silu_mul(hal::vk::Recorder& r, VkRef gate, VkRef up, uint32_t n, VkRef out) {
+  const AddPush p{n};
+  return r.dispatch(k_.silu_mul, {gate, up, out}, &p, groups(n, 64));
 }
 
 Status VulkanBackend::bias(hal::vk::Recorder& r, const WeightTensor& b, VkRef x, int32_t n) {

@@ -15,6 +15,19 @@ constexpr uint64_t f4 = sizeof(float);
 
 bool skipped(const BackendParams& p, int l) { return (p.skip[size_t(l) / 64] >> (l % 64)) & 1; }
 
+// cos, sin of each rotated pair at `pos`, the angles computed as the CPU kernel does
+// (powers of the base by repeated multiplication in f32), so both rotate alike.
+void rope_angles(const Hparams& hp, int32_t pos, float* cs) {
+  const float step = std::pow(hp.rope_base, -2.0f / float(hp.n_rot));
+  float theta = float(pos);
+  for (int32_t i = 0; i < hp.n_rot / 2; ++i) {
+    const float angle = hp.rope_scale * theta;
+    cs[2 * i] = std::cos(angle);
+    cs[2 * i + 1] = std::sin(angle);
+    theta *= step;
+  }
+}
+
 }  // namespace
 
 // Tokens, RoPE positions per head, each row's KV slot, each row's attention table (its
@@ -26,8 +39,7 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
   auto at = [&](uint64_t off) { return reinterpret_cast<int32_t*>(base + off); };
   std::memcpy(at(lay_.tokens), b.token.data(), size_t(n) * sizeof(int32_t));
   std::memcpy(at(lay_.keep), b.logits.data(), b.logits.size() * sizeof(int32_t));
-  int32_t* qpos = at(lay_.qpos);
-  int32_t* kpos = at(lay_.kpos);
+  auto* cs = reinterpret_cast<float*>(base + lay_.rope);
   int32_t* slots = at(lay_.slots);
   int32_t* rows = at(lay_.rows);
   int32_t* blocks = at(lay_.blocks);
@@ -35,8 +47,7 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
   int32_t n_blocks = 0, last_seq = -1, seq_b0 = 0, seq_nb = 0;
   for (int32_t i = 0; i < n; ++i) {
     const int32_t s = b.seq[size_t(i)], pos = b.pos[size_t(i)];
-    for (int32_t h = 0; h < hp.n_head; ++h) qpos[i * hp.n_head + h] = pos;
-    for (int32_t h = 0; h < hp.n_head_kv; ++h) kpos[i * hp.n_head_kv + h] = pos;
+    rope_angles(hp, pos, cs + size_t(i) * size_t(hp.n_rot));
     const KvBlockRef& blk = kv.block_of(s, pos);
     if (kv.k_type(blk.id) != hal::DType::kF16 || kv.v_type(blk.id) != hal::DType::kF16) {
       return errorf(Error::kBackendUnsupported, "vulkan: KV blocks of %s/%s: the device cache holds f16 only",
@@ -90,8 +101,8 @@ Status VulkanBackend::record_layer(hal::vk::Recorder& r, int l, int32_t n, const
   if (L.bk.data) AIRT_TRY(bias(r, L.bk, k, n));
   if (L.bv.data) AIRT_TRY(bias(r, L.bv, v, n));
   if (L.bq.data || L.bk.data || L.bv.data) r.barrier();
-  AIRT_TRY(rope(r, q, n * hp.n_head, table(lay_.qpos, N * uint64_t(hp.n_head) * 4)));
-  AIRT_TRY(rope(r, k, n * hp.n_head_kv, table(lay_.kpos, N * uint64_t(hp.n_head_kv) * 4)));
+  AIRT_TRY(rope(r, q, n, hp.n_head));
+  AIRT_TRY(rope(r, k, n, hp.n_head_kv));
   r.barrier();
   AIRT_TRY(store_kv(r, l, n, kv));
   r.barrier();
