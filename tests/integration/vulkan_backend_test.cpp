@@ -43,17 +43,19 @@ struct Case {
   const char* ref;
   const char* tokens;
   double bound;
-  size_t max_seqs;  // reference sequences checked (lavapipe is slow; the first ones suffice)
+  size_t max_seqs;    // reference sequences checked (lavapipe is slow; the first ones suffice)
+  size_t max_tokens;  // of each, the first tokens: the reference's rows are causal, so a
+                      // prefix's logits are the first rows of the whole sequence's
 };
 
 // One model per weight type: f32 (stories260K), f16 with qwen2's biases, q8_0, q4_0, and
 // q4_K/q6_K/q5_0 (q4_k_m). Bounds as logits_test.cpp.
 const Case kCases[] = {
-    {"stories260K.gguf", "stories260K", "stories260K.tokens", 1e-6, 5},
-    {"synth-qwen2-small-f16.gguf", "synth-qwen2-small-f16", "synth-qwen2-small.tokens", 1e-4, 1},
-    {"synth-llama-mid-q8_0.gguf", "synth-llama-mid-q8_0", "synth-llama-mid.tokens", 2e-3, 1},
-    {"synth-llama-mid-q4_0.gguf", "synth-llama-mid-q4_0", "synth-llama-mid.tokens", 2e-3, 1},
-    {"synth-llama-mid-q4_k_m.gguf", "synth-llama-mid-q4_k_m", "synth-llama-mid.tokens", 2e-3, 1},
+    {"stories260K.gguf", "stories260K", "stories260K.tokens", 1e-6, 3, 64},
+    {"synth-qwen2-small-f16.gguf", "synth-qwen2-small-f16", "synth-qwen2-small.tokens", 1e-4, 1, 6},
+    {"synth-llama-mid-q8_0.gguf", "synth-llama-mid-q8_0", "synth-llama-mid.tokens", 2e-3, 1, 8},
+    {"synth-llama-mid-q4_0.gguf", "synth-llama-mid-q4_0", "synth-llama-mid.tokens", 2e-3, 1, 8},
+    {"synth-llama-mid-q4_k_m.gguf", "synth-llama-mid-q4_k_m", "synth-llama-mid.tokens", 2e-3, 1, 8},
 };
 
 struct Loaded {
@@ -94,7 +96,10 @@ TEST_P(VulkanLogitsTest, MatchesReference) {
   auto lines = test::read_token_lines(ref + "/" + c.tokens);
   ASSERT_FALSE(lines.empty());
   size_t longest = 0;
-  for (auto& l : lines) longest = std::max(longest, l.size());
+  for (auto& l : lines) {
+    if (l.size() > c.max_tokens) l.resize(c.max_tokens);
+    longest = std::max(longest, l.size());
+  }
   Loaded l = load(path, int32_t(longest), governor::BackendKind::kVulkan);
   ASSERT_TRUE(l.engine);
   EXPECT_STREQ(l.engine->backend().name(), "vulkan");
@@ -103,11 +108,13 @@ TEST_P(VulkanLogitsTest, MatchesReference) {
     const std::string base = ref + "/logits/" + c.ref + "." + std::to_string(i);
     std::vector<float> want = test::read_f32(base + ".logits.f32");
     if (want.empty()) continue;
-    ASSERT_EQ(want.size(), lines[i].size() * nv) << base;
+    ASSERT_GE(want.size(), lines[i].size() * nv) << base;
+    want.resize(lines[i].size() * nv);
     std::vector<float> got = test::engine_logits(*l.engine, lines[i]);
     const double err = test::nmse(got.data(), want.data(), want.size());
     EXPECT_LE(err, c.bound) << c.model << " sequence " << i;
-    std::printf("%s seq %zu on vulkan: NMSE %.3g (bound %.0e)\n", c.model, i, err, c.bound);
+    std::printf("%s seq %zu on vulkan (%zu tokens): NMSE %.3g (bound %.0e)\n", c.model, i, lines[i].size(), err,
+                c.bound);
   }
 }
 
@@ -181,8 +188,11 @@ TEST(VulkanCli, ForcedVulkanRunsAndAutoSkipsCpuDevices) {
 #if AIRT_HAVE_VULKAN
   auto devs = hal::vk::enumerate_devices();
   ASSERT_TRUE(devs.ok());
-  for (const auto& d : *devs)
-    if (d.type == hal::vk::DeviceType::kCpu) EXPECT_NE(a.err.find("is a CPU device, not used"), std::string::npos) << a.err;
+  for (const auto& d : *devs) {
+    if (d.type == hal::vk::DeviceType::kCpu) {
+      EXPECT_NE(a.err.find("is a CPU device, not used"), std::string::npos) << a.err;
+    }
+  }
 #endif
 }
 
