@@ -116,6 +116,12 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const Model& m, con
     return errorf(Error::kBackendUnsupported, "vulkan: %s: head size %d is not supported (even, up to 256)",
                   di.name.c_str(), hp.head_dim);
   }
+  if (p.kv.types.k != hal::DType::kF16 || p.kv.types.v != hal::DType::kF16) {
+    return errorf(Error::kBackendUnsupported,
+                  "vulkan: %s: a %s KV cache is not supported on the device (f16 only; use --kv-type f16 or "
+                  "--backend cpu)",
+                  di.name.c_str(), kv_types_name(p.kv.types).c_str());
+  }
   if (di.min_storage_offset_alignment > kAlign) {
     return errorf(Error::kBackendUnsupported, "vulkan: %s: storage offsets aligned to %llu bytes (airt places at %llu)",
                   di.name.c_str(), static_cast<unsigned long long>(di.min_storage_offset_alignment),
