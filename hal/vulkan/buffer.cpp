@@ -31,7 +31,10 @@ int pick_type(const Context& ctx, uint32_t bits, MemoryKind kind) {
 }  // namespace
 
 Result<Buffer> Buffer::create(Context& ctx, uint64_t bytes, MemoryKind kind, const char* name) {
-  if (bytes == 0) bytes = 4;  // Vulkan forbids empty buffers; an empty region still binds
+  // Whole words: shaders read storage as 32-bit words, and a binding's last partial word
+  // would be out of range (an 18-byte Q4_0 block may end there). Vulkan forbids empty
+  // buffers; an empty region still binds.
+  bytes = bytes == 0 ? 4 : (bytes + 3) / 4 * 4;
   if (bytes > ctx.info().max_storage_range && ctx.info().max_storage_range)
     return errorf(Error::kResourceOverBudget,
                   "vulkan: %s: %llu bytes is over %s's largest storage buffer (%llu bytes); split the region",

@@ -32,7 +32,7 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
 
   VkBuffer handle() const { return buffer_; }
-  uint64_t bytes() const { return bytes_; }
+  uint64_t bytes() const { return bytes_; }  // as asked, rounded up to whole 4-byte words
   // The host address of byte 0 while mapped, else nullptr. Coherent: no flush needed,
   // but the host may read only after the GPU work that wrote it has been waited for.
   void* mapped() const { return mapped_; }

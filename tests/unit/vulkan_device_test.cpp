@@ -23,8 +23,9 @@ namespace {
   }                                                                 \
   Context& var = **var##_r
 
+// add.comp's push constants: n, then the offsets of a, b and out in floats.
 struct AddPush {
-  uint32_t n;
+  uint32_t n, a_off, b_off, o_off;
 };
 
 TEST(VulkanDevice, EnumeratesWithoutFailing) {
@@ -67,7 +68,7 @@ TEST(VulkanDevice, BuffersRoundTripBothKinds) {
     ASSERT_TRUE(b->upload(0, in.data(), in.size()).ok());
     ASSERT_TRUE(b->download(0, out.data(), out.size()).ok());
     EXPECT_EQ(in, out);
-    auto past = b->upload(1000, in.data(), 4);
+    auto past = b->upload(1001, in.data(), 4);  // 1003 bytes round up to 1004
     ASSERT_FALSE(past.ok());
     EXPECT_NE(past.error().message.find("past the buffer"), std::string::npos);
   }
@@ -85,7 +86,7 @@ TEST(VulkanDevice, UnknownShaderIsNamed) {
 TEST(VulkanDevice, AddRunsAndReplays) {
   OPEN_OR_SKIP(ctx, kFeatureAll);
   const uint32_t n = 1001;
-  auto k = Kernel::create(ctx, "add", 3, sizeof(AddPush));
+  auto k = Kernel::create(ctx, "add", 3, sizeof(AddPush), {64});
   ASSERT_TRUE(k.ok()) << k.error().message;
   auto a = Buffer::create(ctx, n * 4, MemoryKind::kDevice, "a");
   auto b = Buffer::create(ctx, n * 4, MemoryKind::kDevice, "b");
@@ -94,7 +95,7 @@ TEST(VulkanDevice, AddRunsAndReplays) {
   const bool stamps = ctx.info().timestamps;
   auto rec = Recorder::create(ctx, stamps ? 2 : 0);
   ASSERT_TRUE(rec.ok()) << rec.error().message;
-  const AddPush push{n};
+  const AddPush push{n, 0, 0, 0};
   ASSERT_TRUE(rec->begin().ok());
   if (stamps) {
     ASSERT_TRUE(rec->timestamp().ok());
@@ -125,11 +126,11 @@ TEST(VulkanDevice, AddRunsAndReplays) {
 
 TEST(VulkanDevice, DispatchChecksBindings) {
   OPEN_OR_SKIP(ctx, kFeatureAll);
-  auto k = Kernel::create(ctx, "add", 3, sizeof(AddPush));
+  auto k = Kernel::create(ctx, "add", 3, sizeof(AddPush), {64});
   auto a = Buffer::create(ctx, 64, MemoryKind::kDevice, "a");
   auto rec = Recorder::create(ctx);
   ASSERT_TRUE(k.ok() && a.ok() && rec.ok());
-  const AddPush push{16};
+  const AddPush push{16, 0, 0, 0};
   ASSERT_TRUE(rec->begin().ok());
   auto r = rec->dispatch(*k, {*a, *a}, &push, 1);
   ASSERT_FALSE(r.ok());

@@ -1,12 +1,15 @@
 #version 450
-// dst[i] = a[i] + b[i] over n floats (residual connections).
-layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
-layout(std430, binding = 2) writeonly buffer D { float dst[]; };
-layout(push_constant) uniform P { uint n; } p;
+#extension GL_GOOGLE_include_directive : require
+//
+// out = a + b over n floats (residual connections). out may be a or b.
+#include "common.glsl"
+
+layout(std430, binding = 0) buffer A { float a[]; };
+layout(std430, binding = 1) buffer B { float b[]; };
+layout(std430, binding = 2) buffer O { float odata[]; };
+layout(push_constant) uniform P { uint n, a_off, b_off, o_off; } p;
 
 void main() {
   const uint i = gl_GlobalInvocationID.x;
-  if (i < p.n) dst[i] = a[i] + b[i];
+  if (i < p.n) odata[p.o_off + i] = a[p.a_off + i] + b[p.b_off + i];
 }
