@@ -72,15 +72,27 @@ VulkanBackend::Layout VulkanBackend::layout(const Model& m, const BackendParams&
   l.gate = take(R * uint64_t(hp.n_ff) * f);
   l.up = take(R * uint64_t(hp.n_ff) * f);
   l.xo = take(L * uint64_t(hp.dim) * f);
+  uint64_t scratch = 0;  // quantized activations of the largest product
+  for (int32_t t = 0; t < m.n_tiers(); ++t) {
+    for (const WeightTensor* w : tensors_of(m.tier(t).weights)) {
+      if (w->rows <= 1) continue;
+      const uint64_t n = w == &m.tier(t).weights.output ? L : R;
+      scratch = std::max(scratch, hal::vk::Ops::matmul_scratch_bytes(w->type, w->cols, int64_t(n)));
+    }
+  }
+  l.scratch = take(scratch);
   l.bytes = at;
   at = 0;
   const uint64_t i4 = sizeof(int32_t);
-  const uint64_t seqs = uint64_t(std::min(p.n_rows, std::max(p.kv.n_seq, 1)));
+  // Rows of one sequence share its key list unless a window makes their visible sets differ.
+  const uint64_t lists = p.kv.window > 0 ? R : uint64_t(std::min(p.n_rows, std::max(p.kv.n_seq, 1)));
+  l.n_keys = lists * uint64_t(p.max_visible);
   l.tokens = take(R * i4);
   l.rope = take(R * uint64_t(hp.n_rot) * f);
-  l.slots = take(R * i4);
-  l.rows = take(R * 5 * i4);
-  l.blocks = take(seqs * uint64_t(KvCache::blocks_per_seq(p.kv)) * 2 * i4);
+  l.k_slots = take(R * i4);
+  l.v_slots = take(R * i4);
+  l.rows = take(R * 2 * i4);
+  l.keys = take(l.n_keys * sizeof(hal::vk::KvKey));
   l.keep = take(L * i4);
   l.tables = at;
   return l;
@@ -116,10 +128,8 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const Model& m, con
     return errorf(Error::kBackendUnsupported, "vulkan: %s: head size %d is not supported (even, up to 256)",
                   di.name.c_str(), hp.head_dim);
   }
-  if (p.kv.types.k != hal::DType::kF16 || p.kv.types.v != hal::DType::kF16) {
-    return errorf(Error::kBackendUnsupported,
-                  "vulkan: %s: a %s KV cache is not supported on the device (f16 only; use --kv-type f16 or "
-                  "--backend cpu)",
+  if (!hal::vk::Ops::supports(hal::Op::kKvStore, p.kv.types.k) || !hal::vk::Ops::supports(hal::Op::kKvStore, p.kv.types.v)) {
+    return errorf(Error::kBackendUnsupported, "vulkan: %s: no shader for a %s KV cache (use --kv-type f16 or --backend cpu)",
                   di.name.c_str(), kv_types_name(p.kv.types).c_str());
   }
   if (di.min_storage_offset_alignment > kAlign) {
@@ -127,6 +137,7 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const Model& m, con
                   di.name.c_str(), static_cast<unsigned long long>(di.min_storage_offset_alignment),
                   static_cast<unsigned long long>(kAlign));
   }
+  b->ops_ = std::make_unique<hal::vk::Ops>(*b->ctx_);
   AIRT_TRY(b->create_kernels());
   return b;
 }
@@ -197,6 +208,8 @@ Status VulkanBackend::carve(Arena& arena) {
   kv_ = AIRT_TRY(buffer(*ctx_, kv_bytes_, hal::vk::MemoryKind::kDevice, "kv pool"));
   act_ = AIRT_TRY(buffer(*ctx_, lay_.bytes, hal::vk::MemoryKind::kDevice, "activations"));
   tables_ = AIRT_TRY(buffer(*ctx_, lay_.tables, hal::vk::MemoryKind::kHost, "step tables"));
+  key_pos_.assign(size_t(lay_.n_keys), 0);
+  runs_.reserve(size_t(p_.n_rows));
   logits_ = AIRT_TRY(buffer(*ctx_, uint64_t(p_.n_logits) * uint64_t(hp.n_vocab) * sizeof(float),
                             hal::vk::MemoryKind::kHost, "logits"));
   if (!tables_.mapped() || !logits_.mapped()) {

@@ -9,16 +9,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hal/vulkan/ops.h"
 #include "hal/vulkan/vulkan.h"
 #include "runtime/model/backend.h"
 
 namespace airt::model {
-
-// The kernels one pass dispatches, created once (pipelines are slow to build).
-struct VulkanKernels {
-  hal::vk::Kernel matmul, get_rows;  // every weight type (fwd_dequant.glsl)
-  hal::vk::Kernel rms_norm, rope, add, add_bias, silu_mul, kv_store, attention;
-};
 
 // A slice of a device buffer, as the ops bind it.
 using VkRef = hal::vk::BufferRef;
@@ -48,8 +43,9 @@ class VulkanBackend final : public Backend {
   // Offsets of the activation buffers inside the activations region, and of the step
   // tables inside the tables region (each aligned for binding).
   struct Layout {
-    uint64_t x, xn, q, k, v, att, tmp, gate, up, xo, bytes;
-    uint64_t tokens, rope, slots, rows, blocks, keep, tables;
+    uint64_t x, xn, q, k, v, att, tmp, gate, up, xo, scratch, bytes;
+    uint64_t tokens, rope, k_slots, v_slots, rows, keys, keep, tables;
+    uint64_t n_keys;  // KvKey entries the keys table holds
   };
   static Layout layout(const Model& m, const BackendParams& p, uint64_t align);
 
@@ -68,7 +64,7 @@ class VulkanBackend final : public Backend {
   Status product(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t n, VkRef out);
   Status bias(hal::vk::Recorder& r, const WeightTensor& b, VkRef x, int32_t n);
   Status norm(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t rows, VkRef y);
-  Status rope(hal::vk::Recorder& r, VkRef x, int32_t n, int32_t heads_per_row);
+  Status rope(hal::vk::Recorder& r, VkRef x, int32_t n, int32_t heads);
   Status add(hal::vk::Recorder& r, VkRef a, VkRef b, uint32_t n, VkRef out);
   Status silu_mul(hal::vk::Recorder& r, VkRef gate, VkRef up, uint32_t n, VkRef out);
   // x rows = embedding rows of the tokens; out rows = the f32 rows `ids` of src.
@@ -82,16 +78,27 @@ class VulkanBackend final : public Backend {
   const Model& model_;
   BackendParams p_;
   std::unique_ptr<hal::vk::Context> ctx_;
-  VulkanKernels k_;
+  std::unique_ptr<hal::vk::Ops> ops_;
+  hal::vk::Kernel add_bias_;  // attention_qkv_bias: qwen2's Q/K/V biases on every row
   Layout lay_{};
   std::vector<hal::vk::Buffer> weights_;  // one per tier
   std::vector<std::unordered_map<const void*, uint64_t>> weight_at_;  // tensor -> offset, per tier
   hal::vk::Buffer kv_, act_, tables_, logits_;
   size_t kv_bytes_ = 0;
   int32_t tier_ = 0;
+  // Rows written with one pair of KV types: [row0, next run's row0). Blocks keep the types
+  // they were first written with, so one batch may hold several.
+  struct TypeRun {
+    int32_t row0 = 0;
+    hal::DType k = hal::DType::kF16, v = hal::DType::kF16;
+    bool operator==(const TypeRun&) const = default;
+  };
+  std::vector<TypeRun> runs_;  // this step's, from write_tables()
+  std::vector<int32_t> key_pos_;  // positions of the keys table's entries (host side)
   // Recorded passes by shape, replayed when the shape repeats.
   struct Recording {
     int32_t n = 0, nl = 0, tier = -1;
+    std::vector<TypeRun> runs;
     uint64_t used = 0;
     hal::vk::Recorder rec;
   };

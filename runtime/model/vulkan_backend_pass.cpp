@@ -15,68 +15,62 @@ constexpr uint64_t f4 = sizeof(float);
 
 bool skipped(const BackendParams& p, int l) { return (p.skip[size_t(l) / 64] >> (l % 64)) & 1; }
 
-// cos, sin of each rotated pair at `pos`, the angles computed as the CPU kernel does
-// (powers of the base by repeated multiplication in f32), so both rotate alike.
-void rope_angles(const Hparams& hp, int32_t pos, float* cs) {
-  const float step = std::pow(hp.rope_base, -2.0f / float(hp.n_rot));
-  float theta = float(pos);
-  for (int32_t i = 0; i < hp.n_rot / 2; ++i) {
-    const float angle = hp.rope_scale * theta;
-    cs[2 * i] = std::cos(angle);
-    cs[2 * i + 1] = std::sin(angle);
-    theta *= step;
-  }
-}
 
 }  // namespace
 
-// Tokens, RoPE positions per head, each row's KV slot, each row's attention table (its
-// sequence's blocks) and the kept rows, written to the mapped tables region.
+// Tokens, rope angles, each row's K and V slot, each row's visible keys and the kept rows,
+// written to the mapped tables region; the runs of rows by KV types into runs_.
 Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
   const Hparams& hp = model_.hparams();
   const int32_t n = int32_t(b.token.size());
   auto* base = static_cast<uint8_t*>(tables_.mapped());
-  auto at = [&](uint64_t off) { return reinterpret_cast<int32_t*>(base + off); };
+  auto at = [&](uint64_t off) { return reinterpret_cast<uint32_t*>(base + off); };
   std::memcpy(at(lay_.tokens), b.token.data(), size_t(n) * sizeof(int32_t));
   std::memcpy(at(lay_.keep), b.logits.data(), b.logits.size() * sizeof(int32_t));
   auto* cs = reinterpret_cast<float*>(base + lay_.rope);
-  int32_t* slots = at(lay_.slots);
-  int32_t* rows = at(lay_.rows);
-  int32_t* blocks = at(lay_.blocks);
-  const uint64_t block_cap = (lay_.keep - lay_.blocks) / (2 * sizeof(int32_t));
-  int32_t n_blocks = 0, last_seq = -1, seq_b0 = 0, seq_nb = 0;
+  uint32_t* rows = at(lay_.rows);
+  runs_.clear();
   for (int32_t i = 0; i < n; ++i) {
     const int32_t s = b.seq[size_t(i)], pos = b.pos[size_t(i)];
-    rope_angles(hp, pos, cs + size_t(i) * size_t(hp.n_rot));
+    hal::vk::rope_table(&pos, 1, hp.n_rot, hp.rope_base, hp.rope_scale, cs + size_t(i) * size_t(hp.n_rot));
     const KvBlockRef& blk = kv.block_of(s, pos);
-    if (kv.k_type(blk.id) != hal::DType::kF16 || kv.v_type(blk.id) != hal::DType::kF16) {
-      return errorf(Error::kBackendUnsupported, "vulkan: KV blocks of %s/%s: the device cache holds f16 only",
-                    hal::dtype_name(kv.k_type(blk.id)), hal::dtype_name(kv.v_type(blk.id)));
-    }
-    slots[i] = int32_t((kv.k_offset(blk.id, 0) + size_t(pos - blk.pos0) * kv.k_row_bytes(blk.id)) / 4);
-    if (s != last_seq) {  // rows of one sequence share its table (they come together)
-      auto tab = kv.seq_blocks(s);
-      if (uint64_t(n_blocks) + tab.size() > block_cap) {
-        return errorf(Error::kInternal, "vulkan: %d sequences' block tables exceed the plan", n);
+    const TypeRun run{i, kv.k_type(blk.id), kv.v_type(blk.id)};
+    if (runs_.empty() || runs_.back().k != run.k || runs_.back().v != run.v) runs_.push_back(run);
+    const size_t slot = size_t(pos - blk.pos0);
+    at(lay_.k_slots)[i] = uint32_t(kv.k_offset(blk.id, 0) + slot * kv.k_row_bytes(blk.id));
+    at(lay_.v_slots)[i] = uint32_t(kv.v_offset(blk.id, 0) + slot * kv.v_row_bytes(blk.id));
+  }
+  auto* keys = reinterpret_cast<hal::vk::KvKey*>(base + lay_.keys);
+  uint32_t used = 0;
+  for (int32_t i = 0; i < n;) {
+    // A run of rows of one sequence shares the key list of its last row, each row taking
+    // the prefix it sees; with a window every row lists its own keys.
+    const int32_t s = b.seq[size_t(i)];
+    int32_t j = i + 1;
+    if (kv.seq_window(s) <= 0)
+      while (j < n && b.seq[size_t(j)] == s) ++j;
+    const int32_t last = b.pos[size_t(j - 1)];
+    const uint32_t first = used;
+    for (const KvBlockRef& blk : kv.seq_blocks(s)) {
+      if (blk.pos0 > last) break;
+      const int32_t end = std::min(blk.pos0 + kv.block(), last + 1);
+      const uint32_t types = hal::vk::kv_key_types(kv.k_type(blk.id), kv.v_type(blk.id));
+      for (int32_t p = blk.pos0; p < end; ++p) {
+        if (!kv.visible(s, last, p)) continue;
+        if (used >= lay_.n_keys) return errorf(Error::kInternal, "vulkan: the step's keys exceed the plan's %llu",
+                                               static_cast<unsigned long long>(lay_.n_keys));
+        const size_t slot = size_t(p - blk.pos0);
+        keys[used] = {uint32_t(kv.k_offset(blk.id, 0) + slot * kv.k_row_bytes(blk.id)),
+                      uint32_t(kv.v_offset(blk.id, 0) + slot * kv.v_row_bytes(blk.id)), types};
+        key_pos_[used++] = p;
       }
-      seq_b0 = n_blocks;
-      seq_nb = int32_t(tab.size());
-      for (const KvBlockRef& r : tab) {
-        blocks[2 * n_blocks] = r.id;
-        blocks[2 * n_blocks + 1] = r.pos0;
-        ++n_blocks;
-      }
-      last_seq = s;
     }
-    int32_t* row = rows + 5 * i;
-    // Only blocks that start at or before the row's position matter to it.
-    int32_t nb = 0;
-    while (nb < seq_nb && blocks[2 * (seq_b0 + nb) + 1] <= pos) ++nb;
-    row[0] = seq_b0;
-    row[1] = nb;
-    row[2] = pos;
-    row[3] = kv.seq_window(s);
-    row[4] = kv.seq_sinks(s);
+    for (int32_t r = i, seen = int32_t(first); r < j; ++r) {
+      while (seen < int32_t(used) && key_pos_[size_t(seen)] <= b.pos[size_t(r)]) ++seen;
+      rows[2 * r] = first;
+      rows[2 * r + 1] = uint32_t(seen) - first;
+    }
+    i = j;
   }
   return {};
 }
@@ -91,38 +85,26 @@ Status VulkanBackend::record_layer(hal::vk::Recorder& r, int l, int32_t n, const
   const VkRef att = act(lay_.att, N * qd * f4);
   const VkRef gate = act(lay_.gate, N * ff * f4), upb = act(lay_.up, N * ff * f4);
 
+  // Each op ends with a barrier (hal/vulkan/ops.h).
   AIRT_TRY(norm(r, L.attn_norm, x, n, xn));
-  r.barrier();
   AIRT_TRY(product(r, L.wq, xn, n, q));
   AIRT_TRY(product(r, L.wk, xn, n, k));
   AIRT_TRY(product(r, L.wv, xn, n, v));
-  r.barrier();
   if (L.bq.data) AIRT_TRY(bias(r, L.bq, q, n));
   if (L.bk.data) AIRT_TRY(bias(r, L.bk, k, n));
   if (L.bv.data) AIRT_TRY(bias(r, L.bv, v, n));
-  if (L.bq.data || L.bk.data || L.bv.data) r.barrier();
   AIRT_TRY(rope(r, q, n, hp.n_head));
   AIRT_TRY(rope(r, k, n, hp.n_head_kv));
-  r.barrier();
   AIRT_TRY(store_kv(r, l, n, kv));
-  r.barrier();
   AIRT_TRY(attend(r, l, n, kv));
-  r.barrier();
   AIRT_TRY(product(r, L.wo, att, n, tmp));
-  r.barrier();
   AIRT_TRY(add(r, x, tmp, uint32_t(N * dim), x));
-  r.barrier();
   AIRT_TRY(norm(r, L.ffn_norm, x, n, xn));
-  r.barrier();
   AIRT_TRY(product(r, L.w_gate, xn, n, gate));
   AIRT_TRY(product(r, L.w_up, xn, n, upb));
-  r.barrier();
   AIRT_TRY(silu_mul(r, gate, upb, uint32_t(N * ff), gate));
-  r.barrier();
   AIRT_TRY(product(r, L.w_down, gate, n, tmp));
-  r.barrier();
   AIRT_TRY(add(r, x, tmp, uint32_t(N * dim), x));
-  r.barrier();
   return {};
 }
 
@@ -132,16 +114,13 @@ Status VulkanBackend::record(hal::vk::Recorder& r, int32_t n, int32_t nl, const 
   const uint64_t N = uint64_t(n), dim = uint64_t(hp.dim);
   AIRT_TRY(r.begin());
   AIRT_TRY(embed(r, w.token_embd, table(lay_.tokens, N * 4), n, act(lay_.x, N * dim * f4)));
-  r.barrier();
   for (int l = 0; l < hp.n_layer; ++l)
     if (!skipped(p_, l)) AIRT_TRY(record_layer(r, l, n, kv));
   if (nl > 0) {
     // The kept rows, gathered, normed and multiplied by the output matrix.
     AIRT_TRY(gather(r, act(lay_.x, N * dim * f4), table(lay_.keep, uint64_t(nl) * 4), nl,
                     act(lay_.xn, uint64_t(nl) * dim * f4)));
-    r.barrier();
     AIRT_TRY(norm(r, w.output_norm, act(lay_.xn, uint64_t(nl) * dim * f4), nl, act(lay_.xo, uint64_t(nl) * dim * f4)));
-    r.barrier();
     AIRT_TRY(product(r, w.output, act(lay_.xo, uint64_t(nl) * dim * f4), nl,
                      VkRef(logits_, 0, uint64_t(nl) * uint64_t(hp.n_vocab) * f4)));
   }
@@ -158,7 +137,7 @@ Status VulkanBackend::eval(const Batch& b, const KvCache& kv) {
   // The recording of this shape, else the least recently used slot, re-recorded.
   Recording* rec = nullptr;
   for (Recording& c : recs_)
-    if (c.n == n && c.nl == nl && c.tier == tier_) rec = &c;
+    if (c.n == n && c.nl == nl && c.tier == tier_ && c.runs == runs_) rec = &c;
   if (!rec) {
     rec = &*std::min_element(recs_.begin(), recs_.end(), [](const Recording& a, const Recording& c) {
       return a.used < c.used;
@@ -169,6 +148,7 @@ Status VulkanBackend::eval(const Batch& b, const KvCache& kv) {
     rec->n = n;
     rec->nl = nl;
     rec->tier = tier_;
+    rec->runs = runs_;
   }
   rec->used = ++clock_;
   auto done = rec->rec.submit_and_wait();
