@@ -132,6 +132,10 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const Model& m, con
     return errorf(Error::kBackendUnsupported, "vulkan: %s: no shader for a %s KV cache (use --kv-type f16 or --backend cpu)",
                   di.name.c_str(), kv_types_name(p.kv.types).c_str());
   }
+  if (KvCache::storage_bytes(hp, p.kv) >= (uint64_t(1) << 32)) {
+    return errorf(Error::kBackendUnsupported, "vulkan: %s: a KV pool of %s is over the 4 GiB the device tables address "
+                  "(use a smaller --ctx or --kv-type q8_0)", di.name.c_str(), format_bytes(KvCache::storage_bytes(hp, p.kv)).c_str());
+  }
   if (di.min_storage_offset_alignment > kAlign) {
     return errorf(Error::kBackendUnsupported, "vulkan: %s: storage offsets aligned to %llu bytes (airt places at %llu)",
                   di.name.c_str(), static_cast<unsigned long long>(di.min_storage_offset_alignment),

@@ -57,6 +57,7 @@ class VulkanBackend final : public Backend {
   VkRef weight(const WeightTensor& w) const;
   // Writes the step tables for `b` (vulkan_backend_pass.cpp).
   Status write_tables(const Batch& b, const KvCache& kv);
+  Status write_keys(const Batch& b, const KvCache& kv);
   // Records the pass for n rows keeping nl logits on the active tier.
   Status record(hal::vk::Recorder& r, int32_t n, int32_t nl, const KvCache& kv);
   Status record_layer(hal::vk::Recorder& r, int l, int32_t n, const KvCache& kv);

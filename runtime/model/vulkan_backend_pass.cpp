@@ -15,7 +15,6 @@ constexpr uint64_t f4 = sizeof(float);
 
 bool skipped(const BackendParams& p, int l) { return (p.skip[size_t(l) / 64] >> (l % 64)) & 1; }
 
-
 }  // namespace
 
 // Tokens, rope angles, each row's K and V slot, each row's visible keys and the kept rows,
@@ -28,7 +27,6 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
   std::memcpy(at(lay_.tokens), b.token.data(), size_t(n) * sizeof(int32_t));
   std::memcpy(at(lay_.keep), b.logits.data(), b.logits.size() * sizeof(int32_t));
   auto* cs = reinterpret_cast<float*>(base + lay_.rope);
-  uint32_t* rows = at(lay_.rows);
   runs_.clear();
   for (int32_t i = 0; i < n; ++i) {
     const int32_t s = b.seq[size_t(i)], pos = b.pos[size_t(i)];
@@ -40,6 +38,14 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
     at(lay_.k_slots)[i] = uint32_t(kv.k_offset(blk.id, 0) + slot * kv.k_row_bytes(blk.id));
     at(lay_.v_slots)[i] = uint32_t(kv.v_offset(blk.id, 0) + slot * kv.v_row_bytes(blk.id));
   }
+  return write_keys(b, kv);
+}
+
+// Each row's visible keys: a range of the keys table (first, count) in the rows table.
+Status VulkanBackend::write_keys(const Batch& b, const KvCache& kv) {
+  const int32_t n = int32_t(b.token.size());
+  auto* base = static_cast<uint8_t*>(tables_.mapped());
+  auto* rows = reinterpret_cast<uint32_t*>(base + lay_.rows);
   auto* keys = reinterpret_cast<hal::vk::KvKey*>(base + lay_.keys);
   uint32_t used = 0;
   for (int32_t i = 0; i < n;) {

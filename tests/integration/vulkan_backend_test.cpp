@@ -11,9 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "runtime/core/arena.h"
 #include "runtime/engine/engine.h"
+#include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
 #include "runtime/model/vulkan_backend.h"
+#include "runtime/service/config.h"
 #include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
 
@@ -150,6 +153,84 @@ TEST(VulkanBackend, PortableVariantsWithEveryFeatureMasked) {
   expect_greedy_as_cpu("stories260K.gguf", ~0u);
 }
 
+// A KV cache and a backend of `kind` over it, fed by hand: rows of several sequences in
+// one batch, a sliding window with sinks, quantized KV blocks.
+struct Rig {
+  Arena arena;
+  model::KvCache kv;
+  std::unique_ptr<model::Backend> backend;
+  Status init(const model::Model& m, governor::BackendKind kind, const model::KvParams& kp, int32_t rows) {
+    model::BackendParams bp;
+    bp.kind = kind;
+    bp.n_rows = rows;
+    bp.n_logits = rows;
+    bp.max_visible = model::KvCache::blocks_per_seq(kp) * kp.block;
+    bp.kv = kp;
+    MemoryPlan plan;
+    AIRT_TRY(model::backend_plan(m, bp, plan));
+    arena = AIRT_TRY(Arena::reserve(plan.arena_bytes() + model::KvCache::arena_bytes(m.hparams(), kp)));
+    backend = AIRT_TRY(model::backend_create(m, bp));
+    AIRT_TRY(backend->bind(m));
+    AIRT_TRY(backend->carve(arena));
+    AIRT_TRY(kv.carve(arena, m.hparams(), kp));
+    for (int32_t s = 0; s < kp.n_seq; ++s) kv.set_window(s, kp.window, kp.sinks);
+    return backend->set_tier(0);
+  }
+  // Appends the rows (grouped by sequence, in order) and evaluates them, keeping all.
+  Result<std::vector<float>> eval(const std::vector<int32_t>& tok, const std::vector<int32_t>& seq) {
+    std::vector<int32_t> pos(tok.size()), keep(tok.size());
+    for (size_t i = 0; i < tok.size();) {
+      size_t j = i;
+      while (j < tok.size() && seq[j] == seq[i]) ++j;
+      const int32_t p0 = AIRT_TRY(kv.seq_append(seq[i], int32_t(j - i)));
+      for (size_t r = i; r < j; ++r) pos[r] = p0 + int32_t(r - i);
+      i = j;
+    }
+    for (size_t i = 0; i < keep.size(); ++i) keep[i] = int32_t(i);
+    AIRT_TRY(backend->eval(model::Batch{tok, pos, seq, keep}, kv));
+    std::vector<float> out;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      auto l = backend->logits(int32_t(i));
+      out.insert(out.end(), l.begin(), l.end());
+    }
+    return out;
+  }
+};
+
+// Two sequences prefilled in one batch, then decoded together past a window of 8 with 2
+// sinks (blocks of 4, so blocks are evicted), K at q8_0 and V at q4_0: the same logits as
+// the CPU backend's, step by step.
+TEST(VulkanBackend, SequencesWindowAndQuantizedKvAsTheCpu) {
+  REQUIRE_VULKAN();
+  const std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  model::KvParams kp;
+  kp.n_seq = 2;
+  kp.n_ctx = 64;
+  kp.block = 4;
+  kp.window = 8;
+  kp.sinks = 2;
+  kp.n_step = 12;
+  kp.types = {hal::DType::kQ8_0, hal::DType::kQ4_0};
+  Rig cpu, gpu;
+  ASSERT_TRUE(cpu.init(**m, governor::BackendKind::kCpu, kp, 12).ok());
+  auto st = gpu.init(**m, governor::BackendKind::kVulkan, kp, 12);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  std::vector<int32_t> tok = {1, 403, 407, 261, 378, 429, 1, 300, 301, 302, 303, 304};
+  std::vector<int32_t> seq = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1};
+  for (int step = 0; step < 10; ++step) {
+    auto want = cpu.eval(tok, seq);
+    auto got = gpu.eval(tok, seq);
+    ASSERT_TRUE(want.ok() && got.ok()) << (got.ok() ? want.error().message : got.error().message);
+    ASSERT_EQ(want->size(), got->size());
+    EXPECT_LE(test::nmse(got->data(), want->data(), want->size()), 1e-5) << "step " << step;
+    tok = {int32_t(10 + step), int32_t(40 + step)};
+    seq = {0, 1};
+  }
+}
+
 TEST(VulkanBackend, KvStoreRoundTrips) {
   REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
@@ -222,6 +303,19 @@ TEST(VulkanCli, NoDeviceMessage) {
   EXPECT_NE(r.err.find("built without Vulkan"), std::string::npos) << r.err;
 #endif
   EXPECT_EQ(a.status, 0) << a.err;
+}
+
+TEST(VulkanConfig, ModelBackendAndGpuKeys) {
+  auto c = service::config_parse(R"({"model": {"backend": "vulkan", "gpu": 1}})", "airt.json");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->model.backend, "vulkan");
+  EXPECT_EQ(c->model.gpu, 1);
+  auto d = service::config_parse("{}", "airt.json");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->model.backend, "cpu");
+  auto bad = service::config_parse(R"({"model": {"backend": "cuda"}})", "airt.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("model.backend"), std::string::npos) << bad.error().message;
 }
 
 }  // namespace
