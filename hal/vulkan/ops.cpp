@@ -45,6 +45,9 @@ bool k_quant(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
 struct MatvecPush {
   uint32_t k, rows, row_bytes, w_off, x_off, x_stride, o_off, o_stride;
 };
+struct MatmulPush {
+  uint32_t k, rows, n, row_bytes, w_off, x_off, x_stride, o_off, o_stride;
+};
 struct QuantizePush {
   uint32_t k, n, x_off, x_stride, q_off;
 };
@@ -146,13 +149,20 @@ Status Ops::matvec(Recorder& r, const MatmulRefs& a, const BufferRef& xref, uint
   const Bound w = AIRT_TRY(bind(ctx_, a.w, 2, a.row_bytes * uint64_t(a.rows), "matmul weights"));
   const Bound x = AIRT_TRY(bind(ctx_, xref, 4, x_bytes, "matmul x"));
   const Bound o = AIRT_TRY(bind(ctx_, a.out, 4, uint64_t(((a.n - 1) * out_stride + a.rows) * 4), "matmul out"));
-  const Kernel* k = AIRT_TRY(kernel(std::string("matvec_") + dtype_name(a.type), 3, sizeof(MatvecPush), true,
-                                    quantized(a.type)));
-  const MatvecPush push{uint32_t(a.k), uint32_t(a.rows), uint32_t(a.row_bytes), w.rest * 2, x.rest, x_words,
-                        o.rest, uint32_t(out_stride)};
-  uint32_t gx, gy;
-  row_grid(a.rows, &gx, &gy);
-  AIRT_TRY(r.dispatch(*k, {w.ref, x.ref, o.ref}, &push, gx, gy, uint32_t(a.n)));
+  if (a.n >= kTileMinCols) {
+    const Kernel* k = AIRT_TRY(kernel(std::string("matmul_") + dtype_name(a.type), 3, sizeof(MatmulPush), false, false));
+    const MatmulPush push{uint32_t(a.k), uint32_t(a.rows), uint32_t(a.n), uint32_t(a.row_bytes), w.rest * 2, x.rest,
+                          x_words, o.rest, uint32_t(out_stride)};
+    AIRT_TRY(r.dispatch(*k, {w.ref, x.ref, o.ref}, &push, groups(a.rows, kTile), groups(a.n, kTile)));
+  } else {
+    const Kernel* k = AIRT_TRY(kernel(std::string("matvec_") + dtype_name(a.type), 3, sizeof(MatvecPush), true,
+                                      quantized(a.type)));
+    const MatvecPush push{uint32_t(a.k), uint32_t(a.rows), uint32_t(a.row_bytes), w.rest * 2, x.rest, x_words,
+                          o.rest, uint32_t(out_stride)};
+    uint32_t gx, gy;
+    row_grid(a.rows, &gx, &gy);
+    AIRT_TRY(r.dispatch(*k, {w.ref, x.ref, o.ref}, &push, gx, gy, uint32_t(a.n)));
+  }
   r.barrier();
   return ok_status();
 }

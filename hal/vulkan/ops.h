@@ -124,8 +124,12 @@ class Ops {
   // The largest head_dim attention takes.
   static constexpr int64_t kMaxHeadDim = 256;
 
-  // Invocations per workgroup of every kernel here.
+  // Invocations per workgroup of every kernel here (matmul.comp's tiles assume 64).
   static constexpr uint32_t kWorkgroup = 64;
+  // From this many columns on, matmul takes the 32 x 32 tiles of matmul.comp, which read
+  // each weight once per 32 columns; fewer go through matvec.comp, once per column.
+  static constexpr int64_t kTileMinCols = 8;
+  static constexpr uint32_t kTile = 32;
 
  private:
   // The kernel `name` (plus _sg / _dot per the features and flags), built on first use.

@@ -10,6 +10,7 @@
 //   float unit_dot(row, u, xo)             weights row (byte offset) · activations (word
 //                                          offset xo), over unit u
 //   float dequant(row, i)                  element i of the row
+//   float x_elem(xo, i)                    element i of the activation column at xo
 // A shader without activations (get_rows) defines BLOCKS_DEQUANT_ONLY and gets dequant only.
 // Activations for the quantized types are made by quantize.comp: q8_0 blocks are 8 words
 // of int8 levels then the scale (f32 holding the f16-rounded value); q8_k blocks are 64
@@ -26,7 +27,8 @@ int bytes_sum(uint w) { return dot4x8(w, 0x01010101u); }
 #define X_WORDS 1u
 float dequant(uint row, uint i) { return uintBitsToFloat(wdata[(row >> 2) + i]); }
 #if !BLOCKS_DEQUANT_ONLY
-float unit_dot(uint row, uint u, uint xo) { return dequant(row, u) * uintBitsToFloat(xdata[xo + u]); }
+float x_elem(uint xo, uint i) { return uintBitsToFloat(xdata[xo + i]); }
+float unit_dot(uint row, uint u, uint xo) { return dequant(row, u) * x_elem(xo, u); }
 #endif
 
 #elif TYPE_F16
@@ -36,7 +38,8 @@ float unit_dot(uint row, uint u, uint xo) { return dequant(row, u) * uintBitsToF
 float dequant(uint row, uint i) { return whalf_f32(row + 2u * i); }
 // The CPU converts activations to f16 before an f16 dot product: so does this.
 #if !BLOCKS_DEQUANT_ONLY
-float unit_dot(uint row, uint u, uint xo) { return dequant(row, u) * round_to_f16(uintBitsToFloat(xdata[xo + u])); }
+float x_elem(uint xo, uint i) { return round_to_f16(uintBitsToFloat(xdata[xo + i])); }
+float unit_dot(uint row, uint u, uint xo) { return dequant(row, u) * x_elem(xo, u); }
 #endif
 
 #elif TYPE_Q8_0 || TYPE_Q4_0 || TYPE_Q5_0
@@ -192,4 +195,12 @@ float dequant(uint row, uint i) {
 
 #else
 #error "blocks.glsl: define one TYPE_*"
+#endif
+
+#if !BLOCKS_DEQUANT_ONLY && !(TYPE_F32 || TYPE_F16)
+// Element i of an activation column in quantize.comp's blocks, as a float.
+float x_elem(uint xo, uint i) {
+  const uint b = xo + (i / X_BLOCK) * X_WORDS, j = i % X_BLOCK;
+  return float(sbyte(xdata[b + j / 4u], j % 4u)) * uintBitsToFloat(xdata[b + X_BLOCK / 4u]);
+}
 #endif
