@@ -16,6 +16,7 @@
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
 #include "runtime/model/vulkan_backend.h"
+#include "runtime/model/vulkan_backend_auto.h"
 #include "runtime/service/config.h"
 #include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
@@ -303,6 +304,23 @@ TEST(VulkanCli, NoDeviceMessage) {
   EXPECT_NE(r.err.find("built without Vulkan"), std::string::npos) << r.err;
 #endif
   EXPECT_EQ(a.status, 0) << a.err;
+}
+
+// What auto measures runs on either backend (auto itself skips lavapipe, a CPU device).
+TEST(VulkanBackend, MeasuresDecodeAndPrefill) {
+  REQUIRE_VULKAN();
+  const std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  for (auto kind : {governor::BackendKind::kCpu, governor::BackendKind::kVulkan}) {
+    model::BackendParams p;
+    p.kind = kind;
+    auto s = model::backend_measure(**m, p, 8);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_GT(s->decode_tps, 0);
+    EXPECT_GT(s->prefill_tps, 0);
+  }
 }
 
 TEST(VulkanConfig, ModelBackendAndGpuKeys) {
