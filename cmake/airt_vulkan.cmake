@@ -1,8 +1,8 @@
 # The Vulkan device layer (hal/vulkan): its own module, airt_hal_vulkan, built only when
 # the Vulkan headers, the loader and glslc are all present and AIRT_VULKAN is ON. Shaders
 # (hal/vulkan/shaders/*.comp) are compiled to SPIR-V at build time and embedded in the
-# binary, so an installed airt needs no shader files beside it. Without Vulkan airt_model
-# and the modules above it see AIRT_HAVE_VULKAN=0 and airt is CPU-only.
+# binary, so an installed airt needs no shader files beside it. Without Vulkan
+# AIRT_HAVE_VULKAN is 0 (undefined) everywhere and airt is CPU-only.
 option(AIRT_VULKAN "Build the Vulkan compute backend (libvulkan-dev, glslc)" ON)
 
 set(AIRT_HAVE_VULKAN 0)
@@ -24,9 +24,6 @@ endif()
 get_target_property(_hal_sources airt_hal SOURCES)
 list(FILTER _hal_sources EXCLUDE REGEX "/hal/vulkan/")
 set_target_properties(airt_hal PROPERTIES SOURCES "${_hal_sources}")
-# On airt_model and everything above it (the backend, the CLI, the tests): the layers below
-# never ask, so their objects stay the same in both builds.
-target_compile_definitions(airt_model PUBLIC AIRT_HAVE_VULKAN=${AIRT_HAVE_VULKAN})
 
 if(AIRT_HAVE_VULKAN)
   # (*.glsl beside them are includes, not shaders of their own.)
@@ -111,6 +108,10 @@ std::span<const EmbeddedShader> embedded_shaders() { return kShaders; }
   target_include_directories(airt_hal_vulkan PRIVATE ${_gen})
   target_link_libraries(airt_hal_vulkan PUBLIC Vulkan::Vulkan)
   target_link_libraries(airt_model PUBLIC airt_hal_vulkan)
+  # On airt_model and everything above it (the backend, the CLI, the tests); without
+  # Vulkan it stays undefined, which `#if AIRT_HAVE_VULKAN` reads as 0, and the CPU-only
+  # objects are the same as in a tree that never heard of Vulkan.
+  target_compile_definitions(airt_model PUBLIC AIRT_HAVE_VULKAN=1)
   list(LENGTH _incs _n)
   message(STATUS "Vulkan: ${Vulkan_LIBRARY}, glslc ${AIRT_GLSLC}, ${_n} shader builds")
 endif()

@@ -5,8 +5,10 @@
 // new query. Checked against the CPU reference kernels' attention over the same bytes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -79,92 +81,116 @@ std::vector<float> reference(const std::vector<uint8_t>& pool, const std::vector
   return out;
 }
 
-TEST(VulkanOps, KvStoreThenPagedAttentionReplays) {
-  auto ctx_r = Context::create(kAnyDevice, kFeatureAll);
-  if (!ctx_r.ok()) {
-    auto devs = enumerate_devices();
-    if (devs.ok() && devs->empty()) GTEST_SKIP() << "no Vulkan device";
-    FAIL() << ctx_r.error().message;
+// The device, the ops and the pool every step below shares.
+class PagedAttention : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ctx = Context::create(kAnyDevice, kFeatureAll);
+    if (!ctx.ok()) {
+      auto devs = enumerate_devices();
+      if (devs.ok() && devs->empty()) GTEST_SKIP() << "no Vulkan device";
+      FAIL() << ctx.error().message;
+    }
+    ctx_ = std::move(*ctx);
+    ops_ = std::make_unique<Ops>(*ctx_);
+    auto rec = Recorder::create(*ctx_);
+    ASSERT_TRUE(rec.ok());
+    rec_ = std::move(*rec);
+    pool_ = make(std::vector<uint8_t>(3 * kBlockBytes, 0xcd).data(), 3 * kBlockBytes, "kv pool");
   }
-  Context& ctx = **ctx_r;
-  Ops ops(ctx);
-  const size_t pool_bytes = 3 * kBlockBytes;
-  auto pool = Buffer::create(ctx, pool_bytes, MemoryKind::kDevice, "kv pool");
-  ASSERT_TRUE(pool.ok()) << pool.error().message;
-  ASSERT_TRUE(pool->upload(0, std::vector<uint8_t>(pool_bytes, 0xcd).data(), pool_bytes).ok());
 
-  // K and V rows of every position for both layers, stored per block type.
-  const auto kv_src = gaussian(size_t(kLayers) * 2 * kPositions * kKvDim, 7);
-  auto src = Buffer::create(ctx, kv_src.size() * 4, MemoryKind::kDevice, "kv src");
-  ASSERT_TRUE(src.ok() && src->upload(0, kv_src.data(), kv_src.size() * 4).ok());
-  std::vector<uint32_t> dst;  // per (layer, K/V, block type): the rows' offsets at layer 0
-  auto offsets = Buffer::create(ctx, 4 * kLayers * 2 * kPositions, MemoryKind::kDevice, "offsets");
-  ASSERT_TRUE(offsets.ok());
-  auto rec = Recorder::create(ctx);
-  ASSERT_TRUE(rec.ok());
-  ASSERT_TRUE(rec->begin().ok());
-  for (int l = 0; l < kLayers; ++l) {
-    for (int kv = 0; kv < 2; ++kv) {
-      for (int b = 0; b < 3; ++b) {
-        const int p0 = b * kBlock, n = std::min(kPositions, p0 + kBlock) - p0;
-        const size_t at = dst.size();
-        for (int p = p0; p < p0 + n; ++p) dst.push_back(uint32_t(kv ? v_off(p, 0) : k_off(p, 0)));
-        KvStoreRefs s;
-        s.type = kBlockTypes[b];
-        s.src = BufferRef(*src, ((size_t(l) * 2 + kv) * kPositions + p0) * kKvDim * 4);
-        s.kv = *pool;
-        s.layer_off = size_t(l) * kLayerBytes;
-        s.dst = BufferRef(*offsets, at * 4);
-        s.rows = n;
-        s.n = kKvDim;
-        ASSERT_TRUE(ops.kv_store(*rec, s).ok());
+  Buffer make(const void* src, size_t bytes, const char* name, MemoryKind kind = MemoryKind::kDevice) {
+    auto b = Buffer::create(*ctx_, bytes, kind, name);
+    EXPECT_TRUE(b.ok()) << b.error().message;
+    if (!b.ok()) return {};
+    if (src) {
+      EXPECT_TRUE(b->upload(0, src, bytes).ok());
+    }
+    return std::move(*b);
+  }
+
+  // K and V rows of every position for both layers, stored block by block, each block in
+  // its type. Returns the pool's bytes as written.
+  std::vector<uint8_t> store_pool() {
+    const auto rows = gaussian(size_t(kLayers) * 2 * kPositions * kKvDim, 7);
+    src_ = make(rows.data(), rows.size() * 4, "kv src");
+    std::vector<uint32_t> dst;  // per (layer, K/V, block): its rows' offsets at layer 0
+    offsets_ = make(nullptr, 4 * kLayers * 2 * kPositions, "offsets");
+    EXPECT_TRUE(rec_.begin().ok());
+    for (int l = 0; l < kLayers; ++l) {
+      for (int kv = 0; kv < 2; ++kv) {
+        for (int b = 0; b < 3; ++b) {
+          const int p0 = b * kBlock, n = std::min(kPositions, p0 + kBlock) - p0;
+          KvStoreRefs s;
+          s.type = kBlockTypes[b];
+          s.src = BufferRef(src_, ((size_t(l) * 2 + kv) * kPositions + p0) * kKvDim * 4);
+          s.kv = pool_;
+          s.layer_off = size_t(l) * kLayerBytes;
+          s.dst = BufferRef(offsets_, dst.size() * 4);
+          s.rows = n;
+          s.n = kKvDim;
+          EXPECT_TRUE(ops_->kv_store(rec_, s).ok());
+          for (int p = p0; p < p0 + n; ++p) dst.push_back(uint32_t(kv ? v_off(p, 0) : k_off(p, 0)));
+        }
       }
     }
+    EXPECT_TRUE(offsets_.upload(0, dst.data(), dst.size() * 4).ok());
+    EXPECT_TRUE(rec_.end().ok());
+    EXPECT_TRUE(rec_.submit_and_wait().ok());
+    std::vector<uint8_t> host(3 * kBlockBytes);
+    EXPECT_TRUE(pool_.download(0, host.data(), host.size()).ok());
+    return host;
   }
-  ASSERT_TRUE(offsets->upload(0, dst.data(), dst.size() * 4).ok());
-  ASSERT_TRUE(rec->end().ok());
-  ASSERT_TRUE(rec->submit_and_wait().ok());
-  std::vector<uint8_t> host_pool(pool_bytes);
-  ASSERT_TRUE(pool->download(0, host_pool.data(), pool_bytes).ok());
 
+  // Records attention of `rows` at `layer` (every position's key in the table).
+  void record_attention(const std::vector<Row>& rows, int layer) {
+    std::vector<KvKey> keys;
+    for (int p = 0; p < kPositions; ++p)
+      keys.push_back({uint32_t(k_off(p, 0)), uint32_t(v_off(p, 0)), kv_key_types(type_of(p), type_of(p))});
+    std::vector<uint32_t> words;
+    for (const Row& r : rows) words.insert(words.end(), {uint32_t(r.first), uint32_t(r.n)});
+    const size_t q_floats = rows.size() * kHeads * kHd;
+    keys_ = make(keys.data(), keys.size() * sizeof(KvKey), "keys");
+    rows_ = make(words.data(), words.size() * 4, "rows");
+    q_ = make(nullptr, q_floats * 4, "q");
+    out_ = make(nullptr, q_floats * 4, "out", MemoryKind::kHost);
+    AttentionRefs a;
+    a.q = q_;
+    a.kv = pool_;
+    a.layer_off = size_t(layer) * kLayerBytes;
+    a.keys = keys_;
+    a.n_keys = int64_t(keys.size());
+    a.rows = rows_;
+    a.out = out_;
+    a.n_rows = int64_t(rows.size());
+    a.n_head = kHeads;
+    a.n_head_kv = kKvHeads;
+    a.head_dim = kHd;
+    a.scale = 1.0f / std::sqrt(float(kHd));
+    ASSERT_TRUE(rec_.begin().ok());
+    ASSERT_TRUE(ops_->attention(rec_, a).ok());
+    ASSERT_TRUE(rec_.end().ok());
+  }
+
+  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Ops> ops_;
+  Recorder rec_;
+  Buffer pool_, src_, offsets_, keys_, rows_, q_, out_;
+};
+
+TEST_F(PagedAttention, KvStoreThenAttentionReplays) {
+  const std::vector<uint8_t> pool = store_pool();
   // Three causal rows of a prefill chunk and one row of a windowed sequence.
   const std::vector<Row> rows = {{0, 38}, {0, 39}, {0, 40}, {21, 19}};
-  std::vector<KvKey> keys;
-  for (int p = 0; p < kPositions; ++p)
-    keys.push_back({uint32_t(k_off(p, 0)), uint32_t(v_off(p, 0)), kv_key_types(type_of(p), type_of(p))});
-  std::vector<uint32_t> row_words;
-  for (const Row& r : rows) row_words.insert(row_words.end(), {uint32_t(r.first), uint32_t(r.n)});
+  record_attention(rows, 1);
   const size_t q_floats = rows.size() * kHeads * kHd;
-  auto kb = Buffer::create(ctx, keys.size() * sizeof(KvKey), MemoryKind::kDevice, "keys");
-  auto rb = Buffer::create(ctx, row_words.size() * 4, MemoryKind::kDevice, "rows");
-  auto qb = Buffer::create(ctx, q_floats * 4, MemoryKind::kDevice, "q");
-  auto ob = Buffer::create(ctx, q_floats * 4, MemoryKind::kHost, "out");
-  ASSERT_TRUE(kb.ok() && rb.ok() && qb.ok() && ob.ok());
-  ASSERT_TRUE(kb->upload(0, keys.data(), keys.size() * sizeof(KvKey)).ok());
-  ASSERT_TRUE(rb->upload(0, row_words.data(), row_words.size() * 4).ok());
-  AttentionRefs a;
-  a.q = *qb;
-  a.kv = *pool;
-  a.layer_off = kLayerBytes;
-  a.keys = *kb;
-  a.n_keys = int64_t(keys.size());
-  a.rows = *rb;
-  a.out = *ob;
-  a.n_rows = int64_t(rows.size());
-  a.n_head = kHeads;
-  a.n_head_kv = kKvHeads;
-  a.head_dim = kHd;
-  a.scale = 1.0f / std::sqrt(float(kHd));
-  ASSERT_TRUE(rec->begin().ok());
-  ASSERT_TRUE(ops.attention(*rec, a).ok());
-  ASSERT_TRUE(rec->end().ok());
   for (uint32_t round = 0; round < 2; ++round) {
     const auto q = gaussian(q_floats, 100 + round);
-    ASSERT_TRUE(qb->upload(0, q.data(), q.size() * 4).ok());
-    ASSERT_TRUE(rec->submit_and_wait().ok());
+    ASSERT_TRUE(q_.upload(0, q.data(), q.size() * 4).ok());
+    ASSERT_TRUE(rec_.submit_and_wait().ok());
     std::vector<float> got(q_floats);
-    ASSERT_TRUE(ob->download(0, got.data(), got.size() * 4).ok());
-    const auto want = reference(host_pool, q, rows, 1);
+    ASSERT_TRUE(out_.download(0, got.data(), got.size() * 4).ok());
+    const auto want = reference(pool, q, rows, 1);
     EXPECT_LT(test::nmse(got.data(), want.data(), got.size()), 1e-9) << "round " << round;
   }
 }
