@@ -111,7 +111,7 @@ void VulkanBackend::plan_regions(const Model& m, const BackendParams& p, MemoryP
   const Layout l = layout(m, p, kAlign);
   std::snprintf(d, sizeof d, "%d rows", p.n_rows);
   plan.add("vulkan activations", l.bytes, RegionKind::kDevice, d);
-  plan.add("vulkan step tables", l.tables, RegionKind::kDevice, "tokens, rope angles, kv slots, block tables; host-visible");
+  plan.add("vulkan step tables", l.tables, RegionKind::kDevice, "tokens, rope angles, kv slots, key lists; host-visible");
   std::snprintf(d, sizeof d, "%d x %d, host-visible", p.n_logits, hp.n_vocab);
   plan.add("vulkan logits", uint64_t(p.n_logits) * uint64_t(hp.n_vocab) * sizeof(float), RegionKind::kDevice, d);
 }

@@ -6,8 +6,9 @@
 //
 // eval() records the pass once per shape (rows, kept logits, tier) and replays the
 // recorded command buffer whenever the shape repeats (every decode step); the per-step
-// tables (tokens, positions, KV slots, block tables) are written to mapped memory before
-// each submission, so a replay needs no re-recording.
+// tables (tokens, rope angles, KV slots, each row's visible keys) are written to mapped
+// memory before each submission, so a replay needs no re-recording. The shaders are
+// hal/vulkan's (hal/vulkan/ops.h), in the build the device's features allow.
 //
 // This header needs no Vulkan headers: built without Vulkan (-DAIRT_VULKAN=OFF or the
 // headers missing) the functions below answer "built without Vulkan".

@@ -1,7 +1,7 @@
 // The Vulkan backend's class (vulkan_backend.h is its Vulkan-free face). Only compiled
 // with AIRT_HAVE_VULKAN. vulkan_backend.cpp: creation, memory, weights, KvStore;
-// vulkan_backend_pass.cpp: the forward pass recorded as dispatches, and eval();
-// vulkan_backend_ops.cpp: the kernels of each op and their push constants.
+// vulkan_backend_pass.cpp: the step tables, the forward pass recorded, and eval();
+// vulkan_backend_ops.cpp: each op as a call into hal::vk::Ops.
 #pragma once
 
 #include <array>

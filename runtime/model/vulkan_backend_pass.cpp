@@ -1,5 +1,5 @@
 // The Vulkan backend's forward pass (vulkan_backend_impl.h): the steps of forward.cpp as
-// dispatches with a barrier between dependent ones, recorded once per shape.
+// hal::vk::Ops calls (each ends with a barrier), recorded once per shape and replayed.
 #if AIRT_HAVE_VULKAN
 
 #include <algorithm>
