@@ -150,7 +150,12 @@ Status VulkanBackend::eval(const Batch& b, const KvCache& kv) {
     });
     if (!rec->rec.handle()) rec->rec = AIRT_TRY(hal::vk::Recorder::create(*ctx_));
     rec->tier = -1;
-    AIRT_TRY(record(rec->rec, n, nl, kv));
+    if (!record(rec->rec, n, nl, kv).ok()) {
+      // A deep model's recordings may not all fit the descriptor pool: keep this one only.
+      for (Recording& c : recs_)
+        if (&c != rec) c = Recording();
+      AIRT_TRY(record(rec->rec, n, nl, kv));
+    }
     rec->n = n;
     rec->nl = nl;
     rec->tier = tier_;
