@@ -107,6 +107,7 @@ std::span<const EmbeddedShader> embedded_shaders() { return kShaders; }
   target_sources(airt_hal_vulkan PRIVATE ${_cpp} ${_incs})
   target_include_directories(airt_hal_vulkan PRIVATE ${_gen})
   target_link_libraries(airt_hal_vulkan PUBLIC Vulkan::Vulkan)
+  airt_fuzz_exclude_from_coverage(airt_hal_vulkan)  # no parsing here, as for airt_hal
   target_link_libraries(airt_model PUBLIC airt_hal_vulkan)
   # On airt_model and everything above it (the backend, the CLI, the tests); without
   # Vulkan it stays undefined, which `#if AIRT_HAVE_VULKAN` reads as 0, and the CPU-only

@@ -4,8 +4,12 @@
 // device (or a build without Vulkan) every test skips with "no Vulkan device".
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
+
+#include "tests/support/test_support.h"
 
 #if AIRT_HAVE_VULKAN
 #include "hal/vulkan/vulkan.h"
@@ -136,6 +140,31 @@ TEST(VulkanDevice, DispatchChecksBindings) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("takes 3 bindings"), std::string::npos) << r.error().message;
   ASSERT_TRUE(rec->end().ok());
+}
+
+// airt info names every device, and says why `auto` would not use a CPU device; with
+// the loader pointed at no driver it reports "no Vulkan device" and still succeeds.
+TEST(VulkanDevice, InfoListsDevicesOrSaysThereAreNone) {
+  auto devs = enumerate_devices();
+  ASSERT_TRUE(devs.ok()) << devs.error().message;
+  const test::CommandResult r = test::run_airt({"info"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  if (devs->empty()) {
+    EXPECT_NE(r.out.find("no Vulkan device"), std::string::npos) << r.out;
+  } else {
+    EXPECT_NE(r.out.find("vulkan 0:"), std::string::npos) << r.out;
+    if ((*devs)[0].type == DeviceType::kCpu) {
+      EXPECT_NE(r.out.find("is a CPU device, not used by auto"), std::string::npos) << r.out;
+    }
+  }
+  const char* old = std::getenv("VK_ICD_FILENAMES");
+  const std::string saved = old ? old : "";
+  setenv("VK_ICD_FILENAMES", "/nonexistent/no_driver.json", 1);
+  const test::CommandResult none = test::run_airt({"info", "-o", "json"});
+  if (old) setenv("VK_ICD_FILENAMES", saved.c_str(), 1);
+  else unsetenv("VK_ICD_FILENAMES");
+  ASSERT_EQ(none.status, 0) << none.err;
+  EXPECT_NE(none.out.find("\"vulkan\": []"), std::string::npos) << none.out;
 }
 
 }  // namespace
