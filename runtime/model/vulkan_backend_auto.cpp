@@ -78,30 +78,31 @@ Result<BackendSpeed> backend_measure(const Model& m, const BackendParams& p, int
 
 BackendChoice backend_choose(const Model& m, const BackendParams& p) {
   BackendChoice c;
-  char line[320];
+  const std::vector<VulkanCandidate> devices = vulkan_candidates(p.gpu, c.notes);
+  if (devices.empty()) return c;  // nothing to measure the CPU against
   BackendParams cpu = p;
   cpu.kind = governor::BackendKind::kCpu;
   auto cs = backend_measure(m, cpu);
-  if (!cs.ok()) {  // the CPU is the fall-back: nothing else to compare against it
+  if (!cs.ok()) {
     c.notes.push_back("cpu: " + cs.error().message);
     return c;
   }
   double best = cs->decode_tps;
-  std::string figures;
-  for (const VulkanCandidate& d : vulkan_candidates(p.gpu, c.notes)) {
+  char line[320];
+  for (const VulkanCandidate& d : devices) {
     BackendParams vp = p;
     vp.kind = governor::BackendKind::kVulkan;
     vp.gpu = d.index;
     auto vs = backend_measure(m, vp);
-    if (!vs.ok()) {
+    if (!vs.ok()) {  // device lost, out of device memory, a missing feature
       c.notes.push_back("vulkan: " + d.name + ": " + vs.error().message + "; not used");
       continue;
     }
-    std::snprintf(line, sizeof line, "vulkan %.0f t/s (prefill %.0f) vs cpu %.0f t/s (prefill %.0f): %s",
-                  vs->decode_tps, vs->prefill_tps, cs->decode_tps, cs->prefill_tps,
-                  vs->decode_tps > best ? "vulkan" : "cpu");
+    const bool faster = vs->decode_tps > best;
+    std::snprintf(line, sizeof line, "vulkan %.0f t/s vs cpu %.0f t/s: %s (prefill %.0f vs %.0f t/s)", vs->decode_tps,
+                  cs->decode_tps, faster ? "vulkan" : "cpu", vs->prefill_tps, cs->prefill_tps);
     c.notes.push_back(d.name + ": " + line);
-    if (vs->decode_tps > best) {
+    if (faster) {
       best = vs->decode_tps;
       c.kind = governor::BackendKind::kVulkan;
       c.gpu = d.index;

@@ -31,7 +31,8 @@ struct BackendChoice {
 // `p.kind` (p's kernels, threads, gpu and KV types; the sizes are the probe's own).
 Result<BackendSpeed> backend_measure(const Model& m, const BackendParams& p, int32_t prefill_rows = 32);
 
-// The faster of the CPU and the usable Vulkan devices (p.gpu >= 0: only that one).
+// The faster in decode of the CPU and the usable Vulkan devices (p.gpu >= 0: only that
+// one); the CPU, unmeasured, when no device is a candidate.
 BackendChoice backend_choose(const Model& m, const BackendParams& p);
 
 }  // namespace airt::model
