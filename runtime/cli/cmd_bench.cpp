@@ -173,6 +173,7 @@ BenchInfo bench_info(const BenchOptions& o, const model::Model& m) {
   const hal::Kernels* k = o.mo.kernels;
   if (auto best = hal::kernels_best(); !k && best.ok()) k = *best;
   in.isa = k ? k->isa : "?";
+  in.backend = o.mo.backend;  // "auto" reports what was asked; its decision goes to stderr
   return in;
 }
 

@@ -7,6 +7,7 @@
 #include "hal/cpu/thread_pool.h"
 #include "runtime/cli/commands.h"
 #include "runtime/core/clock.h"
+#include "runtime/model/vulkan_backend_auto.h"
 
 namespace airt::cli {
 
@@ -37,6 +38,12 @@ bool ModelOptions::parse(Args& a) {
     return true;
   }
   if (a.str("--tier", nullptr, tier)) return true;
+  if (a.str("--backend", nullptr, backend)) {
+    if (backend != "auto" && backend != "cpu" && backend != "vulkan")
+      a.fail("--backend " + backend + ": use auto, cpu or vulkan");
+    return true;
+  }
+  if (a.i32("--gpu", nullptr, gpu, 0, 63)) return true;
   std::string kv;
   if (a.str("--kv-type", nullptr, kv)) {
     auto t = model::kv_types_parse(kv);
@@ -58,6 +65,8 @@ engine::EngineConfig ModelOptions::engine_config() const {
   c.window = window;
   c.sinks = sinks;
   c.mlock = mlock;
+  c.backend = backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
+  c.gpu = gpu;
   return c;
 }
 
@@ -121,6 +130,24 @@ Status check_budget(const MemoryPlan& plan, const engine::MemoryBudget& budget, 
   return errorf(Error::kResourceOverBudget, "%s; %s; nothing was allocated", msg.c_str(), hints.c_str());
 }
 
+namespace {
+
+// --backend auto: measures the CPU and each usable Vulkan device on `m`, says what it found
+// and sets c.backend / c.gpu to the faster.
+void choose_backend(const ModelOptions& o, const model::Model& m, engine::EngineConfig& c) {
+  model::BackendParams bp;
+  bp.kernels = c.kernels;
+  bp.n_threads = std::max(1, c.n_threads);
+  bp.gpu = o.gpu;
+  bp.kv.types = c.kv_types;
+  model::BackendChoice choice = model::backend_choose(m, bp);
+  for (const std::string& note : choice.notes) std::fprintf(stderr, "airt: %s\n", note.c_str());
+  c.backend = choice.kind;
+  c.gpu = choice.gpu;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const model::Model& m,
                                                     const text::Tokenizer& tok, engine::EngineConfig c) {
   const auto& hp = m.hparams();
@@ -131,6 +158,7 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
   c.kernels = o.kernels ? o.kernels : AIRT_TRY(hal::kernels_best());
   c.n_threads = o.threads > 0 ? o.threads : hal::physical_cores();
   if (c.drafters.empty()) AIRT_TRY(o.draft.configure(tok, c));
+  if (o.backend == "auto") choose_backend(o, m, c);
   MemoryPlan plan = AIRT_TRY(engine::Engine::plan(m, c));
   if (o.print_plan) std::fputs(plan.to_string().c_str(), stderr);
   engine::MemoryBudget budget = AIRT_TRY(memory_budget(o));
@@ -145,7 +173,16 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
     v.kv_types = s.kv;
     return engine::Engine::plan(m, v);
   }));
-  auto e = AIRT_TRY(engine::Engine::create(m, tok, c));
+  auto created = engine::Engine::create(m, tok, c);
+  if (!created.ok() && o.backend == "auto" && c.backend != governor::BackendKind::kCpu) {
+    // Out of device memory or a device lost between the measurement and now: the CPU.
+    std::fprintf(stderr, "airt: vulkan: %s; falling back to the cpu\n", created.error().message.c_str());
+    ModelOptions cpu = o;
+    cpu.backend = "cpu";
+    c.backend = governor::BackendKind::kCpu;
+    return make_engine(cpu, m, tok, c);
+  }
+  auto e = AIRT_TRY(std::move(created));
   if (!o.tier.empty()) {
     governor::OperatingPoint p = e->point();
     p.tier = AIRT_TRY(find_tier(m, o.tier));

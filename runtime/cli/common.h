@@ -37,10 +37,15 @@ struct ModelOptions {
   // Further files of the same model at other quantizations (weight tiers), all mapped.
   std::vector<std::string> ladder;
   std::string tier;  // the tier to start on (name, file or index); empty: the first, -m
+  // Where the forward pass runs: "cpu", "vulkan" (forced: an error when the device or a
+  // feature is missing) or "auto" (measured at start-up, the faster wins; CPU-type
+  // Vulkan devices are never candidates).
+  std::string backend = "cpu";
+  int32_t gpu = -1;  // --gpu N: the Vulkan device index; -1: the first usable one
 
   // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
   // --kv-type, --kv-block, --window, --sinks, --mem-budget, --ladder A[,B...]
-  // (repeatable), --tier NAME and the draft flags.
+  // (repeatable), --tier NAME, --backend auto|cpu|vulkan, --gpu N and the draft flags.
   bool parse(Args& a);
   // A one-slot engine for these options (kernels and threads resolved by load_model()).
   engine::EngineConfig engine_config() const;

@@ -24,6 +24,13 @@ size_t MemoryPlan::mapped_bytes() const {
   return total;
 }
 
+size_t MemoryPlan::device_bytes() const {
+  size_t total = 0;
+  for (const Region& r : regions_)
+    if (r.kind == RegionKind::kDevice) total += r.bytes;
+  return total;
+}
+
 std::string format_bytes(size_t bytes) {
   char buf[32];
   if (bytes >= (size_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / 1073741824.0);
@@ -40,7 +47,7 @@ std::string MemoryPlan::to_string() const {
   out += line;
   for (const Region& r : regions_) {
     std::snprintf(line, sizeof line, "%-28s %-9s %14zu  %s%s%s\n", r.name.c_str(),
-                  r.kind == RegionKind::kMapped ? "mapped" : "resident", r.bytes,
+                  r.kind == RegionKind::kMapped ? "mapped" : r.kind == RegionKind::kDevice ? "device" : "resident", r.bytes,
                   format_bytes(r.bytes).c_str(), r.detail.empty() ? "" : ", ", r.detail.c_str());
     out += line;
   }
@@ -50,6 +57,11 @@ std::string MemoryPlan::to_string() const {
   std::snprintf(line, sizeof line, "%-28s %-9s %14zu  %s\n", "total mapped", "mapped", mapped_bytes(),
                 format_bytes(mapped_bytes()).c_str());
   out += line;
+  if (device_bytes() > 0) {
+    std::snprintf(line, sizeof line, "%-28s %-9s %14zu  %s\n", "total device", "device", device_bytes(),
+                  format_bytes(device_bytes()).c_str());
+    out += line;
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@ namespace airt {
 enum class RegionKind {
   kMapped,    // file pages mapped read-only (weights); the kernel may drop and re-read them
   kResident,  // carved from the arena: KV cache, activations, scratch, slots, buffers
+  kDevice,    // a device backend's own memory (one allocation each), outside the arena
 };
 
 struct Region {
@@ -30,6 +31,7 @@ class MemoryPlan {
   // Bytes the arena must hold: every resident region, each padded to its alignment.
   size_t arena_bytes() const;
   size_t mapped_bytes() const;
+  size_t device_bytes() const;
   size_t total_bytes() const { return arena_bytes() + mapped_bytes(); }
 
   // A human-readable table, one region per line, with the totals.

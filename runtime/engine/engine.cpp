@@ -35,6 +35,8 @@ model::KvParams planned_kv(const EngineConfig& c) {
 model::BackendParams backend_params(const EngineConfig& c) {
   model::BackendParams bp;
   bp.kind = c.backend;
+  bp.gpu = c.gpu;
+  bp.masked = c.vk_masked;
   bp.n_rows = c.n_batch;
   bp.n_logits = c.n_logits;
   bp.n_threads = std::max(1, c.n_threads);

@@ -131,6 +131,8 @@ struct EngineConfig {
   // later request reuses its longest common prefix (a conversation on a one-slot engine).
   bool keep_cache = false;
   governor::BackendKind backend = governor::BackendKind::kCpu;
+  int32_t gpu = -1;                       // vulkan: device index; -1: the first usable one
+  uint32_t vk_masked = 0;                 // vulkan: features masked off (portable shaders)
   const hal::Kernels* kernels = nullptr;  // cpu: null = hal::kernels_generic()
   int32_t n_threads = 1;                  // threads the backend owns; a step may use fewer
   // Speculative decoding (draft/drafter.h): drafters tried in order at each step, the

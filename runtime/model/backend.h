@@ -48,6 +48,9 @@ struct Batch {
 // The largest work the engine will ask for: the backend's plan is sized from it.
 struct BackendParams {
   governor::BackendKind kind = governor::BackendKind::kCpu;
+  int32_t gpu = -1;            // device: Vulkan device index; -1: the first usable one
+  uint32_t masked = 0;         // device: features turned off (hal/vulkan feature bits):
+                               // the portable shader variants, as on a device without them
   int32_t n_rows = 512;        // most rows one eval() takes, all sequences together
   int32_t n_logits = 1;        // most rows whose logits one eval() keeps
   int32_t max_visible = 2048;  // most positions one row attends to

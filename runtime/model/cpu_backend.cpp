@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "runtime/model/vulkan_backend.h"
+
 namespace airt::model {
 
 const char* device_kind_name(DeviceKind d) {
@@ -16,6 +18,7 @@ const char* device_kind_name(DeviceKind d) {
 }
 
 Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan) {
+  if (p.kind == governor::BackendKind::kVulkan) return vulkan_backend_plan(m, p, plan);
   if (p.kind != governor::BackendKind::kCpu) {
     return errorf(Error::kBackendUnsupported, "backend %s is not built into this airt (use cpu)",
                   governor::backend_kind_name(p.kind));
@@ -25,6 +28,7 @@ Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan) {
 }
 
 Result<std::unique_ptr<Backend>> backend_create(const Model& m, const BackendParams& p) {
+  if (p.kind == governor::BackendKind::kVulkan) return vulkan_backend_create(m, p);
   if (p.kind != governor::BackendKind::kCpu) {
     return errorf(Error::kBackendUnsupported, "backend %s is not built into this airt (use cpu)",
                   governor::backend_kind_name(p.kind));

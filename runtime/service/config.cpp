@@ -143,6 +143,11 @@ const Field kFields[] = {
      "Context length (tokens) of each slot."},
     {"model.threads", Type::kInt, AIRT_REF(model.threads), 0, 1024, nullptr, nullptr, false,
      "CPU threads; 0: one per core."},
+    {"model.backend", Type::kEnum, AIRT_REF(model.backend), 0, 0, "auto|cpu|vulkan", nullptr, false,
+     "Where the forward pass runs: cpu, vulkan (an error names the device or feature missing), or auto (the CPU "
+     "and each non-CPU Vulkan device are timed at start-up; the faster serves)."},
+    {"model.gpu", Type::kInt, AIRT_REF(model.gpu), -1, 63, nullptr, nullptr, false,
+     "Vulkan device index (airt info lists them); -1: the first usable one."},
     {"model.draft", Type::kString, AIRT_REF(model.draft), 0, 4096, nullptr, nullptr, false,
      "Speculative decoding: drafters tried in order, joined by '+': ngram, tier:NAME, self:skip=N, "
      "self:layers=A,B or a draft model's .gguf path (same vocabulary). Empty: off."},

@@ -63,6 +63,8 @@ struct ModelConfig {
   std::vector<std::string> ladder;
   int ctx = 2048;
   int threads = 0;  // 0 = one per core
+  std::string backend = "cpu";  // cpu, vulkan (forced) or auto (measured at start-up)
+  int gpu = -1;                 // Vulkan device index; -1: the first usable one
   std::string draft;  // speculative drafters, "ngram+small.gguf" (airt run --draft); empty: off
   int draft_max = 8;  // longest draft per step
 };

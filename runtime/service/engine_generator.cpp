@@ -18,6 +18,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/engine/memory_budget.h"
 #include "runtime/model/model.h"
+#include "runtime/model/vulkan_backend_auto.h"
 #include "runtime/service/service_governor.h"
 #include "runtime/text/chat_template.h"
 #include "runtime/text/tokenizer.h"
@@ -42,6 +43,18 @@ class EngineGenerator final : public Generator, private engine::Sink {
     ec.n_ctx = std::min(c.model.ctx, std::max(g->model_->hparams().n_ctx_train, 1));
     ec.kernels = kernels;
     ec.n_threads = threads;
+    ec.backend = c.model.backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
+    ec.gpu = c.model.gpu;
+    if (c.model.backend == "auto") {
+      model::BackendParams bp;
+      bp.kernels = kernels;
+      bp.n_threads = threads;
+      bp.gpu = c.model.gpu;
+      const model::BackendChoice choice = model::backend_choose(*g->model_, bp);
+      for (const std::string& note : choice.notes) AIRT_LOG_INFO("%s", note.c_str());
+      ec.backend = choice.kind;
+      ec.gpu = choice.gpu;
+    }
     if (!c.model.draft.empty()) {
       ec.drafters = AIRT_TRY(engine::DraftSpec::parse_chain(c.model.draft));
       ec.draft_max = c.model.draft_max;
