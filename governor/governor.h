@@ -37,6 +37,10 @@ class Governor {
   Admission admit(const Snapshot& snap, const RequestState& incoming,
                   std::span<const RequestState> active) const;
 
+  // An event the caller adds to the ring (e.g. a point the engine refused), with the
+  // time and the decision it concerns. Never allocates.
+  void note(double t_s, const Decision& d) { events_.push(t_s, d); }
+
   size_t point_index() const { return state_.point; }
   const OperatingPoint& point() const { return space_[state_.point]; }
   const Space& space() const { return space_; }

@@ -70,9 +70,14 @@ int run_main(int argc, char** argv) {
     if (a.str("--chat-template", nullptr, go.chat_template)) continue;
     if (a.str("--system", nullptr, go.system)) continue;
     if (a.str("--session", nullptr, go.session)) continue;
+    if (go.governor.parse(a)) continue;
     a.unknown();
   }
-  if (a.help()) return std::fputs(kHelp, stdout), std::fputs(DraftOptions::kHelp, stdout), 0;
+  if (a.help()) {
+    std::fputs(kHelp, stdout);
+    std::fputs(DraftOptions::kHelp, stdout);
+    return std::fputs(RunGovernorOptions::kHelp, stdout), 0;
+  }
   if (a.ok() && go.model.model_path.empty()) a.fail("missing -m MODEL");
   if (a.ok() && have_prompt && !prompt_file.empty()) a.fail("give either -p or -f, not both");
   if (a.ok() && go.chat && !go.session.empty()) a.fail("--session works without --chat (one prompt per run)");

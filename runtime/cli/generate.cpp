@@ -91,6 +91,12 @@ int generate_once(const GenerateOptions& o) {
   auto lm = load_model(o.model, c);
   if (!lm.ok()) return report(lm.error());
   engine::Engine& e = *lm->engine;
+  std::unique_ptr<engine::GovernorLoop> gov;
+  if (o.governor.enabled) {
+    auto g = run_governor_start(e, o.governor);
+    if (!g.ok()) return report(g.error());
+    gov = std::move(*g);
+  }
   engine::Request r;
   r.prompt = o.prompt;
   r.parse_special = false;
@@ -114,6 +120,7 @@ int generate_once(const GenerateOptions& o) {
     std::fprintf(stderr, "airt: note: generation stops at the context end (--ctx %d)\n", e.n_ctx());
   }
   print_stats(*lm, sink.finish);
+  if (gov) run_governor_report(*gov);
   return 0;
 }
 
@@ -123,6 +130,12 @@ int chat_loop(const GenerateOptions& o) {
   c.max_repeat_last_n = std::max(c.max_repeat_last_n, o.sampling.repeat_last_n);  // each turn reuses the KV of the conversation so far
   auto lm = load_model(o.model, c);
   if (!lm.ok()) return report(lm.error());
+  std::unique_ptr<engine::GovernorLoop> gov;
+  if (o.governor.enabled) {
+    auto g = run_governor_start(*lm->engine, o.governor);
+    if (!g.ok()) return report(g.error());
+    gov = std::move(*g);
+  }
   auto tmpl = text::ChatTemplate::from_gguf(lm->model->file(), o.chat_template);
   if (!tmpl.ok()) return report(tmpl.error());
   engine::Engine& e = *lm->engine;
@@ -158,6 +171,7 @@ int chat_loop(const GenerateOptions& o) {
     std::fflush(stdout);
     messages.push_back({"assistant", tok.decode(reply)});
   }
+  if (gov) run_governor_report(*gov);
   return 0;
 }
 

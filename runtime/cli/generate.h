@@ -5,6 +5,7 @@
 
 #include "runtime/core/args.h"
 #include "runtime/cli/common.h"
+#include "runtime/cli/run_governor.h"
 #include "runtime/text/sampler.h"
 
 namespace airt::cli {
@@ -18,6 +19,7 @@ struct GenerateOptions {
   std::string chat_template;
   std::string system;
   std::string session;  // --session FILE: resume from it when it exists, save to it at exit
+  RunGovernorOptions governor;  // --governor ...
 
   // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
   bool parse_sampling(Args& a, bool& have_seed);

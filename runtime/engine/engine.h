@@ -161,6 +161,15 @@ struct EngineStats {
   int32_t draft_k = 0;             // the longest draft of the last step
 };
 
+// One active request as a controller sees it at a step boundary (Engine::active_requests).
+struct ActiveRequest {
+  Ticket ticket = 0;
+  int32_t tokens_left = 0;              // tokens it may still generate
+  int32_t prefill_left = 0;             // prompt rows still to evaluate
+  int64_t first_token_deadline_ns = 0;  // absolute; 0: none, or the first token is out
+  int64_t deadline_ns = 0;              // absolute; 0: none
+};
+
 // Called at the end of every step that ran a forward pass, with that step's record; it
 // may call Engine::apply() (taking effect at the next step).
 using StepHook = void (*)(void* ctx, class Engine& engine, const governor::StepRecord& step);
@@ -214,6 +223,9 @@ class Engine {
   static constexpr int32_t kStepRing = 256;
   size_t recent_steps(std::span<governor::StepRecord> out) const;
   void set_step_hook(StepHook hook, void* ctx) { hook_ = hook, hook_ctx_ = ctx; }
+  // The requests in the slots (up to out.size()), in slot order; returns how many were
+  // written. Read-only and allocation-free: callable from the step hook.
+  size_t active_requests(std::span<ActiveRequest> out) const;
 
   // For tests and sessions: the cache bookkeeping and the backend's block storage.
   const model::KvCache& kv() const { return kv_; }

@@ -104,6 +104,21 @@ size_t Engine::recent_steps(std::span<governor::StepRecord> out) const {
   return n;
 }
 
+size_t Engine::active_requests(std::span<ActiveRequest> out) const {
+  size_t n = 0;
+  for (int32_t i = 0; i < cfg_.n_slots && n < out.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.state == Slot::State::kFree) continue;
+    ActiveRequest& a = out[n++];
+    a.ticket = s.ticket;
+    a.tokens_left = std::max(0, s.max_tokens - s.n_gen);
+    a.prefill_left = std::max(0, s.n_prompt - s.n_done);
+    a.first_token_deadline_ns = s.first_token_ns != 0 ? 0 : s.first_deadline_ns;
+    a.deadline_ns = s.deadline_ns;
+  }
+  return n;
+}
+
 EngineStats Engine::stats() const {
   EngineStats st = stats_;
   st.slots_busy = n_busy_;

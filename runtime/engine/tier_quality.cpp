@@ -164,6 +164,23 @@ Result<TierQuality> tier_quality(Engine& e, int32_t tier, const std::vector<int3
 
 std::string_view tier_quality_default_text() { return kDefaultText; }
 
+std::vector<TierQuality> tier_quality_cached(const model::Model& m, std::string_view text, const std::string& state_dir) {
+  std::vector<TierQuality> out;
+  for (int32_t t = 0; t < m.n_tiers(); ++t) {
+    const std::string& path = m.tier(t).file->path();
+    auto key = tier_quality_key(path, text);
+    if (!key.ok()) continue;
+    TierQuality q;
+    if (!read_cache(tier_quality_cache_path(path, state_dir, true), *key, q) &&
+        (state_dir.empty() || !read_cache(tier_quality_cache_path(path, state_dir, false), *key, q)))
+      continue;
+    q.tier = t;
+    q.path = path;
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
 std::string tier_quality_cache_path(const std::string& model_path, const std::string& state_dir, bool beside) {
   if (beside) return model_path + kCacheSuffix;
   char tag[20];

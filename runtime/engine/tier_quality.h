@@ -46,6 +46,10 @@ Result<TierQualityKey> tier_quality_key(const std::string& model_path, std::stri
 // and prefill_chunk >= 16; chunks of min(n_logits, n_ctx, 256) tokens) and written to
 // the cache (beside the model, else in `state_dir`; a cache that cannot be written is
 // not an error). The engine's operating point is restored afterwards; `e` must be idle.
+// The cached figures only, measuring nothing (no engine needed): tiers without a valid
+// entry are left out.
+std::vector<TierQuality> tier_quality_cached(const model::Model& m, std::string_view text, const std::string& state_dir);
+
 Result<std::vector<TierQuality>> tier_quality_measure(Engine& e, std::string_view text, const std::string& state_dir);
 
 }  // namespace airt::engine
