@@ -1,7 +1,7 @@
 // airt bench --calibrate: the command line around bench_calibrate().
 #include <cstdio>
 #include <cstdlib>
-#include <sys/stat.h>
+#include <filesystem>
 
 #include "runtime/cli/bench_calibrate.h"
 #include "hal/cpu/thread_pool.h"
@@ -104,7 +104,10 @@ int bench_calibrate_main(int argc, char** argv) {
   auto prof = bench_calibrate(**e, *space, o.s, [](const std::string& l) { std::printf("%s\n", l.c_str()); });
   if (!prof.ok()) return report(prof.error());
   prof->tier_perplexity = *ppl;
-  if (o.out.empty()) mkdir(dir.c_str(), 0755);  // the default's folder; an error shows at the write
+  if (o.out.empty()) {  // the default's folder; an error shows at the write
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+  }
   if (Status st = write_file_atomic(out, governor::profile_to_json(*prof)); !st.ok()) return report(st.error());
   if (prof->cpu_max_mhz > 0) std::printf("CPU clock %.0f of %.0f MHz while measuring\n", prof->cpu_mhz, prof->cpu_max_mhz);
   std::printf("wrote %s\n", out.c_str());

@@ -2,10 +2,14 @@
 // a stream of requests with deadlines runs on the engine, once per policy: the governor,
 // then each fixed operating point.
 //
-// The CPU clock of the trace is emulated, not read: after every engine step the run
-// pauses step_ms x (max_mhz / cur_mhz - 1) (a duty cycle), so a step at 1500 of 2400 MHz
-// takes 1.6 times as long on the wall clock, deadlines are judged on that clock, and the
-// governor learns from the paused step times as it would from a throttled board.
+// The CPU clock of the trace is emulated, not read: each engine step pauses for
+// step_ms x (max_mhz / cur_mhz - 1) (a duty cycle), so a step at 1500 of 2400 MHz takes
+// 1.6 times as long on the wall clock and deadlines are judged on that clock. The pause
+// is taken inside the step, when it delivers its first token (the Sink is called from
+// inside Engine::step), so the step's own record -- what the governor learns from --
+// includes it, as it would on a throttled board. A step that delivers no token (a
+// prompt chunk that does not finish its prompt) is not slowed; the scenarios prefill a
+// prompt in one step.
 //
 // Ownership: the run borrows the engine and the trace; nothing here outlives a call.
 #pragma once
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "governor/governor.h"
+#include "governor/model/profile.h"
 #include "governor/sensors/replay.h"
 #include "runtime/core/result.h"
 #include "runtime/engine/engine.h"
@@ -63,8 +68,13 @@ struct PolicyResult {
 
 struct PolicyRun {
   std::string name;
-  governor::Governor* governor = nullptr;  // null: `fixed` all the way
-  size_t fixed = 0;                        // the point index, without a governor
+  bool governed = false;  // the governor (engine/governed.h) in the step loop
+  size_t fixed = 0;       // without it: this point all the way
+  // The governor's set-up: the cost model's seed (may be null), quality and limits.
+  const governor::Profile* profile = nullptr;
+  governor::QualityTable quality;
+  governor::GovernorConfig config;
+  bool print_events = false;  // each governor event to stderr as it happens
 };
 
 // Runs `mix` on `e` against `trace` (from its start to its end, then until the last

@@ -32,6 +32,7 @@ constexpr const char* kHelp =
     "  --slots N          requests decoded together (throttle 2, memory 4)\n"
     "  --profile P.json   latency profile (airt bench --calibrate; default: calibrate now)\n"
     "  --mem-floor-mb MB  memory: the governor's floor (default 512)\n"
+    "  --dwell-s S        the governor's minimum time between unforced switches (default 10)\n"
     "  --policies L       governor, fixed or both (default both; memory: governor)\n"
     "  --plot FILE.svg    trace, operating point, latency and misses against time\n"
     "  -o md|json         a table (default) or one JSON object per policy\n"
@@ -41,7 +42,7 @@ struct ScenarioOptions {
   ModelOptions mo;
   std::string scenario, trace, profile, plot, format = "md", policies;
   RequestMix mix;
-  float every = 0, ttft = -1, deadline = -1, floor_mb = 512;
+  float every = 0, ttft = -1, deadline = -1, floor_mb = 512, dwell_s = -1;
   int32_t slots = 0, max_tokens = 0;
 };
 
@@ -56,7 +57,8 @@ int parse(int argc, char** argv, ScenarioOptions& o) {
         a.i32("--max-tokens", nullptr, o.max_tokens, 1, 4096) || a.i32("--slots", nullptr, o.slots, 1, 64))
       continue;
     if (a.f32("--every", nullptr, o.every, 0.001, 3600) || a.f32("--ttft-ms", nullptr, o.ttft, 0, 1e7) ||
-        a.f32("--deadline-ms", nullptr, o.deadline, 0, 1e8) || a.f32("--mem-floor-mb", nullptr, o.floor_mb, 1, 1e7))
+        a.f32("--deadline-ms", nullptr, o.deadline, 0, 1e8) || a.f32("--mem-floor-mb", nullptr, o.floor_mb, 1, 1e7) ||
+        a.f32("--dwell-s", nullptr, o.dwell_s, 0, 3600))
       continue;
     a.unknown();
   }
@@ -143,25 +145,21 @@ void default_mix(ScenarioOptions& o, const Setup& s) {
 std::vector<PolicyRun> policies(const ScenarioOptions& o, const Setup& s) {
   std::vector<PolicyRun> runs;
   const std::string want = o.policies.empty() ? (o.scenario == "memory" ? "governor" : "both") : o.policies;
-  if (want != "fixed") runs.push_back({"governor", nullptr, 0});
+  if (want != "fixed") {
+    PolicyRun g;
+    g.name = "governor", g.governed = true, g.profile = &s.profile, g.quality = s.quality;
+    g.print_events = true;
+    if (o.scenario == "memory") g.config.limits.mem_floor_mb = o.floor_mb;
+    if (o.dwell_s >= 0) g.config.limits.dwell_s = o.dwell_s;
+    runs.push_back(std::move(g));
+  }
   if (want == "governor") return runs;
   for (size_t i = 0; i < s.space->size(); ++i) {
     const governor::OperatingPoint& p = (*s.space)[i];
     if (p.window == 0 && p.draft_len == 0 && p.kv_k == hal::DType::kF16)
-      runs.push_back({"fixed " + s.space->describe(i), nullptr, i});
+      runs.push_back({"fixed " + s.space->describe(i), false, i, nullptr, {}, {}});
   }
   return runs;
-}
-
-Result<PolicyResult> run_one(const ScenarioOptions& o, Setup& s, const PolicyRun& run) {
-  if (run.name != "governor") return run_scenario(*s.engine, *s.trace, *s.space, s.ppl, o.mix, run);
-  governor::GovernorConfig gc;
-  if (o.scenario == "memory") gc.limits.mem_floor_mb = o.floor_mb;
-  auto space = AIRT_TRY(governor::Space::make(s.space->config()));
-  governor::Governor g(std::move(space), s.quality, &s.profile, gc);
-  PolicyRun with = run;
-  with.governor = &g;
-  return run_scenario(*s.engine, *s.trace, *s.space, s.ppl, o.mix, with);
 }
 
 void print_setup(const ScenarioOptions& o, const Setup& s) {
@@ -195,7 +193,7 @@ int bench_scenario_main(int argc, char** argv) {
   std::vector<PolicyResult> rows;
   for (const PolicyRun& run : policies(o, s)) {
     std::fprintf(stderr, "airt: running %s\n", run.name.c_str());
-    auto r = run_one(o, s, run);
+    auto r = run_scenario(*s.engine, *s.trace, *s.space, s.ppl, o.mix, run);
     if (!r.ok()) return report(r.error());
     rows.push_back(std::move(*r));
   }

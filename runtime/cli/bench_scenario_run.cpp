@@ -1,15 +1,19 @@
-// One policy's run of a scenario: the request stream, the emulated clock and the
-// governor at each step boundary. Everything the loop touches is sized before it starts,
-// so the loop itself allocates nothing (the memory scenario counts it).
+// One policy's run of a scenario: the request stream, the emulated clock and, for the
+// governed policy, the GovernorLoop in the engine's step hook. Everything the loop
+// touches is sized before it starts, so the loop itself allocates nothing (the memory
+// scenario's test counts it).
 #include <time.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <memory>
 
 #include "runtime/cli/bench_run.h"
 #include "runtime/cli/bench_scenario.h"
 #include "runtime/cli/bench_stats.h"
 #include "runtime/core/clock.h"
+#include "runtime/engine/governed.h"
 
 namespace airt::cli {
 namespace {
@@ -33,7 +37,7 @@ void push(std::vector<T>& v, const T& x) {  // never grows: a full record drops 
 
 struct Req {
   int64_t arrival_ns = 0, ttft_due_ns = 0, due_ns = 0;  // due: 0 = none
-  int64_t last_ns = 0;
+  int64_t first_ns = 0, last_ns = 0;
   int32_t tokens = 0;
   bool submitted = false, done = false;
 };
@@ -47,18 +51,15 @@ class Run final : public engine::Sink {
   void on_token(engine::Ticket t, int32_t, std::string_view) override;
   void on_finish(engine::Ticket t, const engine::Finish& f) override;
   void on_error(engine::Ticket t, const ErrorInfo&) override { finish(size_t(t - 1), false, true); }
-  static void hook(void* ctx, engine::Engine&, const governor::StepRecord& r) {
-    static_cast<Run*>(ctx)->after_step(r);
-  }
 
  private:
   double trace_t(int64_t ns) const { return trace_.start_s() + double(ns - t0_) / 1e9; }
-  void arrivals(int64_t now, const governor::Snapshot& snap);
-  void admit(int64_t now, const governor::Snapshot& snap);
+  void arrivals(int64_t now);
+  void admit(int64_t now);
+  engine::Request request(size_t i) const;
   void fill_slots();
-  void collect(int64_t now);
-  void after_step(const governor::StepRecord& r);
-  void govern(const governor::Snapshot& snap, int64_t now);
+  void pause();
+  Status make_loop();
   void account(int64_t now, const governor::Snapshot& snap, float step_ms);
   void finish(size_t i, bool met, bool failed);
   bool arrivals_left(double t) const;
@@ -74,10 +75,12 @@ class Run final : public engine::Sink {
   std::vector<std::vector<int32_t>> prompts_;
   std::vector<Req> reqs_;
   std::vector<size_t> pending_;  // arrived, admitted, waiting for a slot (oldest first)
-  std::vector<governor::RequestState> states_;
   std::vector<double> gaps_;
+  std::unique_ptr<engine::GovernorLoop> loop_;
   PolicyResult out_;
   int64_t t0_ = 0, last_ns_ = 0;
+  int64_t step_start_ns_ = 0;
+  bool paused_ = true;  // this step's pause is taken (or no step is running)
   double ppl_time_ = 0;
   size_t point_ = 0;
   int32_t live_ = 0;  // submitted and not finished
@@ -93,7 +96,6 @@ Run::Run(engine::Engine& e, const governor::Trace& trace, const governor::Space&
   if (mix.requests > 0) n = std::min(n, size_t(mix.requests));
   reqs_.reserve(n);
   pending_.reserve(n);
-  states_.reserve(n);
   gaps_.reserve(n * size_t(mix.max_tokens));
   out_.samples.reserve(kMaxSamples);
   out_.misses_s.reserve(n);
@@ -105,101 +107,74 @@ bool Run::arrivals_left(double t) const {
   return true;
 }
 
-void Run::arrivals(int64_t now, const governor::Snapshot& snap) {
+void Run::arrivals(int64_t now) {
   const double t = trace_t(now);
   if (mix_.resubmit) {
-    while (arrivals_left(t) && live_ + int32_t(pending_.size()) < e_.config().n_slots) admit(now, snap);
+    while (arrivals_left(t) && live_ + int32_t(pending_.size()) < e_.config().n_slots) admit(now);
     return;
   }
-  while (arrivals_left(t) && trace_.start_s() + double(reqs_.size()) * mix_.every_s <= t) admit(now, snap);
+  while (arrivals_left(t) && trace_.start_s() + double(reqs_.size()) * mix_.every_s <= t) admit(now);
 }
 
 // A new request: the governor may refuse it at once (deadline_unmeetable, overloaded).
-void Run::admit(int64_t now, const governor::Snapshot& snap) {
+void Run::admit(int64_t now) {
   Req r;
   r.arrival_ns = now;
   if (mix_.ttft_ms > 0) r.ttft_due_ns = now + int64_t(mix_.ttft_ms * 1e6);
   if (mix_.deadline_ms > 0) r.due_ns = now + int64_t(mix_.deadline_ms * 1e6);
   reqs_.push_back(r);
   ++out_.requests;
-  if (policy_.governor) {
-    collect(now);
-    governor::RequestState in;
-    in.tokens_left = mix_.max_tokens, in.prefill_left = mix_.prompt;
-    in.ms_left_to_ttft = mix_.ttft_ms > 0 ? mix_.ttft_ms : governor::kNoLimit;
-    in.ms_left_to_deadline = mix_.deadline_ms > 0 ? mix_.deadline_ms : governor::kNoLimit;
-    if (!policy_.governor->admit(snap, in, states_).ok) {
-      ++out_.refused;
-      reqs_.back().done = true;
-      push(out_.misses_s, float(trace_t(now)));
-      return;
-    }
+  if (loop_ && !loop_->admit(engine::Ticket(reqs_.size()), request(reqs_.size() - 1), false).ok) {
+    ++out_.refused;
+    reqs_.back().done = true;
+    push(out_.misses_s, float(double(now - t0_) / 1e9));
+    return;
   }
   pending_.push_back(reqs_.size() - 1);
+}
+
+engine::Request Run::request(size_t i) const {
+  const Req& q = reqs_[i];
+  engine::Request r;
+  r.prompt_tokens = prompts_[i % prompts_.size()];
+  r.max_tokens = mix_.max_tokens;
+  r.ignore_eos = true;
+  r.sampling.temp = 0;
+  r.arrival_ns = q.arrival_ns;
+  r.first_token_deadline_ns = q.ttft_due_ns;
+  r.deadline_ns = q.due_ns;
+  return r;
 }
 
 void Run::fill_slots() {
   size_t taken = 0;
   for (; taken < pending_.size() && e_.free_slots() > 0; ++taken) {
     const size_t i = pending_[taken];
-    Req& q = reqs_[i];
-    engine::Request r;
-    r.prompt_tokens = prompts_[i % prompts_.size()];
-    r.max_tokens = mix_.max_tokens;
-    r.ignore_eos = true;
-    r.sampling.temp = 0;
-    r.arrival_ns = q.arrival_ns;
-    r.first_token_deadline_ns = q.ttft_due_ns;
-    r.deadline_ns = q.due_ns;
-    q.submitted = true;
+    reqs_[i].submitted = true;
     ++live_;
-    if (!e_.submit(engine::Ticket(i + 1), r).ok()) finish(i, false, true);
+    if (!e_.submit(engine::Ticket(i + 1), request(i)).ok()) finish(i, false, true);
   }
   pending_.erase(pending_.begin(), pending_.begin() + std::ptrdiff_t(taken));
 }
 
-// The live and waiting requests as the policy sees them.
-void Run::collect(int64_t now) {
-  states_.clear();
-  for (const Req& q : reqs_) {
-    if (q.done) continue;
-    governor::RequestState s;
-    s.tokens_left = mix_.max_tokens - q.tokens;
-    s.prefill_left = q.tokens == 0 ? mix_.prompt : 0;
-    if (q.tokens == 0 && q.ttft_due_ns) s.ms_left_to_ttft = double(q.ttft_due_ns - now) / 1e6;
-    if (q.due_ns) s.ms_left_to_deadline = double(q.due_ns - now) / 1e6;
-    push(states_, s);
-  }
-}
-
-// The duty-cycle pause that makes the trace's clock real, then the governor's turn.
-void Run::after_step(const governor::StepRecord& r) {
+// The duty cycle that makes the trace's clock real: called inside the step, so the
+// step's record includes it.
+void Run::pause() {
+  paused_ = true;
   const int64_t now = now_ns();
   const governor::Snapshot snap = sensors_.read(trace_t(now));
   double ratio = 1;
   if (snap.cpu_mhz && snap.cpu_max_mhz && *snap.cpu_max_mhz > 0)
     ratio = std::clamp(*snap.cpu_mhz / *snap.cpu_max_mhz, 0.05, 1.0);
-  const double pause_ms = double(r.wall_ms) * (1.0 / ratio - 1.0);
-  sleep_ns(int64_t(pause_ms * 1e6));
-  governor::StepRecord paused = r;
-  paused.wall_ms = float(double(r.wall_ms) + pause_ms);
-  const int64_t after = now_ns();
-  account(after, snap, paused.wall_ms);
-  if (!policy_.governor) return;
-  policy_.governor->observe(paused, snap);
-  govern(snap, after);
-}
-
-void Run::govern(const governor::Snapshot& snap, int64_t now) {
-  collect(now);
-  const governor::Decision& d = policy_.governor->decide(snap, states_);
-  if (d.changed && e_.apply(space_[d.point]).ok()) {
-    point_ = d.point;
-    ++out_.switches;
-  }
+  sleep_ns(int64_t(double(now - step_start_ns_) * (1.0 / ratio - 1.0)));
 }
 
 void Run::account(int64_t now, const governor::Snapshot& snap, float step_ms) {
+  // The loop's index: the engine's own point may resolve knobs (threads, sinks) further.
+  if (loop_ && loop_->applied_point() != point_) {
+    point_ = loop_->applied_point();
+    ++out_.switches;
+  }
   ppl_time_ += ppl_[point_] * double(now - last_ns_) / 1e9;
   last_ns_ = now;
   ScenarioSample s;
@@ -214,18 +189,24 @@ void Run::account(int64_t now, const governor::Snapshot& snap, float step_ms) {
 }
 
 void Run::on_token(engine::Ticket t, int32_t, std::string_view) {
+  if (!paused_) pause();
   Req& q = reqs_[size_t(t - 1)];
   const int64_t now = now_ns();
   if (q.tokens > 0) push(gaps_, double(now - q.last_ns) / 1e6);
+  else q.first_ns = now;
   q.last_ns = now;
   ++q.tokens;
   ++out_.tokens;
 }
 
+// Judged on this run's own stamps: the engine's first-token time is taken before the
+// step's pause.
 void Run::on_finish(engine::Ticket t, const engine::Finish& f) {
-  const bool in_time = f.reason != engine::FinishReason::kDeadline && f.completion_tokens >= mix_.max_tokens &&
-                       (mix_.ttft_ms <= 0 || f.first_token_ms <= mix_.ttft_ms) &&
-                       (mix_.deadline_ms <= 0 || f.total_ms <= mix_.deadline_ms);
+  const Req& q = reqs_[size_t(t - 1)];
+  const int64_t now = now_ns();
+  const bool in_time = f.reason != engine::FinishReason::kDeadline && q.tokens >= mix_.max_tokens &&
+                       (!q.ttft_due_ns || (q.first_ns && q.first_ns <= q.ttft_due_ns)) &&
+                       (!q.due_ns || now <= q.due_ns);
   finish(size_t(t - 1), in_time, false);
 }
 
@@ -243,31 +224,49 @@ void Run::finish(size_t i, bool met, bool failed) {
   push(out_.misses_s, float(double(now_ns() - t0_) / 1e9));
 }
 
+Status Run::make_loop() {
+  engine::GovernorLoopConfig c;
+  c.governor = policy_.config;
+  c.clock = [this] { return trace_t(now_ns()); };
+  if (policy_.print_events)
+    c.on_event = [](const governor::Event& ev) { std::fprintf(stderr, "  %7.2f s  %s\n", ev.t_s, ev.reason); };
+  auto space = AIRT_TRY(governor::Space::make(space_.config()));  // the same points, the same order
+  loop_ = AIRT_TRY(engine::GovernorLoop::create(e_, governor::Sensors::replay(trace_), std::move(space),
+                                                policy_.quality, policy_.profile, std::move(c)));
+  return {};
+}
+
 Result<PolicyResult> Run::go(const std::function<int64_t()>& alloc_count) {
-  point_ = policy_.governor ? policy_.governor->point_index() : policy_.fixed;
-  AIRT_TRY(e_.apply(space_[point_]));
-  e_.set_step_hook(&Run::hook, this);
   t0_ = last_ns_ = now_ns();
+  if (policy_.governed) {
+    AIRT_TRY(make_loop());
+  } else {
+    AIRT_TRY(e_.apply(space_[policy_.fixed]));
+  }
+  point_ = loop_ ? loop_->applied_point() : policy_.fixed;
   const int64_t allocs0 = alloc_count ? alloc_count() : 0;
   for (;;) {
     const int64_t now = now_ns();
     const double t = trace_t(now);
-    const governor::Snapshot snap = sensors_.read(t);
-    arrivals(now, snap);
+    arrivals(now);
     fill_slots();
     if (e_.busy()) {
+      step_start_ns_ = now_ns(), paused_ = false;
       e_.step(*this);
+      paused_ = true;
+      const int64_t end = now_ns();
+      account(end, sensors_.read(trace_t(end)), float(double(end - step_start_ns_) / 1e6));
       continue;
     }
     if (!arrivals_left(t) && pending_.empty()) break;
-    account(now, snap, 0);
-    if (policy_.governor) govern(snap, now);
+    account(now, sensors_.read(t), 0);
+    if (loop_) loop_->tick();
     const double next = trace_.start_s() + double(reqs_.size()) * mix_.every_s;
     const int64_t until = mix_.resubmit ? kIdleTickNs : int64_t((next - t) * 1e9);
     sleep_ns(std::clamp<int64_t>(until, 0, kIdleTickNs));
   }
   const int64_t allocations = alloc_count ? alloc_count() - allocs0 : -1;
-  e_.set_step_hook(nullptr, nullptr);
+  loop_.reset();  // removes its step hook
   return result(now_ns(), allocations);
 }
 
@@ -301,3 +300,4 @@ Result<PolicyResult> run_scenario(engine::Engine& e, const governor::Trace& trac
 }
 
 }  // namespace airt::cli
+
