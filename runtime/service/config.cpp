@@ -157,11 +157,31 @@ const Field kFields[] = {
     {"journal.path", Type::kString, AIRT_REF(journal.path), 0, 4096, nullptr, nullptr, false,
      "Request journal: each request is written here before it runs and run again (or answered with an error) "
      "after a crash. Empty: no journal (a crash loses the requests in flight)."},
+
+    {"governor.enabled", Type::kBool, AIRT_REF(governor.enabled), 0, 0, nullptr, nullptr, false,
+     "Run under the governor: the operating point (weight tier of model.ladder, KV precision, draft length) follows "
+     "temperature, power, memory and the requests' deadlines; impossible deadlines get deadline_unmeetable at once."},
+    {"governor.soft_temp_c", Type::kDouble, AIRT_REF(governor.soft_temp_c), -50, 200, nullptr, nullptr, false,
+     "Above this temperature (or predicted above it within 5 s) the governor derates to cheaper points."},
+    {"governor.hard_temp_c", Type::kDouble, AIRT_REF(governor.hard_temp_c), -50, 200, nullptr, nullptr, false,
+     "At or above this temperature the governor sheds load: the cheapest point, and new requests get overloaded."},
+    {"governor.power_cap_w", Type::kDouble, AIRT_REF(governor.power_cap_w), 0, 100000, nullptr, nullptr, false,
+     "Board power cap in watts (where a power sensor exists); 0: none."},
+    {"governor.mem_floor_mb", Type::kDouble, AIRT_REF(governor.mem_floor_mb), 0, 1e9, nullptr, nullptr, false,
+     "Below this much available memory (MB) the KV precision and the attention window (to a half, then a quarter "
+     "of model.ctx) shrink while requests run, and grow back when memory returns; 0: none."},
+    {"governor.dwell_s", Type::kDouble, AIRT_REF(governor.dwell_s), 0, 3600, nullptr, nullptr, false,
+     "Least seconds between switches no limit or deadline forces (hysteresis)."},
+    {"governor.trace", Type::kString, AIRT_REF(governor.trace), 0, 4096, nullptr, nullptr, false,
+     "Replay this sensor trace (CSV t_s,temp_c,power_w,mem_avail_mb,cpu_mhz) from start-up instead of reading "
+     "the board's sensors: for tests and demos. Empty: the board's sensors."},
+    {"governor.sysfs_root", Type::kString, AIRT_REF(governor.sysfs_root), 1, 4096, nullptr, nullptr, false,
+     "Where the board's sensors are read (/sys/class/thermal, hwmon, power_supply, cpufreq below it)."},
 };
 
 #undef AIRT_REF
 
-const char* kSections[] = {"broker", "topics", "limits", "model", "sessions", "journal"};
+const char* kSections[] = {"broker", "topics", "limits", "model", "sessions", "journal", "governor"};
 
 const Field* find_field(const std::string& path) {
   for (const Field& f : kFields)
@@ -414,6 +434,12 @@ Status config_finalize(ServiceConfig& c, const std::string& origin) {
   if (c.limits.max_prompt_tokens > c.model.ctx)
     add("limits.max_prompt_tokens: " + std::to_string(c.limits.max_prompt_tokens) + " is above model.ctx (" +
         std::to_string(c.model.ctx) + ")");
+  if (c.governor.soft_temp_c >= c.governor.hard_temp_c) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "governor.soft_temp_c: %g is not below governor.hard_temp_c (%g)",
+                  c.governor.soft_temp_c, c.governor.hard_temp_c);
+    add(msg);
+  }
   if (c.broker.reconnect_min_ms > c.broker.reconnect_max_ms)
     add("broker.reconnect_min_ms: " + std::to_string(c.broker.reconnect_min_ms) +
         " is above broker.reconnect_max_ms (" + std::to_string(c.broker.reconnect_max_ms) + ")");

@@ -78,6 +78,19 @@ struct JournalConfig {
   std::string path = "/var/lib/airt/requests.journal";
 };
 
+// The governor (governor/, runtime/engine/governed.h): the operating point chosen per
+// step from temperature, power, memory and the requests' deadlines.
+struct GovernorServiceConfig {
+  bool enabled = false;
+  double soft_temp_c = 80.0;   // derate above (or predicted above)
+  double hard_temp_c = 90.0;   // shed: new requests get `overloaded`
+  double power_cap_w = 0;      // 0: none
+  double mem_floor_mb = 0;     // 0: none
+  double dwell_s = 10.0;       // least time between unforced switches
+  std::string trace;           // replay this sensor trace (tests, demos) instead of the board's sensors
+  std::string sysfs_root = "/";
+};
+
 struct ServiceConfig {
   std::string node;  // empty: the host name
   int slots = 4;
@@ -90,6 +103,7 @@ struct ServiceConfig {
   ModelConfig model;
   SessionsConfig sessions;
   JournalConfig journal;
+  GovernorServiceConfig governor;
 
   // Derived values, valid after finalize().
   std::string node_resolved() const;

@@ -18,6 +18,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/engine/memory_budget.h"
 #include "runtime/model/model.h"
+#include "runtime/service/service_governor.h"
 #include "runtime/text/chat_template.h"
 #include "runtime/text/tokenizer.h"
 
@@ -65,6 +66,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
       std::error_code ec2;
       std::filesystem::create_directories(c.sessions.state_dir, ec2);
     }
+    if (c.governor.enabled) g->governor_ = AIRT_TRY(service_governor_start(*g->engine_, c, c.sessions.state_dir));
     return std::unique_ptr<Generator>(std::move(g));
   }
 
@@ -109,7 +111,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
     er.arrival_ns = r.arrival_ns ? r.arrival_ns : now_ns();
     if (r.ttft_ms > 0) er.first_token_deadline_ns = er.arrival_ns + int64_t(r.ttft_ms) * 1000000;
     if (r.deadline_ms > 0) er.deadline_ns = er.arrival_ns + int64_t(r.deadline_ms) * 1000000;
-    if (!r.best_effort && unmeetable(er, ids.size())) {
+    if (governor_) {
+      AIRT_TRY(governed_admit(ticket, er, r.best_effort));
+    } else if (!r.best_effort && unmeetable(er, ids.size())) {
       return errorf(Error::kResourceOverBudget,
                     "the deadline cannot be met at the measured speed (%.1f tokens/s); set best_effort to run anyway",
                     engine_->stats().decode_tokens_per_s);
@@ -122,6 +126,22 @@ class EngineGenerator final : public Generator, private engine::Sink {
     AIRT_TRY(engine_->submit(ticket, er));
     if (!session_path.empty()) sessions_used_.push_back(session_path);
     return {};
+  }
+
+  // The governor's admission at arrival, on an estimate of the prompt's length (it is
+  // tokenized at submit, where the governor is asked again with the exact figure).
+  Status admit(RequestTicket ticket, const GenerateRequest& r) override {
+    if (!governor_) return {};
+    size_t bytes = r.prompt.size();
+    for (const ChatMessage& m : r.messages) bytes += m.content.size() + 16;  // the template's markup, roughly
+    const std::string estimate(std::min<size_t>(bytes, 1 << 20), ' ');
+    engine::Request er;
+    er.prompt = estimate;
+    er.max_tokens = r.max_tokens;
+    const int64_t arrival = r.arrival_ns ? r.arrival_ns : now_ns();
+    if (r.ttft_ms > 0) er.first_token_deadline_ns = arrival + int64_t(r.ttft_ms) * 1000000;
+    if (r.deadline_ms > 0) er.deadline_ns = arrival + int64_t(r.deadline_ms) * 1000000;
+    return governed_admit(ticket, er, r.best_effort);
   }
 
   void cancel(RequestTicket ticket) override { engine_->cancel(ticket); }
@@ -139,11 +159,15 @@ class EngineGenerator final : public Generator, private engine::Sink {
     GeneratorStats g;
     g.slots_busy = s.slots_busy;
     g.tokens_per_s = s.decode_tokens_per_s;
-    g.operating_point = s.point;  // the engine's point; the service defines none
+    g.operating_point = s.point;  // the engine's point: the governor's where one runs
     g.tier_name = s.tier_name;
     g.drafted = s.drafted;
     g.accepted = s.accepted;
     g.draft_k = s.draft_k;
+    if (governor_) {
+      governor_stats(g);
+      return g;
+    }
     governor::BoardReading board = governor::read_board();
     if (board.max_celsius) g.temperature_c = *board.max_celsius;
     if (board.power_watts) g.power_w = *board.power_watts;
@@ -165,6 +189,28 @@ class EngineGenerator final : public Generator, private engine::Sink {
     // time per token is a conservative estimate that still rules out the hopeless.
     const double ttft_ns = double(prompt_tokens) / (rate * 10.0) * 1e9;
     return now + int64_t(ttft_ns) > r.first_token_deadline_ns;
+  }
+
+  Status governed_admit(RequestTicket ticket, const engine::Request& er, bool best_effort) {
+    const governor::Admission a = governor_->admit(ticket, er, best_effort);
+    if (a.ok) return {};
+    const bool shed = std::string_view(a.code) == "overloaded";
+    return errorf(shed ? Error::kResourceExhausted : Error::kResourceOverBudget, "governor: %s%s", a.reason,
+                  shed ? "; try again later" : "; set best_effort to run anyway");
+  }
+
+  // The governor's view for telemetry and status; while idle it decides too, so a board
+  // that heats up between requests is seen (and derated) before the next one.
+  void governor_stats(GeneratorStats& g) {
+    if (!engine_->busy()) governor_->tick();
+    const governor::Snapshot& snap = governor_->snapshot();
+    if (snap.temp_c) g.temperature_c = *snap.temp_c;
+    if (snap.power_w) g.power_w = *snap.power_w;
+    service_governor_events(*governor_, events_seen_, g.events);
+    g.governor = service_governor_json(*governor_);
+    const engine::EngineStats s = engine_->stats();
+    g.operating_point = s.point;
+    g.tier_name = s.tier_name;
   }
 
   // Keeps at most sessions.max_count session files: the least recently used go.
@@ -206,7 +252,9 @@ class EngineGenerator final : public Generator, private engine::Sink {
   std::vector<std::unique_ptr<model::Model>> drafts_;  // speculative draft models (model.draft)
   std::unique_ptr<text::Tokenizer> tok_;
   std::optional<text::ChatTemplate> template_;
-  std::unique_ptr<engine::Engine> engine_;  // declared last: destroyed first
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::GovernorLoop> governor_;  // after the engine: destroyed before it
+  uint64_t events_seen_ = 0;
   GenerateSink* sink_ = nullptr;
   std::vector<std::string> sessions_used_;
 };

@@ -111,6 +111,7 @@ struct GeneratorStats {
   double temperature_c = NAN;  // NAN: unknown
   double power_w = NAN;
   std::vector<GovernorEvent> events;  // since the previous stats() call
+  std::string governor;  // with a governor: {"point", "shedding", "total", "events"} as JSON; empty: none
 };
 
 class Generator {
@@ -128,6 +129,15 @@ class Generator {
   //   anything else        internal
   // On success the engine later calls the sink's on_finish or on_error exactly once.
   virtual Status submit(RequestTicket ticket, const GenerateRequest& request) = 0;
+
+  // Whether the request may be taken at all, asked once when it arrives (before it waits
+  // for a slot). Errors: kResourceOverBudget (a deadline no operating point meets, and
+  // not best_effort: `deadline_unmeetable`), kResourceExhausted (the node sheds load:
+  // `overloaded`). Without a governor every request may be taken.
+  virtual Status admit(RequestTicket ticket, const GenerateRequest& request) {
+    (void)ticket, (void)request;
+    return {};
+  }
 
   // Asks a running request to stop. The engine answers through on_finish with
   // engine::FinishReason::kCancelled at its next step (with the text produced so far). Unknown or

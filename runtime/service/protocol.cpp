@@ -403,6 +403,10 @@ std::string status_json(const StatusInfo& s) {
       append_field(out, "operating_point");
       append_operating_point(out, s.operating_point, s.tier_name);
     }
+    if (!s.governor.empty()) {
+      append_field(out, "governor");
+      out += s.governor;
+    }
   }
   out += '}';
   return out;
@@ -467,7 +471,12 @@ std::string telemetry_json(const TelemetryInfo& t) {
     json_append_string(out, e.reason);
     out += '}';
   }
-  out += "]}";
+  out += ']';
+  if (!t.stats.governor.empty()) {
+    append_field(out, "governor");
+    out += t.stats.governor;
+  }
+  out += '}';
   return out;
 }
 

@@ -97,6 +97,7 @@ struct StatusInfo {
   bool has_operating_point = false;
   governor::OperatingPoint operating_point;
   std::string tier_name;
+  std::string governor;  // GeneratorStats::governor (JSON); empty: left out
 };
 std::string status_json(const StatusInfo& s);
 

@@ -477,6 +477,10 @@ void Server::accept(const Event& e, Request&& req, std::string&& topic) {
   job.text.reserve(size_t(std::min(job.req.max_tokens, 4096)) * 4);
   by_key_[job.key] = t;
 
+  if (Status st = generator_.admit(t, job.req.view(job.arrival_ns)); !st.ok()) {
+    fail_job(t, reply_error_for(st.error().code), st.error().message);
+    return;
+  }
   if (queue_.empty()) {
     if (try_submit(job)) {
       counters_.accepted++;
@@ -694,6 +698,7 @@ void Server::publish_status(const char* state, bool only_if_changed, const char*
   s.has_operating_point = true;
   s.operating_point = last_stats_.operating_point;
   s.tier_name = last_stats_.tier_name;
+  s.governor = last_stats_.governor;
   std::string payload = status_json(s);
   if (only_if_changed && payload == last_status_) return;
   last_status_ = payload;
