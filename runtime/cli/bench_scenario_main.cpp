@@ -23,11 +23,11 @@ constexpr const char* kHelp =
     "  --trace FILE.csv   t_s,temp_c,power_w,mem_avail_mb,cpu_mhz (default: built in;\n"
     "                     throttle 50 -> 85 C, 2400 -> 1500 MHz over 90 s, as bench/traces/)\n"
     "  --requests N       requests over the trace (default: one every --every S)\n"
-    "  --every S          seconds between requests (default: the best point's request time)\n"
+    "  --every S          seconds between requests (default: 0.8 x the best point's request time)\n"
     "  --prompt N         prompt tokens (default 16)\n"
     "  --max-tokens N     generated tokens per request (throttle 16, memory 48)\n"
     "  --ttft-ms MS       first token due (default: half the deadline)\n"
-    "  --deadline-ms MS   last token due (default: 1.4 x the best point's predicted request\n"
+    "  --deadline-ms MS   last token due (default: 1.25 x the best point's predicted request\n"
     "                     time at the full clock, from the calibration)\n"
     "  --slots N          requests decoded together (throttle 2, memory 4)\n"
     "  --profile P.json   latency profile (airt bench --calibrate; default: calibrate now)\n"
@@ -126,9 +126,10 @@ Status load(ScenarioOptions& o, Setup& s) {
 }
 
 // Defaults from the calibrated cost of the best point at the full clock: the deadline
-// 1.4 x a request's time there (met at the full clock, missed below ~1700 of 2400 MHz,
-// i.e. over the last ~35 s of the default trace), the first token due at half of it, a
-// request every 1.0 x that time (two slots absorb the overlap).
+// 1.25 x a request's time there (met at the full clock, missed below ~1920 of 2400 MHz,
+// i.e. over the last ~48 s of the default trace; a tier at 0.6 of the cost still meets
+// it at 1500 MHz), the first token due at half of it, a request every 0.8 x that time
+// (two slots absorb the overlap).
 void default_mix(ScenarioOptions& o, const Setup& s) {
   RequestMix& m = o.mix;
   if (m.resubmit) return;
@@ -137,9 +138,9 @@ void default_mix(ScenarioOptions& o, const Setup& s) {
   for (size_t i = 1; i < s.ppl.size(); ++i)
     if (s.ppl[i] < s.ppl[best]) best = i;
   const double ms = cm.step_ms(best, 0, m.prompt, 1) + (m.max_tokens - 1) * cm.decode_ms_per_token(best, 1, 1);
-  m.deadline_ms = o.deadline >= 0 ? o.deadline : std::ceil(1.4 * ms / 10) * 10;
+  m.deadline_ms = o.deadline >= 0 ? o.deadline : std::ceil(1.25 * ms / 10) * 10;
   m.ttft_ms = o.ttft >= 0 ? o.ttft : std::ceil(m.deadline_ms / 2 / 10) * 10;
-  m.every_s = o.every > 0 ? o.every : std::ceil(ms / 100) / 10;
+  m.every_s = o.every > 0 ? o.every : std::ceil(0.8 * ms / 100) / 10;
   if (o.mix.requests > 0 && o.every <= 0) m.every_s = (s.trace->end_s() - s.trace->start_s()) / m.requests;
 }
 
