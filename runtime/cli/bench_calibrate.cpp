@@ -57,13 +57,15 @@ Status run_batch(engine::Engine& e, int32_t n, int32_t prompt, int32_t gen, uint
   return {};
 }
 
-double median(std::vector<double> v) { return bench_percentile(std::move(v), 50).value_or(0); }
+// A step's cost under noise: other work on the board only ever makes a step longer, so
+// a low quantile estimates what the step itself costs better than the mean or median.
+double typical(std::vector<double> v) { return bench_percentile(std::move(v), 25).value_or(0); }
 
-// step_ms + decode_ms_per_row x rows through the median step time at each row count
+// step_ms + decode_ms_per_row x rows through the typical step time at each row count
 // (least squares; one row count: all of it per step).
 void fit_decode(const std::map<int32_t, std::vector<double>>& by_rows, governor::ProfileEntry& e) {
   std::vector<std::pair<double, double>> pts;
-  for (const auto& [rows, ms] : by_rows) pts.emplace_back(double(rows), median(ms));
+  for (const auto& [rows, ms] : by_rows) pts.emplace_back(double(rows), typical(ms));
   if (pts.empty()) return;
   double sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (const auto& [x, y] : pts) sx += x, sy += y, sxx += x * x, sxy += x * y;
@@ -95,12 +97,12 @@ Result<governor::ProfileEntry> time_point(engine::Engine& e, const governor::Ope
   }
   fit_decode(decode, out);
   std::vector<double> prefill;
-  for (uint64_t rep = 0; rep < 3; ++rep) {
+  for (uint64_t rep = 0; rep < 4; ++rep) {
     AIRT_TRY(run_batch(e, 1, s.prompt, 0, 100 + rep, col));
     for (const governor::StepRecord& r : col.steps)
       if (r.rows_prefill > 0) prefill.push_back((r.wall_ms - out.step_ms) / r.rows_prefill);
   }
-  out.prefill_ms_per_row = std::max(0.0, median(prefill));
+  out.prefill_ms_per_row = std::max(0.0, typical(prefill));
   return out;
 }
 

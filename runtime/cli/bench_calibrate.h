@@ -23,7 +23,7 @@ namespace airt::cli {
 struct CalibrateSettings {
   int32_t slots = 2;    // decode is timed at every batch size 1..slots
   int32_t prompt = 32;  // rows of the timed prompt step
-  int32_t gen = 8;      // decode steps timed per batch size
+  int32_t gen = 12;     // decode steps timed per batch size
 };
 
 // The space of points `mo`'s model allows with these lists (tier list empty: every tier

@@ -26,7 +26,7 @@ constexpr const char* kHelp =
     "  --thread-counts L  threads a step runs on, 0 = all of -t (default 0)\n"
     "  --slots N          largest batch timed (default 2)\n"
     "  --prompt N         rows of the timed prompt step (default 32)\n"
-    "  -n N               decode steps timed per batch size (default 8)\n"
+    "  -n N               decode steps timed per batch size (default 12)\n"
     "  -m, -t, -c, --ladder, --draft, --mem-budget: as for airt run\n";
 
 Status ints(const char* flag, const std::string& text, std::vector<int32_t>& out) {

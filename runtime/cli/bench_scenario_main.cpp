@@ -165,12 +165,19 @@ std::vector<PolicyRun> policies(const ScenarioOptions& o, const Setup& s) {
 }
 
 void print_setup(const ScenarioOptions& o, const Setup& s) {
-  std::fprintf(stderr,
-               "airt: the CPU clock is emulated: after each step the engine pauses step_ms x (max_mhz / cur_mhz - 1) "
-               "(a duty cycle; the trace's cpu_mhz, not the board's), and deadlines are judged on the wall clock\n");
+  if (s.trace->has(governor::Quantity::kCpuFreq))
+    std::fprintf(stderr,
+                 "airt: the CPU clock is emulated: during each step the engine pauses step_ms x (max_mhz / cur_mhz - 1) "
+                 "(a duty cycle; the trace's cpu_mhz, not the board's), and deadlines are judged on the wall clock\n");
+  const double secs = s.trace->end_s() - s.trace->start_s();
+  if (o.mix.resubmit) {
+    std::fprintf(stderr, "airt: memory trace %.0f s, floor %.0f MB; %d sequences kept running (prompt %d, %d tokens)\n",
+                 secs, o.floor_mb, o.slots, o.mix.prompt, o.mix.max_tokens);
+    return;
+  }
   std::fprintf(stderr, "airt: %s trace %.0f s; requests every %.2f s, prompt %d, max %d tokens, ttft %.0f ms, "
-               "deadline %.0f ms, %d slots\n", o.scenario.c_str(), s.trace->end_s() - s.trace->start_s(),
-               o.mix.every_s, o.mix.prompt, o.mix.max_tokens, o.mix.ttft_ms, o.mix.deadline_ms, o.slots);
+               "deadline %.0f ms, %d slots\n", o.scenario.c_str(), secs, o.mix.every_s, o.mix.prompt,
+               o.mix.max_tokens, o.mix.ttft_ms, o.mix.deadline_ms, o.slots);
 }
 
 }  // namespace
