@@ -21,7 +21,8 @@ struct RunGovernorOptions {
 
   static constexpr const char* kHelp =
       "Governor (operating point chosen by temperature, power, memory and deadlines):\n"
-      "  --governor            run under the governor (tiers of --ladder, KV f16/q8_0)\n"
+      "  --governor            run under the governor (tiers of --ladder, KV f16/q8_0); it starts at\n"
+      "                        the best point and then chooses the tier itself (overriding --tier)\n"
       "  --governor-trace T    replay the sensor trace T.csv (t_s,temp_c,power_w,mem_avail_mb,cpu_mhz)\n"
       "                        from its start, at wall-clock speed (implies --governor)\n"
       "  --governor-config G   limits and perplexities as JSON (see airt governor explain --help)\n"

@@ -198,7 +198,7 @@ governor::Admission GovernorLoop::admit(Ticket ticket, const Request& r, bool be
   in.best_effort = best_effort;
   const std::span<const governor::RequestState> active = requests(now);
   governor::Admission a = gov_.admit(snap_, in, active);
-  if (a.ok && best_effort && ticket != 0) {
+  if (a.ok && best_effort && ticket != 0 && !this->best_effort(ticket)) {
     // Entries of requests no longer in a slot are reused.
     for (Ticket& t : best_effort_) {
       const bool live = std::any_of(active_.begin(), active_.begin() + ptrdiff_t(active.size()),
