@@ -67,6 +67,23 @@ Result<ProfileEntry> parse_entry(const cJSON* e, const std::string& where) {
   return p;
 }
 
+Result<bool> parse_tier_perplexity(const cJSON* root, const std::string& name,
+                                   std::vector<double>& out) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, "tier_perplexity");
+  if (!v) return true;
+  if (!cJSON_IsArray(v))
+    return errorf(Error::kFormatInvalid, "%s: tier_perplexity: expected an array of numbers (index = tier)",
+                  name.c_str());
+  int i = 0;
+  for (const cJSON* e = v->child; e; e = e->next, ++i) {
+    if (!cJSON_IsNumber(e) || e->valuedouble < 0)
+      return errorf(Error::kFormatInvalid, "%s: tier_perplexity[%d]: expected a number >= 0 (0: not measured)",
+                    name.c_str(), i);
+    out.push_back(e->valuedouble);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool ProfileEntry::matches(const OperatingPoint& p) const {
@@ -107,6 +124,7 @@ Result<Profile> parse_profile(std::string_view json, const std::string& name) {
   p.cpu_mhz = AIRT_TRY(number(root.get(), "cpu_mhz", name, 0, 1e6)).value_or(0);
   p.cpu_max_mhz = AIRT_TRY(number(root.get(), "cpu_max_mhz", name, 0, 1e6)).value_or(0);
   p.accept_rate = AIRT_TRY(number(root.get(), "accept_rate", name, 0, 0.99)).value_or(0.7);
+  AIRT_TRY(parse_tier_perplexity(root.get(), name, p.tier_perplexity));
   const cJSON* points = cJSON_GetObjectItemCaseSensitive(root.get(), "points");
   if (!cJSON_IsArray(points))
     return errorf(Error::kFormatInvalid, "%s: no \"points\" array", name.c_str());
@@ -129,6 +147,10 @@ std::string profile_to_json(const Profile& p) {
   if (p.cpu_mhz > 0) cJSON_AddNumberToObject(root.get(), "cpu_mhz", p.cpu_mhz);
   if (p.cpu_max_mhz > 0) cJSON_AddNumberToObject(root.get(), "cpu_max_mhz", p.cpu_max_mhz);
   cJSON_AddNumberToObject(root.get(), "accept_rate", p.accept_rate);
+  if (!p.tier_perplexity.empty()) {
+    cJSON* ppl = cJSON_AddArrayToObject(root.get(), "tier_perplexity");
+    for (double v : p.tier_perplexity) cJSON_AddItemToArray(ppl, cJSON_CreateNumber(v));
+  }
   cJSON* arr = cJSON_AddArrayToObject(root.get(), "points");
   for (const ProfileEntry& e : p.points) {
     cJSON* o = cJSON_CreateObject();
@@ -145,6 +167,12 @@ std::string profile_to_json(const Profile& p) {
   }
   std::unique_ptr<char, decltype(&cJSON_free)> text(cJSON_Print(root.get()), cJSON_free);
   return text ? std::string(text.get()) + "\n" : std::string();
+}
+
+void profile_quality(const Profile& p, QualityTable& q) {
+  for (size_t t = 0; t < p.tier_perplexity.size(); ++t) {
+    if (p.tier_perplexity[t] > 0) q.set_tier(int32_t(t), p.tier_perplexity[t]);
+  }
 }
 
 }  // namespace airt::governor

@@ -14,6 +14,7 @@
 
 #include "bench/synthetic_model.h"
 #include "hal/cpu/kernels.h"
+#include "runtime/cli/bench_calibrate.h"
 #include "runtime/cli/bench_compare.h"
 #include "runtime/cli/bench_ladder.h"
 #include "runtime/cli/bench_membw.h"
@@ -21,6 +22,7 @@
 #include "runtime/cli/bench_progress.h"
 #include "runtime/cli/bench_report.h"
 #include "runtime/cli/bench_rows.h"
+#include "runtime/cli/bench_scenario.h"
 #include "runtime/cli/bench_run.h"
 #include "runtime/cli/bench_sampler.h"
 #include "runtime/cli/bench_slots.h"
@@ -219,6 +221,8 @@ int run_bench(const BenchOptions& o) {
 
 int bench_main(int argc, char** argv) {
   if (bench_ladder_wanted(argc, argv)) return bench_ladder_main(argc, argv);
+  if (bench_calibrate_wanted(argc, argv)) return bench_calibrate_main(argc, argv);
+  if (bench_scenario_wanted(argc, argv)) return bench_scenario_main(argc, argv);
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "--compare") return bench_compare_main(argc - i - 1, argv + i + 1);
   BenchOptions o;
