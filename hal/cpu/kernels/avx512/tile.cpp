@@ -14,14 +14,16 @@
 // sum((q + o) x) - o sum(x). The activations are quantized exactly as generic Q8_0 does,
 // so results equal the generic gemm's up to the order of float additions.
 //
-// Few columns (batched decode, short prompts) do not repay packing a panel: below
-// kPackMinCols the Q4_0 / Q8_0 weights are read as stored and the activations sit in the
+// Q4_0 packs 16 rows at a time through registers (pack_q4_0_x16), cheaply enough that
+// its panels pay from 5 columns (below that gemv.cpp streams the weights). For Q8_0 the
+// panel costs more than it saves below kPackMinCols: there its weights are read as stored and the activations sit in the
 // lanes instead, "columns in lanes": lanes 2c and 2c+1 hold 8 activation bytes of column c
 // (of 8), and one 64-bit broadcast of 8 weight bytes multiplies all 8 columns at once. A
 // block of 4 weight rows × 16 columns is one pass over the weights, so every weight byte
 // is read from memory once however many columns there are.
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -113,18 +115,7 @@ constexpr MicroFn kMicro[kCols + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, 
                                        micro<5>, micro<6>, micro<7>, micro<8>};
 
 // One weight block of a row as the lanes kernel consumes it: 32 unsigned bytes in element
-// order (the panel's offsets: Q4_0 q + 8, Q8_0 q + 128) and the f32 scale.
-struct StageQ4_0 {
-  static constexpr size_t kBytes = sizeof(BlockQ4_0);
-  static void stage(const uint8_t* blk, uint8_t* q, float* d) {
-    const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs));
-    const __m128i m = _mm_set1_epi8(0x0f);
-    _mm_store_si128(reinterpret_cast<__m128i*>(q), _mm_and_si128(v, m));
-    _mm_store_si128(reinterpret_cast<__m128i*>(q + 16), _mm_and_si128(_mm_srli_epi16(v, 4), m));
-    *d = f16(b->d);
-  }
-};
+// order (the panel's offset q + 128) and the f32 scale.
 struct StageQ8_0 {
   static constexpr size_t kBytes = sizeof(BlockQ8_0);
   static void stage(const uint8_t* blk, uint8_t* q, float* d) {
@@ -222,6 +213,48 @@ void lanes_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w,
   }
 }
 
+// Q4_0 rows [0, rows) into the panel as pack_q4_0 does, 16 rows at a time through
+// registers: each row's 16 quant bytes go into one 128-bit lane of four vectors (rows
+// a, a+4, a+8, a+12), a 4 x 4 dword transpose inside the lanes leaves bytes 4j..4j+3 of
+// row r in lane r of vector j, and the nibbles split into the panel's 8 vectors. The
+// scales come in by one gather. About 3 vector instructions per row and block where the
+// scalar packer spent 8 stores per row and block; that packing cost is what kept the
+// panels from paying below 48 columns.
+inline void pack_q4_0_x16(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* panel) {
+  if (rows < kRows) return pack_q4_0(w, stride, rows, b0, nb, panel);
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i rows_at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(int(stride)));
+  const uint8_t* base = w + size_t(b0) * sizeof(BlockQ4_0);
+  for (int64_t b = 0; b < nb; ++b, base += sizeof(BlockQ4_0), panel += kBlockBytes) {
+    __m512i z[4];
+    // 16 rows are 16 streams, more than the hardware prefetcher follows: the next
+    // panel's rows (the next 16 rows of W, contiguous with these) are fetched while
+    // this one is packed and multiplied.
+    if (b % 2 == 0) {
+      for (int r = kRows; r < 2 * kRows; ++r) _mm_prefetch(reinterpret_cast<const char*>(base) + r * stride, _MM_HINT_T0);
+    }
+    for (int a = 0; a < 4; ++a) {
+      const auto* p = base + offsetof(BlockQ4_0, qs) + size_t(a) * stride;
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 4 * stride)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8 * stride)), 2);
+      z[a] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 12 * stride)), 3);
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    const __m512i q[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                          _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+    for (int j = 0; j < 4; ++j) {
+      _mm512_store_si512(panel + 64 * j, _mm512_and_si512(q[j], m4));
+      _mm512_store_si512(panel + 64 * (j + 4), _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4));
+    }
+    // Each gathered dword starts with the row's f16 scale.
+    const __m512i d = _mm512_i32gather_epi32(rows_at, base, 1);
+    _mm512_store_ps(panel + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+  }
+}
+
 template <PanelPackFn Pack>
 void packed_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
                  float* out, int64_t ldo, void* scratch) {
@@ -249,7 +282,7 @@ void tile_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
 void fill_tiles(Kernels& k) {
   TypeKernels& q4 = k.types[static_cast<uint32_t>(DType::kQ4_0)];
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
-  set_tiles(q4, x_lanes_bytes, x_from_float<8>, tile_gemm<pack_q4_0, StageQ4_0>);
+  set_tiles(q4, x_lanes_bytes, x_from_float<8>, packed_gemm<pack_q4_0_x16>);
   set_tiles(k.types[static_cast<uint32_t>(DType::kQ5_0)], x_lanes_bytes, x_from_float<16>, packed_gemm<pack_q5_0>);
   set_tiles(q8, x_lanes_bytes, x_from_float<128>, tile_gemm<pack_q8_0, StageQ8_0>);
   // One pass of gemv.cpp covers up to 4 columns; from 5 the lanes kernel reads W once.
