@@ -15,9 +15,9 @@
 // so results equal the generic gemm's up to the order of float additions.
 //
 // Q4_0 and Q8_0 pack 16 rows at a time through registers (pack_*_x16), cheaply enough
-// that their panels pay from 5 columns (below that gemv.cpp streams the weights). Both
-// add up each output in the order of sum_order.h, as gemv.cpp does, so a column's result
-// does not depend on how many columns share the call.
+// that their panels pay from 5 (Q4_0) or 3 (Q8_0) columns; below that gemv.cpp streams
+// the weights. Both add up each output in the order of sum_order.h, as gemv.cpp does, so
+// a column's result does not depend on how many columns share the call.
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstddef>
@@ -206,8 +206,12 @@ void fill_tiles(Kernels& k) {
   set_tiles(q4, x_lanes_bytes, x_from_float<8>, packed_gemm<pack_q4_0_x16>);
   set_tiles(k.types[static_cast<uint32_t>(DType::kQ5_0)], x_lanes_bytes, x_from_float<16>, packed_gemm<pack_q5_0>);
   set_tiles(q8, x_lanes_bytes, x_from_float<128>, packed_gemm<pack_q8_0_x16>);
-  // One pass of gemv.cpp covers up to 4 columns; from 5 the panels read W once.
-  q4.tile_min_cols = q8.tile_min_cols = 5;
+  // One pass of gemv.cpp covers up to 4 columns. Streaming 5632 x 2048 weights on one
+  // thread, Q4_0 panels were behind gemv up to 4 columns (its packing costs as much as
+  // the narrow weights take to read) and Q8_0 panels ahead from 3 (gemv then pays more
+  // for whole-block sums than the panel costs to build).
+  q4.tile_min_cols = 5;
+  q8.tile_min_cols = 3;
 }
 
 }  // namespace airt::hal::avx512
