@@ -47,8 +47,6 @@ size_t x_lanes_bytes(int64_t k, int64_t ncols) {
   return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XLanes);
 }
 
-inline __m512i bcast_q(const XLanes* x, int c, int j) { return bcast4(x->q[j / 2][c] + 4 * (j % 2)); }
-
 // Same result as the generic Q8_0 quantizer, to the bit: amax/127 rounded to f16 is the
 // scale, values are x * (127/amax) rounded to nearest even.
 template <int Offset>
@@ -73,6 +71,15 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
   }
 }
 
+// acc += w (unsigned bytes) · the 4 signed bytes at p, broadcast from memory as part of the
+// instruction: left to itself the compiler loads two neighbouring groups at once and
+// broadcasts each from a register, a shuffle-port uop per product that the dot products
+// then wait for.
+inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t* p) {
+  asm("vpdpbusd %1%{1to16%}, %2, %0" : "+v"(acc) : "m"(*reinterpret_cast<const int32_t*>(p)), "v"(w));
+  return acc;
+}
+
 // One block of a packed panel (16 rows) against columns c0..c0+C-1 of x, added into acc.
 template <int C>
 inline __attribute__((always_inline)) void micro_block(const uint8_t* panel, const XLanes* x, int c0, __m512* acc) {
@@ -81,7 +88,7 @@ inline __attribute__((always_inline)) void micro_block(const uint8_t* panel, con
   const __m512 s = _mm512_load_ps(panel + 512);
   for (int c = 0; c < C; ++c) {
     __m512i acc_i = _mm512_set1_epi32(x->c[c0 + c]);
-    for (int j = 0; j < 8; ++j) acc_i = _mm512_dpbusd_epi32(acc_i, w[j], bcast_q(x, c0 + c, j));
+    for (int j = 0; j < 8; ++j) acc_i = dpbusd_bcast(acc_i, w[j], x->q[j / 2][c0 + c] + 4 * (j % 2));
     const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_i), s);
     acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c0 + c]), acc[c]);
   }
