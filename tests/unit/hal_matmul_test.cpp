@@ -258,8 +258,8 @@ class MatmulVsGeneric : public ::testing::TestWithParam<Case> {
   const Kernels* k_ = nullptr;
 };
 
-// Few columns stream through gemm, more take the tiled path where there is one (its
-// unpacked lanes kernel below the packing threshold, its panels above): every count from
+// Few columns stream through gemm, more take the tiled path where there is one (for some
+// tables an unpacked lanes kernel below a packing threshold, panels above): every count from
 // 1 to 20 and both sides of 32 and 64. 37 rows leave a partial panel, partial row blocks
 // and uneven thread ranges.
 TEST_P(MatmulVsGeneric, AllPathsAndThreadCounts) {
@@ -328,6 +328,62 @@ TEST_P(MatmulVsGeneric, SameBitsOnEveryActiveCount) {
       if (active == 1) first = out;
       ASSERT_EQ(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)), 0)
           << k_->isa << " " << dtype_name(t) << " n=" << n << " active=" << active;
+    }
+  }
+}
+
+// Tables and types whose every path adds up an output in one order, so a column's result
+// does not depend on the columns beside it: the generic gemm (one vec_dot per output) and
+// the AVX-512 Q4_0 / Q8_0 kernels (avx512/sum_order.h).
+bool batch_independent(const char* isa, DType t) {
+  if (std::string(isa) == "generic") return true;
+  return std::string(isa) == "avx512" && (t == DType::kQ4_0 || t == DType::kQ8_0);
+}
+
+// A matmul of n activation columns equals, to the bit, n matmuls of one column each: a
+// sequence's logits are the same in a 1-row decode step and inside a batched or verify
+// step. K crosses a summation chunk and ends in a partial group of blocks; 37 rows leave
+// a partial panel; one and two threads.
+TEST_P(MatmulVsGeneric, SameBitsWhateverTheBatch) {
+  const DType t = GetParam().type;
+  if (!batch_independent(k_->isa, t)) GTEST_SKIP() << k_->isa << " " << dtype_name(t) << " sums by batch size";
+  const int64_t bs = dtype_info(t).block_size;
+  const int64_t k = bs == 1 ? 96 + 17 : bs == 32 ? 32 * 131 : 256 * 3;
+  const int64_t rows = 37;
+  std::mt19937 rng(4321 + uint32_t(t));
+  std::vector<int64_t> counts;
+  for (int64_t n = 1; n <= 20; ++n) counts.push_back(n);
+  for (int64_t n : {31, 33, 47, 48, 64}) counts.push_back(n);
+  std::vector<uint8_t> w;
+  for (int64_t r = 0; r < rows; ++r) {
+    auto row = test::random_weights(t, k, rng);
+    w.insert(w.end(), row.begin(), row.end());
+  }
+  const MatrixView mv{w.data(), t, k, rows, dtype_row_bytes(t, k)};
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(size_t(64 * k));
+  for (auto& v : x) v = g(rng);
+  std::vector<uint8_t> scratch(matmul_scratch_bytes(*k_, mv, 64) + 64);
+  void* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  for (int threads : {0, 2}) {
+    std::unique_ptr<ThreadPool> pool;
+    Arena pool_scratch;
+    if (threads > 0) {
+      pool = std::move(*ThreadPool::create(threads));
+      pool_scratch = airt::test::attach_scratch(*pool);
+    }
+    std::vector<float> one(size_t(64 * rows));
+    for (int64_t c = 0; c < 64; ++c) matmul(pool.get(), *k_, mv, x.data() + c * k, 1, one.data() + c * rows, rows, s);
+    for (int64_t n : counts) {
+      std::vector<float> out(size_t(n * rows));
+      matmul(pool.get(), *k_, mv, x.data(), n, out.data(), rows, s);
+      for (int64_t c = 0; c < n; ++c) {
+        for (int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(std::memcmp(&out[size_t(c * rows + r)], &one[size_t(c * rows + r)], sizeof(float)), 0)
+              << k_->isa << " " << dtype_name(t) << " n=" << n << " threads=" << threads << " r=" << r << " c=" << c
+              << " batched " << out[size_t(c * rows + r)] << " alone " << one[size_t(c * rows + r)];
+        }
+      }
     }
   }
 }

@@ -82,12 +82,16 @@ using PanelPackFn = void (*)(const uint8_t* w, size_t stride, int rows, int64_t 
 // Drives a tiled product over rows [r0, r1) of W: for each panel of kRows rows and each
 // chunk of K that fits kTileScratchBytes, packs the panel (`pack` counts in units of
 // `unit` 32-element blocks: 1, or 8 for a K-quant super-block) and hands it to
-// run(panel, r, rows, b0, nb), which multiplies it with every activation column.
+// run(panel, r, rows, b0, nb), which multiplies it with every activation column. A chunk
+// holds at most max_blocks blocks (0: as many as fit), so a kernel can fix where its sums
+// restart.
 template <class Run>
 inline void drive_panels(int64_t k, int64_t r0, int64_t r1, const void* w, size_t w_stride, void* scratch,
-                         size_t block_bytes, int vectors, int64_t unit, PanelPackFn pack, Run&& run) {
+                         size_t block_bytes, int vectors, int64_t unit, PanelPackFn pack, Run&& run,
+                         int64_t max_blocks = 0) {
   const int64_t nb_all = k / 32;
-  const int64_t max_chunk = int64_t(kTileScratchBytes / block_bytes) / unit * unit;
+  int64_t max_chunk = int64_t(kTileScratchBytes / block_bytes) / unit * unit;
+  if (max_blocks > 0 && max_blocks < max_chunk) max_chunk = max_blocks;
   const int64_t chunk = nb_all < max_chunk ? nb_all : max_chunk;
   auto* panel = static_cast<uint8_t*>(scratch);
   const auto* wb = static_cast<const uint8_t*>(w);
