@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "hal/cpu/kernels/avx512/sum_order.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
 
@@ -24,10 +23,7 @@ namespace airt::hal::avx512 {
 namespace {
 
 constexpr int kMaxCols = 4;
-// Groups of blocks prepared at a time: one chunk of sum_order.h (at most 64 KiB of stack).
-template <class Fmt>
-constexpr int64_t kChunkGroups = kChunkBlocks / Fmt::kBlocks;
-constexpr int64_t kMaxChunkGroups = kChunkBlocks / 2;
+constexpr int64_t kChunkGroups = 64;  // groups of blocks prepared at a time (64 KiB of stack)
 // How far ahead of the loads the weight stream is prefetched. With this much work per
 // byte the out-of-order window covers too few cache misses to keep one core's share of
 // DRAM bandwidth in flight, and the hardware prefetcher alone does not close the gap:
@@ -152,11 +148,6 @@ inline __attribute__((always_inline)) void step(const uint8_t* p, int nb, const 
     __m512i s = _mm512_load_si512(x.corr);
     s = _mm512_dpbusd_epi32(s, lo, _mm512_load_si512(x.lo));
     if constexpr (B == 4) s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(x.hi));
-    // Every lane of a block takes the block's whole integer dot before the float
-    // conversion, as the panel kernel has it (sum_order.h).
-    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));
-    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
-    if constexpr (B == 2) s = _mm512_add_epi32(s, _mm512_shuffle_i32x4(s, s, _MM_PERM_CDAB));
     const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(s), dw);
     acc[c] = _mm512_fmadd_ps(t, _mm512_load_ps(x.d), acc[c]);
   }
@@ -173,24 +164,19 @@ void rows_chunk(const uint8_t* w, size_t w_stride, int64_t r0, int64_t r1, int64
                  _mm512_set1_epi8(0x0f), _mm512_set1_epi8(char(0x80))};
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* p = w + size_t(r) * w_stride + size_t(g0) * kGroupBytes;
-    // The lanes of a block are chain (block % 4) of sum_order.h: Q4_0's 4 blocks per group
-    // are the 4 chains, Q8_0's 2 blocks per group alternate between two accumulators.
+    // Two accumulators per column, one per alternate group, halve the fma dependency chain.
     __m512 acc0[NC], acc1[NC];
     for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
-    __m512* acc_odd = B == 4 ? acc0 : acc1;
     int64_t g = 0;
     for (; g + 2 < ng; g += 2, p += 2 * kGroupBytes) {
       const char* pf = reinterpret_cast<const char*>(p) + kPrefetchBytes;
       for (int o = 0; o < 2 * kGroupBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
       step<Fmt, NC>(p, B, k, xg, g, acc0);
-      step<Fmt, NC>(p + kGroupBytes, B, k, xg, g + 1, acc_odd);
+      step<Fmt, NC>(p + kGroupBytes, B, k, xg, g + 1, acc1);
     }
-    for (; g < ng; ++g, p += kGroupBytes) step<Fmt, NC>(p, g + 1 < ng ? B : last_nb, k, xg, g, g % 2 ? acc_odd : acc0);
+    for (; g < ng; ++g, p += kGroupBytes) step<Fmt, NC>(p, g + 1 < ng ? B : last_nb, k, xg, g, acc0);
     for (int c = 0; c < NC; ++c) {
-      alignas(64) float l0[16], l1[16];
-      _mm512_store_ps(l0, acc0[c]);
-      _mm512_store_ps(l1, acc1[c]);
-      const float v = B == 4 ? (l0[0] + l0[4]) + (l0[8] + l0[12]) : (l0[0] + l0[8]) + (l1[0] + l1[8]);
+      const float v = _mm512_reduce_add_ps(_mm512_add_ps(acc0[c], acc1[c]));
       float& o = out[c * ldo + r];
       o = add ? o + v : v;
     }
@@ -203,14 +189,13 @@ void gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_
   constexpr int B = Fmt::kBlocks;
   const int64_t nb_all = k / 32;
   const int64_t ng_all = (nb_all + B - 1) / B;
-  constexpr int64_t kGroups = kChunkGroups<Fmt>;
-  XGroup xg[kMaxCols][kMaxChunkGroups];
+  XGroup xg[kMaxCols][kChunkGroups];
   const auto* xb = static_cast<const uint8_t*>(x);
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t c0 = 0; c0 < ncols; c0 += kMaxCols) {
     const int nc = int(ncols - c0 < kMaxCols ? ncols - c0 : kMaxCols);
-    for (int64_t g0 = 0; g0 < ng_all; g0 += kGroups) {
-      const int64_t ng = ng_all - g0 < kGroups ? ng_all - g0 : kGroups;
+    for (int64_t g0 = 0; g0 < ng_all; g0 += kChunkGroups) {
+      const int64_t ng = ng_all - g0 < kChunkGroups ? ng_all - g0 : kChunkGroups;
       const int64_t left = nb_all - (g0 + ng - 1) * B;  // blocks in the chunk's last group
       const int last_nb = int(left < B ? left : B);
       const XGroup* cols[kMaxCols];
