@@ -1,10 +1,14 @@
 #include "runtime/cli/run_governor.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "governor/config.h"
+#include "runtime/cli/bench_calibrate.h"
 #include "runtime/engine/tier_quality.h"
 
 namespace airt::cli {
@@ -61,10 +65,26 @@ Result<governor::Sensors> sensors(const RunGovernorOptions& o, double& start_s) 
   return governor::Sensors::replay(std::move(t));
 }
 
+// --governor-profile, else the profile airt bench --calibrate writes by default where it is
+// there. A named file that is missing or invalid is an error; a missing default is not.
+Result<std::optional<governor::Profile>> profile(const RunGovernorOptions& o) {
+  const std::string path = o.profile.empty() ? bench_state_dir() + "/" + kProfileFile : o.profile;
+  struct stat st;
+  if (o.profile.empty() && ::stat(path.c_str(), &st) != 0) {
+    if (o.verbose) std::fprintf(stderr, "airt: governor: no latency profile at %s; the costs are learned\n", path.c_str());
+    return std::optional<governor::Profile>();
+  }
+  auto p = governor::load_profile(path);
+  if (!p.ok()) return errorf(p.error().code, "--governor-profile: %s", p.error().message.c_str());
+  if (o.verbose) std::fprintf(stderr, "airt: governor: latency profile %s (%zu points)\n", path.c_str(), p->points.size());
+  return std::optional<governor::Profile>(std::move(*p));
+}
+
 }  // namespace
 
 bool RunGovernorOptions::parse(Args& a) {
   if (a.flag("--governor", enabled) || a.str("--governor-config", nullptr, config) ||
+      a.str("--governor-profile", nullptr, profile) ||
       a.str("--sysfs-root", nullptr, sysfs_root) || a.flag("--verbose", verbose) || a.flag("-v", verbose))
     return true;
   if (!a.str("--governor-trace", nullptr, trace)) return false;
@@ -79,6 +99,8 @@ Result<std::unique_ptr<engine::GovernorLoop>> run_governor_start(engine::Engine&
   governor::SpaceConfig sc = AIRT_TRY(engine::governed_space(e, space_options(setup.space)));
   governor::Space space = AIRT_TRY(governor::Space::make(sc));
   governor::QualityTable q = quality(e, o, setup);
+  const std::optional<governor::Profile> prof = AIRT_TRY(profile(o));
+  if (prof && o.config.empty()) governor::profile_quality(*prof, q);
   engine::GovernorLoopConfig c;
   c.governor = setup.config;
   governor::Sensors s = AIRT_TRY(sensors(o, c.start_s));
@@ -86,7 +108,8 @@ Result<std::unique_ptr<engine::GovernorLoop>> run_governor_start(engine::Engine&
     for (const std::string& line : s.absent()) std::fprintf(stderr, "airt: governor: %s\n", line.c_str());
     c.on_event = print_event;
   }
-  auto g = AIRT_TRY(engine::GovernorLoop::create(e, std::move(s), std::move(space), std::move(q), nullptr, c));
+  auto g = AIRT_TRY(engine::GovernorLoop::create(e, std::move(s), std::move(space), std::move(q),
+                                                 prof ? &*prof : nullptr, c));
   if (o.verbose) {
     std::fprintf(stderr, "airt: governor: %zu operating points, starting at %s; soft %.0f C, hard %.0f C%s%s\n",
                  g->governor().space().size(), g->describe_point().c_str(), g->governor().limits().soft_temp_c,

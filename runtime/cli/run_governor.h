@@ -17,6 +17,7 @@ struct RunGovernorOptions {
   std::string sysfs_root = "/";  // --sysfs-root: where the live sensors are read
   std::string config;            // --governor-config: limits and perplexities (governor/config.h)
   std::string state_dir;         // where tier perplexities are cached when the model's folder is not writable
+  std::string profile;           // --governor-profile: latency profile; empty: airt bench --calibrate's default, if there
   bool verbose = false;          // -v: every event as it happens
 
   static constexpr const char* kHelp =
@@ -26,10 +27,12 @@ struct RunGovernorOptions {
       "  --governor-trace T    replay the sensor trace T.csv (t_s,temp_c,power_w,mem_avail_mb,cpu_mhz)\n"
       "                        from its start, at wall-clock speed (implies --governor)\n"
       "  --governor-config G   limits and perplexities as JSON (see airt governor explain --help)\n"
+      "  --governor-profile P  latency profile from airt bench --calibrate (default: the one it\n"
+      "                        writes by default, when there; without one the costs are learned)\n"
       "  --sysfs-root DIR      read the live sensors under DIR instead of /\n"
       "  -v, --verbose         print each governor event to stderr as it happens\n";
 
-  // --governor, --governor-trace, --governor-config, --sysfs-root, -v/--verbose.
+  // --governor, --governor-trace, --governor-config, --governor-profile, --sysfs-root, -v/--verbose.
   bool parse(Args& a);
 };
 

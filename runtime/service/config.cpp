@@ -182,6 +182,10 @@ const Field kFields[] = {
      "the board's sensors: for tests and demos. Empty: the board's sensors."},
     {"governor.sysfs_root", Type::kString, AIRT_REF(governor.sysfs_root), 1, 4096, nullptr, nullptr, false,
      "Where the board's sensors are read (/sys/class/thermal, hwmon, power_supply, cpufreq below it)."},
+    {"governor.profile", Type::kString, AIRT_REF(governor.profile), 0, 4096, nullptr, nullptr, false,
+     "Latency profile written by airt bench --calibrate, read at start when present (a file that is there but "
+     "cannot be read refuses the start); without one the cost model starts from defaults and learns online. "
+     "Empty: none."},
 };
 
 #undef AIRT_REF

@@ -91,6 +91,9 @@ struct GovernorServiceConfig {
   double dwell_s = 10.0;       // least time between unforced switches
   std::string trace;           // replay this sensor trace (tests, demos) instead of the board's sensors
   std::string sysfs_root = "/";
+  // The latency profile `airt bench --calibrate` writes (the unit's StateDirectory), read
+  // when present; empty: none. Without one the cost model starts from defaults.
+  std::string profile = "/var/lib/airt/latency-profile.json";
 };
 
 struct ServiceConfig {

@@ -1,6 +1,9 @@
 #include "runtime/service/service_governor.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <optional>
 
 #include "runtime/core/clock.h"
 #include "runtime/core/log.h"
@@ -58,6 +61,23 @@ engine::GovernedSpaceOptions space_options(const engine::Engine& e, const Govern
   return o;
 }
 
+// governor.profile where the file is there; an unreadable or invalid one is an error
+// naming it (a calibration silently ignored would be a surprise).
+Result<std::optional<governor::Profile>> profile(const GovernorServiceConfig& c) {
+  struct stat st;
+  if (c.profile.empty()) return std::optional<governor::Profile>();
+  if (::stat(c.profile.c_str(), &st) != 0) {
+    AIRT_LOG_INFO("governor: no latency profile at %s (airt bench --calibrate writes one); the cost model starts "
+                  "from its defaults and learns online",
+                  c.profile.c_str());
+    return std::optional<governor::Profile>();
+  }
+  auto p = governor::load_profile(c.profile);
+  if (!p.ok()) return errorf(p.error().code, "governor.profile: %s", p.error().message.c_str());
+  AIRT_LOG_INFO("governor: latency profile %s (%zu points)", c.profile.c_str(), p->points.size());
+  return std::optional<governor::Profile>(std::move(*p));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<engine::GovernorLoop>> service_governor_start(engine::Engine& e, const ServiceConfig& c,
@@ -71,13 +91,16 @@ Result<std::unique_ptr<engine::GovernorLoop>> service_governor_start(engine::Eng
                   "(airt bench --ladder --quality --state-dir %s measures them)",
                   q.size(), e.model().n_tiers(), state_dir.c_str());
   }
+  const std::optional<governor::Profile> prof = AIRT_TRY(profile(c.governor));
+  governor::QualityTable quality = engine::governed_quality(q);
+  if (prof) governor::profile_quality(*prof, quality);
   engine::GovernorLoopConfig lc;
   lc.governor.limits = limits(c.governor);
   lc.governor.event_capacity = kServiceEvents;
   lc.on_event = log_event;
   governor::Sensors s = AIRT_TRY(sensors(c.governor, lc.start_s));
-  auto g = AIRT_TRY(engine::GovernorLoop::create(e, std::move(s), std::move(space), engine::governed_quality(q),
-                                                 nullptr, std::move(lc)));
+  auto g = AIRT_TRY(engine::GovernorLoop::create(e, std::move(s), std::move(space), std::move(quality),
+                                                 prof ? &*prof : nullptr, std::move(lc)));
   AIRT_LOG_INFO("governor: %zu operating points, starting at %s; soft %.0f C, hard %.0f C", g->governor().space().size(),
                 g->describe_point().c_str(), c.governor.soft_temp_c, c.governor.hard_temp_c);
   return g;

@@ -17,7 +17,8 @@ namespace airt::service {
 
 // The loop on `e` (idle) for `c.governor`: the Space from the engine (tiers of
 // model.ladder, KV precisions, draft lengths), the tiers' perplexities from the cache
-// where measured (beside the model or in `state_dir`), the board's sensors under
+// where measured (beside the model or in `state_dir`) or in the latency profile
+// (governor.profile, which also seeds the cost model), the board's sensors under
 // governor.sysfs_root or the replayed governor.trace.
 Result<std::unique_ptr<engine::GovernorLoop>> service_governor_start(engine::Engine& e, const ServiceConfig& c,
                                                                     const std::string& state_dir);

@@ -53,6 +53,24 @@ TEST(GovernorRun, EventsArePrintedAsTheyHappenAndThePointAtTheEnd) {
   EXPECT_NE(quiet.err.find("airt: governor: ended at q4_0"), std::string::npos) << quiet.err;
 }
 
+TEST(GovernorRun, ALatencyProfileIsReadAndAMissingOneNamed) {
+  Ladder l;
+  if (!make_ladder(l)) GTEST_SKIP() << "shared models absent";
+  const std::string trace = write(l.dir + "/cool.csv", "t_s,temp_c\n0,50\n60,50\n");
+  auto missing = run_airt({"run", "-m", l.q8, "--ladder", l.q4, "-p", "hi", "-n", "2", "--governor-trace", trace,
+                           "--governor-profile", l.dir + "/none.json"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("--governor-profile: "), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("none.json"), std::string::npos) << missing.err;
+  const std::string prof = l.dir + "/p.json";
+  auto cal = run_airt({"bench", "--calibrate", "-m", l.q8, "--ladder", l.q4, "-o", prof, "--state-dir", l.dir, "-t", "1"});
+  ASSERT_EQ(cal.status, 0) << cal.err;
+  auto r = run_airt({"run", "-m", l.q8, "--ladder", l.q4, "-p", "hi", "-n", "4", "--governor-trace", trace,
+                     "--governor-profile", prof, "-v"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("airt: governor: latency profile " + prof), std::string::npos) << r.err;
+}
+
 TEST(GovernorRun, AMissingTraceIsNamed) {
   Ladder l;
   if (!make_ladder(l)) GTEST_SKIP() << "shared models absent";

@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "governor/model/profile.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/quantize.h"
 #include "runtime/service/engine_generator.h"
@@ -34,6 +35,9 @@ struct Governed {
   MosquittoBroker broker;
   std::unique_ptr<Generator> gen;
   std::unique_ptr<ServerThread> server;
+  std::string profile;     // governor.profile (none by default: the tests do not read /var/lib/airt)
+  bool expect_ok = true;   // false: the generator is expected to be refused, its message in `error`
+  std::string error;
 
   // False when the shared model is absent.
   bool start(const std::string& trace_csv, const std::string& node, double mem_floor_mb = 0) {
@@ -55,10 +59,15 @@ struct Governed {
     c.governor.trace = trace;
     c.governor.dwell_s = 1;
     c.governor.mem_floor_mb = mem_floor_mb;
+    c.governor.profile = profile;
     EXPECT_TRUE(config_finalize(c, "test").ok());
     auto g = make_engine_generator(c);
-    EXPECT_TRUE(g.ok()) << g.error().message;
-    if (!g.ok()) return true;
+    if (!g.ok()) {
+      error = g.error().message;
+      EXPECT_FALSE(expect_ok) << error;
+      return true;
+    }
+    EXPECT_TRUE(expect_ok) << "the generator started";
     gen = std::move(*g);
     server = std::make_unique<ServerThread>(c, *gen);
     EXPECT_TRUE(wait_status(broker.port(), node, "online"));
@@ -186,6 +195,33 @@ TEST(ServiceGovernor, ShortOfMemoryTheWindowShrinksAndRequestsStillRun) {
   ASSERT_TRUE(m1.is_final()) << got->payload;
   EXPECT_EQ(cJSON_GetObjectItem(m1["usage"], "completion_tokens")->valueint, 200) << "a window, not a failure";
   EXPECT_EQ(cJSON_GetObjectItem(m1["operating_point"], "attention_window")->valueint, 64);
+}
+
+// The profile airt bench --calibrate writes seeds the governor (its tier perplexities and
+// costs); one that is there but cannot be read refuses the start, naming the key.
+TEST(ServiceGovernor, ALatencyProfileIsReadAndABadOneRefusesTheStart) {
+  const char* cool = "t_s,temp_c\n0,50\n60,50\n";
+  {
+    Governed bad;
+    bad.profile = bad.dir + "/latency-profile.json";
+    std::ofstream(bad.profile) << "{";
+    bad.expect_ok = false;
+    if (!bad.start(cool, "govp1")) GTEST_SKIP() << "shared models absent";
+    EXPECT_FALSE(bad.gen);
+    EXPECT_NE(bad.error.find("governor.profile: "), std::string::npos) << bad.error;
+    EXPECT_NE(bad.error.find("latency-profile.json"), std::string::npos) << bad.error;
+  }
+  Governed good;
+  governor::Profile p;
+  p.tier_perplexity = {4.0, 4.4};
+  good.profile = good.dir + "/latency-profile.json";
+  std::ofstream(good.profile) << governor::profile_to_json(p);
+  ASSERT_TRUE(good.start(cool, "govp2"));
+  EXPECT_TRUE(good.gen) << good.error;
+  Governed absent;  // a profile that is not there: defaults, learned online
+  absent.profile = absent.dir + "/none.json";
+  ASSERT_TRUE(absent.start(cool, "govp3"));
+  EXPECT_TRUE(absent.gen) << absent.error;
 }
 
 TEST(ServiceGovernor, TheConfigSectionIsCheckedByName) {
