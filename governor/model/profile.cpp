@@ -42,6 +42,16 @@ Result<double> required(const cJSON* obj, const char* key, const std::string& wh
   return *v;
 }
 
+Result<KvPrecision> kv_key(const cJSON* e, const std::string& where) {
+  const cJSON* kv = cJSON_GetObjectItemCaseSensitive(e, "kv");
+  if (!cJSON_IsString(kv))
+    return errorf(Error::kFormatInvalid, "%s.kv: expected a string such as \"q8_0\"", where.c_str());
+  auto parsed = parse_kv_precision(kv->valuestring);
+  if (!parsed.ok())
+    return errorf(Error::kFormatInvalid, "%s.kv: %s", where.c_str(), parsed.error().message.c_str());
+  return *parsed;
+}
+
 Result<ProfileEntry> parse_entry(const cJSON* e, const std::string& where) {
   if (!cJSON_IsObject(e))
     return errorf(Error::kFormatInvalid, "%s: expected an object", where.c_str());
@@ -50,16 +60,7 @@ Result<ProfileEntry> parse_entry(const cJSON* e, const std::string& where) {
   p.window = AIRT_TRY(integer(e, "window", where));
   p.draft_len = AIRT_TRY(integer(e, "draft_len", where));
   p.threads = AIRT_TRY(integer(e, "threads", where));
-  if (const cJSON* kv = cJSON_GetObjectItemCaseSensitive(e, "kv")) {
-    if (!cJSON_IsString(kv))
-      return errorf(Error::kFormatInvalid, "%s.kv: expected a string such as \"q8_0\"",
-                    where.c_str());
-    auto parsed = parse_kv_precision(kv->valuestring);
-    if (!parsed.ok())
-      return errorf(Error::kFormatInvalid, "%s.kv: %s", where.c_str(),
-                    parsed.error().message.c_str());
-    p.kv = *parsed;
-  }
+  if (cJSON_GetObjectItemCaseSensitive(e, "kv")) p.kv = AIRT_TRY(kv_key(e, where));
   p.step_ms = AIRT_TRY(required(e, "step_ms", where));
   p.decode_ms_per_row = AIRT_TRY(required(e, "decode_ms_per_row", where));
   p.prefill_ms_per_row = AIRT_TRY(required(e, "prefill_ms_per_row", where));
@@ -82,6 +83,61 @@ Result<bool> parse_tier_perplexity(const cJSON* root, const std::string& name,
     out.push_back(e->valuedouble);
   }
   return true;
+}
+
+Result<double> ratio_of(const cJSON* e, const std::string& where) {
+  auto r = AIRT_TRY(number(e, "ratio", where, 0, 1e6));
+  if (!r || !(*r > 0))
+    return errorf(Error::kFormatInvalid, "%s.ratio: expected a perplexity ratio > 0", where.c_str());
+  return *r;
+}
+
+// window_ratio: [{"window": W, "ratio": r}] and kv_ratio: [{"kv": "q8_0", "ratio": r}].
+Result<bool> parse_ratios(const cJSON* root, const std::string& name, Profile& p) {
+  for (const char* key : {"window_ratio", "kv_ratio"}) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) continue;
+    const bool window = key[0] == 'w';
+    if (!cJSON_IsArray(v))
+      return errorf(Error::kFormatInvalid, "%s: %s: expected an array of {\"%s\": ..., \"ratio\": r}",
+                    name.c_str(), key, window ? "window" : "kv");
+    int i = 0;
+    for (const cJSON* e = v->child; e; e = e->next, ++i) {
+      const std::string where = name + ": " + key + "[" + std::to_string(i) + "]";
+      if (!cJSON_IsObject(e)) return errorf(Error::kFormatInvalid, "%s: expected an object", where.c_str());
+      if (window) {
+        auto w = AIRT_TRY(integer(e, "window", where));
+        if (!w || *w < 1)
+          return errorf(Error::kFormatInvalid, "%s.window: expected a window of 1 or more positions", where.c_str());
+        p.window_ratio.push_back({*w, AIRT_TRY(ratio_of(e, where))});
+      } else {
+        const KvPrecision kv = AIRT_TRY(kv_key(e, where));
+        p.kv_ratio.push_back({kv, AIRT_TRY(ratio_of(e, where))});
+      }
+    }
+  }
+  return true;
+}
+
+void add_ratios(cJSON* root, const Profile& p) {
+  if (!p.window_ratio.empty()) {
+    cJSON* arr = cJSON_AddArrayToObject(root, "window_ratio");
+    for (const WindowRatio& w : p.window_ratio) {
+      cJSON* o = cJSON_CreateObject();
+      cJSON_AddNumberToObject(o, "window", w.window);
+      cJSON_AddNumberToObject(o, "ratio", w.ratio);
+      cJSON_AddItemToArray(arr, o);
+    }
+  }
+  if (!p.kv_ratio.empty()) {
+    cJSON* arr = cJSON_AddArrayToObject(root, "kv_ratio");
+    for (const KvRatio& k : p.kv_ratio) {
+      cJSON* o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "kv", kv_precision_name(k.kv).c_str());
+      cJSON_AddNumberToObject(o, "ratio", k.ratio);
+      cJSON_AddItemToArray(arr, o);
+    }
+  }
 }
 
 }  // namespace
@@ -125,6 +181,7 @@ Result<Profile> parse_profile(std::string_view json, const std::string& name) {
   p.cpu_max_mhz = AIRT_TRY(number(root.get(), "cpu_max_mhz", name, 0, 1e6)).value_or(0);
   p.accept_rate = AIRT_TRY(number(root.get(), "accept_rate", name, 0, 0.99)).value_or(0.7);
   AIRT_TRY(parse_tier_perplexity(root.get(), name, p.tier_perplexity));
+  AIRT_TRY(parse_ratios(root.get(), name, p));
   const cJSON* points = cJSON_GetObjectItemCaseSensitive(root.get(), "points");
   if (!cJSON_IsArray(points))
     return errorf(Error::kFormatInvalid, "%s: no \"points\" array", name.c_str());
@@ -151,6 +208,7 @@ std::string profile_to_json(const Profile& p) {
     cJSON* ppl = cJSON_AddArrayToObject(root.get(), "tier_perplexity");
     for (double v : p.tier_perplexity) cJSON_AddItemToArray(ppl, cJSON_CreateNumber(v));
   }
+  add_ratios(root.get(), p);
   cJSON* arr = cJSON_AddArrayToObject(root.get(), "points");
   for (const ProfileEntry& e : p.points) {
     cJSON* o = cJSON_CreateObject();
@@ -173,6 +231,8 @@ void profile_quality(const Profile& p, QualityTable& q) {
   for (size_t t = 0; t < p.tier_perplexity.size(); ++t) {
     if (p.tier_perplexity[t] > 0) q.set_tier(int32_t(t), p.tier_perplexity[t]);
   }
+  for (const WindowRatio& w : p.window_ratio) q.set_window_ratio(w.window, w.ratio);
+  for (const KvRatio& k : p.kv_ratio) q.set_kv_ratio(k.kv, k.ratio);
 }
 
 }  // namespace airt::governor

@@ -1,6 +1,7 @@
 // The quality figure of an operating point: a perplexity (lower is better) of its tier,
 // window and KV precision on a text. Figures are measured and passed in (the model
-// ladder measures and caches tier perplexities); this table only looks them up.
+// ladder measures and caches tier perplexities; airt bench --calibrate measures window
+// and KV ratios into the latency profile, profile.h); this table only looks them up.
 //
 // Where the exact tier/window/KV combination was measured, that figure is used. Where
 // only figures per knob exist -- a tier's perplexity at the whole window with F16 KV, and

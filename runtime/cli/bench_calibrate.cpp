@@ -106,6 +106,31 @@ Result<governor::ProfileEntry> time_point(engine::Engine& e, const governor::Ope
   return out;
 }
 
+// Chunks of kQualityChunk scored positions, as airt bench --quality.
+constexpr int32_t kQualityChunk = 128;
+
+ModelOptions quality_options(const ModelOptions& mo) {
+  ModelOptions q = mo;
+  q.n_batch = kQualityChunk;
+  q.n_ctx = std::max(mo.n_ctx, kQualityChunk);
+  q.draft = DraftOptions{};
+  return q;
+}
+
+engine::EngineConfig quality_config(const ModelOptions& q) {
+  engine::EngineConfig c = q.engine_config();
+  c.n_logits = kQualityChunk;
+  return c;
+}
+
+// ppl(p) / ppl(base) on the built-in text; `what` names the point in an error.
+Result<double> quality_ratio(engine::Engine& e, const governor::OperatingPoint& p, double base,
+                             const std::string& what) {
+  auto q = engine::text_perplexity(e, p, engine::tier_quality_default_text());
+  if (!q.ok()) return errorf(q.error().code, "measuring the quality of %s: %s", what.c_str(), q.error().message.c_str());
+  return q->perplexity / base;
+}
+
 std::string parent_dir(const std::string& p) {
   const size_t slash = p.find_last_of('/');
   return slash == std::string::npos || slash == 0 ? "/" : p.substr(0, slash);
@@ -173,18 +198,54 @@ Result<governor::Profile> bench_calibrate(engine::Engine& e, const governor::Spa
 
 Result<std::vector<double>> bench_tier_perplexity(const model::Model& m, const text::Tokenizer& tok,
                                                   const ModelOptions& mo, const std::string& state_dir) {
-  ModelOptions q = mo;  // chunks of 128 scored positions, as airt bench --quality
-  q.n_batch = 128;
-  q.n_ctx = std::max(mo.n_ctx, 128);
-  q.draft = DraftOptions{};
-  engine::EngineConfig c = q.engine_config();
-  c.n_logits = 128;
-  auto e = AIRT_TRY(make_engine(q, m, tok, c));
+  ModelOptions q = quality_options(mo);
+  auto e = AIRT_TRY(make_engine(q, m, tok, quality_config(q)));
   std::vector<engine::TierQuality> tiers =
       AIRT_TRY(engine::tier_quality_measure(*e, engine::tier_quality_default_text(), state_dir));
   std::vector<double> out(size_t(m.n_tiers()), 0.0);
   for (const engine::TierQuality& t : tiers) out[size_t(t.tier)] = t.perplexity;
   return out;
+}
+
+Status bench_quality_ratios(const model::Model& m, const text::Tokenizer& tok, const ModelOptions& mo,
+                            const governor::Space& space, governor::Profile& out,
+                            const std::function<void(const std::string&)>& note) {
+  const governor::SpaceConfig& sc = space.config();
+  ModelOptions q = quality_options(mo);
+  engine::EngineConfig c = quality_config(q);
+  c.kv_types = model::KvTypes{};  // the pool holds the F16 reference and every narrower type
+  c.max_window = 0, c.sinks = sc.sinks;
+  auto e = AIRT_TRY(make_engine(q, m, tok, c));
+  governor::OperatingPoint base;
+  base.tier = sc.tiers.empty() ? 0 : sc.tiers[0];
+  auto ref = engine::text_perplexity(*e, base, engine::tier_quality_default_text());
+  if (!ref.ok()) return ref.error();
+  char line[160];
+  for (int32_t w : sc.windows) {
+    if (w == 0) continue;
+    if (w >= kQualityChunk) {
+      std::snprintf(line, sizeof line, "window %d: not measured (the text is scored in chunks of %d)", w, kQualityChunk);
+      note(line);
+      continue;
+    }
+    governor::OperatingPoint p = base;
+    p.window = w, p.sinks = sc.sinks;
+    const double r = AIRT_TRY(quality_ratio(*e, p, ref->perplexity, "window " + std::to_string(w)));
+    out.window_ratio.push_back({w, r});
+    std::snprintf(line, sizeof line, "window %d + %d sinks: perplexity x %.4f", w, sc.sinks, r);
+    note(line);
+  }
+  for (const governor::KvPrecision& kv : sc.kv) {
+    if (kv == governor::KvPrecision{}) continue;
+    governor::OperatingPoint p = base;
+    p.kv_k = kv.k, p.kv_v = kv.v;
+    const std::string name = governor::kv_precision_name(kv);
+    const double r = AIRT_TRY(quality_ratio(*e, p, ref->perplexity, "KV " + name));
+    out.kv_ratio.push_back({kv, r});
+    std::snprintf(line, sizeof line, "KV %s: perplexity x %.4f", name.c_str(), r);
+    note(line);
+  }
+  return {};
 }
 
 std::string bench_state_dir() {

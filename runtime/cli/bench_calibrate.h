@@ -3,7 +3,8 @@
 // configuration allows it times a prompt step (ms per prefill row) and decode steps at
 // batch sizes 1..slots (a line through them: ms per step and per decode row), notes the
 // CPU clock, and adds each tier's perplexity from the ladder's quality cache
-// (engine/tier_quality.h). The scenarios (bench_scenario.h) run the same measurement
+// (engine/tier_quality.h) and each window's and KV precision's perplexity ratio,
+// measured the same way. The scenarios (bench_scenario.h) run the same measurement
 // in-process to seed the governor they drive.
 #pragma once
 
@@ -50,6 +51,16 @@ Result<governor::Profile> bench_calibrate(engine::Engine& e, const governor::Spa
 // `state_dir`), measured on a short-lived engine otherwise.
 Result<std::vector<double>> bench_tier_perplexity(const model::Model& m, const text::Tokenizer& tok,
                                                   const ModelOptions& mo, const std::string& state_dir);
+
+// Each window (with the space's sinks) and KV precision of `space` as a perplexity ratio
+// against the whole window with F16 KV, on the built-in text and the space's first tier
+// (measured now on a short-lived engine; nothing cached), into out.window_ratio and
+// out.kv_ratio. A window as wide as the chunks the text is scored in cannot change
+// their figure, so it is left out (the governor keeps its placeholder) and `note` says
+// so. Whole window and F16 are the reference and not written.
+Status bench_quality_ratios(const model::Model& m, const text::Tokenizer& tok, const ModelOptions& mo,
+                            const governor::Space& space, governor::Profile& out,
+                            const std::function<void(const std::string&)>& note);
 
 // Where a profile goes by default: the directory the service keeps its state in
 // (/var/lib/airt) when writable, else $XDG_STATE_HOME/airt or ~/.local/state/airt.

@@ -16,8 +16,10 @@ constexpr const char* kHelp =
     "usage: airt bench --calibrate -m MODEL [--ladder F[,F...]] [-o PROFILE.json] [options]\n"
     "Times every operating point the lists below allow (ms per prompt row, ms per step and\n"
     "per decode row at batch sizes 1..--slots), notes the CPU clock, adds each tier's\n"
-    "perplexity (cached, as airt bench --quality) and writes the latency profile the\n"
-    "governor starts from (atomically: a temporary file, then renamed).\n"
+    "perplexity (cached, as airt bench --quality) and the perplexity ratio of each window\n"
+    "(below 128) and KV precision against the whole window with F16 KV (on the first\n"
+    "tier), and writes the latency profile the governor starts from (atomically: a\n"
+    "temporary file, then renamed).\n"
     "  -o FILE            where (default: STATE_DIR/latency-profile.json)\n"
     "  --state-dir D      default /var/lib/airt where writable, else ~/.local/state/airt\n"
     "  --windows L        attention windows, 0 = whole context (default 0)\n"
@@ -101,9 +103,12 @@ int bench_calibrate_main(int argc, char** argv) {
   auto e = make_engine(o.mo, **m, **tok, bench_calibrate_config(o.mo, *space, o.s));
   if (!e.ok()) return report(e.error());
   std::fprintf(stderr, "airt: calibrating %zu operating points, batch 1..%d\n", space->size(), o.s.slots);
-  auto prof = bench_calibrate(**e, *space, o.s, [](const std::string& l) { std::printf("%s\n", l.c_str()); });
+  const auto print = [](const std::string& l) { std::printf("%s\n", l.c_str()); };
+  auto prof = bench_calibrate(**e, *space, o.s, print);
   if (!prof.ok()) return report(prof.error());
   prof->tier_perplexity = *ppl;
+  e->reset();  // the timing engine's memory, before the quality engine takes its own
+  if (Status st = bench_quality_ratios(**m, **tok, o.mo, *space, *prof, print); !st.ok()) return report(st.error());
   if (o.out.empty()) {  // the default's folder; an error shows at the write
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);

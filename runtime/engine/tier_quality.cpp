@@ -160,6 +160,19 @@ Result<TierQuality> tier_quality(Engine& e, int32_t tier, const std::vector<int3
   return q;
 }
 
+// The text's tokens and the chunk they are scored in, for `e`'s plan.
+Status quality_tokens(Engine& e, std::string_view text, std::vector<int32_t>& ids, int32_t& chunk) {
+  const text::Tokenizer& tok = e.tokenizer();
+  AIRT_TRY(tok.encode(text, tok.add_bos(), false, ids));
+  const EngineConfig& c = e.config();
+  chunk = std::min({c.n_logits, c.prefill_chunk, c.n_ctx, kMaxChunk});
+  if (chunk < 16) {
+    return errorf(Error::kRequestInvalid, "tier quality: the engine keeps logits of %d rows per step; 16 or more needed",
+                  chunk);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string_view tier_quality_default_text() { return kDefaultText; }
@@ -203,14 +216,8 @@ Result<TierQualityKey> tier_quality_key(const std::string& model_path, std::stri
 
 Result<std::vector<TierQuality>> tier_quality_measure(Engine& e, std::string_view text, const std::string& state_dir) {
   std::vector<int32_t> ids;
-  const text::Tokenizer& tok = e.tokenizer();
-  AIRT_TRY(tok.encode(text, tok.add_bos(), false, ids));
-  const EngineConfig& c = e.config();
-  const int32_t chunk = std::min({c.n_logits, c.prefill_chunk, c.n_ctx, kMaxChunk});
-  if (chunk < 16) {
-    return errorf(Error::kRequestInvalid, "tier quality: the engine keeps logits of %d rows per step; 16 or more needed",
-                  chunk);
-  }
+  int32_t chunk = 0;
+  AIRT_TRY(quality_tokens(e, text, ids, chunk));
   const governor::OperatingPoint before = e.point();
   std::vector<TierQuality> out;
   for (int32_t t = 0; t < e.model().n_tiers(); ++t) {
@@ -223,6 +230,20 @@ Result<std::vector<TierQuality>> tier_quality_measure(Engine& e, std::string_vie
   }
   AIRT_TRY(e.apply(before));
   return out;
+}
+
+Result<TierQuality> text_perplexity(Engine& e, const governor::OperatingPoint& p, std::string_view text) {
+  std::vector<int32_t> ids;
+  int32_t chunk = 0;
+  AIRT_TRY(quality_tokens(e, text, ids, chunk));
+  const governor::OperatingPoint before = e.point();
+  AIRT_TRY(e.apply(p));
+  auto q = score(e, ids, chunk);
+  AIRT_TRY(e.apply(before));
+  if (!q.ok()) return q.error();
+  q->tier = p.tier;
+  q->path = e.model().tier(p.tier).file->path();
+  return q;
 }
 
 }  // namespace airt::engine

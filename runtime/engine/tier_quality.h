@@ -50,6 +50,13 @@ Result<TierQualityKey> tier_quality_key(const std::string& model_path, std::stri
 // entry are left out.
 std::vector<TierQuality> tier_quality_cached(const model::Model& m, std::string_view text, const std::string& state_dir);
 
+// Perplexity of `text` on `e` at operating point `p` (its tier, window with sinks, KV
+// precision), measured now and not cached: what the tiers' figures are measured with,
+// so that ratios between points compare like with like. Same requirements on `e` as
+// tier_quality_measure (a plan holding p's window and KV types); the engine's operating
+// point is restored afterwards. `tier` of the result is p.tier, `path` its file.
+Result<TierQuality> text_perplexity(Engine& e, const governor::OperatingPoint& p, std::string_view text);
+
 Result<std::vector<TierQuality>> tier_quality_measure(Engine& e, std::string_view text, const std::string& state_dir);
 
 }  // namespace airt::engine

@@ -164,6 +164,54 @@ TEST(Profile, ErrorsNameTheEntryAndTheKey) {
       "points[0].tier: expected a whole number");
 }
 
+TEST(Profile, WindowAndKvRatiosRoundTripAndMakeTheFiguresMeasured) {
+  const char* json = R"({"format":"airt-latency-profile","version":1,"tier_perplexity":[8.0],
+    "window_ratio":[{"window":64,"ratio":1.25}],"kv_ratio":[{"kv":"q8_0","ratio":1.01}],"points":[]})";
+  auto p = parse_profile(json, "p.json");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  auto again = parse_profile(profile_to_json(*p), "again");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  ASSERT_EQ(again->window_ratio.size(), 1u);
+  EXPECT_EQ(again->window_ratio[0].window, 64);
+  EXPECT_DOUBLE_EQ(again->window_ratio[0].ratio, 1.25);
+  ASSERT_EQ(again->kv_ratio.size(), 1u);
+  EXPECT_EQ(kv_precision_name(again->kv_ratio[0].kv), "q8_0");
+  EXPECT_DOUBLE_EQ(again->kv_ratio[0].ratio, 1.01);
+
+  QualityTable q;
+  profile_quality(*again, q);
+  OperatingPoint p0;
+  p0.window = 64;
+  p0.kv_k = p0.kv_v = DType::kQ8_0;
+  const QualityTable::Figure f = q.figure(p0);
+  EXPECT_TRUE(f.measured) << "tier, window and KV figures all measured";
+  EXPECT_TRUE(f.composed);
+  EXPECT_NEAR(f.ppl, 8.0 * 1.25 * 1.01, 1e-9);
+  OperatingPoint q4 = p0;
+  q4.kv_k = q4.kv_v = DType::kQ4_0;
+  EXPECT_FALSE(q.figure(q4).measured) << "q4_0 KV was not measured: a placeholder";
+
+  auto old = parse_profile(R"({"format":"airt-latency-profile","version":1,"points":[]})", "old.json");
+  ASSERT_TRUE(old.ok()) << "a profile without the keys still loads";
+  EXPECT_TRUE(old->window_ratio.empty() && old->kv_ratio.empty());
+}
+
+TEST(Profile, BadRatioEntriesAreNamed) {
+  auto bad = [](const char* keys, const char* needle) {
+    const std::string json =
+        std::string(R"({"format":"airt-latency-profile","version":1,"points":[],)") + keys + "}";
+    auto p = parse_profile(json, "p.json");
+    ASSERT_FALSE(p.ok()) << json;
+    EXPECT_NE(p.error().message.find(needle), std::string::npos) << p.error().message;
+  };
+  bad(R"("window_ratio":{})", "p.json: window_ratio: expected an array");
+  bad(R"("window_ratio":[{"window":64,"ratio":1.1},{"window":32,"ratio":0}])", "window_ratio[1].ratio");
+  bad(R"("window_ratio":[{"ratio":1.1}])", "window_ratio[0].window");
+  bad(R"("kv_ratio":[{"kv":"q3","ratio":1.1}])", "kv_ratio[0].kv: KV precision 'q3'");
+  bad(R"("kv_ratio":[{"kv":"q8_0"}])", "kv_ratio[0].ratio");
+  bad(R"("kv_ratio":[3])", "kv_ratio[0]: expected an object");
+}
+
 TEST(CostModel, SeededFromTheProfileCorrectedByTheClock) {
   Space s = two_by_two();
   auto p = load_profile(kDir + "/profile.json");
