@@ -92,6 +92,39 @@ TEST(BenchScenario, CalibrateWritesAProfileTheGovernorLoads) {
   EXPECT_NE(bad.error().message.find("tier_perplexity[0]"), std::string::npos) << bad.error().message;
 }
 
+TEST(BenchScenario, CalibrateMeasuresWindowAndKvRatiosTheGovernorUses) {
+  std::string dir = test::temp_dir(), f32, q8;
+  if (!ladder(dir, f32, q8)) GTEST_SKIP() << "shared models absent";
+  const std::string out = dir + "/profile.json";
+  auto r = run_airt({"bench", "--calibrate", "-m", f32, "--ladder", q8, "-o", out, "--state-dir", dir, "-t", "1",
+                     "-c", "256", "--windows", "0,32,128", "--kv", "f16,q8_0", "--slots", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("window 128: not measured"), std::string::npos) << "says why: " << r.out;
+  auto p = governor::load_profile(out);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_EQ(p->window_ratio.size(), 1u) << "window 32 measured; 128 spans the scored chunk";
+  EXPECT_EQ(p->window_ratio[0].window, 32);
+  EXPECT_GT(p->window_ratio[0].ratio, 0.0);
+  ASSERT_EQ(p->kv_ratio.size(), 1u);
+  EXPECT_EQ(governor::kv_precision_name(p->kv_ratio[0].kv), "q8_0");
+  EXPECT_GT(p->kv_ratio[0].ratio, 0.0);
+
+  governor::SpaceConfig sc;
+  sc.tiers = {0, 1};
+  sc.windows = {0, 32};
+  sc.context = 256;
+  sc.kv = {{}, p->kv_ratio[0].kv};
+  auto space = governor::Space::make(sc);
+  ASSERT_TRUE(space.ok()) << space.error().message;
+  governor::QualityTable q;
+  governor::profile_quality(*p, q);
+  for (size_t i = 0; i < space->size(); ++i) {
+    const governor::QualityTable::Figure f = q.figure((*space)[i]);
+    EXPECT_TRUE(f.measured) << space->describe(i) << ": every figure measured";
+    EXPECT_GT(f.ppl, 1.0) << space->describe(i);
+  }
+}
+
 TEST(BenchScenario, ThrottleGivesARowPerPolicyWithEveryKeyAndAPlot) {
   std::string dir = test::temp_dir(), f32, q8;
   if (!ladder(dir, f32, q8)) GTEST_SKIP() << "shared models absent";
