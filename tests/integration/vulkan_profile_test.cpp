@@ -119,5 +119,23 @@ TEST(VulkanProfile, CpuBackendSaysItHasNoPerOpTiming) {
   EXPECT_NE(r.out.find("tg4"), std::string::npos) << r.out;
 }
 
+// info --bandwidth measures each Vulkan device with the copy kernel (a line per device).
+TEST(VulkanProfile, InfoBandwidthHasACopyLinePerDevice) {
+  REQUIRE_VULKAN();
+  auto r = test::run_airt({"info", "--bandwidth", "--bw-mib", "32", "-t", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("vulkan 0 bandwidth: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" GB/s copy (read + write, 32 MiB)"), std::string::npos) << r.out;
+  auto j = test::run_airt({"info", "--bandwidth", "--bw-mib", "32", "-t", "1", "-o", "json"});
+  ASSERT_EQ(j.status, 0) << j.err;
+  service::JsonPtr doc = service::json_parse_one(j.out, nullptr);
+  ASSERT_TRUE(doc) << j.out;
+  const cJSON* devs = cJSON_GetObjectItem(doc.get(), "vulkan");
+  ASSERT_TRUE(devs && devs->child) << j.out;
+  const cJSON* gbs = cJSON_GetObjectItem(devs->child, "copy_bandwidth_gbs");
+  ASSERT_TRUE(gbs && cJSON_IsNumber(gbs)) << j.out;
+  EXPECT_GT(gbs->valuedouble, 0);
+}
+
 }  // namespace
 }  // namespace airt
