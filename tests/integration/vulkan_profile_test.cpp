@@ -3,6 +3,7 @@
 // says. Behaviour only: which ops appear and that the shares add up, never a time.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -135,6 +136,35 @@ TEST(VulkanProfile, InfoBandwidthHasACopyLinePerDevice) {
   const cJSON* gbs = cJSON_GetObjectItem(devs->child, "copy_bandwidth_gbs");
   ASSERT_TRUE(gbs && cJSON_IsNumber(gbs)) << j.out;
   EXPECT_GT(gbs->valuedouble, 0);
+}
+
+// bench/vulkan-check.sh, the check prepared for a board with a real GPU, run with the small
+// model on whatever device there is: every step runs and the summary comes out.
+TEST(VulkanProfile, CheckScriptRunsWithASmallModelAndPrintsTheSummary) {
+  REQUIRE_VULKAN();
+  if (test::emulated()) GTEST_SKIP() << "the script starts airt itself; under an emulator that is the wrapper's job";
+  const std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  const std::string out = test::temp_dir();
+  const std::string cmd = "MODEL='" + path + "' P=16 N=8 REPS=1 THREADS=1 OUT='" + out + "' timeout 240 bash '" +
+                          AIRT_SOURCE_DIR "/bench/vulkan-check.sh' '" AIRT_BIN "' 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  const int status = pclose(f);
+  ASSERT_EQ(status, 0) << text;
+  for (const char* line : {"== airt info --bandwidth", "vulkan 0 bandwidth: ", "== stories260K: per-op profile",
+                           "== summary (vulkan device 0: ",
+                           "| model | pp16 vulkan t/s | pp16 cpu t/s | tg8 vulkan t/s | tg8 cpu t/s |",
+                           "| stories260K | ", "auto (stories260K): "})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  // The summary row has a number in every column (no n/a: each step produced its value).
+  const size_t row = text.find("| stories260K | ");
+  ASSERT_NE(row, std::string::npos);
+  const std::string summary_row = text.substr(row, text.find('\n', row) - row);
+  EXPECT_EQ(summary_row.find("n/a"), std::string::npos) << summary_row;
 }
 
 }  // namespace
