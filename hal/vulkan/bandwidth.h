@@ -17,7 +17,8 @@ struct CopyBandwidth {
   bool timestamps = false;  // timed on the device (else the host's clock around each run)
 };
 
-// Copies `bytes` (rounded down to 16, at most the largest storage binding) `reps` times; errors name the buffer that did not fit.
+// Copies `bytes` (rounded down to 16, at most the largest storage binding) `reps` times;
+// errors name the buffer that did not fit.
 Result<CopyBandwidth> measure_copy_bandwidth(Context& ctx, uint64_t bytes, int reps = 5);
 
 }  // namespace airt::hal::vk

@@ -15,7 +15,8 @@ std::vector<BenchOp> bench_profile_ops(const std::vector<BenchOpTotal>& totals, 
   for (const BenchOpTotal& t : totals)
     ops.push_back({t.op, double(t.calls) / double(rows), t.ms / double(rows),
                    total_ms > 0 ? 100.0 * t.ms / total_ms : 0.0});
-  std::stable_sort(ops.begin(), ops.end(), [](const BenchOp& a, const BenchOp& b) { return a.ms_per_token > b.ms_per_token; });
+  std::stable_sort(ops.begin(), ops.end(),
+                   [](const BenchOp& a, const BenchOp& b) { return a.ms_per_token > b.ms_per_token; });
   return ops;
 }
 

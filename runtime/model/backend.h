@@ -116,8 +116,8 @@ class Backend : public KvStore {
   // The backend's per-op timing, which the caller switches on and reads (reachable through
   // the engine's const view, as host_pool()); an error says why it has none.
   virtual Result<OpProfile*> op_profile() const {
-    return errorf(Error::kBackendUnsupported, "--profile: the %s backend has no per-op device timing (use --backend vulkan)",
-                  name());
+    return errorf(Error::kBackendUnsupported,
+                  "--profile: the %s backend has no per-op device timing (use --backend vulkan)", name());
   }
 };
 

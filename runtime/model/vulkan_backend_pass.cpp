@@ -199,7 +199,8 @@ Status VulkanBackend::accumulate(const hal::vk::Recorder& r, const std::vector<s
   stamp_ns_.resize(labels.size() + 1);
   AIRT_TRY(r.timestamps_ns(stamp_ns_));
   for (size_t i = 0; i < labels.size(); ++i) {
-    auto it = std::find_if(profile_.ops.begin(), profile_.ops.end(), [&](const OpTime& t) { return t.op == labels[i]; });
+    auto it = std::find_if(profile_.ops.begin(), profile_.ops.end(),
+                           [&](const OpTime& t) { return t.op == labels[i]; });
     if (it == profile_.ops.end()) it = profile_.ops.insert(profile_.ops.end(), OpTime{labels[i], 0, 0});
     ++it->calls;
     it->ms += (stamp_ns_[i + 1] - stamp_ns_[i]) * 1e-6;
