@@ -58,6 +58,7 @@ class Recorder {
 
   uint32_t dispatches() const { return uint32_t(sets_.size()); }
   uint32_t timestamps() const { return n_stamps_; }
+  uint32_t max_timestamps() const { return max_stamps_; }
   VkCommandBuffer handle() const { return cb_; }
 
  private:

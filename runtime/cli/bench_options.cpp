@@ -25,6 +25,7 @@ constexpr const char* kHelp =
     "resources and outputs:\n"
     "  --membw       measure memory read bandwidth once; tg rows show the roofline fraction\n"
     "  --membw-mib N the buffer --membw reads (default 256)\n"
+    "  --profile     --backend vulkan: device time per op kind (timestamps), a table per row\n"
     "  -o FORMAT     md (default), json, jsonl (a line per row as it finishes) or csv\n"
     "  --plot FILE   an SVG of the run's time series and t/s per configuration\n"
     "  --synthetic S a random-weight model of a known shape: tinyllama-1.1b, llama-3.2-1b,\n"
@@ -108,6 +109,7 @@ int parse_bench(int argc, char** argv, BenchOptions& o) {
     if (a.str("--output", "-o", o.format)) continue;
     if (a.str("--plot", nullptr, o.plot)) continue;
     if (a.flag("--membw", o.membw)) continue;
+    if (a.flag("--profile", o.profile)) continue;
     if (a.i32("--membw-mib", nullptr, o.membw_mib, 1, 1 << 20)) continue;
     if (a.str("--synthetic", nullptr, o.synthetic)) continue;
     if (a.str("--keep", nullptr, o.keep)) continue;

@@ -19,6 +19,7 @@ struct BenchOptions {
   std::vector<BenchTest> tests;                 // pp, then tg, then pp+tg, as llama-bench
   int32_t reps = 5;
   bool membw = false;
+  bool profile = false;  // --profile: per-op device times (timestamps only then)
   int32_t membw_mib = 256;
 };
 

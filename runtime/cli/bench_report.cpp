@@ -51,6 +51,7 @@ std::string object(const BenchInfo& in, const BenchRow& r) {
     o += "\": ";
     o += v;
   }
+  if (!r.profile.empty()) o += ", \"profile\": " + bench_profile_json(r.profile);
   return o + "}";
 }
 
@@ -89,6 +90,11 @@ void print_markdown(const BenchInfo& in, const std::vector<BenchRow>& rows) {
     }
     std::printf("%s\n", line.c_str());
   }
+  for (const BenchRow& r : rows)
+    if (!r.profile.empty())
+      print_bench_profile("profile: " + r.job.test.name() + " (" + in.backend + "), device time per token over " +
+                              std::to_string(r.ts.size()) + " repetitions",
+                          r.profile);
 }
 
 }  // namespace

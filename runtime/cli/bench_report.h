@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/cli/bench_profile.h"
 #include "runtime/cli/bench_sweep.h"
 
 namespace airt::cli {
@@ -28,6 +29,7 @@ struct BenchRow {
   std::optional<double> roofline;  // tg rows with --membw
   double t_start_s = 0, t_end_s = 0;  // on the run's clock
   std::vector<std::pair<double, double>> rep_ends;  // (end second, t/s) per repetition, for --plot
+  std::vector<BenchOp> profile;  // --profile: device time per op kind over the measured repetitions
 };
 
 // What every row of one run shares.

@@ -70,8 +70,10 @@ struct Bench {
   std::unique_ptr<engine::Engine> single;
   std::unique_ptr<SlotsBench> slots;
   size_t plan_bytes = 0;
+  bool profile_said = false;  // --profile's "no per-op timing" message, printed once
 
   Result<engine::Engine*> engine_for(const BenchJob& j, const BenchSetup& s);
+  model::OpProfile* start_profile(const engine::Engine& e);
   Result<std::optional<BenchRow>> measure(const BenchJob& j);
   void resources(BenchRow& r, const BoardSample& start, const std::vector<std::pair<double, double>>& windows,
                  int64_t tokens) const;
@@ -129,6 +131,21 @@ void Bench::resources(BenchRow& r, const BoardSample& start, const std::vector<s
   if (tokens > 0) r.joules_per_token = joules / double(tokens);
 }
 
+// --profile: the backend's per-op timing switched on (the warm-up records the timed pass),
+// else null, the reason said once.
+model::OpProfile* Bench::start_profile(const engine::Engine& e) {
+  if (!o.profile) return nullptr;
+  auto p = e.backend().op_profile();
+  if (!p.ok()) {
+    if (!profile_said) std::fprintf(stderr, "airt: %s\n", p.error().message.c_str());
+    profile_said = true;
+    return nullptr;
+  }
+  (*p)->clear();
+  (*p)->on = true;
+  return *p;
+}
+
 // One row: a warm-up run, then o.reps measured ones; nullopt when Ctrl-C stopped it.
 Result<std::optional<BenchRow>> Bench::measure(const BenchJob& j) {
   const BenchSetup s = bench_setup(j);
@@ -140,8 +157,10 @@ Result<std::optional<BenchRow>> Bench::measure(const BenchJob& j) {
   std::vector<double> ttft, gaps;
   std::vector<std::pair<double, double>> windows;
   int64_t tokens = 0;
+  model::OpProfile* prof = start_profile(*e);
   for (int32_t i = 0; i <= o.reps; ++i) {  // run 0 warms up: pages the weights in, fills the depth
     if (g_stop) return std::optional<BenchRow>();
+    if (prof && i == 1) prof->clear();  // only the measured repetitions count
     const double t0 = sampler.clock_s();
     RepTiming t = slots && e == &slots->engine() ? AIRT_TRY(slots->run(uint64_t(i + 1)))
                                                  : AIRT_TRY(bench_run_rep(*e, j.test, s.depth, uint64_t(i)));
@@ -156,6 +175,12 @@ Result<std::optional<BenchRow>> Bench::measure(const BenchJob& j) {
     tokens += t.tokens;
   }
   bench_summarize(r);
+  if (prof) {
+    std::vector<BenchOpTotal> totals;
+    for (const model::OpTime& t : prof->ops) totals.push_back({t.op, t.calls, t.ms});
+    r.profile = bench_profile_ops(totals, prof->rows);
+    prof->on = false;
+  }
   r.ttft_ms = bench_mean(ttft);
   r.itl_p50_ms = bench_percentile(gaps, 50), r.itl_p90_ms = bench_percentile(gaps, 90);
   r.itl_p99_ms = bench_percentile(gaps, 99);

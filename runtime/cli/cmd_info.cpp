@@ -2,6 +2,7 @@
 // memory, the CPU features detected and the kernel table chosen; optionally the memory
 // read bandwidth (the ceiling for generation speed: every token reads all weights); each
 // Vulkan device and whether `--backend auto` would consider it.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -13,6 +14,8 @@
 #include "runtime/cli/common.h"
 #include "runtime/core/memory_plan.h"
 #if AIRT_HAVE_VULKAN
+#include "hal/vulkan/bandwidth.h"
+#include "hal/vulkan/context.h"
 #include "hal/vulkan/device.h"
 #endif
 
@@ -23,6 +26,7 @@ constexpr const char* kHelp =
     "usage: airt info [-o text|json] [--bandwidth] [--bw-mib N] [-t N]\n"
     "  -o FORMAT     text (default) or json\n"
     "  --bandwidth   also measure memory read bandwidth (streams --bw-mib MiB, default 1024)\n"
+    "                and each Vulkan device's copy bandwidth (a shader copying up to 256 MiB)\n"
     "  -t N          threads for the bandwidth measurement (default: physical cores)\n";
 
 std::string cache_name(const hal::CacheInfo& c) {
@@ -55,7 +59,19 @@ std::string heaps_text(const hal::vk::DeviceInfo& d) {
   return s;
 }
 
-void print_vulkan_text() {
+// Device `index`'s copy bandwidth in GB/s (read + written), else why not in `why`; the
+// MiB copied in `mib`.
+double vulkan_bandwidth_gbs(int index, int bw_mib, std::string& why, int* mib = nullptr) {
+  auto ctx = hal::vk::Context::create(index);
+  if (!ctx.ok()) return why = ctx.error().message, 0.0;
+  auto bw = hal::vk::measure_copy_bandwidth(**ctx, uint64_t(std::min(bw_mib, 256)) << 20);
+  if (!bw.ok()) return why = bw.error().message, 0.0;
+  if (mib) *mib = int(bw->bytes >> 20);
+  return bw->bytes_per_s / 1e9;
+}
+
+// bw_mib > 0: each device's copy bandwidth too.
+void print_vulkan_text(int bw_mib) {
   auto devs = hal::vk::enumerate_devices();
   if (!devs.ok()) return (void)std::printf("vulkan:    %s\n", devs.error().message.c_str());
   if (devs->empty()) return (void)std::printf("vulkan:    no Vulkan device\n");
@@ -68,10 +84,16 @@ void print_vulkan_text() {
                 d.subgroup_arithmetic ? " (arithmetic)" : "", d.fp16 ? "yes" : "no", d.int_dot ? "yes" : "no",
                 d.int_dot_accelerated ? " (accelerated)" : "", format_bytes(d.max_shared_memory).c_str());
     std::printf("           %s\n", skip.empty() ? "a candidate for --backend auto" : skip.c_str());
+    if (bw_mib <= 0) continue;
+    std::string why;
+    int mib = 0;
+    const double gbs = vulkan_bandwidth_gbs(d.index, bw_mib, why, &mib);
+    if (why.empty()) std::printf("vulkan %d bandwidth: %.2f GB/s copy (read + write, %d MiB)\n", d.index, gbs, mib);
+    else std::printf("vulkan %d bandwidth: not measured: %s\n", d.index, why.c_str());
   }
 }
 
-void print_vulkan_json() {
+void print_vulkan_json(int bw_mib) {
   auto devs = hal::vk::enumerate_devices();
   std::printf(",\n  \"vulkan\": [");
   if (!devs.ok()) return (void)std::printf("],\n  \"vulkan_error\": \"%s\"", json_escape(devs.error().message).c_str());
@@ -86,15 +108,22 @@ void print_vulkan_json() {
                   static_cast<unsigned long long>(d.heaps[h].bytes), d.heaps[h].device_local ? "true" : "false",
                   d.heaps[h].host_visible ? "true" : "false");
     std::printf("], \"unified_memory\": %s, \"subgroup_size\": %u, \"fp16\": %s, \"int8_dot\": %s, "
-                "\"shared_memory\": %u, \"auto_skip\": \"%s\"}",
+                "\"shared_memory\": %u, \"auto_skip\": \"%s\"",
                 d.unified_memory ? "true" : "false", d.subgroup_size, d.fp16 ? "true" : "false",
                 d.int_dot ? "true" : "false", d.max_shared_memory, json_escape(hal::vk::auto_skip_reason(d)).c_str());
+    if (bw_mib > 0) {
+      std::string why;
+      const double gbs = vulkan_bandwidth_gbs(d.index, bw_mib, why);
+      std::printf(why.empty() ? ", \"copy_bandwidth_gbs\": %.2f}" : ", \"copy_bandwidth_gbs\": null}", gbs);
+    } else {
+      std::printf("}");
+    }
   }
   std::printf("%s]", devs->empty() ? "" : "\n  ");
 }
 #else
-void print_vulkan_text() { std::printf("vulkan:    not built (AIRT_VULKAN=OFF or no libvulkan-dev/glslc)\n"); }
-void print_vulkan_json() { std::printf(",\n  \"vulkan\": []"); }
+void print_vulkan_text(int) { std::printf("vulkan:    not built (AIRT_VULKAN=OFF or no libvulkan-dev/glslc)\n"); }
+void print_vulkan_json(int) { std::printf(",\n  \"vulkan\": []"); }
 #endif
 
 }  // namespace
@@ -139,7 +168,7 @@ int info_main(int argc, char** argv) {
                 static_cast<unsigned long long>(s.cgroup_limit));
     std::printf("  \"default_threads\": %d", s.physical_cores);
     if (bandwidth) std::printf(",\n  \"read_bandwidth_gbs\": %.2f,\n  \"bandwidth_threads\": %d", bw / 1e9, n_threads);
-    print_vulkan_json();
+    print_vulkan_json(bandwidth ? bw_mib : 0);
     std::printf("\n}\n");
     return 0;
   }
@@ -159,7 +188,7 @@ int info_main(int argc, char** argv) {
   if (s.cgroup_limit) std::printf(", cgroup limit %s", format_bytes(s.cgroup_limit).c_str());
   std::printf("\n");
   if (bandwidth) std::printf("bandwidth: %.2f GB/s read (%d threads, %d MiB)\n", bw / 1e9, n_threads, bw_mib);
-  print_vulkan_text();
+  print_vulkan_text(bandwidth ? bw_mib : 0);
   return 0;
 }
 

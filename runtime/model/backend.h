@@ -19,6 +19,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "governor/operating_point.h"
 #include "hal/cpu/kernels.h"
@@ -66,6 +67,19 @@ struct BackendParams {
   static constexpr int32_t kMaxSkipLayer = 256;
 };
 
+// Device time per op kind, accumulated over the evals while `on` (bench --profile).
+struct OpTime {
+  std::string op;  // "matvec q4_0", "attention", ...
+  int64_t calls = 0;
+  double ms = 0;
+};
+struct OpProfile {
+  bool on = false;          // set by the caller: the next eval()s write timestamps
+  int64_t rows = 0;         // rows evaluated while on
+  std::vector<OpTime> ops;  // in the order the pass first runs them
+  void clear() { rows = 0, ops.clear(); }
+};
+
 class Backend : public KvStore {
  public:
   ~Backend() override = default;
@@ -99,6 +113,12 @@ class Backend : public KvStore {
   // The host threads eval() runs on, which a speculative drafter shares; null when the
   // backend has none to share (a device backend).
   virtual hal::ThreadPool* host_pool() const { return nullptr; }
+  // The backend's per-op timing, which the caller switches on and reads (reachable through
+  // the engine's const view, as host_pool()); an error says why it has none.
+  virtual Result<OpProfile*> op_profile() const {
+    return errorf(Error::kBackendUnsupported,
+                  "--profile: the %s backend has no per-op device timing (use --backend vulkan)", name());
+  }
 };
 
 // The regions a backend of `p.kind` for `m` would take, without creating it.

@@ -39,6 +39,7 @@ class VulkanBackend final : public Backend {
   const BackendParams& params() const override { return p_; }
   Status kv_read(size_t offset, void* dst, size_t bytes) const override;
   Status kv_write(size_t offset, const void* src, size_t bytes) override;
+  Result<OpProfile*> op_profile() const override;
 
   // Offsets of the activation buffers inside the activations region, and of the step
   // tables inside the tables region (each aligned for binding).
@@ -73,6 +74,11 @@ class VulkanBackend final : public Backend {
   Status gather(hal::vk::Recorder& r, VkRef src, VkRef ids, int32_t n, VkRef out);
   Status store_kv(hal::vk::Recorder& r, int l, int32_t n, const KvCache& kv);
   Status attend(hal::vk::Recorder& r, int l, int32_t n, const KvCache& kv);
+  // With a timed recording: a timestamp after the op just recorded, labelled `op`.
+  Status mark(hal::vk::Recorder& r, const char* op);
+  Status mark_product(hal::vk::Recorder& r, const WeightTensor& w, int32_t n);
+  // Adds a timed replay's op times to profile_.
+  Status accumulate(const hal::vk::Recorder& r, const std::vector<std::string>& labels, int32_t n);
   VkRef act(uint64_t offset, uint64_t bytes) const { return VkRef(act_, offset, bytes); }
   VkRef table(uint64_t offset, uint64_t bytes) const { return VkRef(tables_, offset, bytes); }
 
@@ -101,10 +107,16 @@ class VulkanBackend final : public Backend {
     int32_t n = 0, nl = 0, tier = -1;
     std::vector<TypeRun> runs;
     uint64_t used = 0;
+    bool timed = false;               // recorded with a timestamp after each op
+    std::vector<std::string> labels;  // timed: the op of timestamp i + 1
     hal::vk::Recorder rec;
   };
   std::array<Recording, 4> recs_;
+  Result<Recording*> recording_for(int32_t n, int32_t nl, const KvCache& kv);
   uint64_t clock_ = 0;
+  mutable OpProfile profile_;
+  std::vector<std::string>* labels_ = nullptr;  // the timed recording being recorded
+  std::vector<double> stamp_ns_;
   int32_t kept_ = 0;
 };
 

@@ -37,35 +37,41 @@ Status VulkanBackend::product(hal::vk::Recorder& r, const WeightTensor& w, VkRef
   a.x = x;
   a.out = out;
   a.scratch = act(lay_.scratch, lay_.bytes - lay_.scratch);
-  return ops_->matmul(r, a);
+  AIRT_TRY(ops_->matmul(r, a));
+  return mark_product(r, w, n);
 }
 
 Status VulkanBackend::bias(hal::vk::Recorder& r, const WeightTensor& b, VkRef x, int32_t n) {
   const BiasPush p{uint32_t(b.cols)};
   AIRT_TRY(r.dispatch(add_bias_, {x, weight(b)}, &p, groups(uint64_t(b.cols), 64), uint32_t(n)));
   r.barrier();
-  return {};
+  return mark(r, "bias");
 }
 
 Status VulkanBackend::add(hal::vk::Recorder& r, VkRef a, VkRef b, uint32_t n, VkRef out) {
-  return ops_->add(r, a, b, out, n);
+  AIRT_TRY(ops_->add(r, a, b, out, n));
+  return mark(r, "add");
 }
 
 Status VulkanBackend::silu_mul(hal::vk::Recorder& r, VkRef gate, VkRef up, uint32_t n, VkRef out) {
-  return ops_->silu_mul(r, gate, up, out, n);
+  AIRT_TRY(ops_->silu_mul(r, gate, up, out, n));
+  return mark(r, "silu_mul");
 }
 
 Status VulkanBackend::embed(hal::vk::Recorder& r, const WeightTensor& w, VkRef ids, int32_t n, VkRef out) {
-  return ops_->get_rows(r, w.type, w.cols, weight(w), w.row_bytes, ids, n, out);
+  AIRT_TRY(ops_->get_rows(r, w.type, w.cols, weight(w), w.row_bytes, ids, n, out));
+  return mark(r, "get_rows");
 }
 
 Status VulkanBackend::gather(hal::vk::Recorder& r, VkRef src, VkRef ids, int32_t n, VkRef out) {
   const int64_t dim = model_.hparams().dim;
-  return ops_->get_rows(r, hal::DType::kF32, dim, src, uint64_t(dim) * 4, ids, n, out);
+  AIRT_TRY(ops_->get_rows(r, hal::DType::kF32, dim, src, uint64_t(dim) * 4, ids, n, out));
+  return mark(r, "get_rows");
 }
 
 Status VulkanBackend::norm(hal::vk::Recorder& r, const WeightTensor& w, VkRef x, int32_t rows, VkRef y) {
-  return ops_->rms_norm(r, x, weight(w), y, rows, w.cols, model_.hparams().rms_eps);
+  AIRT_TRY(ops_->rms_norm(r, x, weight(w), y, rows, w.cols, model_.hparams().rms_eps));
+  return mark(r, "rms_norm");
 }
 
 Status VulkanBackend::rope(hal::vk::Recorder& r, VkRef x, int32_t n, int32_t heads) {
@@ -78,7 +84,8 @@ Status VulkanBackend::rope(hal::vk::Recorder& r, VkRef x, int32_t n, int32_t hea
   a.n_rot = hp.n_rot;
   a.heads_per_pos = heads;
   a.neox = hp.rope_mode == models::RopeMode::kNeox;
-  return ops_->rope(r, a);
+  AIRT_TRY(ops_->rope(r, a));
+  return mark(r, "rope");
 }
 
 // K and V of every row into its slot, one call per run of rows with the same types.
@@ -97,6 +104,7 @@ Status VulkanBackend::store_kv(hal::vk::Recorder& r, int l, int32_t n, const KvC
       a.rows = int64_t(rows);
       a.n = int64_t(kvd);
       AIRT_TRY(ops_->kv_store(r, a));
+      AIRT_TRY(mark(r, "kv_store"));
     }
   }
   return {};
@@ -118,7 +126,22 @@ Status VulkanBackend::attend(hal::vk::Recorder& r, int l, int32_t n, const KvCac
   a.n_head_kv = hp.n_head_kv;
   a.head_dim = hp.head_dim;
   a.scale = 1.0f / std::sqrt(float(hp.head_dim));
-  return ops_->attention(r, a);
+  AIRT_TRY(ops_->attention(r, a));
+  return mark(r, "attention");
+}
+
+Status VulkanBackend::mark(hal::vk::Recorder& r, const char* op) {
+  if (!labels_) return {};
+  AIRT_TRY(r.timestamp());
+  labels_->emplace_back(op);
+  return {};
+}
+
+// A product of one row is a matrix-vector kernel, of several a matrix-matrix one.
+Status VulkanBackend::mark_product(hal::vk::Recorder& r, const WeightTensor& w, int32_t n) {
+  if (!labels_) return {};
+  const std::string op = std::string(n == 1 ? "matvec " : "matmul ") + hal::dtype_name(w.type);
+  return mark(r, op.c_str());
 }
 
 }  // namespace airt::model

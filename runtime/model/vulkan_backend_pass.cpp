@@ -119,6 +119,7 @@ Status VulkanBackend::record(hal::vk::Recorder& r, int32_t n, int32_t nl, const 
   const Weights& w = model_.tier(tier_).weights;
   const uint64_t N = uint64_t(n), dim = uint64_t(hp.dim);
   AIRT_TRY(r.begin());
+  if (labels_) AIRT_TRY(r.timestamp());  // the pass's start: each op's time is to the stamp before it
   AIRT_TRY(embed(r, w.token_embd, table(lay_.tokens, N * 4), n, act(lay_.x, N * dim * f4)));
   for (int l = 0; l < hp.n_layer; ++l)
     if (!skipped(p_, l)) AIRT_TRY(record_layer(r, l, n, kv));
@@ -133,6 +134,41 @@ Status VulkanBackend::record(hal::vk::Recorder& r, int32_t n, int32_t nl, const 
   return r.end();
 }
 
+// The recording of this shape (timed when profiling), else the least recently used slot,
+// re-recorded.
+Result<VulkanBackend::Recording*> VulkanBackend::recording_for(int32_t n, int32_t nl, const KvCache& kv) {
+  const bool timed = profile_.on;
+  for (Recording& c : recs_)
+    if (c.n == n && c.nl == nl && c.tier == tier_ && c.runs == runs_ && c.timed == timed) return &c;
+  Recording* rec = &*std::min_element(recs_.begin(), recs_.end(), [](const Recording& a, const Recording& c) {
+    return a.used < c.used;
+  });
+  // A timestamp after every op: a layer's ops plus two per run of KV types, and the ends.
+  const uint32_t stamps =
+      timed ? uint32_t(model_.hparams().n_layer + 1) * uint32_t(24 + 2 * runs_.size()) : 0;
+  if (!rec->rec.handle() || rec->rec.max_timestamps() < stamps)
+    rec->rec = AIRT_TRY(hal::vk::Recorder::create(*ctx_, stamps));
+  rec->tier = -1;
+  rec->labels.clear();
+  labels_ = timed ? &rec->labels : nullptr;
+  Status st = record(rec->rec, n, nl, kv);
+  if (!st.ok()) {
+    // A deep model's recordings may not all fit the descriptor pool: keep this one only.
+    for (Recording& c : recs_)
+      if (&c != rec) c = Recording();
+    rec->labels.clear();
+    st = record(rec->rec, n, nl, kv);
+  }
+  labels_ = nullptr;
+  if (!st.ok()) return std::move(st).error();
+  rec->n = n;
+  rec->nl = nl;
+  rec->tier = tier_;
+  rec->runs = runs_;
+  rec->timed = timed;
+  return rec;
+}
+
 Status VulkanBackend::eval(const Batch& b, const KvCache& kv) {
   const int32_t n = int32_t(b.token.size()), nl = int32_t(b.logits.size());
   if (n < 1 || n > p_.n_rows || nl > p_.n_logits) {
@@ -140,33 +176,36 @@ Status VulkanBackend::eval(const Batch& b, const KvCache& kv) {
                   p_.n_rows, p_.n_logits);
   }
   AIRT_TRY(write_tables(b, kv));
-  // The recording of this shape, else the least recently used slot, re-recorded.
-  Recording* rec = nullptr;
-  for (Recording& c : recs_)
-    if (c.n == n && c.nl == nl && c.tier == tier_ && c.runs == runs_) rec = &c;
-  if (!rec) {
-    rec = &*std::min_element(recs_.begin(), recs_.end(), [](const Recording& a, const Recording& c) {
-      return a.used < c.used;
-    });
-    if (!rec->rec.handle()) rec->rec = AIRT_TRY(hal::vk::Recorder::create(*ctx_));
-    rec->tier = -1;
-    if (!record(rec->rec, n, nl, kv).ok()) {
-      // A deep model's recordings may not all fit the descriptor pool: keep this one only.
-      for (Recording& c : recs_)
-        if (&c != rec) c = Recording();
-      AIRT_TRY(record(rec->rec, n, nl, kv));
-    }
-    rec->n = n;
-    rec->nl = nl;
-    rec->tier = tier_;
-    rec->runs = runs_;
-  }
+  Recording* rec = AIRT_TRY(recording_for(n, nl, kv));
   rec->used = ++clock_;
   auto done = rec->rec.submit_and_wait();
   if (!done.ok()) {
     return errorf(done.error().code, "vulkan: %s: %s", ctx_->info().name.c_str(), done.error().message.c_str());
   }
   kept_ = nl;
+  if (rec->timed) AIRT_TRY(accumulate(rec->rec, rec->labels, n));
+  return {};
+}
+
+Result<OpProfile*> VulkanBackend::op_profile() const {
+  if (!ctx_->info().timestamps)
+    return errorf(Error::kBackendUnsupported,
+                  "--profile: vulkan device %s writes no timestamps on its compute queue, so it has no per-op times",
+                  ctx_->info().name.c_str());
+  return &profile_;
+}
+
+Status VulkanBackend::accumulate(const hal::vk::Recorder& r, const std::vector<std::string>& labels, int32_t n) {
+  stamp_ns_.resize(labels.size() + 1);
+  AIRT_TRY(r.timestamps_ns(stamp_ns_));
+  for (size_t i = 0; i < labels.size(); ++i) {
+    auto it = std::find_if(profile_.ops.begin(), profile_.ops.end(),
+                           [&](const OpTime& t) { return t.op == labels[i]; });
+    if (it == profile_.ops.end()) it = profile_.ops.insert(profile_.ops.end(), OpTime{labels[i], 0, 0});
+    ++it->calls;
+    it->ms += (stamp_ns_[i + 1] - stamp_ns_[i]) * 1e-6;
+  }
+  profile_.rows += n;
   return {};
 }
 

@@ -323,6 +323,36 @@ TEST(VulkanBackend, MeasuresDecodeAndPrefill) {
   }
 }
 
+// What auto measures on a device that cannot hold the plan (here: more rows than one
+// binding reaches) fails with a message naming the device's limit, not a crash, and the
+// CPU's measurement of the same plan still stands: auto notes the device "not used" and
+// keeps the CPU (backend_choose), as it does for a device lost or out of memory.
+TEST(VulkanBackend, MeasurementOverTheLargestBindingFailsAndTheCpuStands) {
+  REQUIRE_VULKAN();
+  const std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+#if AIRT_HAVE_VULKAN
+  auto devs = hal::vk::enumerate_devices();
+  ASSERT_TRUE(devs.ok() && !devs->empty());
+  const uint64_t range = (*devs)[0].max_storage_range;
+  ASSERT_GT(range, 0u);
+  // One row's gate activations are n_ff floats: this many rows exceed one binding.
+  const int32_t rows = int32_t(std::min<uint64_t>(range / (4 * uint64_t((*m)->hparams().n_ff)) + 1, 1 << 22));
+  model::BackendParams p;
+  p.kind = governor::BackendKind::kVulkan;
+  p.gpu = 0;
+  auto vs = model::backend_measure(**m, p, rows);
+  ASSERT_FALSE(vs.ok());
+  EXPECT_NE(vs.error().message.find("largest storage buffer"), std::string::npos) << vs.error().message;
+  p.kind = governor::BackendKind::kCpu;
+  auto cs = model::backend_measure(**m, p, 8);
+  ASSERT_TRUE(cs.ok()) << cs.error().message;
+  EXPECT_GT(cs->decode_tps, 0);
+#endif
+}
+
 TEST(VulkanConfig, ModelBackendAndGpuKeys) {
   auto c = service::config_parse(R"({"model": {"backend": "vulkan", "gpu": 1}})", "airt.json");
   ASSERT_TRUE(c.ok()) << c.error().message;
