@@ -34,8 +34,10 @@ class Governor {
 
   void observe(const StepRecord& step, const Snapshot& snap);
   const Decision& decide(const Snapshot& snap, std::span<const RequestState> requests);
+  // An admitted request (not best effort) is remembered as the workload's demand
+  // (PolicyState::demand): moves to a better point must serve the next one like it.
   Admission admit(const Snapshot& snap, const RequestState& incoming,
-                  std::span<const RequestState> active) const;
+                  std::span<const RequestState> active);
 
   // An event the caller adds to the ring (e.g. a point the engine refused), with the
   // time and the decision it concerns. Never allocates.
@@ -48,6 +50,7 @@ class Governor {
   const Policy& policy() const { return policy_; }
   const EventRing& events() const { return events_; }
   const TemperatureTrend& trend() const { return trend_; }
+  const TemperatureTrend& clock_trend() const { return clock_trend_; }
   const Limits& limits() const { return config_.limits; }
   bool shedding() const { return state_.shedding; }
 
@@ -58,6 +61,7 @@ class Governor {
   CostModel costs_;
   Policy policy_;
   TemperatureTrend trend_;
+  TemperatureTrend clock_trend_;  // cpu_mhz: a move up is judged at the clock it falls to
   EventRing events_;
   PolicyState state_;
   Decision last_;

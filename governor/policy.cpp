@@ -13,10 +13,23 @@ constexpr double kMemoryStep = 0.75;  // KV memory cap per memory step
 constexpr double kMemoryStepS = 1.0;  // memory steps come at most this often
 constexpr double kMaxBackoff = 8.0;   // moves up wait at most this many dwell times
 constexpr double kPowerBand = 0.95;   // power derating ends below cap x this
+constexpr double kLateLoad = 10.0;    // a request needing more x its time left is out of time
 
 double freq_ratio(const Snapshot& s) {
   if (!s.cpu_mhz || !s.cpu_max_mhz || *s.cpu_max_mhz <= 0) return 1.0;
   return std::clamp(*s.cpu_mhz / *s.cpu_max_mhz, 0.05, 1.0);
+}
+
+// The clock ratio the forecast expects, never above the one measured now.
+double freq_ratio_ahead(const Snapshot& s, const Forecast& f) {
+  const double now = freq_ratio(s);
+  if (!f.cpu_mhz || !s.cpu_max_mhz || *s.cpu_max_mhz <= 0) return now;
+  return std::min(now, std::clamp(*f.cpu_mhz / *s.cpu_max_mhz, 0.05, 1.0));
+}
+
+// Deadline per token of budget: the smaller, the tighter.
+double ms_per_token(const RequestState& r) {
+  return r.ms_left_to_deadline / std::max(1, r.tokens_left + r.prefill_left);
 }
 
 // On above `on`, off below `off`, unchanged in between.
@@ -52,6 +65,8 @@ struct Policy::Ctx {
   bool dwell_ok = false;
   Decision d;
   double min_energy = 0;  // of the cheapest point: always allowed, however the model has moved
+  bool ahead = false;     // reqs holds the expected next request, fr the clock ahead
+  Forecast ahead_of{};
 };
 
 Policy::Policy(const Space& space, const QualityTable& quality, const CostModel& costs,
@@ -182,6 +197,20 @@ void Policy::update_limits(Ctx& c) const {
   }
 }
 
+// The request that needs the most of its remaining time at `point`, when that is over
+// kLateLoad times it: nearly out of time, it is named with its numbers rather than as a
+// percentage in the thousands. Null otherwise.
+const RequestState* Policy::late(const Ctx& c, size_t point) const {
+  const RequestState* worst = nullptr;
+  double most = kLateLoad;
+  for (const RequestState& r : c.reqs) {
+    if (r.best_effort) continue;
+    const double l = request_load(point, r, c.reqs, c.fr);
+    if (l > most) most = l, worst = &r;
+  }
+  return worst;
+}
+
 // The cause with its numbers, then the knobs that change and the predicted speeds.
 void Policy::explain(Ctx& c) const {
   Decision& d = c.d;
@@ -190,6 +219,7 @@ void Policy::explain(Ctx& c) const {
   const size_t cap = sizeof(d.reason);
   int n = 0;
   const double t = c.snap.temp_c.value_or(0), p = c.pred.value_or(t);
+  const RequestState* late_r = d.pressure == Pressure::kDeadline ? late(c, d.from) : nullptr;
   switch (d.pressure) {
     case Pressure::kHard:
       n = std::snprintf(b, cap, "temp %.1f C >= hard %.0f: shedding", t, L.hard_temp_c);
@@ -207,10 +237,20 @@ void Policy::explain(Ctx& c) const {
                         L.mem_floor_mb.value_or(0));
       break;
     case Pressure::kDeadline:
-      n = std::snprintf(
-          b, cap,
-          "deadline: %.0f%% of a request's time left needed at the current point (clock %.0f%%)",
-          100 * load(d.from, c.reqs, c.fr), 100 * c.fr);
+      n = c.ahead ? std::snprintf(b, cap,
+                                  "deadline ahead: the next request like one of %.0f ms for %d "
+                                  "tokens would need %.0f%% of its time at clock %.0f%%",
+                                  c.in.demand.ms_left_to_deadline, c.in.demand.tokens_left,
+                                  100 * load(d.from, c.reqs, c.fr), 100 * c.fr)
+                  : late_r ? std::snprintf(b, cap,
+                                           "deadline: a request is out of time (%.0f ms left "
+                                           "for %d tokens) at the current point (clock %.0f%%)",
+                                           late_r->ms_left_to_deadline, late_r->tokens_left,
+                                           100 * c.fr)
+                            : std::snprintf(b, cap,
+                                            "deadline: %.0f%% of a request's time left needed "
+                                            "at the current point (clock %.0f%%)",
+                                            100 * load(d.from, c.reqs, c.fr), 100 * c.fr);
       break;
     default:
       n = c.snap.temp_c
@@ -219,6 +259,9 @@ void Policy::explain(Ctx& c) const {
                     "no limit binds (temp %.1f C predicted %.1f < soft %.0f); %.0f%% to spare", t,
                     p, L.soft_temp_c, 100 * L.upgrade_margin)
               : std::snprintf(b, cap, "no limit binds; %.0f%% to spare", 100 * L.upgrade_margin);
+      if (c.ahead && n > 0 && size_t(n) < cap)
+        n += std::snprintf(b + n, cap - size_t(n), " for the next request at clock %.0f%%",
+                           100 * c.fr);
   }
   if (n < 0 || size_t(n) + 4 >= cap) return;
   b[n++] = ';', b[n++] = ' ';
@@ -256,11 +299,57 @@ void Policy::back_off(Ctx& c) const {
     s.up_dwell_s = 0;
 }
 
-Decision Policy::decide(const PolicyState& state, const Snapshot& snap, std::optional<double> pred,
+// The active requests and the one expected next (the remembered demand, arriving now)
+// at the clock the trend expects: the point is left before that request would miss, and a
+// better one is taken only with the margin to spare for it. Without a remembered demand,
+// the active requests alone at that clock.
+void Policy::look_ahead(Ctx& c, bool may_upgrade) const {
+  constexpr size_t kMax = 256;
+  RequestState all[kMax];  // on the stack: no allocation
+  const size_t n = std::min(c.reqs.size(), kMax - 1);
+  std::copy_n(c.reqs.begin(), n, all);
+  const bool expect = c.now - c.in.demand_s <= kDemandMemoryS;
+  // The expected request, as often as needed to reach the concurrency seen.
+  size_t m = n;
+  if (expect) {
+    const size_t peak = std::clamp<size_t>(size_t(std::max(c.in.demand_peak, 1)), n + 1, kMax);
+    while (m < peak) all[m++] = c.in.demand;
+  }
+  Ctx a = c;
+  a.reqs = {all, m};
+  a.fr = freq_ratio_ahead(c.snap, c.ahead_of);
+  a.batch = std::max<int>(1, int(a.reqs.size()));
+  a.ahead = expect;
+  if (expect && load(c.in.point, a.reqs, a.fr) > 1.0) {
+    const size_t to = choose(a, 1.0);
+    finish(a, to, Pressure::kDeadline);
+    c.d = a.d;
+    return;
+  }
+  if (!may_upgrade) return finish(c, c.in.point, Pressure::kNone);
+  const size_t to = choose(a, 1.0 - limits_.upgrade_margin);
+  finish(a, ppl_[to] < ppl_[c.in.point] ? to : c.in.point, Pressure::kBetter);
+  c.d = a.d;
+  if (c.d.changed) c.d.next.last_up_s = c.now;
+}
+
+void Policy::remember(PolicyState& s, const RequestState& r, size_t active, double now) {
+  if (r.best_effort || r.ms_left_to_deadline == kNoLimit) return;
+  const bool stale = now - s.demand_s > kDemandMemoryS;
+  const int32_t together = int32_t(std::min<size_t>(active + 1, 256));
+  s.demand_peak = stale ? together : std::max(s.demand_peak, together);
+  const double mine = ms_per_token(r), kept = ms_per_token(s.demand);
+  if (stale || mine < kept || (mine == kept && r.ms_left_to_ttft <= s.demand.ms_left_to_ttft)) {
+    s.demand = r;
+    s.demand_s = now;
+  }
+}
+
+Decision Policy::decide(const PolicyState& state, const Snapshot& snap, const Forecast& ahead,
                         std::span<const RequestState> reqs, double now) const {
   Ctx c{state,
         snap,
-        pred,
+        ahead.temp_c,
         reqs,
         now,
         freq_ratio(snap),
@@ -270,6 +359,7 @@ Decision Policy::decide(const PolicyState& state, const Snapshot& snap, std::opt
   c.d.from = c.d.point = state.point;
   c.d.next = state;
   c.min_energy = min_energy();
+  c.ahead_of = ahead;
   update_limits(c);
   const PolicyState& s = c.d.next;
   if (s.shedding) {
@@ -287,10 +377,8 @@ Decision Policy::decide(const PolicyState& state, const Snapshot& snap, std::opt
   } else if (load(state.point, reqs, c.fr) > 1.0) {
     finish(c, choose(c, 1.0), Pressure::kDeadline);
     if (c.d.changed) back_off(c);
-  } else if (c.dwell_ok && now - state.since_s >= up_dwell(state)) {
-    const size_t to = choose(c, 1.0 - limits_.upgrade_margin);
-    finish(c, ppl_[to] < ppl_[state.point] ? to : state.point, Pressure::kBetter);
-    if (c.d.changed) c.d.next.last_up_s = now;
+  } else if (c.dwell_ok) {
+    look_ahead(c, now - state.since_s >= up_dwell(state));
   } else {
     finish(c, state.point, Pressure::kNone);
   }

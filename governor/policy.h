@@ -17,6 +17,10 @@
 // (derating a step, lifting it, moving to a better point) waits for the minimum dwell time
 // since the last switch, and moving to a better point needs `upgrade_margin` to spare and
 // backs off (PolicyState::up_dwell_s) when deadlines keep pushing it back down.
+// Looking ahead: a better point must also serve the next request like the tightest one
+// admitted in the last kDemandMemoryS seconds (PolicyState::demand) at the clock the
+// trend expects over the dwell time -- an idle instant on a slowing CPU is not a lighter
+// workload -- and the current point is left before that request would miss, not after.
 // Urgent moves (hard limit, memory floor, a deadline the current point would miss) do not wait.
 #pragma once
 
@@ -42,6 +46,15 @@ struct RequestState {
   double ms_left_to_deadline = kNoLimit;  // until its last token is due
   int32_t prefill_left = 0;               // prompt rows still to evaluate
   bool best_effort = false;  // late is better than refused: never constrains the choice
+};
+
+// How long an admitted request's limits stand for the workload's (PolicyState::demand).
+inline constexpr double kDemandMemoryS = 30.0;
+
+// What the trends expect (nullopt: no forecast).
+struct Forecast {
+  std::optional<double> temp_c;   // the temperature, Limits::horizon_s ahead (its rise)
+  std::optional<double> cpu_mhz;  // the CPU clock over the next dwell time (its fall)
 };
 
 struct Limits {
@@ -79,6 +92,11 @@ struct PolicyState {
   // not flap; back to dwell after a quiet spell.
   double up_dwell_s = 0;  // 0: limits.dwell_s
   double last_up_s = -kNoLimit;
+  // The tightest request admitted within kDemandMemoryS (deadline per token, then ttft),
+  // as it stood at admission: the request the next one is expected to be like.
+  RequestState demand{};
+  double demand_s = -kNoLimit;  // when it was admitted (-inf: none yet)
+  int32_t demand_peak = 0;      // most requests active at once, the admitted one included
 };
 
 struct Decision {
@@ -104,15 +122,17 @@ class Policy {
   Policy(const Space& space, const QualityTable& quality, const CostModel& costs,
          const Limits& limits);
 
-  // temp_predicted_c: the trend's prediction `limits.horizon_s` ahead (nullopt: none);
-  // the soft limit is judged on it (smoothed), the hard limit on the sample itself.
-  // Never allocates.
-  Decision decide(const PolicyState& state, const Snapshot& snap,
-                  std::optional<double> temp_predicted_c, std::span<const RequestState> requests,
-                  double now_s) const;
+  // The soft limit is judged on ahead.temp_c (smoothed), the hard limit on the sample
+  // itself; ahead.cpu_mhz bounds the clock a move up is judged at. Never allocates.
+  Decision decide(const PolicyState& state, const Snapshot& snap, const Forecast& ahead,
+                  std::span<const RequestState> requests, double now_s) const;
   // Whether `incoming` can be taken beside `active` under the current state.
   Admission admit(const PolicyState& state, const Snapshot& snap, const RequestState& incoming,
                   std::span<const RequestState> active) const;
+  // An admitted request at now_s beside `active` others: kept in state.demand when it is
+  // the tightest in memory, and the peak of concurrent requests with it.
+  static void remember(PolicyState& state, const RequestState& admitted, size_t active,
+                       double now_s);
 
   // The largest predicted / allowed time over the requests that are not best effort
   // (<= 1: every limit met); 0 without such requests.
@@ -131,6 +151,8 @@ class Policy {
   size_t choose(const Ctx& c, double max_load) const;
   void derate_step(Ctx& c) const;
   void finish(Ctx& c, size_t to, Pressure why) const;
+  void look_ahead(Ctx& c, bool may_upgrade) const;
+  const RequestState* late(const Ctx& c, size_t point) const;
   void explain(Ctx& c) const;
   double request_load(size_t point, const RequestState& r, std::span<const RequestState> all,
                       double fr) const;

@@ -49,4 +49,10 @@ std::optional<double> TemperatureTrend::predict(double horizon_s) const {
   return f->now_c + std::max(0.0, f->slope) * horizon_s;
 }
 
+std::optional<double> TemperatureTrend::predict_low(double horizon_s) const {
+  auto f = fit();
+  if (!f) return latest();
+  return std::min(*latest(), f->now_c + std::min(0.0, f->slope) * horizon_s);
+}
+
 }  // namespace airt::governor

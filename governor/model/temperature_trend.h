@@ -1,6 +1,7 @@
 // A short-horizon temperature prediction: the least-squares slope of the samples of the
 // last window_s seconds, extrapolated, so the governor derates before the soft limit
-// rather than after it. A fixed ring of samples; no allocation after construction.
+// rather than after it. The same fit forecasts the CPU clock, whose danger is the other
+// direction (predict_low). A fixed ring of samples; no allocation after construction.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +25,10 @@ class TemperatureTrend {
   // fit, not the latest sample, so a noisy sensor does not flip the limits; without a
   // fit yet, the latest sample. nullopt: no samples.
   std::optional<double> predict(double horizon_s) const;
+  // The mirror image for a value whose fall is the risk (the CPU clock): the fitted line
+  // now plus a falling slope x horizon, never above the latest sample (a rising clock is
+  // taken when measured). nullopt: no samples.
+  std::optional<double> predict_low(double horizon_s) const;
   std::optional<double> latest() const;
   std::optional<Fit> fit() const;
 

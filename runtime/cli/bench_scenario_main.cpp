@@ -1,5 +1,6 @@
 // airt bench --scenario: the command line, the set-up (model, ladder, in-process
 // calibration, quality), one run per policy, and the outputs.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,12 +24,14 @@ constexpr const char* kHelp =
     "  --trace FILE.csv   t_s,temp_c,power_w,mem_avail_mb,cpu_mhz (default: built in;\n"
     "                     throttle 50 -> 85 C, 2400 -> 1500 MHz over 90 s, as bench/traces/)\n"
     "  --requests N       requests over the trace (default: one every --every S)\n"
-    "  --every S          seconds between requests (default: 0.8 x the best point's request time)\n"
+    "  --every S          seconds between requests (default: 0.8 x the best point's request\n"
+    "                     time, at least 1.2 x the cheapest point's at the trace's slowest clock)\n"
     "  --prompt N         prompt tokens (default 16)\n"
     "  --max-tokens N     generated tokens per request (throttle 16, memory 48)\n"
     "  --ttft-ms MS       first token due (default: half the deadline)\n"
     "  --deadline-ms MS   last token due (default: 1.25 x the best point's predicted request\n"
-    "                     time at the full clock, from the calibration)\n"
+    "                     time at the full clock, at least 1.5 x the cheapest point's at the\n"
+    "                     slowest clock; from the calibration)\n"
     "  --slots N          requests decoded together (throttle 2, memory 4)\n"
     "  --profile P.json   latency profile (airt bench --calibrate; default: calibrate now)\n"
     "  --mem-floor-mb MB  memory: the governor's floor (default 512)\n"
@@ -125,22 +128,41 @@ Status load(ScenarioOptions& o, Setup& s) {
   return {};
 }
 
-// Defaults from the calibrated cost of the best point at the full clock: the deadline
-// 1.25 x a request's time there (met at the full clock, missed below ~1920 of 2400 MHz,
-// i.e. over the last ~48 s of the default trace; a tier at 0.6 of the cost still meets
-// it at 1500 MHz), the first token due at half of it, a request every 0.8 x that time
-// (two slots absorb the overlap).
+// The slowest clock of the trace as a fraction of its maximum (1 without a clock column).
+double slowest_clock(const governor::Trace& t) {
+  using governor::Quantity;
+  if (!t.has(Quantity::kCpuFreq)) return 1.0;
+  double lo = 1e300, hi = 0;
+  for (double x = t.start_s(); x <= t.end_s() + 1e-9; x += 0.25) {
+    const double mhz = t.at(Quantity::kCpuFreq, x).value_or(0);
+    const double max = t.at(Quantity::kCpuMaxFreq, x).value_or(0);
+    lo = std::min(lo, mhz);
+    hi = std::max({hi, mhz, max});
+  }
+  return hi > 0 && lo > 0 ? std::clamp(lo / hi, 0.05, 1.0) : 1.0;
+}
+
+// Defaults from the calibrated costs: the deadline 1.25 x a request's time at the best
+// point at the full clock (met there, missed once the clock falls below 80%), the first
+// token due at half of it, a request every 0.8 x that time (two slots absorb the
+// overlap) -- each widened where needed so that the cheapest point still keeps up at
+// the trace's slowest clock: a mix no policy can meet measures nothing.
 void default_mix(ScenarioOptions& o, const Setup& s) {
   RequestMix& m = o.mix;
   if (m.resubmit) return;
   const governor::CostModel cm(*s.space, &s.profile);
-  size_t best = 0;
-  for (size_t i = 1; i < s.ppl.size(); ++i)
+  auto request_ms = [&](size_t i, double fr) {
+    return cm.step_ms(i, 0, m.prompt, fr) + (m.max_tokens - 1) * cm.decode_ms_per_token(i, 1, fr);
+  };
+  size_t best = 0, cheapest = 0;
+  for (size_t i = 1; i < s.ppl.size(); ++i) {
     if (s.ppl[i] < s.ppl[best]) best = i;
-  const double ms = cm.step_ms(best, 0, m.prompt, 1) + (m.max_tokens - 1) * cm.decode_ms_per_token(best, 1, 1);
-  m.deadline_ms = o.deadline >= 0 ? o.deadline : std::ceil(1.25 * ms / 10) * 10;
+    if (request_ms(i, 1) < request_ms(cheapest, 1)) cheapest = i;
+  }
+  const double ms = request_ms(best, 1), slow = request_ms(cheapest, slowest_clock(*s.trace));
+  m.deadline_ms = o.deadline >= 0 ? o.deadline : std::ceil(std::max(1.25 * ms, 1.5 * slow) / 10) * 10;
   m.ttft_ms = o.ttft >= 0 ? o.ttft : std::ceil(m.deadline_ms / 2 / 10) * 10;
-  m.every_s = o.every > 0 ? o.every : std::ceil(0.8 * ms / 100) / 10;
+  m.every_s = o.every > 0 ? o.every : std::ceil(std::max(0.8 * ms, 1.2 * slow) / 100) / 10;
   if (o.mix.requests > 0 && o.every <= 0) m.every_s = (s.trace->end_s() - s.trace->start_s()) / m.requests;
 }
 

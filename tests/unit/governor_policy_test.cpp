@@ -144,6 +144,79 @@ TEST(Policy, MovesUpBackOffWhenDeadlinesKeepPushingDown) {
   EXPECT_NEAR(ups[2] - ups[1], 1.0 + 40.0, 0.6);
 }
 
+// The request mix is remembered at admission: an idle moment between requests does not
+// make the better point look affordable (the next request would miss at it).
+TEST(Policy, AMoveUpMustServeTheNextRequestLikeTheLastAdmitted) {
+  Fixture f;
+  f.config.limits.dwell_s = 5;
+  Governor g(f.space, f.quality, &f.profile, f.config);
+  RequestState tight = decoding(20, 800);  // only q4_0 meets it
+  ASSERT_TRUE(g.admit(snap_at(0), tight, {}).ok);
+  g.decide(snap_at(0), {&tight, 1});
+  ASSERT_EQ(g.point().tier, 1);
+  for (double t = 0.5; t < kDemandMemoryS; t += 0.5) {
+    g.decide(snap_at(t), {});
+    ASSERT_EQ(g.point().tier, 1) << "at " << t << " s: moved up while the demand stands";
+  }
+  // Once the demand is older than the memory, the idle governor moves up.
+  bool up = false;
+  for (double t = kDemandMemoryS; t < kDemandMemoryS + 6 && !up; t += 0.5)
+    up = g.decide(snap_at(t), {}).changed;
+  EXPECT_TRUE(up);
+  EXPECT_EQ(g.point().tier, 0);
+  // A looser request admitted later lets it stay there.
+  RequestState loose = decoding(20, 2000);
+  ASSERT_TRUE(g.admit(snap_at(40), loose, {}).ok);
+  EXPECT_FALSE(g.decide(snap_at(40.5), {&loose, 1}).changed);
+}
+
+// Requests that overlap are expected to overlap again: q8_0 serves one such request
+// alone with 20% to spare, two together with 11% -- under the 15% a move up needs.
+TEST(Policy, AMoveUpMustServeAsManyRequestsAsRanTogether) {
+  for (const int together : {1, 2}) {
+    Fixture f;
+    f.config.limits.dwell_s = 5;
+    Governor g(f.space, f.quality, &f.profile, f.config);
+    std::vector<RequestState> active;
+    for (int i = 0; i < together; ++i) {
+      const RequestState r = decoding(20, 1400);
+      ASSERT_TRUE(g.admit(snap_at(0), r, active).ok);
+      active.push_back(r);
+    }
+    for (RequestState& r : active) r.ms_left_to_deadline = 700;  // late in their run
+    g.decide(snap_at(0.1), active);
+    ASSERT_EQ(g.point().tier, 1) << together << " request(s) pushed it down";
+    bool up = false;
+    for (double t = 0.5; t < 20 && !up; t += 0.5) up = g.decide(snap_at(t), {}).changed;
+    EXPECT_EQ(up, together == 1) << together << " request(s) at once were admitted";
+  }
+}
+
+// A falling clock: the current point is left before the expected request would miss it
+// (the trend over the dwell time), not once an active one already does.
+TEST(Policy, AFallingClockIsJudgedAheadNotAfter) {
+  Fixture f;
+  f.config.limits.dwell_s = 10;
+  Governor g(f.space, f.quality, &f.profile, f.config);
+  // 20 tokens in 1250 ms: q8_0 needs 1120 ms at the full clock (90%), 1250 at 90% of it.
+  RequestState r = decoding(20, 1250);
+  ASSERT_TRUE(g.admit(snap_at(0), r, {}).ok);
+  double down = -1, mhz_at_down = 0;
+  for (double t = 0; t < 10 && down < 0; t += 0.5) {
+    const double mhz = 2400 - 40 * t;  // -40 MHz/s: 2000 MHz (83%) 10 s later
+    const Decision& d = g.decide(snap_at(t, 60, mhz), {&r, 1});
+    ASSERT_LE(g.policy().load(d.from, {&r, 1}, mhz / 2400), 1.0) << "no request misses yet";
+    if (d.changed) {
+      down = t, mhz_at_down = mhz;
+      EXPECT_EQ(d.pressure, Pressure::kDeadline);
+      EXPECT_NE(std::string(d.reason).find("deadline ahead"), std::string::npos) << d.reason;
+    }
+  }
+  ASSERT_GT(down, 0) << "left q8_0 on the trend";
+  EXPECT_EQ(g.point().tier, 1);
+  EXPECT_GT(mhz_at_down, 0.9 * 2400) << "before the clock reached the point where it misses";
+}
+
 TEST(Policy, DoesNotOscillateOnANoisyTrace) {
   Fixture f;
   f.config.limits.dwell_s = 10;
