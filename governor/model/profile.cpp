@@ -1,5 +1,9 @@
 #include "governor/model/profile.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+
 #include <cjson/cJSON.h>
 
 #include <memory>
@@ -195,6 +199,13 @@ Result<Profile> parse_profile(std::string_view json, const std::string& name) {
 Result<Profile> load_profile(const std::string& path) {
   std::string text = AIRT_TRY(read_file(path));
   return parse_profile(text, path);
+}
+
+Result<std::optional<Profile>> load_profile_if_present(const std::string& path) {
+  struct stat st;
+  if (path.empty() || (::stat(path.c_str(), &st) != 0 && errno == ENOENT)) return std::optional<Profile>();
+  Profile p = AIRT_TRY(load_profile(path));
+  return std::optional<Profile>(std::move(p));
 }
 
 std::string profile_to_json(const Profile& p) {

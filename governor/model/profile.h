@@ -72,6 +72,10 @@ struct Profile {
 // Errors name `name` (the file), the entry and the key: "p.json: points[2].step_ms: ...".
 Result<Profile> parse_profile(std::string_view json, const std::string& name);
 Result<Profile> load_profile(const std::string& path);
+// load_profile where the file exists; nullopt where it does not (a calibration not yet
+// run), an error where it exists but cannot be read or parsed (one silently ignored would
+// be a surprise).
+Result<std::optional<Profile>> load_profile_if_present(const std::string& path);
 std::string profile_to_json(const Profile& p);
 // Sets the tier perplexities and window and KV ratios the profile measured into `q`;
 // figures it did not measure keep whatever `q` had, placeholders included.

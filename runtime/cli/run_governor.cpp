@@ -1,7 +1,5 @@
 #include "runtime/cli/run_governor.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -69,15 +67,15 @@ Result<governor::Sensors> sensors(const RunGovernorOptions& o, double& start_s) 
 // there. A named file that is missing or invalid is an error; a missing default is not.
 Result<std::optional<governor::Profile>> profile(const RunGovernorOptions& o) {
   const std::string path = o.profile.empty() ? bench_state_dir() + "/" + kProfileFile : o.profile;
-  struct stat st;
-  if (o.profile.empty() && ::stat(path.c_str(), &st) != 0) {
-    if (o.verbose) std::fprintf(stderr, "airt: governor: no latency profile at %s; the costs are learned\n", path.c_str());
-    return std::optional<governor::Profile>();
-  }
-  auto p = governor::load_profile(path);
+  auto p = governor::load_profile_if_present(path);
   if (!p.ok()) return errorf(p.error().code, "--governor-profile: %s", p.error().message.c_str());
-  if (o.verbose) std::fprintf(stderr, "airt: governor: latency profile %s (%zu points)\n", path.c_str(), p->points.size());
-  return std::optional<governor::Profile>(std::move(*p));
+  // A file named on the command line must be there; the default one may not be yet.
+  if (!*p && !o.profile.empty())
+    return errorf(Error::kIoNotFound, "--governor-profile: %s: no such file (airt bench --calibrate writes one)",
+                  path.c_str());
+  if (o.verbose && !*p) std::fprintf(stderr, "airt: governor: no latency profile at %s; the costs are learned\n", path.c_str());
+  if (o.verbose && *p) std::fprintf(stderr, "airt: governor: latency profile %s (%zu points)\n", path.c_str(), (*p)->points.size());
+  return p;
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "runtime/service/service_governor.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <optional>
 
@@ -64,18 +62,14 @@ engine::GovernedSpaceOptions space_options(const engine::Engine& e, const Govern
 // governor.profile where the file is there; an unreadable or invalid one is an error
 // naming it (a calibration silently ignored would be a surprise).
 Result<std::optional<governor::Profile>> profile(const GovernorServiceConfig& c) {
-  struct stat st;
-  if (c.profile.empty()) return std::optional<governor::Profile>();
-  if (::stat(c.profile.c_str(), &st) != 0) {
+  auto p = governor::load_profile_if_present(c.profile);
+  if (!p.ok()) return errorf(p.error().code, "governor.profile: %s", p.error().message.c_str());
+  if (!*p && !c.profile.empty())
     AIRT_LOG_INFO("governor: no latency profile at %s (airt bench --calibrate writes one); the cost model starts "
                   "from its defaults and learns online",
                   c.profile.c_str());
-    return std::optional<governor::Profile>();
-  }
-  auto p = governor::load_profile(c.profile);
-  if (!p.ok()) return errorf(p.error().code, "governor.profile: %s", p.error().message.c_str());
-  AIRT_LOG_INFO("governor: latency profile %s (%zu points)", c.profile.c_str(), p->points.size());
-  return std::optional<governor::Profile>(std::move(*p));
+  if (*p) AIRT_LOG_INFO("governor: latency profile %s (%zu points)", c.profile.c_str(), (*p)->points.size());
+  return p;
 }
 
 }  // namespace
