@@ -166,35 +166,43 @@ VulkanBackend::Layout VulkanBackend::layout(const Model& m, const BackendParams&
 
 void VulkanBackend::plan_regions(const Model& m, const BackendParams& p, MemoryPlan& plan) {
   const std::optional<hal::vk::DeviceInfo> dev = planned_device(p);
-  std::vector<bool> imported(size_t(m.n_tiers()), false);
+  std::vector<std::string> why(size_t(m.n_tiers()), "no Vulkan device to ask");
   for (int32_t t = 0; t < m.n_tiers() && dev; ++t) {
     const hal::vk::Features on = dev->features() & hal::vk::kFeatureAll & ~p.masked;
-    imported[size_t(t)] = import_range(m.tier(t), *dev, on).why_not.empty();
+    why[size_t(t)] = import_range(m.tier(t), *dev, on).why_not;
   }
-  add_regions(m, p, imported, plan);
+  add_regions(m, p, why, plan);
 }
 
 void VulkanBackend::plan(MemoryPlan& plan) const {
   if (weights_.size() != size_t(model_.n_tiers())) return plan_regions(model_, p_, plan);
-  std::vector<bool> imported;
-  for (const hal::vk::Buffer& b : weights_) imported.push_back(b.imported());
-  add_regions(model_, p_, imported, plan);
+  std::vector<std::string> why;
+  for (int32_t t = 0; t < model_.n_tiers(); ++t) {
+    if (weights_[size_t(t)].imported()) {
+      why.emplace_back();
+      continue;
+    }
+    why.push_back(import_range(model_.tier(t), ctx_->info(), ctx_->features()).why_not);
+    if (why.back().empty()) why.back() = "the import failed at bind, as logged";
+  }
+  add_regions(model_, p_, why, plan);
 }
 
-void VulkanBackend::add_regions(const Model& m, const BackendParams& p, const std::vector<bool>& imported,
+void VulkanBackend::add_regions(const Model& m, const BackendParams& p, const std::vector<std::string>& copy_why,
                                 MemoryPlan& plan) {
   const Hparams& hp = m.hparams();
-  char d[200];
+  char d[512];
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
     const std::string name = std::string("vulkan weights ") + m.tier_name(t);
     const uint64_t bytes = tier_bytes(m.tier(t).weights);
-    if (imported[size_t(t)]) {
+    if (copy_why[size_t(t)].empty()) {
       // The bytes are the mapped weights' region already counted: none of its own.
       std::snprintf(d, sizeof d, "%s of %s's mapping imported in place, no copy", format_bytes(bytes).c_str(),
                     m.tier(t).file->path().c_str());
       plan.add(name, 0, RegionKind::kMapped, d);
     } else {
-      std::snprintf(d, sizeof d, "a copy of %s, uploaded once", m.tier(t).file->path().c_str());
+      std::snprintf(d, sizeof d, "a copy of %s, uploaded once (%s)", m.tier(t).file->path().c_str(),
+                    copy_why[size_t(t)].c_str());
       plan.add(name, bytes, RegionKind::kDevice, d);
     }
   }

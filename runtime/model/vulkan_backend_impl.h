@@ -53,7 +53,9 @@ class VulkanBackend final : public Backend {
  private:
   VulkanBackend(const Model& m, const BackendParams& p) : model_(m), p_(p) {}
   Status create_kernels();
-  static void add_regions(const Model& m, const BackendParams& p, const std::vector<bool>& imported, MemoryPlan& plan);
+  // Tier t's weights: imported (mapped) where copy_why[t] is empty, else a device copy.
+  static void add_regions(const Model& m, const BackendParams& p, const std::vector<std::string>& copy_why,
+                          MemoryPlan& plan);
   Status upload_tier(int32_t t);
   // Where tensor `w` of tier t lives in that tier's weight buffer.
   VkRef weight(const WeightTensor& w) const;

@@ -81,6 +81,7 @@ TEST(VulkanImport, PlanShowsWeightsMappedAndDeviceBytesDropByTheirSize) {
   EXPECT_EQ(a->bytes, 0u) << "the mapped weights are counted once, by the model's own region";
   EXPECT_NE(a->detail.find("imported in place"), std::string::npos) << a->detail;
   EXPECT_EQ(b->kind, RegionKind::kDevice);
+  EXPECT_NE(b->detail.find("host import masked"), std::string::npos) << b->detail;
   EXPECT_GE(b->bytes, (*m)->tier(0).weight_bytes);
   EXPECT_EQ(off.device_bytes() - on.device_bytes(), b->bytes);
   EXPECT_EQ(on.mapped_bytes(), off.mapped_bytes());

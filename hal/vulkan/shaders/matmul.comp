@@ -1,7 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // types: f32 f16 q8_0 q4_0 q5_0 q4_k q6_k
-// variants: f16
+// variants: f16@f16
 //
 // out[col][row] = W row · X column for many columns (prefill): a workgroup computes a
 // 32 x 32 tile of outputs, each invocation a 4 x 4 block of it, staging 32-element slices

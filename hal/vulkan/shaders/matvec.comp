@@ -1,7 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // types: f32 f16 q8_0 q4_0 q5_0 q4_k q6_k
-// variants: sg dot sg+dot f16 sg+f16
+// variants: sg dot sg+dot f16@f16 sg+f16@f16
 //
 // out[col][row] = W row `row` · X column `col`: one workgroup per (row, column), its
 // invocations striding over the row's units, then one workgroup sum. For decode (one
