@@ -6,6 +6,7 @@
 // there is none, and the import cases where the device cannot import.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -85,6 +86,7 @@ TEST(VulkanImport, PlanShowsWeightsMappedAndDeviceBytesDropByTheirSize) {
   EXPECT_GE(b->bytes, (*m)->tier(0).weight_bytes);
   EXPECT_EQ(off.device_bytes() - on.device_bytes(), b->bytes);
   EXPECT_EQ(on.mapped_bytes(), off.mapped_bytes());
+  std::printf("%s: device total %zu B imported, %zu B copying\n", path.c_str(), on.device_bytes(), off.device_bytes());
 }
 
 struct Loaded {
