@@ -68,8 +68,9 @@ Result<Buffer> Buffer::create(Context& ctx, uint64_t bytes, MemoryKind kind, con
 Result<Buffer> Buffer::import_host(Context& ctx, const void* host, uint64_t bytes, const char* name) {
   const uint64_t align = ctx.info().min_import_alignment;
   if (!ctx.has(kFeatureHostImport) || !ctx.host_pointer_properties())
-    return errorf(Error::kBackendUnsupported, "vulkan: %s: %s cannot import host memory (no VK_EXT_external_memory_host, "
-                  "or masked)", name, ctx.info().name.c_str());
+    return errorf(Error::kBackendUnsupported,
+                  "vulkan: %s: %s cannot import host memory (no VK_EXT_external_memory_host, or masked)", name,
+                  ctx.info().name.c_str());
   if (align == 0 || reinterpret_cast<uintptr_t>(host) % align || bytes == 0 || bytes % align)
     return errorf(Error::kInternal, "vulkan: %s: %llu bytes at %p are not whole %llu-byte import units", name,
                   static_cast<unsigned long long>(bytes), host, static_cast<unsigned long long>(align));
@@ -87,12 +88,14 @@ Result<Buffer> Buffer::import_host(Context& ctx, const void* host, uint64_t byte
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(ctx.device(), b.buffer_, &req);
   VkMemoryHostPointerPropertiesEXT hp{VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
-  AIRT_VK(ctx.host_pointer_properties()(ctx.device(), VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT, host, &hp),
+  AIRT_VK(ctx.host_pointer_properties()(ctx.device(), VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT,
+                                        host, &hp),
           "vkGetMemoryHostPointerPropertiesEXT");
   const int type = ctx.memory_type(req.memoryTypeBits & hp.memoryTypeBits, 0);
   if (type < 0 || req.size > bytes)
-    return errorf(Error::kBackendUnsupported, "vulkan: %s: %s has no memory type a storage buffer over this host memory "
-                  "can use", name, ctx.info().name.c_str());
+    return errorf(Error::kBackendUnsupported,
+                  "vulkan: %s: %s has no memory type a storage buffer over this host memory can use", name,
+                  ctx.info().name.c_str());
   VkImportMemoryHostPointerInfoEXT import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
   import.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
   import.pHostPointer = const_cast<void*>(host);  // the shaders only read it

@@ -83,8 +83,10 @@ void print_vulkan_text(int bw_mib) {
     std::printf("           subgroup %u%s, fp16 %s, int8 dot %s%s, shared memory %s\n", d.subgroup_size,
                 d.subgroup_arithmetic ? " (arithmetic)" : "", d.fp16 ? "yes" : "no", d.int_dot ? "yes" : "no",
                 d.int_dot_accelerated ? " (accelerated)" : "", format_bytes(d.max_shared_memory).c_str());
-    std::printf("           host import %s\n", (d.features() & hal::vk::kFeatureHostImport) ? "yes (weights mapped, no copy)"
-                                            : d.host_import ? "no (discrete: weights copied)" : "no (weights copied)");
+    const bool can_import = d.features() & hal::vk::kFeatureHostImport;
+    std::printf("           host import %s\n", can_import       ? "yes (weights mapped, no copy)"
+                                            : d.host_import ? "no (discrete: weights copied)"
+                                                            : "no (weights copied)");
     std::printf("           %s\n", skip.empty() ? "a candidate for --backend auto" : skip.c_str());
     if (bw_mib <= 0) continue;
     std::string why;
@@ -113,7 +115,8 @@ void print_vulkan_json(int bw_mib) {
                 "\"shared_memory\": %u, \"host_import\": %s, \"auto_skip\": \"%s\"",
                 d.unified_memory ? "true" : "false", d.subgroup_size, d.fp16 ? "true" : "false",
                 d.int_dot ? "true" : "false", d.max_shared_memory,
-                (d.features() & hal::vk::kFeatureHostImport) ? "true" : "false", json_escape(hal::vk::auto_skip_reason(d)).c_str());
+                (d.features() & hal::vk::kFeatureHostImport) ? "true" : "false",
+                json_escape(hal::vk::auto_skip_reason(d)).c_str());
     if (bw_mib > 0) {
       std::string why;
       const double gbs = vulkan_bandwidth_gbs(d.index, bw_mib, why);

@@ -44,7 +44,8 @@ float score(uint key, uint e0) {
     // f16 key · f16-rounded query in runs of kRun f16 products (common.glsl).
     for (uint i0 = 0u; i0 < p.hd; i0 += kRun) {
       float16_t part = float16_t(0.0);
-      for (uint i = i0; i < min(i0 + kRun, p.hd); ++i) part += float16_t(whalf_f32(k + 2u * (e0 + i))) * float16_t(qh_[i]);
+      for (uint i = i0; i < min(i0 + kRun, p.hd); ++i)
+        part += float16_t(whalf_f32(k + 2u * (e0 + i))) * float16_t(qh_[i]);
       s += float(part);
     }
 #else
