@@ -37,6 +37,7 @@ if(AIRT_HAVE_VULKAN)
   # A shader's first lines may ask for several builds of it:
   #   // types: f32 q4_0        one per weight type: NAME_f32 (-DTYPE_F32), NAME_q4_0, ...
   #   // variants: sg sg+dot    besides the plain one: NAME_sg (-DAIRT_SUBGROUPS), NAME_sg_dot
+  #   // variants: f16@f16      a variant built for one type only (here NAME_f16_f16)
   # (sg: subgroup arithmetic, f16: fp16 arithmetic, dot: integer dot products.) The host
   # picks a build by name from the features its Context has on.
   set(_flag_sg AIRT_SUBGROUPS)
@@ -61,6 +62,17 @@ if(AIRT_HAVE_VULKAN)
           string(TOUPPER ${type} _up)
           set(name ${name}_${type})
           list(APPEND defs -DTYPE_${_up}=1)
+        endif()
+        set(_only)
+        string(FIND "${variant}" "@" _at)
+        if(_at GREATER -1)
+          string(SUBSTRING "${variant}" 0 ${_at} _v)
+          math(EXPR _at "${_at} + 1")
+          string(SUBSTRING "${variant}" ${_at} -1 _only)
+          set(variant ${_v})
+        endif()
+        if(_only AND NOT _only STREQUAL type)
+          continue()
         endif()
         if(NOT variant STREQUAL "-")
           string(REPLACE "+" ";" _parts ${variant})

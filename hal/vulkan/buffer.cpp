@@ -65,6 +65,50 @@ Result<Buffer> Buffer::create(Context& ctx, uint64_t bytes, MemoryKind kind, con
   return b;
 }
 
+Result<Buffer> Buffer::import_host(Context& ctx, const void* host, uint64_t bytes, const char* name) {
+  const uint64_t align = ctx.info().min_import_alignment;
+  if (!ctx.has(kFeatureHostImport) || !ctx.host_pointer_properties())
+    return errorf(Error::kBackendUnsupported,
+                  "vulkan: %s: %s cannot import host memory (no VK_EXT_external_memory_host, or masked)", name,
+                  ctx.info().name.c_str());
+  if (align == 0 || reinterpret_cast<uintptr_t>(host) % align || bytes == 0 || bytes % align)
+    return errorf(Error::kInternal, "vulkan: %s: %llu bytes at %p are not whole %llu-byte import units", name,
+                  static_cast<unsigned long long>(bytes), host, static_cast<unsigned long long>(align));
+  Buffer b;
+  b.ctx_ = &ctx;
+  b.bytes_ = bytes;
+  b.imported_ = true;
+  VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+  ext.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+  VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, &ext};
+  bi.size = bytes;
+  bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
+  bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  AIRT_VK(vkCreateBuffer(ctx.device(), &bi, nullptr, &b.buffer_), name);
+  VkMemoryRequirements req;
+  vkGetBufferMemoryRequirements(ctx.device(), b.buffer_, &req);
+  VkMemoryHostPointerPropertiesEXT hp{VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+  AIRT_VK(ctx.host_pointer_properties()(ctx.device(), VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT,
+                                        host, &hp),
+          "vkGetMemoryHostPointerPropertiesEXT");
+  const int type = ctx.memory_type(req.memoryTypeBits & hp.memoryTypeBits, 0);
+  if (type < 0 || req.size > bytes)
+    return errorf(Error::kBackendUnsupported,
+                  "vulkan: %s: %s has no memory type a storage buffer over this host memory can use", name,
+                  ctx.info().name.c_str());
+  VkImportMemoryHostPointerInfoEXT import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
+  import.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+  import.pHostPointer = const_cast<void*>(host);  // the shaders only read it
+  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &import};
+  ai.allocationSize = bytes;
+  ai.memoryTypeIndex = uint32_t(type);
+  AIRT_VK(vkAllocateMemory(ctx.device(), &ai, nullptr, &b.memory_), name);
+  AIRT_VK(vkBindBufferMemory(ctx.device(), b.buffer_, b.memory_, 0), name);
+  b.device_local_ = ctx.memory_flags(uint32_t(type)) & kDeviceLocal;
+  b.host_ = host;
+  return b;
+}
+
 Buffer::~Buffer() { release(); }
 
 Buffer::Buffer(Buffer&& o) noexcept { *this = std::move(o); }
@@ -78,6 +122,8 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
   bytes_ = std::exchange(o.bytes_, 0);
   mapped_ = std::exchange(o.mapped_, nullptr);
   device_local_ = std::exchange(o.device_local_, false);
+  imported_ = std::exchange(o.imported_, false);
+  host_ = std::exchange(o.host_, nullptr);
   return *this;
 }
 
@@ -90,6 +136,8 @@ void Buffer::release() {
   buffer_ = VK_NULL_HANDLE;
   memory_ = VK_NULL_HANDLE;
   mapped_ = nullptr;
+  imported_ = false;
+  host_ = nullptr;
 }
 
 Status Buffer::check_range(uint64_t offset, uint64_t n, const char* what) const {
@@ -103,6 +151,7 @@ Status Buffer::check_range(uint64_t offset, uint64_t n, const char* what) const 
 
 Status Buffer::upload(uint64_t offset, const void* src, uint64_t n) {
   AIRT_TRY(check_range(offset, n, "upload"));
+  if (imported_) return errorf(Error::kInternal, "vulkan: upload into imported host memory, which is read-only");
   if (n == 0) return ok_status();
   if (mapped_) {
     std::memcpy(static_cast<char*>(mapped_) + offset, src, n);
@@ -121,8 +170,8 @@ Status Buffer::upload(uint64_t offset, const void* src, uint64_t n) {
 Status Buffer::download(uint64_t offset, void* dst, uint64_t n) const {
   AIRT_TRY(check_range(offset, n, "download"));
   if (n == 0) return ok_status();
-  if (mapped_) {
-    std::memcpy(dst, static_cast<const char*>(mapped_) + offset, n);
+  if (mapped_ || host_) {
+    std::memcpy(dst, static_cast<const char*>(mapped_ ? mapped_ : host_) + offset, n);
     return ok_status();
   }
   Buffer staging = AIRT_TRY(Buffer::create(*ctx_, n, MemoryKind::kHost, "download staging"));

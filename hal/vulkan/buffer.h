@@ -5,6 +5,8 @@
 // download() are memcpy. Otherwise upload()/download() go through a temporary staging
 // buffer and a one-shot copy (start-up and test paths, not the token loop). kHost buffers
 // are host-visible (cached where possible): for results the host reads every step.
+// Imported buffers (import_host) are host memory the caller owns, bound in place: no
+// allocation, no copy, read-only for both sides.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -25,6 +27,13 @@ class Buffer {
   Buffer() = default;
   // `name` is used in error messages only ("kv cache", "weights blk.3").
   static Result<Buffer> create(Context& ctx, uint64_t bytes, MemoryKind kind, const char* name);
+  // `bytes` of host memory at `host` as a storage buffer (VK_EXT_external_memory_host),
+  // where ctx has kFeatureHostImport: `host` and `bytes` multiples of the device's
+  // min_import_alignment. The memory must stay mapped and unchanged until the Buffer is
+  // destroyed (a read-only file mapping serves: the shaders only read it). Fails, naming
+  // why, where the driver refuses the pointer (some pin pages for writing, which a
+  // read-only mapping refuses): the caller then copies instead.
+  static Result<Buffer> import_host(Context& ctx, const void* host, uint64_t bytes, const char* name);
   ~Buffer();
   Buffer(Buffer&& o) noexcept;
   Buffer& operator=(Buffer&& o) noexcept;
@@ -37,6 +46,7 @@ class Buffer {
   // but the host may read only after the GPU work that wrote it has been waited for.
   void* mapped() const { return mapped_; }
   bool device_local() const { return device_local_; }
+  bool imported() const { return imported_; }  // import_host(): upload() refuses
 
   // Copies host bytes in / out at `offset`; waits for the copy to finish.
   Status upload(uint64_t offset, const void* src, uint64_t n);
@@ -52,6 +62,8 @@ class Buffer {
   uint64_t bytes_ = 0;
   void* mapped_ = nullptr;
   bool device_local_ = false;
+  bool imported_ = false;
+  const void* host_ = nullptr;  // imported: the caller's memory (read by download())
 };
 
 // A slice of a buffer bound to one shader binding. size 0 = to the end of the buffer.

@@ -8,17 +8,6 @@
 namespace airt::hal::vk {
 namespace {
 
-int type_rank(DeviceType t) {
-  switch (t) {
-    case DeviceType::kDiscrete: return 0;
-    case DeviceType::kIntegrated: return 1;
-    case DeviceType::kVirtual: return 2;
-    case DeviceType::kOther: return 3;
-    case DeviceType::kCpu: return 4;
-  }
-  return 5;
-}
-
 // The first queue family that can run compute shaders (compute-only families first: they
 // are the asynchronous compute queues that do not compete with a display).
 Result<uint32_t> compute_family(VkPhysicalDevice pd, const std::string& name) {
@@ -49,13 +38,9 @@ Result<std::unique_ptr<Context>> Context::create(int gpu_index, Features mask) {
                   gpu_index, n, n - 1);
   int pick = gpu_index;
   if (pick < 0) {
-    int best_rank = 99;
-    for (uint32_t i = 0; i < n; ++i) {
-      const DeviceInfo d = query_device(pds[i], int(i));
-      if (d.api_version < VK_API_VERSION_1_2 || type_rank(d.type) >= best_rank) continue;
-      best_rank = type_rank(d.type);
-      pick = int(i);
-    }
+    std::vector<DeviceInfo> devices;
+    for (uint32_t i = 0; i < n; ++i) devices.push_back(query_device(pds[i], int(i)));
+    pick = best_device(devices);
     if (pick < 0) return errorf(Error::kBackendUnsupported, "no Vulkan device supports Vulkan 1.2 (see airt info)");
   }
   AIRT_TRY(ctx->open(pds[pick], mask));
@@ -102,6 +87,9 @@ Status Context::create_device(Features mask) {
     on12.pNext = &dot;
     if (info_.api_version < VK_API_VERSION_1_3) extensions.push_back("VK_KHR_shader_integer_dot_product");
   }
+  if (features_ & kFeatureHostImport) {
+    extensions.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+  }
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = queue_family_;
@@ -113,6 +101,12 @@ Status Context::create_device(Features mask) {
   dci.enabledExtensionCount = uint32_t(extensions.size());
   dci.ppEnabledExtensionNames = extensions.data();
   AIRT_VK(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+  if (features_ & kFeatureHostImport) {
+    // An extension function: the loader's link library does not export it.
+    host_pointer_properties_ = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(
+        vkGetDeviceProcAddr(device_, "vkGetMemoryHostPointerPropertiesEXT"));
+    if (!host_pointer_properties_) features_ &= ~kFeatureHostImport;
+  }
   return ok_status();
 }
 

@@ -44,6 +44,9 @@ class Context {
   int memory_type(uint32_t type_bits, VkMemoryPropertyFlags want) const;
   VkMemoryPropertyFlags memory_flags(uint32_t type) const { return memory_.memoryTypes[type].propertyFlags; }
 
+  // VK_EXT_external_memory_host's query, while kFeatureHostImport is on (else null).
+  PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties() const { return host_pointer_properties_; }
+
   // Submits one recorded command buffer to the queue and waits for it to finish.
   Status submit_and_wait(VkCommandBuffer cb);
   // A primary command buffer from the pool, begun for one submission (staging copies).
@@ -72,6 +75,7 @@ class Context {
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_{};
+  PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties_ = nullptr;
 };
 
 }  // namespace airt::hal::vk

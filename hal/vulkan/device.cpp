@@ -1,6 +1,7 @@
 #include "hal/vulkan/device.h"
 
 #include <cstring>
+#include <utility>
 
 #include "hal/vulkan/vk_check.h"
 
@@ -27,6 +28,7 @@ std::string features_name(Features f) {
   add(kFeatureFp16, "fp16");
   add(kFeatureIntDot, "int-dot");
   add(kFeatureSubgroups, "subgroups");
+  add(kFeatureHostImport, "host-import");
   return s.empty() ? "none" : s;
 }
 
@@ -35,6 +37,7 @@ Features DeviceInfo::features() const {
   if (fp16) f |= kFeatureFp16;
   if (int_dot) f |= kFeatureIntDot;
   if (subgroup_arithmetic) f |= kFeatureSubgroups;
+  if (host_import && (unified_memory || type == DeviceType::kCpu)) f |= kFeatureHostImport;
   return f;
 }
 
@@ -192,12 +195,17 @@ DeviceInfo query_device(VkPhysicalDevice pd, int index) {
 
   const bool dot_ext = base.apiVersion >= VK_API_VERSION_1_3 || has_extension(pd, "VK_KHR_shader_integer_dot_product");
   VkPhysicalDeviceShaderIntegerDotProductProperties dot_props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES};
+  d.host_import = has_extension(pd, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+  VkPhysicalDeviceExternalMemoryHostPropertiesEXT host_props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
   VkPhysicalDeviceVulkan11Properties p11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES};
   VkPhysicalDeviceVulkan12Properties p12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES};
   p11.pNext = &p12;
   if (dot_ext) p12.pNext = &dot_props;
+  if (d.host_import) host_props.pNext = std::exchange(p11.pNext, &host_props);
   VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &p11};
   vkGetPhysicalDeviceProperties2(pd, &props);
+  d.min_import_alignment = d.host_import ? host_props.minImportedHostPointerAlignment : 0;
   d.driver_name = p12.driverName;
   d.driver_info = p12.driverInfo;
   d.subgroup_size = p11.subgroupSize;
@@ -233,6 +241,32 @@ Result<std::vector<DeviceInfo>> enumerate_devices() {
   if (r != VK_SUCCESS && r != VK_INCOMPLETE && r != VK_ERROR_INITIALIZATION_FAILED)
     return vk_error(r, "vkEnumeratePhysicalDevices");
   return out;
+}
+
+namespace {
+
+int type_rank(DeviceType t) {
+  switch (t) {
+    case DeviceType::kDiscrete: return 0;
+    case DeviceType::kIntegrated: return 1;
+    case DeviceType::kVirtual: return 2;
+    case DeviceType::kOther: return 3;
+    case DeviceType::kCpu: return 4;
+  }
+  return 5;
+}
+
+}  // namespace
+
+int best_device(const std::vector<DeviceInfo>& devices) {
+  int pick = -1, best_rank = 99;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const DeviceInfo& d = devices[i];
+    if (d.api_version < VK_API_VERSION_1_2 || type_rank(d.type) >= best_rank) continue;
+    best_rank = type_rank(d.type);
+    pick = int(i);
+  }
+  return pick;
 }
 
 std::string auto_skip_reason(const DeviceInfo& d) {

@@ -21,15 +21,20 @@ const char* device_type_name(DeviceType t);
 // Optional device features a Context may use. Masking one off makes the kernels take
 // their portable path, as on a device without it (how the portable shaders are tested).
 using Features = uint32_t;
-// fp16: shaderFloat16 is turned on, but no shader build uses f16 arithmetic yet: f16
-// products round at 2^-11, which puts a matrix product's error (NMSE ~1e-7) above what
-// the conformance tests allow against the CPU (1e-9). f16 data is read exactly either way.
+// fp16: the _f16 shader builds (F16-weight matvec/matmul, attention over f16 K/V) multiply
+// in f16 and sum runs of 8 products in f16, adding the runs in f32: NMSE ~3e-7 against the
+// f32 reference, under their own bound (8 * 2^-22); masked, those ops take the f32 path.
 constexpr Features kFeatureFp16 = 1u << 0;       // fp16 arithmetic in shaders (shaderFloat16)
 constexpr Features kFeatureIntDot = 1u << 1;     // VK_KHR_shader_integer_dot_product
 constexpr Features kFeatureSubgroups = 1u << 2;  // subgroup arithmetic (reductions)
-constexpr Features kFeatureAll = kFeatureFp16 | kFeatureIntDot | kFeatureSubgroups;
+// Host memory imported as device memory (VK_EXT_external_memory_host) on a device that
+// reads host memory at full speed (unified memory, a CPU device): the mapped GGUF weights
+// are bound in place instead of copied. A discrete card would read them over the bus on
+// every product, so it copies them to its own memory instead. Masked: "no host import".
+constexpr Features kFeatureHostImport = 1u << 3;
+constexpr Features kFeatureAll = kFeatureFp16 | kFeatureIntDot | kFeatureSubgroups | kFeatureHostImport;
 
-// "fp16 int-dot subgroups" (the set bits), or "none".
+// "fp16 int-dot subgroups host-import" (the set bits), or "none".
 std::string features_name(Features f);
 
 struct MemoryHeap {
@@ -60,6 +65,8 @@ struct DeviceInfo {
   uint64_t max_storage_range = 0;             // largest bindable storage-buffer range
   bool unified_memory = false;  // a heap both device-local and host-visible
   bool timestamps = false;      // compute queue writes timestamps
+  bool host_import = false;     // VK_EXT_external_memory_host
+  uint64_t min_import_alignment = 0;  // host pointers and sizes imported are multiples of this
   float timestamp_period_ns = 0;
 
   Features features() const;           // the optional features this device has
@@ -74,6 +81,11 @@ Result<std::vector<DeviceInfo>> enumerate_devices();
 // Why `auto` would not pick this device ("llvmpipe is a CPU device, not used by auto"), or
 // an empty string when it is a candidate. Forcing the Vulkan backend can still use it.
 std::string auto_skip_reason(const DeviceInfo& d);
+
+// The device Context::create(kAnyDevice) opens: discrete, then integrated, then virtual,
+// then other, then a CPU device such as lavapipe; the first of a kind. -1 when no device
+// supports Vulkan 1.2.
+int best_device(const std::vector<DeviceInfo>& devices);
 
 // Vulkan 1.2 is what the shaders target (glslc --target-env=vulkan1.2).
 constexpr uint32_t kMinApiMajor = 1, kMinApiMinor = 2;

@@ -122,10 +122,12 @@ uint64_t Ops::matmul_scratch_bytes(DType type, int64_t k, int64_t n) {
   return k_quant(type) ? uint64_t(n) * uint64_t(k / 256) * 81 * 4 : uint64_t(n) * uint64_t(k / 32) * 9 * 4;
 }
 
-Result<const Kernel*> Ops::kernel(const std::string& base, uint32_t bindings, uint32_t push_bytes, bool sg, bool dot) {
+Result<const Kernel*> Ops::kernel(const std::string& base, uint32_t bindings, uint32_t push_bytes, bool sg, bool dot,
+                                  bool f16) {
   std::string name = base;
   if (sg && ctx_.has(kFeatureSubgroups)) name += "_sg";
   if (dot && ctx_.has(kFeatureIntDot)) name += "_dot";
+  if (f16 && ctx_.has(kFeatureFp16)) name += "_f16";
   auto it = kernels_.find(name);
   if (it != kernels_.end()) return &it->second;
   Kernel k = AIRT_TRY(Kernel::create(ctx_, name, bindings, push_bytes, {kWorkgroup}));
@@ -150,13 +152,14 @@ Status Ops::matvec(Recorder& r, const MatmulRefs& a, const BufferRef& xref, uint
   const Bound x = AIRT_TRY(bind(ctx_, xref, 4, x_bytes, "matmul x"));
   const Bound o = AIRT_TRY(bind(ctx_, a.out, 4, uint64_t(((a.n - 1) * out_stride + a.rows) * 4), "matmul out"));
   if (a.n >= kTileMinCols) {
-    const Kernel* k = AIRT_TRY(kernel(std::string("matmul_") + dtype_name(a.type), 3, sizeof(MatmulPush), false, false));
+    const Kernel* k = AIRT_TRY(kernel(std::string("matmul_") + dtype_name(a.type), 3, sizeof(MatmulPush), false, false,
+                                      a.type == DType::kF16));
     const MatmulPush push{uint32_t(a.k), uint32_t(a.rows), uint32_t(a.n), uint32_t(a.row_bytes), w.rest * 2, x.rest,
                           x_words, o.rest, uint32_t(out_stride)};
     AIRT_TRY(r.dispatch(*k, {w.ref, x.ref, o.ref}, &push, groups(a.rows, kTile), groups(a.n, kTile)));
   } else {
     const Kernel* k = AIRT_TRY(kernel(std::string("matvec_") + dtype_name(a.type), 3, sizeof(MatvecPush), true,
-                                      quantized(a.type)));
+                                      quantized(a.type), a.type == DType::kF16));
     const MatvecPush push{uint32_t(a.k), uint32_t(a.rows), uint32_t(a.row_bytes), w.rest * 2, x.rest, x_words,
                           o.rest, uint32_t(out_stride)};
     uint32_t gx, gy;
@@ -277,7 +280,7 @@ Status Ops::attention(Recorder& r, const AttentionRefs& a) {
   const Bound keys = AIRT_TRY(bind(ctx_, a.keys, 4, uint64_t(a.n_keys) * sizeof(KvKey), "attention keys"));
   const Bound rows = AIRT_TRY(bind(ctx_, a.rows, 4, uint64_t(a.n_rows) * 8, "attention rows"));
   const Bound o = AIRT_TRY(bind(ctx_, a.out, 4, o_bytes, "attention out"));
-  const Kernel* k = AIRT_TRY(kernel("attention", 5, sizeof(AttentionPush), true, false));
+  const Kernel* k = AIRT_TRY(kernel("attention", 5, sizeof(AttentionPush), true, false, true));
   const AttentionPush push{uint32_t(a.head_dim), uint32_t(a.n_head / a.n_head_kv), q.rest, uint32_t(q_stride),
                            o.rest, uint32_t(o_stride), uint32_t(a.layer_off + kv.rest * 2), keys.rest, rows.rest,
                            a.scale};

@@ -133,7 +133,9 @@ class Ops {
 
  private:
   // The kernel `name` (plus _sg / _dot per the features and flags), built on first use.
-  Result<const Kernel*> kernel(const std::string& name, uint32_t bindings, uint32_t push_bytes, bool sg, bool dot);
+  // The build of `name` for the features on: _sg, _dot and _f16 where asked and available.
+  Result<const Kernel*> kernel(const std::string& name, uint32_t bindings, uint32_t push_bytes, bool sg, bool dot,
+                               bool f16 = false);
   // X at `x`, x_words words per column, x_bytes in all.
   Status matvec(Recorder& r, const MatmulRefs& a, const BufferRef& x, uint32_t x_words, uint64_t x_bytes);
   Status quantize(Recorder& r, const MatmulRefs& a, DType qtype);

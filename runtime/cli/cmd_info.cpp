@@ -83,6 +83,10 @@ void print_vulkan_text(int bw_mib) {
     std::printf("           subgroup %u%s, fp16 %s, int8 dot %s%s, shared memory %s\n", d.subgroup_size,
                 d.subgroup_arithmetic ? " (arithmetic)" : "", d.fp16 ? "yes" : "no", d.int_dot ? "yes" : "no",
                 d.int_dot_accelerated ? " (accelerated)" : "", format_bytes(d.max_shared_memory).c_str());
+    const bool can_import = d.features() & hal::vk::kFeatureHostImport;
+    std::printf("           host import %s\n", can_import       ? "yes (weights mapped, no copy)"
+                                            : d.host_import ? "no (discrete: weights copied)"
+                                                            : "no (weights copied)");
     std::printf("           %s\n", skip.empty() ? "a candidate for --backend auto" : skip.c_str());
     if (bw_mib <= 0) continue;
     std::string why;
@@ -108,9 +112,11 @@ void print_vulkan_json(int bw_mib) {
                   static_cast<unsigned long long>(d.heaps[h].bytes), d.heaps[h].device_local ? "true" : "false",
                   d.heaps[h].host_visible ? "true" : "false");
     std::printf("], \"unified_memory\": %s, \"subgroup_size\": %u, \"fp16\": %s, \"int8_dot\": %s, "
-                "\"shared_memory\": %u, \"auto_skip\": \"%s\"",
+                "\"shared_memory\": %u, \"host_import\": %s, \"auto_skip\": \"%s\"",
                 d.unified_memory ? "true" : "false", d.subgroup_size, d.fp16 ? "true" : "false",
-                d.int_dot ? "true" : "false", d.max_shared_memory, json_escape(hal::vk::auto_skip_reason(d)).c_str());
+                d.int_dot ? "true" : "false", d.max_shared_memory,
+                (d.features() & hal::vk::kFeatureHostImport) ? "true" : "false",
+                json_escape(hal::vk::auto_skip_reason(d)).c_str());
     if (bw_mib > 0) {
       std::string why;
       const double gbs = vulkan_bandwidth_gbs(d.index, bw_mib, why);

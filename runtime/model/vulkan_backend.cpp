@@ -2,10 +2,14 @@
 
 #if AIRT_HAVE_VULKAN
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 
+#include "runtime/core/log.h"
 #include "runtime/model/vulkan_backend_impl.h"
 
 namespace airt::model {
@@ -39,6 +43,68 @@ uint64_t tier_bytes(const Weights& w) {
   uint64_t total = 0;
   for (const WeightTensor* t : tensors_of(w)) total += up(tensor_bytes(*t), kAlign);
   return total;
+}
+
+// One tier's tensors as a single range of its file's mapping that the device can import:
+// [base, base + bytes), both multiples of the device's import alignment. why_not says why
+// the tier is copied instead (empty: importable).
+struct ImportRange {
+  const uint8_t* base = nullptr;
+  uint64_t bytes = 0;
+  std::string why_not;
+};
+
+uint64_t down(uint64_t v, uint64_t a) { return v / a * a; }
+
+std::string no_import_reason(const hal::vk::DeviceInfo& d, hal::vk::Features on) {
+  if (on & hal::vk::kFeatureHostImport) return {};
+  if (!d.host_import) return d.name + " has no VK_EXT_external_memory_host";
+  if (d.features() & hal::vk::kFeatureHostImport) return "host import masked";
+  return d.name + " is a discrete card: its own memory is faster than host memory over the bus";
+}
+
+ImportRange import_range(const Tier& tier, const hal::vk::DeviceInfo& d, hal::vk::Features on) {
+  ImportRange r;
+  r.why_not = no_import_reason(d, on);
+  const std::vector<const WeightTensor*> ts = tensors_of(tier.weights);
+  const gguf::File& f = *tier.file;
+  if (!r.why_not.empty() || ts.empty() || f.tensors().empty()) return r;
+  // The mapping's first byte, from any tensor's place in it; mmap maps whole pages.
+  const gguf::TensorInfo& t0 = f.tensors()[0];
+  const uintptr_t map_lo = uintptr_t(t0.data) - f.data_offset() - t0.offset;
+  const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t map_hi = map_lo + up(f.file_bytes(), page);
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (const WeightTensor* t : ts) {
+    lo = std::min(lo, uintptr_t(t->data));
+    hi = std::max(hi, uintptr_t(t->data) + up(tensor_bytes(*t), 4));
+  }
+  const uint64_t a = std::max<uint64_t>(d.min_import_alignment, 4);
+  lo = down(lo, a), hi = up(hi, a);
+  if (lo < map_lo || hi > map_hi) {
+    r.why_not = f.path() + "'s mapping is not aligned to " + std::to_string(a) + "-byte import units";
+    return r;
+  }
+  const uint64_t so = std::max<uint64_t>(d.min_storage_offset_alignment, 4);
+  for (const WeightTensor* t : ts) {
+    if ((uintptr_t(t->data) - lo) % so == 0) continue;
+    r.why_not = "tensor " + std::string(t->name) + " of " + f.path() + " is not aligned to " + d.name + "'s " +
+                std::to_string(so) + "-byte storage offsets";
+    return r;
+  }
+  r.base = reinterpret_cast<const uint8_t*>(lo);
+  r.bytes = hi - lo;
+  return r;
+}
+
+// The device plan_regions() predicts for p (as Context::create would open), and the
+// features it would have; null when there is none to ask.
+std::optional<hal::vk::DeviceInfo> planned_device(const BackendParams& p) {
+  auto devs = hal::vk::enumerate_devices();
+  if (!devs.ok() || devs->empty()) return std::nullopt;
+  const int i = p.gpu >= 0 ? p.gpu : hal::vk::best_device(*devs);
+  if (i < 0 || size_t(i) >= devs->size()) return std::nullopt;
+  return (*devs)[size_t(i)];
 }
 
 Result<hal::vk::Buffer> buffer(hal::vk::Context& ctx, uint64_t bytes, hal::vk::MemoryKind kind, const char* name) {
@@ -99,11 +165,46 @@ VulkanBackend::Layout VulkanBackend::layout(const Model& m, const BackendParams&
 }
 
 void VulkanBackend::plan_regions(const Model& m, const BackendParams& p, MemoryPlan& plan) {
+  const std::optional<hal::vk::DeviceInfo> dev = planned_device(p);
+  std::vector<std::string> why(size_t(m.n_tiers()), "no Vulkan device to ask");
+  for (int32_t t = 0; t < m.n_tiers() && dev; ++t) {
+    const hal::vk::Features on = dev->features() & hal::vk::kFeatureAll & ~p.masked;
+    why[size_t(t)] = import_range(m.tier(t), *dev, on).why_not;
+  }
+  add_regions(m, p, why, plan);
+}
+
+void VulkanBackend::plan(MemoryPlan& plan) const {
+  if (weights_.size() != size_t(model_.n_tiers())) return plan_regions(model_, p_, plan);
+  std::vector<std::string> why;
+  for (int32_t t = 0; t < model_.n_tiers(); ++t) {
+    if (weights_[size_t(t)].imported()) {
+      why.emplace_back();
+      continue;
+    }
+    why.push_back(import_range(model_.tier(t), ctx_->info(), ctx_->features()).why_not);
+    if (why.back().empty()) why.back() = "the import failed at bind, as logged";
+  }
+  add_regions(model_, p_, why, plan);
+}
+
+void VulkanBackend::add_regions(const Model& m, const BackendParams& p, const std::vector<std::string>& copy_why,
+                                MemoryPlan& plan) {
   const Hparams& hp = m.hparams();
-  char d[200];
+  char d[512];
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
-    std::snprintf(d, sizeof d, "a copy of %s, uploaded once", m.tier(t).file->path().c_str());
-    plan.add(std::string("vulkan weights ") + m.tier_name(t), tier_bytes(m.tier(t).weights), RegionKind::kDevice, d);
+    const std::string name = std::string("vulkan weights ") + m.tier_name(t);
+    const uint64_t bytes = tier_bytes(m.tier(t).weights);
+    if (copy_why[size_t(t)].empty()) {
+      // The bytes are the mapped weights' region already counted: none of its own.
+      std::snprintf(d, sizeof d, "%s of %s's mapping imported in place, no copy", format_bytes(bytes).c_str(),
+                    m.tier(t).file->path().c_str());
+      plan.add(name, 0, RegionKind::kMapped, d);
+    } else {
+      std::snprintf(d, sizeof d, "a copy of %s, uploaded once (%s)", m.tier(t).file->path().c_str(),
+                    copy_why[size_t(t)].c_str());
+      plan.add(name, bytes, RegionKind::kDevice, d);
+    }
   }
   std::snprintf(d, sizeof d, "%d blocks x %d positions, %s", KvCache::pool_blocks(p.kv), p.kv.block,
                 kv_types_name(p.kv.types).c_str());
@@ -185,6 +286,18 @@ Status VulkanBackend::bind(const Model& m) {
 Status VulkanBackend::upload_tier(int32_t t) {
   const Weights& w = model_.tier(t).weights;
   const std::string name = std::string("weights ") + model_.tier_name(t);
+  const ImportRange ir = import_range(model_.tier(t), ctx_->info(), ctx_->features());
+  if (ir.why_not.empty()) {
+    auto b = hal::vk::Buffer::import_host(*ctx_, ir.base, ir.bytes, name.c_str());
+    if (b.ok()) {
+      weights_.push_back(std::move(*b));
+      for (const WeightTensor* x : tensors_of(w))
+        weight_at_[size_t(t)][x->data] = uint64_t(static_cast<const uint8_t*>(x->data) - ir.base);
+      return {};
+    }
+    AIRT_LOG_WARN("vulkan: %s: importing %s's mapping failed (%s); copying the weights to device memory instead",
+                  ctx_->info().name.c_str(), model_.tier(t).file->path().c_str(), b.error().message.c_str());
+  }
   weights_.push_back(AIRT_TRY(buffer(*ctx_, tier_bytes(w), hal::vk::MemoryKind::kDevice, name.c_str())));
   hal::vk::Buffer& b = weights_.back();
   uint64_t at = 0;

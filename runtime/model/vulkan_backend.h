@@ -1,8 +1,14 @@
 // The Vulkan backend: the forward pass of forward.h as compute-shader dispatches on one
-// Vulkan device (hal/vulkan). Its regions are device memory, one allocation each: a copy
-// of every weight tier (uploaded once at bind()), the KV block storage (it is the cache's
-// KvStore), the activations, and the per-step tables and logits, host-visible. On a
-// unified-memory device every region is device-local and host-visible.
+// Vulkan device (hal/vulkan). Its regions are device memory, one allocation each: every
+// weight tier (see below), the KV block storage (it is the cache's KvStore), the
+// activations, and the per-step tables and logits, host-visible. On a unified-memory
+// device every region is device-local and host-visible.
+//
+// Weights: where the device can import host memory (VK_EXT_external_memory_host on a
+// unified-memory or CPU device, hal::vk::kFeatureHostImport not masked) each tier's file
+// mapping is bound in place, no copy: the plan shows it as mapped, not device. Otherwise,
+// or when the driver refuses the import at bind() (logged, naming why), a copy of each
+// tier is uploaded once. The Model (and so its mappings) outlives the backend.
 //
 // eval() records the pass once per shape (rows, kept logits, tier) and replays the
 // recorded command buffer whenever the shape repeats (every decode step); the per-step

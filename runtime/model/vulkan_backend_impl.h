@@ -27,7 +27,7 @@ class VulkanBackend final : public Backend {
   DeviceKind device() const override;
   std::string describe() const override;
   bool supports(hal::Op op, hal::DType type) const override;
-  void plan(MemoryPlan& plan) const override { plan_regions(model_, p_, plan); }
+  void plan(MemoryPlan& plan) const override;  // as bound: imported weights are mapped
   Status carve(Arena& arena) override;
   Status bind(const Model& m) override;
   Status eval(const Batch& b, const KvCache& kv) override;
@@ -53,6 +53,9 @@ class VulkanBackend final : public Backend {
  private:
   VulkanBackend(const Model& m, const BackendParams& p) : model_(m), p_(p) {}
   Status create_kernels();
+  // Tier t's weights: imported (mapped) where copy_why[t] is empty, else a device copy.
+  static void add_regions(const Model& m, const BackendParams& p, const std::vector<std::string>& copy_why,
+                          MemoryPlan& plan);
   Status upload_tier(int32_t t);
   // Where tensor `w` of tier t lives in that tier's weight buffer.
   VkRef weight(const WeightTensor& w) const;

@@ -46,6 +46,28 @@ TEST(VulkanDevice, EnumeratesWithoutFailing) {
   }
 }
 
+// Host import is a feature only where the extension is there and host memory is the
+// device's own (unified memory or a CPU device); its alignment is a power of two.
+TEST(VulkanDevice, HostImportWhereTheExtensionAndUnifiedMemoryAre) {
+  auto devs = enumerate_devices();
+  ASSERT_TRUE(devs.ok()) << devs.error().message;
+  if (devs->empty()) GTEST_SKIP() << "no Vulkan device";
+  EXPECT_EQ(features_name(kFeatureHostImport), "host-import");
+  for (const DeviceInfo& d : *devs) {
+    const bool on = d.features() & kFeatureHostImport;
+    EXPECT_EQ(on, d.host_import && (d.unified_memory || d.type == DeviceType::kCpu)) << d.name;
+    if (!d.host_import) continue;
+    EXPECT_GT(d.min_import_alignment, 0u) << d.name;
+    EXPECT_EQ(d.min_import_alignment & (d.min_import_alignment - 1), 0u) << d.name;
+  }
+  OPEN_OR_SKIP(ctx, kFeatureAll);
+  EXPECT_EQ(ctx.info().index, best_device(*devs));
+  EXPECT_EQ(ctx.has(kFeatureHostImport), ctx.host_pointer_properties() != nullptr);
+  OPEN_OR_SKIP(masked, kFeatureAll & ~kFeatureHostImport);
+  EXPECT_FALSE(masked.has(kFeatureHostImport));
+  EXPECT_EQ(masked.host_pointer_properties(), nullptr);
+}
+
 TEST(VulkanDevice, MaskTurnsFeaturesOff) {
   OPEN_OR_SKIP(all, kFeatureAll);
   EXPECT_EQ(all.features(), all.info().features());
@@ -153,6 +175,7 @@ TEST(VulkanDevice, InfoListsDevicesOrSaysThereAreNone) {
     EXPECT_NE(r.out.find("no Vulkan device"), std::string::npos) << r.out;
   } else {
     EXPECT_NE(r.out.find("vulkan 0:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("host import "), std::string::npos) << r.out;
     if ((*devs)[0].type == DeviceType::kCpu) {
       EXPECT_NE(r.out.find("is a CPU device, not used by auto"), std::string::npos) << r.out;
     }

@@ -184,6 +184,9 @@ TEST_F(PagedAttention, KvStoreThenAttentionReplays) {
   const std::vector<Row> rows = {{0, 38}, {0, 39}, {0, 40}, {21, 19}};
   record_attention(rows, 1);
   const size_t q_floats = rows.size() * kHeads * kHd;
+  // The f16 blocks go through the _f16 build where the device has fp16: the conformance
+  // harness's bound for it (8 * 2^-22, see vulkan_conformance_test.cpp), else f32's.
+  const double bound = ctx_->has(kFeatureFp16) ? 8.0 / (2048.0 * 2048.0) : 1e-9;
   for (uint32_t round = 0; round < 2; ++round) {
     const auto q = gaussian(q_floats, 100 + round);
     ASSERT_TRUE(q_.upload(0, q.data(), q.size() * 4).ok());
@@ -191,7 +194,7 @@ TEST_F(PagedAttention, KvStoreThenAttentionReplays) {
     std::vector<float> got(q_floats);
     ASSERT_TRUE(out_.download(0, got.data(), got.size() * 4).ok());
     const auto want = reference(pool, q, rows, 1);
-    EXPECT_LT(test::nmse(got.data(), want.data(), got.size()), 1e-9) << "round " << round;
+    EXPECT_LT(test::nmse(got.data(), want.data(), got.size()), bound) << "round " << round;
   }
 }
 

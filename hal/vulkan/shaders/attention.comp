@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// variants: sg
+// variants: sg f16 sg+f16
 //
 // Attention over a paged KV cache: one workgroup per (query head, query row). The row's
 // visible keys are a range of a key table (per key: byte offsets of its K and V rows in
@@ -40,7 +40,17 @@ float score(uint key, uint e0) {
   const uint type = keys[p.keys_off + 3u * key + 2u] & 0xffu;
   float s = 0.0;
   if (type == 1u) {
+#if AIRT_FP16
+    // f16 key · f16-rounded query in runs of kRun f16 products (common.glsl).
+    for (uint i0 = 0u; i0 < p.hd; i0 += kRun) {
+      float16_t part = float16_t(0.0);
+      for (uint i = i0; i < min(i0 + kRun, p.hd); ++i)
+        part += float16_t(whalf_f32(k + 2u * (e0 + i))) * float16_t(qh_[i]);
+      s += float(part);
+    }
+#else
     for (uint i = 0u; i < p.hd; ++i) s += whalf_f32(k + 2u * (e0 + i)) * qh_[i];
+#endif
   } else {
     for (uint i = 0u; i < p.hd; ++i) s += kv_elem(k, type, e0 + i) * qf_[i];
   }
@@ -73,11 +83,32 @@ void main() {
       const uint d = t + a * WG;
       if (d >= p.hd) break;
       float v = acc[a] * factor;
+#if AIRT_FP16
+      // f16 values times their weight (rounded to f16) in runs of kRun f16 products; values
+      // of other types (quantized blocks hold more than f16's 11 bits) stay in f32.
+      float16_t part = float16_t(0.0);
+      uint in_run = 0u;
+#endif
       for (uint jj = 0u; jj < cn; ++jj) {
         const uint key = first + c0 + jj;
         const uint vrow = keys[p.keys_off + 3u * key + 1u] + p.layer_off;
-        v += pj_[jj] * kv_elem(vrow, (keys[p.keys_off + 3u * key + 2u] >> 8) & 0xffu, e0 + d);
+        const uint vtype = (keys[p.keys_off + 3u * key + 2u] >> 8) & 0xffu;
+#if AIRT_FP16
+        if (vtype == 1u) {
+          part += float16_t(pj_[jj]) * float16_t(whalf_f32(vrow + 2u * (e0 + d)));
+          if (++in_run == kRun) {
+            v += float(part);
+            part = float16_t(0.0);
+            in_run = 0u;
+          }
+          continue;
+        }
+#endif
+        v += pj_[jj] * kv_elem(vrow, vtype, e0 + d);
       }
+#if AIRT_FP16
+      v += float(part);
+#endif
       acc[a] = v;
     }
     barrier();

@@ -40,6 +40,16 @@ float dequant(uint row, uint i) { return whalf_f32(row + 2u * i); }
 #if !BLOCKS_DEQUANT_ONLY
 float x_elem(uint xo, uint i) { return round_to_f16(uintBitsToFloat(xdata[xo + i])); }
 float unit_dot(uint row, uint u, uint xo) { return dequant(row, u) * x_elem(xo, u); }
+#if AIRT_FP16
+// Elements e0 .. e0+kRun-1 (up to k) of the row · X in f16. Both operands hold f16 values
+// exactly, so the conversions are exact and only the products and sums round.
+float run_dot16(uint row, uint e0, uint xo, uint k) {
+  float16_t s = float16_t(0.0);
+  const uint e1 = min(e0 + kRun, k);
+  for (uint e = e0; e < e1; ++e) s += float16_t(dequant(row, e)) * float16_t(x_elem(xo, e));
+  return float(s);
+}
+#endif
 #endif
 
 #elif TYPE_Q8_0 || TYPE_Q4_0 || TYPE_Q5_0

@@ -13,6 +13,14 @@
 #if AIRT_INT_DOT
 #extension GL_EXT_spirv_intrinsics : require
 #endif
+#if AIRT_FP16
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+// The _f16 builds (shaderFloat16) multiply f16 values in f16 and add runs of kRun products
+// in f16; each run's sum is added to an f32 accumulator. Short runs keep the f16 error near
+// one rounding (2^-11) per product, where a long f16 sum would lose small terms to the
+// large ones and could overflow at 65504.
+const uint kRun = 8u;
+#endif
 
 // Invocations per workgroup (specialization constant 0; a power of two).
 layout(local_size_x_id = 0) in;

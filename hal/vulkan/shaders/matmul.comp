@@ -1,6 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // types: f32 f16 q8_0 q4_0 q5_0 q4_k q6_k
+// variants: f16@f16
 //
 // out[col][row] = W row · X column for many columns (prefill): a workgroup computes a
 // 32 x 32 tile of outputs, each invocation a 4 x 4 block of it, staging 32-element slices
@@ -46,6 +47,25 @@ void main() {
       xs_[a][kk] = (col < p.n && in_k) ? x_elem(p.x_off + col * p.x_stride, k0 + kk) : 0.0;
     }
     barrier();
+#if AIRT_FP16 && TYPE_F16
+    // Runs of kRun f16 products summed in f16 (the slice holds exact f16 values, 0 past k).
+    for (uint r0k = 0u; r0k < kSlice; r0k += kRun) {
+      float16_t part[4][4];
+      [[unroll]] for (uint i = 0u; i < 4u; ++i)
+        [[unroll]] for (uint j = 0u; j < 4u; ++j) part[i][j] = float16_t(0.0);
+      for (uint kk = r0k; kk < r0k + kRun; ++kk) {
+        float16_t wv[4], xv[4];
+        [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+          wv[i] = float16_t(ws_[tr + i][kk]);
+          xv[i] = float16_t(xs_[tc + i][kk]);
+        }
+        [[unroll]] for (uint i = 0u; i < 4u; ++i)
+          [[unroll]] for (uint j = 0u; j < 4u; ++j) part[i][j] += wv[i] * xv[j];
+      }
+      [[unroll]] for (uint i = 0u; i < 4u; ++i)
+        [[unroll]] for (uint j = 0u; j < 4u; ++j) acc[i][j] += float(part[i][j]);
+    }
+#else
     for (uint kk = 0u; kk < kSlice; ++kk) {
       float wv[4], xv[4];
       [[unroll]] for (uint i = 0u; i < 4u; ++i) {
@@ -55,6 +75,7 @@ void main() {
       [[unroll]] for (uint i = 0u; i < 4u; ++i)
         [[unroll]] for (uint j = 0u; j < 4u; ++j) acc[i][j] += wv[i] * xv[j];
     }
+#endif
     barrier();
   }
   [[unroll]] for (uint j = 0u; j < 4u; ++j) {

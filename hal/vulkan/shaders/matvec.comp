@@ -1,7 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // types: f32 f16 q8_0 q4_0 q5_0 q4_k q6_k
-// variants: sg dot sg+dot
+// variants: sg dot sg+dot f16@f16 sg+f16@f16
 //
 // out[col][row] = W row `row` · X column `col`: one workgroup per (row, column), its
 // invocations striding over the row's units, then one workgroup sum. For decode (one
@@ -33,7 +33,11 @@ void main() {
   const uint wrow = p.w_off + row * p.row_bytes;
   const uint xo = p.x_off + col * p.x_stride;
   float acc = 0.0;
+#if AIRT_FP16 && TYPE_F16
+  for (uint c = gl_LocalInvocationIndex; c * kRun < p.k; c += WG) acc += run_dot16(wrow, c * kRun, xo, p.k);
+#else
   for (uint u = gl_LocalInvocationIndex; u < p.k / UNIT; u += WG) acc += unit_dot(wrow, u, xo);
+#endif
   const float s = wg_sum(acc);
   if (gl_LocalInvocationIndex == 0u) odata[p.o_off + col * p.o_stride + row] = s;
 }
