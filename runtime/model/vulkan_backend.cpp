@@ -107,7 +107,8 @@ void VulkanBackend::plan_regions(const Model& m, const BackendParams& p, MemoryP
   char d[200];
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
     std::snprintf(d, sizeof d, "a copy of %s, uploaded once", m.tier(t).file->path().c_str());
-    plan.add(std::string("vulkan weights ") + m.tier_name(t), tier_bytes(m.tier(t).weights, layer_range(hp, p)), RegionKind::kDevice, d);
+    plan.add(std::string("vulkan weights ") + m.tier_name(t), tier_bytes(m.tier(t).weights, layer_range(hp, p)),
+             RegionKind::kDevice, d);
   }
   std::snprintf(d, sizeof d, "%d blocks x %d positions, %s", KvCache::pool_blocks(p.kv), p.kv.block,
                 kv_types_name(p.kv.types).c_str());
@@ -138,7 +139,8 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const Model& m, con
   }
   if (kv_storage_bytes(hp, p) >= (uint64_t(1) << 32)) {
     return errorf(Error::kBackendUnsupported, "vulkan: %s: a KV pool of %s is over the 4 GiB the device tables address "
-                  "(use a smaller --ctx or --kv-type q8_0)", di.name.c_str(), format_bytes(kv_storage_bytes(hp, p)).c_str());
+                  "(use a smaller --ctx or --kv-type q8_0)", di.name.c_str(),
+                  format_bytes(kv_storage_bytes(hp, p)).c_str());
   }
   if (di.min_storage_offset_alignment > kAlign) {
     return errorf(Error::kBackendUnsupported, "vulkan: %s: storage offsets aligned to %llu bytes (airt places at %llu)",

@@ -318,6 +318,28 @@ TEST(VulkanLayersCli, BadCountsAndTheCpuBackendAreRefused) {
   EXPECT_EQ(z.status, 0) << z.err;  // nothing offloaded: consistent with the cpu
 }
 
+// With no driver: a split names the missing device, N = 0 needs none, auto keeps the CPU.
+TEST(VulkanLayersCli, NoDevice) {
+  const std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  const char* old = std::getenv("VK_ICD_FILENAMES");
+  const std::string saved = old ? old : "";
+  setenv("VK_ICD_FILENAMES", "/nonexistent/airt-no-icd.json", 1);
+  auto r = test::run_airt({"run", "-m", path, "-p", "x", "-n", "1", "--backend", "vulkan", "--gpu-layers", "2"});
+  auto z = test::run_airt({"run", "-m", path, "-p", "x", "-n", "1", "--backend", "vulkan", "--gpu-layers", "0"});
+  auto a = test::run_airt({"run", "-m", path, "-p", "x", "-n", "1", "--backend", "auto", "--gpu-layers", "2"});
+  if (old) setenv("VK_ICD_FILENAMES", saved.c_str(), 1);
+  else unsetenv("VK_ICD_FILENAMES");
+  EXPECT_NE(r.status, 0);
+#if AIRT_HAVE_VULKAN
+  EXPECT_NE(r.err.find("no Vulkan device"), std::string::npos) << r.err;
+#else
+  EXPECT_NE(r.err.find("built without Vulkan"), std::string::npos) << r.err;
+#endif
+  EXPECT_EQ(z.status, 0) << z.err;
+  EXPECT_EQ(a.status, 0) << a.err;
+}
+
 TEST(VulkanLayersConfig, GpuLayersKey) {
   auto c = service::config_parse(R"({"model": {"backend": "vulkan", "gpu_layers": 2}})", "airt.json");
   ASSERT_TRUE(c.ok()) << c.error().message;
