@@ -291,6 +291,32 @@ TEST(VulkanLayersCli, SplitRunsAndPrintsWhereTheLayersWent) {
   EXPECT_NE(g.err.find("layers 3..4 + output head; cpu"), std::string::npos) << g.err;
 }
 
+// A session saved by a split (each part's layers read at the cache's offsets) resumes on
+// the CPU, and the other way round, with the text of a run that never stopped.
+TEST(VulkanLayersCli, SessionsMoveBetweenTheSplitAndTheCpu) {
+  REQUIRE_VULKAN();
+  const std::string path = test::model_path("stories260K.gguf");
+  AIRT_REQUIRE_FILE(path);
+  const std::string dir = test::temp_dir();
+  const std::vector<std::string> split = {"--backend", "vulkan", "--gpu-layers", "3"};
+  auto run = [&](const std::string& session, const char* prompt, bool on_split) {
+    std::vector<std::string> args = {"run", "-m", path, "-p", prompt, "-n", "8", "--temp", "0", "--session", session};
+    if (on_split) args.insert(args.end(), split.begin(), split.end());
+    return test::run_airt(args);
+  };
+  auto whole = test::run_airt({"run", "-m", path, "-p", "Once upon a time, there was", "-n", "8", "--temp", "0"});
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  for (bool first_on_split : {true, false}) {
+    const std::string session = dir + (first_on_split ? "/split-first.session" : "/cpu-first.session");
+    auto a = run(session, "Once upon a time", first_on_split);
+    ASSERT_EQ(a.status, 0) << a.err;
+    auto b = run(session, "Once upon a time, there was", !first_on_split);
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_NE(b.err.find("resumed the conversation"), std::string::npos) << b.err;
+    EXPECT_EQ(b.out, whole.out) << (first_on_split ? "split, then cpu" : "cpu, then split");
+  }
+}
+
 TEST(VulkanLayersCli, BenchShowsTheSplit) {
   REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
