@@ -9,7 +9,9 @@
 // own memory. The CPU backend (cpu_backend.h) is the forward pass (forward.h), the kernel
 // table and the thread pool; a device backend is a second implementation of this class,
 // checked op by op against the CPU reference by the conformance harness
-// (tests/support/conformance.h).
+// (tests/support/conformance.h). A Vulkan request for fewer device layers than the model
+// has (gpu_layers, --gpu-layers N) is a split pass (split_backend.h): a CPU backend and a
+// Vulkan one, each evaluating a layer range and keeping only that range's KV.
 //
 // Threading: one caller at a time. Ownership: the Model must outlive the backend.
 #pragma once

@@ -2,6 +2,11 @@
 // with AIRT_HAVE_VULKAN. vulkan_backend.cpp: creation, memory, weights, KvStore;
 // vulkan_backend_pass.cpp: the step tables, the forward pass recorded, and eval();
 // vulkan_backend_ops.cpp: each op as a call into hal::vk::Ops.
+//
+// Given a layer range starting after layer 0 (a split pass's device part,
+// split_backend.h) it uploads only those layers' weights and the output head, keeps only
+// their KV (kv_slice), and starts the pass by copying the residual stream the CPU part
+// wrote into the mapped hand-off rows (Layout::input, in the step tables) to x.
 #pragma once
 
 #include <array>
