@@ -38,7 +38,6 @@ size_t xq_bytes(const hal::Kernels& k, const WeightTensor& w, size_t n) {
   return std::max(hal::matmul_scratch_bytes(k, view(w), int64_t(n)), hal::matmul_scratch_bytes(k, view(w), few));
 }
 
-// Sizes and places every activation buffer; returns the region's bytes.
 // The layers p runs, resolved against the model.
 LayerRange range_of(const Hparams& hp, const ForwardParams& p) {
   return {p.layers.begin, p.layers.end < 0 ? hp.n_layer : p.layers.end};
@@ -46,6 +45,7 @@ LayerRange range_of(const Hparams& hp, const ForwardParams& p) {
 
 bool has_head(const Hparams& hp, const ForwardParams& p) { return range_of(hp, p).end == hp.n_layer; }
 
+// Sizes and places every activation buffer; returns the region's bytes.
 size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, BufferUse (&bufs)[kBufCount]) {
   const Hparams& hp = m.hparams();
   const LayerRange r = range_of(hp, p);

@@ -94,7 +94,7 @@ class VulkanBackend final : public Backend {
   LayerRange range() const { return layer_range(model_.hparams(), p_); }
   uint64_t kv_layer_off(const KvCache& kv, int l) const { return kv.k_offset(0, l) - kv.k_offset(0, range().begin); }
   // Where the K (V) row at `slot` of pool block `id` starts in this backend's storage,
-  // before the layer's offset.
+  // before the layer's offset (slice_, set by write_tables()).
   uint32_t k_slot(const KvCache& kv, int32_t id, size_t slot) const;
   uint32_t v_slot(const KvCache& kv, int32_t id, size_t slot) const;
 
@@ -117,6 +117,7 @@ class VulkanBackend final : public Backend {
     bool operator==(const TypeRun&) const = default;
   };
   std::vector<TypeRun> runs_;  // this step's, from write_tables()
+  KvSlice slice_{};            // the KV layout of range(), from write_tables()
   std::vector<int32_t> key_pos_;  // positions of the keys table's entries (host side)
   // Recorded passes by shape, replayed when the shape repeats.
   struct Recording {

@@ -18,13 +18,11 @@ bool skipped(const BackendParams& p, int l) { return (p.skip[size_t(l) / 64] >> 
 }  // namespace
 
 uint32_t VulkanBackend::k_slot(const KvCache& kv, int32_t id, size_t slot) const {
-  const KvSlice s = kv_slice(model_.hparams(), p_);
-  return uint32_t(s.at(kv.k_offset(id, s.begin)) + slot * kv.k_row_bytes(id));
+  return uint32_t(slice_.at(kv.k_offset(id, slice_.begin)) + slot * kv.k_row_bytes(id));
 }
 
 uint32_t VulkanBackend::v_slot(const KvCache& kv, int32_t id, size_t slot) const {
-  const KvSlice s = kv_slice(model_.hparams(), p_);
-  return uint32_t(s.at(kv.v_offset(id, s.begin)) + slot * kv.v_row_bytes(id));
+  return uint32_t(slice_.at(kv.v_offset(id, slice_.begin)) + slot * kv.v_row_bytes(id));
 }
 
 std::span<float> VulkanBackend::hidden_in(int32_t rows) {
@@ -43,6 +41,7 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
   std::memcpy(at(lay_.tokens), b.token.data(), size_t(n) * sizeof(int32_t));
   std::memcpy(at(lay_.keep), b.logits.data(), b.logits.size() * sizeof(int32_t));
   auto* cs = reinterpret_cast<float*>(base + lay_.rope);
+  slice_ = kv_slice(hp, p_);
   runs_.clear();
   for (int32_t i = 0; i < n; ++i) {
     const int32_t s = b.seq[size_t(i)], pos = b.pos[size_t(i)];
