@@ -44,6 +44,7 @@ bool ModelOptions::parse(Args& a) {
     return true;
   }
   if (a.i32("--gpu", nullptr, gpu, 0, 63)) return true;
+  if (a.i32("--gpu-layers", "-ngl", gpu_layers, 0, 1 << 20)) return true;
   std::string kv;
   if (a.str("--kv-type", nullptr, kv)) {
     auto t = model::kv_types_parse(kv);
@@ -67,6 +68,7 @@ engine::EngineConfig ModelOptions::engine_config() const {
   c.mlock = mlock;
   c.backend = backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
   c.gpu = gpu;
+  c.gpu_layers = gpu_layers;
   return c;
 }
 
@@ -139,11 +141,23 @@ void choose_backend(const ModelOptions& o, const model::Model& m, engine::Engine
   bp.kernels = c.kernels;
   bp.n_threads = std::max(1, c.n_threads);
   bp.gpu = o.gpu;
+  bp.gpu_layers = c.gpu_layers;  // a vulkan candidate is measured as the split it would run
   bp.kv.types = c.kv_types;
   model::BackendChoice choice = model::backend_choose(m, bp);
   for (const std::string& note : choice.notes) std::fprintf(stderr, "airt: %s\n", note.c_str());
   c.backend = choice.kind;
   c.gpu = choice.gpu;
+  if (c.backend == governor::BackendKind::kCpu && c.gpu_layers > 0)
+    std::fprintf(stderr, "airt: --gpu-layers %d: auto chose the cpu, which runs every layer\n", c.gpu_layers);
+}
+
+// --gpu-layers places layers on a Vulkan device: with the cpu backend forced there is none.
+Status check_gpu_layers(const ModelOptions& o, const engine::EngineConfig& c) {
+  if (c.gpu_layers <= 0 || o.backend != "cpu") return {};
+  return errorf(Error::kRequestInvalid,
+                "--gpu-layers %d runs layers on a Vulkan device, but the backend is cpu: add --backend vulkan "
+                "(or auto), or leave --gpu-layers out",
+                c.gpu_layers);
 }
 
 }  // namespace
@@ -158,6 +172,7 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
   c.kernels = o.kernels ? o.kernels : AIRT_TRY(hal::kernels_best());
   c.n_threads = o.threads > 0 ? o.threads : hal::physical_cores();
   if (c.drafters.empty()) AIRT_TRY(o.draft.configure(tok, c));
+  AIRT_TRY(check_gpu_layers(o, c));
   if (o.backend == "auto") choose_backend(o, m, c);
   MemoryPlan plan = AIRT_TRY(engine::Engine::plan(m, c));
   if (o.print_plan) std::fputs(plan.to_string().c_str(), stderr);
@@ -183,6 +198,8 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
     return make_engine(cpu, m, tok, c);
   }
   auto e = AIRT_TRY(std::move(created));
+  if (c.backend == governor::BackendKind::kVulkan && c.gpu_layers >= 0)  // what the N placed where
+    std::fprintf(stderr, "airt: --gpu-layers %d: %s\n", c.gpu_layers, e->backend().describe().c_str());
   if (!o.tier.empty()) {
     governor::OperatingPoint p = e->point();
     p.tier = AIRT_TRY(find_tier(m, o.tier));

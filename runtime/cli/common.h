@@ -42,10 +42,15 @@ struct ModelOptions {
   // Vulkan devices are never candidates).
   std::string backend = "cpu";
   int32_t gpu = -1;  // --gpu N: the Vulkan device index; -1: the first usable one
+  // --gpu-layers N (-ngl N): the last N layers and the output head on the Vulkan device,
+  // the embeddings and the layers before them on the CPU (model/split_backend.h); -1: all
+  // on the device. N > 0 needs --backend vulkan or auto (refused with cpu).
+  int32_t gpu_layers = -1;
 
   // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
   // --kv-type, --kv-block, --window, --sinks, --mem-budget, --ladder A[,B...]
-  // (repeatable), --tier NAME, --backend auto|cpu|vulkan, --gpu N and the draft flags.
+  // (repeatable), --tier NAME, --backend auto|cpu|vulkan, --gpu N, --gpu-layers N and the
+  // draft flags.
   bool parse(Args& a);
   // A one-slot engine for these options (kernels and threads resolved by load_model()).
   engine::EngineConfig engine_config() const;

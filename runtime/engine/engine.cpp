@@ -36,6 +36,7 @@ model::BackendParams backend_params(const EngineConfig& c) {
   model::BackendParams bp;
   bp.kind = c.backend;
   bp.gpu = c.gpu;
+  bp.gpu_layers = c.gpu_layers;
   bp.masked = c.vk_masked;
   bp.n_rows = c.n_batch;
   bp.n_logits = c.n_logits;

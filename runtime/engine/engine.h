@@ -132,6 +132,7 @@ struct EngineConfig {
   bool keep_cache = false;
   governor::BackendKind backend = governor::BackendKind::kCpu;
   int32_t gpu = -1;                       // vulkan: device index; -1: the first usable one
+  int32_t gpu_layers = -1;                // vulkan: the last layers on the device (-1: all; split_backend.h)
   uint32_t vk_masked = 0;                 // vulkan: features masked off (portable shaders)
   const hal::Kernels* kernels = nullptr;  // cpu: null = hal::kernels_generic()
   int32_t n_threads = 1;                  // threads the backend owns; a step may use fewer

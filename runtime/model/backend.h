@@ -9,7 +9,9 @@
 // own memory. The CPU backend (cpu_backend.h) is the forward pass (forward.h), the kernel
 // table and the thread pool; a device backend is a second implementation of this class,
 // checked op by op against the CPU reference by the conformance harness
-// (tests/support/conformance.h).
+// (tests/support/conformance.h). A Vulkan request for fewer device layers than the model
+// has (gpu_layers, --gpu-layers N) is a split pass (split_backend.h): a CPU backend and a
+// Vulkan one, each evaluating a layer range and keeping only that range's KV.
 //
 // Threading: one caller at a time. Ownership: the Model must outlive the backend.
 #pragma once
@@ -46,12 +48,40 @@ struct Batch {
   std::span<const int32_t> logits;  // rows whose logits to keep, ascending
 };
 
+// Layers [begin, end) of the pass (end -1: the model's last). A backend given a range
+// that starts after layer 0 takes the residual stream entering it (hidden_in) instead of
+// embedding the tokens; one that ends before the last layer leaves it (hidden_out) and
+// keeps no logits. The split backend (split_backend.h) sets these for its parts.
+struct LayerRange {
+  int32_t begin = 0;
+  int32_t end = -1;
+};
+
+// The K and V of a layer range, packed block by block: what a backend evaluating only
+// those layers keeps. KvCache offsets (every layer of a block, kv_cache.h) map to the
+// range's own storage by at(); for the whole model at(off) == off.
+struct KvSlice {
+  size_t block = 0;   // bytes of one cache block, every layer
+  size_t layer = 0;   // bytes of one layer of one block (its K rows, then its V rows)
+  int32_t begin = 0;  // the range's layers
+  int32_t end = 0;
+  size_t packed() const { return layer * size_t(end - begin); }  // bytes of one block here
+  // Where cache offset `off` (inside a layer of the range) lies in the range's storage.
+  size_t at(size_t off) const { return off / block * packed() + off % block - size_t(begin) * layer; }
+  int32_t layer_of(size_t off) const { return int32_t(off % block / layer); }
+};
+
 // The largest work the engine will ask for: the backend's plan is sized from it.
 struct BackendParams {
   governor::BackendKind kind = governor::BackendKind::kCpu;
   int32_t gpu = -1;            // device: Vulkan device index; -1: the first usable one
   uint32_t masked = 0;         // device: features turned off (hal/vulkan feature bits):
                                // the portable shader variants, as on a device without them
+  // vulkan: transformer layers the device runs (--gpu-layers), the LAST ones, with the
+  // output head; the CPU runs the embeddings and the layers before them (a split pass,
+  // split_backend.h). -1 or >= n_layer: the whole pass on the device; 0: the CPU only.
+  int32_t gpu_layers = -1;
+  LayerRange layers;  // the part of the pass this backend evaluates (set by a split)
   int32_t n_rows = 512;        // most rows one eval() takes, all sequences together
   int32_t n_logits = 1;        // most rows whose logits one eval() keeps
   int32_t max_visible = 2048;  // most positions one row attends to
@@ -119,7 +149,29 @@ class Backend : public KvStore {
     return errorf(Error::kBackendUnsupported,
                   "--profile: the %s backend has no per-op device timing (use --backend vulkan)", name());
   }
+
+  // A part of a split pass (params().layers): where the caller writes the residual stream
+  // entering the range (rows x dim floats) before eval(), and where eval() leaves it at
+  // the range's end. Empty where the backend's range does not start (end) there.
+  virtual std::span<float> hidden_in(int32_t rows) {
+    (void)rows;
+    return {};
+  }
+  virtual std::span<const float> hidden_out(int32_t rows) const {
+    (void)rows;
+    return {};
+  }
 };
+
+// The layer range `p` evaluates, resolved against the model ([0, n_layer) by default).
+LayerRange layer_range(const Hparams& hp, const BackendParams& p);
+// The KV storage layout of that range, and its bytes (every block of the pool). A
+// backend of a range keeps only this; its kv_read / kv_write take offsets into it
+// (KvSlice::at of the cache's), while a whole-pass backend's are the cache's own.
+KvSlice kv_slice(const Hparams& hp, const BackendParams& p);
+size_t kv_storage_bytes(const Hparams& hp, const BackendParams& p);
+// Layers a p.kind == vulkan backend runs on the device (p.gpu_layers resolved: 0..n_layer).
+int32_t device_layers(const Hparams& hp, const BackendParams& p);
 
 // The regions a backend of `p.kind` for `m` would take, without creating it.
 Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan);

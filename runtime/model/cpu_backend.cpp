@@ -1,8 +1,10 @@
 #include "runtime/model/cpu_backend.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
+#include "runtime/model/split_backend.h"
 #include "runtime/model/vulkan_backend.h"
 
 namespace airt::model {
@@ -17,9 +19,49 @@ const char* device_kind_name(DeviceKind d) {
   return "?";
 }
 
+LayerRange layer_range(const Hparams& hp, const BackendParams& p) {
+  return {p.layers.begin, p.layers.end < 0 ? hp.n_layer : p.layers.end};
+}
+
+KvSlice kv_slice(const Hparams& hp, const BackendParams& p) {
+  const LayerRange r = layer_range(hp, p);
+  KvSlice s;
+  s.block = KvCache::block_bytes(hp, p.kv);
+  s.layer = hp.n_layer > 0 ? s.block / size_t(hp.n_layer) : 0;
+  s.begin = r.begin;
+  s.end = r.end;
+  return s;
+}
+
+size_t kv_storage_bytes(const Hparams& hp, const BackendParams& p) {
+  return size_t(KvCache::pool_blocks(p.kv)) * kv_slice(hp, p).packed();
+}
+
+int32_t device_layers(const Hparams& hp, const BackendParams& p) {
+  if (p.kind != governor::BackendKind::kVulkan) return 0;
+  return p.gpu_layers < 0 ? hp.n_layer : std::min(p.gpu_layers, hp.n_layer);
+}
+
+namespace {
+
+// Which backend a p.kind == vulkan request is: the device alone, a split, or the CPU alone.
+enum class Placement { kCpu, kDevice, kSplit };
+Placement placement(const Model& m, const BackendParams& p) {
+  const int32_t n = device_layers(m.hparams(), p);
+  if (p.kind != governor::BackendKind::kVulkan || n == 0) return Placement::kCpu;
+  return n < m.hparams().n_layer ? Placement::kSplit : Placement::kDevice;
+}
+
+}  // namespace
+
 Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan) {
-  if (p.kind == governor::BackendKind::kVulkan) return vulkan_backend_plan(m, p, plan);
-  if (p.kind != governor::BackendKind::kCpu) {
+  if (p.kind == governor::BackendKind::kVulkan) {
+    switch (placement(m, p)) {
+      case Placement::kDevice: return vulkan_backend_plan(m, p, plan);
+      case Placement::kSplit: return SplitBackend::plan_regions(m, p, plan);
+      case Placement::kCpu: break;
+    }
+  } else if (p.kind != governor::BackendKind::kCpu) {
     return errorf(Error::kBackendUnsupported, "backend %s is not built into this airt (use cpu)",
                   governor::backend_kind_name(p.kind));
   }
@@ -28,8 +70,13 @@ Status backend_plan(const Model& m, const BackendParams& p, MemoryPlan& plan) {
 }
 
 Result<std::unique_ptr<Backend>> backend_create(const Model& m, const BackendParams& p) {
-  if (p.kind == governor::BackendKind::kVulkan) return vulkan_backend_create(m, p);
-  if (p.kind != governor::BackendKind::kCpu) {
+  if (p.kind == governor::BackendKind::kVulkan) {
+    switch (placement(m, p)) {
+      case Placement::kDevice: return vulkan_backend_create(m, p);
+      case Placement::kSplit: return SplitBackend::create(m, p);
+      case Placement::kCpu: break;
+    }
+  } else if (p.kind != governor::BackendKind::kCpu) {
     return errorf(Error::kBackendUnsupported, "backend %s is not built into this airt (use cpu)",
                   governor::backend_kind_name(p.kind));
   }
@@ -44,6 +91,7 @@ ForwardParams CpuBackend::forward_params(const BackendParams& p) {
   fp.max_visible = p.max_visible;
   fp.kernels = p.kernels;
   fp.skip = p.skip;
+  fp.layers = p.layers;
   return fp;
 }
 
@@ -52,8 +100,8 @@ void CpuBackend::plan_regions(const Model& m, const BackendParams& p, MemoryPlan
   char d[200];
   std::snprintf(d, sizeof d, "%d blocks x %d positions (%d per sequence), %s, %zu B/position",
                 KvCache::pool_blocks(p.kv), p.kv.block, KvCache::blocks_per_seq(p.kv),
-                kv_types_name(p.kv.types).c_str(), KvCache::bytes_per_position(hp, p.kv.types));
-  plan.add("kv pool", KvCache::storage_bytes(hp, p.kv), RegionKind::kResident, d);
+                kv_types_name(p.kv.types).c_str(), kv_slice(hp, p).packed() / size_t(p.kv.block));
+  plan.add("kv pool", kv_storage_bytes(hp, p), RegionKind::kResident, d);
   Forward::plan(m, forward_params(p), plan);
   if (p.shared_pool || p.shares_pool) return;  // the pool's owner planned its scratch
   std::snprintf(d, sizeof d, "%d x %zu KiB: each thread's packed weight panel", p.n_threads,
@@ -69,6 +117,11 @@ CpuBackend::CpuBackend(const Model& m, const BackendParams& p)
 Result<std::unique_ptr<CpuBackend>> CpuBackend::create(const Model& m, const BackendParams& p) {
   if (p.n_threads < 1 || p.n_threads > 1024) {
     return errorf(Error::kRequestOutOfRange, "%d threads is out of range (1..1024)", p.n_threads);
+  }
+  const LayerRange r = layer_range(m.hparams(), p);
+  if (r.begin < 0 || r.begin >= r.end || r.end > m.hparams().n_layer) {
+    return errorf(Error::kInternal, "cpu backend: layers %d..%d of a %d-layer model", r.begin, r.end,
+                  m.hparams().n_layer);
   }
   if (p.shared_pool && p.shared_pool->size() != p.n_threads) {
     return errorf(Error::kInternal, "cpu backend: a shared pool of %d threads for a plan of %d",
@@ -91,6 +144,16 @@ std::string CpuBackend::describe() const {
   return d;
 }
 
+std::span<float> CpuBackend::hidden_in(int32_t rows) {
+  if (p_.layers.begin == 0) return {};
+  return forward_.hidden(rows);
+}
+
+std::span<const float> CpuBackend::hidden_out(int32_t rows) const {
+  if (layer_range(model_.hparams(), p_).end == model_.hparams().n_layer) return {};
+  return forward_.hidden(rows);
+}
+
 bool CpuBackend::supports(hal::Op op, hal::DType type) const {
   switch (op) {
     case hal::Op::kMatmul: return kernels_->supports_matmul(type);
@@ -102,10 +165,10 @@ bool CpuBackend::supports(hal::Op op, hal::DType type) const {
 }
 
 Status CpuBackend::carve(Arena& arena) {
-  kv_bytes_ = KvCache::storage_bytes(model_.hparams(), p_.kv);
+  kv_bytes_ = kv_storage_bytes(model_.hparams(), p_);
   kv_ = static_cast<uint8_t*>(arena.alloc(kv_bytes_));
   if (!kv_ && kv_bytes_) return errorf(Error::kInternal, "cpu backend: the arena is smaller than its plan");
-  forward_.set_kv_storage(kv_);
+  forward_.set_kv_storage(kv_, kv_slice(model_.hparams(), p_));
   AIRT_TRY(forward_.carve(arena, forward_params(p_)));
   if (!own_pool_) return {};
   const size_t scratch = hal::ThreadPool::scratch_bytes(p_.n_threads);

@@ -1,7 +1,8 @@
 // The CPU backend: today's forward pass (forward.h) over the kernel table this CPU runs
 // best (or the one asked for) on the backend's own thread pool. Weights are used in place
 // from the mapping; KV block storage, activations, logits and the threads' scratch are
-// host regions of the engine's plan.
+// host regions of the engine's plan. Given a layer range (a split pass's CPU part) it
+// evaluates only those layers and keeps only their KV (kv_slice).
 #pragma once
 
 #include <memory>
@@ -33,6 +34,9 @@ class CpuBackend final : public Backend {
   const BackendParams& params() const override { return p_; }
   Status kv_read(size_t offset, void* dst, size_t bytes) const override;
   Status kv_write(size_t offset, const void* src, size_t bytes) override;
+
+  std::span<float> hidden_in(int32_t rows) override;
+  std::span<const float> hidden_out(int32_t rows) const override;
 
   const hal::Kernels& kernels() const { return *kernels_; }
   hal::ThreadPool* host_pool() const override { return pool_; }

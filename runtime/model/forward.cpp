@@ -38,20 +38,30 @@ size_t xq_bytes(const hal::Kernels& k, const WeightTensor& w, size_t n) {
   return std::max(hal::matmul_scratch_bytes(k, view(w), int64_t(n)), hal::matmul_scratch_bytes(k, view(w), few));
 }
 
+// The layers p runs, resolved against the model.
+LayerRange range_of(const Hparams& hp, const ForwardParams& p) {
+  return {p.layers.begin, p.layers.end < 0 ? hp.n_layer : p.layers.end};
+}
+
+bool has_head(const Hparams& hp, const ForwardParams& p) { return range_of(hp, p).end == hp.n_layer; }
+
 // Sizes and places every activation buffer; returns the region's bytes.
 size_t layout(const Model& m, const hal::Kernels& k, const ForwardParams& p, BufferUse (&bufs)[kBufCount]) {
   const Hparams& hp = m.hparams();
-  const size_t R = size_t(p.n_rows), L = size_t(p.n_logits), f = sizeof(float);
+  const LayerRange r = range_of(hp, p);
+  // A pass that stops before the last layer keeps no logits: no final norm, no output product.
+  const size_t R = size_t(p.n_rows), L = has_head(hp, p) ? size_t(p.n_logits) : 0, f = sizeof(float);
   size_t xq[5] = {0, 0, 0, 0, 0};  // qkv, o, gate/up, down, output: the largest over every tier
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
     const Weights& w = m.tier(t).weights;
-    for (const LayerWeights& lw : w.layers) {
+    for (int32_t l = r.begin; l < r.end; ++l) {
+      const LayerWeights& lw = w.layers[size_t(l)];
       xq[0] = std::max({xq[0], xq_bytes(k, lw.wq, R), xq_bytes(k, lw.wk, R), xq_bytes(k, lw.wv, R)});
       xq[1] = std::max(xq[1], xq_bytes(k, lw.wo, R));
       xq[2] = std::max({xq[2], xq_bytes(k, lw.w_gate, R), xq_bytes(k, lw.w_up, R)});
       xq[3] = std::max(xq[3], xq_bytes(k, lw.w_down, R));
     }
-    xq[4] = std::max(xq[4], xq_bytes(k, w.output, L));
+    if (L > 0) xq[4] = std::max(xq[4], xq_bytes(k, w.output, L));
   }
   const size_t dim = size_t(hp.dim), qd = size_t(hp.q_dim()), kvd = size_t(hp.kv_dim()), ff = size_t(hp.n_ff);
   const size_t bytes[kBufCount] = {
@@ -78,6 +88,7 @@ void Forward::plan(const Model& m, const ForwardParams& p, MemoryPlan& plan) {
   std::snprintf(detail, sizeof detail, "%d rows, %d threads; placed by lifetime (sum of buffers %s)", p.n_rows,
                 p.n_threads, format_bytes(sum).c_str());
   plan.add("activations", region, RegionKind::kResident, detail);
+  if (!has_head(m.hparams(), p)) return;  // the split pass's next part keeps the logits
   std::snprintf(detail, sizeof detail, "%d x %d", p.n_logits, m.hparams().n_vocab);
   plan.add("logits", size_t(p.n_logits) * size_t(m.hparams().n_vocab) * sizeof(float), RegionKind::kResident, detail);
 }
@@ -87,13 +98,18 @@ Status Forward::carve(Arena& arena, const ForwardParams& p) {
     return errorf(Error::kRequestOutOfRange, "forward: rows %d, logits %d, threads %d, visible %d out of range",
                   p.n_rows, p.n_logits, p.n_threads, p.max_visible);
   }
+  const LayerRange r = range_of(hp_, p);
+  if (r.begin < 0 || r.begin >= r.end || r.end > hp_.n_layer) {
+    return errorf(Error::kInternal, "forward: layers %d..%d of a %d-layer model", r.begin, r.end, hp_.n_layer);
+  }
   p_ = p;
   k_ = &kernels_of(p);
   BufferUse bufs[kBufCount];
   size_t region = layout(model_, *k_, p, bufs);
   auto* base = static_cast<uint8_t*>(arena.alloc(region));
-  logits_ = arena.alloc_array<float>(size_t(p.n_logits) * size_t(hp_.n_vocab)).data();
-  if (!base || !logits_) {
+  const bool head = has_head(hp_, p);
+  if (head) logits_ = arena.alloc_array<float>(size_t(p.n_logits) * size_t(hp_.n_vocab)).data();
+  if (!base || (head && !logits_)) {
     return errorf(Error::kInternal, "forward: the arena (%zu of %zu bytes used) is smaller than its plan",
                   arena.used(), arena.capacity());
   }
@@ -131,13 +147,22 @@ void Forward::eval(const Batch& b, const KvCache& kv, hal::ThreadPool* pool) {
   AIRT_DCHECK(n >= 1 && n <= p_.n_rows && int32_t(b.logits.size()) <= p_.n_logits);
   AIRT_DCHECK(!pool || pool->size() <= p_.n_threads);
   const Weights& w = *w_;
-  const hal::TypeKernels& ek = k_->of(w.token_embd.type);
-  for (int32_t i = 0; i < n; ++i) {
-    ek.to_float(static_cast<const uint8_t*>(w.token_embd.data) + size_t(b.token[i]) * w.token_embd.row_bytes,
-                x_ + size_t(i) * size_t(hp_.dim), hp_.dim);
+  const LayerRange r = range_of(hp_, p_);
+  if (r.begin == 0) {  // else x_ holds the residual stream the caller handed over
+    const hal::TypeKernels& ek = k_->of(w.token_embd.type);
+    for (int32_t i = 0; i < n; ++i) {
+      ek.to_float(static_cast<const uint8_t*>(w.token_embd.data) + size_t(b.token[i]) * w.token_embd.row_bytes,
+                  x_ + size_t(i) * size_t(hp_.dim), hp_.dim);
+    }
   }
-  for (int l = 0; l < hp_.n_layer; ++l)
+  for (int l = r.begin; l < r.end; ++l)
     if (!((p_.skip[size_t(l) / 64] >> (l % 64)) & 1)) layer(l, b, kv, pool);
+  if (r.end == hp_.n_layer) head(b, pool);
+}
+
+// The final norm of the kept rows and the output product.
+void Forward::head(const Batch& b, hal::ThreadPool* pool) {
+  const Weights& w = *w_;
   const int32_t nl = int32_t(b.logits.size());
   for (int32_t i = 0; i < nl; ++i) {
     k_->rms_norm(x_ + size_t(b.logits[i]) * size_t(hp_.dim), static_cast<const float*>(w.output_norm.data),
@@ -196,8 +221,8 @@ void Forward::store_kv(int l, const Batch& b, const KvCache& kv) {
     const float* vi = vcur_ + i * kvd;
     const KvBlockRef& blk = kv.block_of(b.seq[i], b.pos[i]);
     const size_t slot = size_t(b.pos[i] - blk.pos0);
-    uint8_t* kd = kv_ + kv.k_offset(blk.id, l) + slot * kv.k_row_bytes(blk.id);
-    uint8_t* vd = kv_ + kv.v_offset(blk.id, l) + slot * kv.v_row_bytes(blk.id);
+    uint8_t* kd = k_rows(kv, blk.id, l) + slot * kv.k_row_bytes(blk.id);
+    uint8_t* vd = v_rows(kv, blk.id, l) + slot * kv.v_row_bytes(blk.id);
     if (kv.k_type(blk.id) == hal::DType::kF16) k.f32_to_f16(ki, reinterpret_cast<uint16_t*>(kd), int64_t(kvd));
     else k.of(kv.k_type(blk.id)).from_float(ki, kd, int64_t(kvd));
     if (kv.v_type(blk.id) == hal::DType::kF16) k.f32_to_f16(vi, reinterpret_cast<uint16_t*>(vd), int64_t(kvd));

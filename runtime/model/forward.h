@@ -35,6 +35,10 @@ struct ForwardParams {
   int32_t max_visible = 2048; // most positions one row attends to (KV table capacity)
   const hal::Kernels* kernels = nullptr;  // null: hal::kernels_generic()
   std::array<uint64_t, 4> skip{};  // layers eval() leaves out (bit l of skip[l / 64])
+  // The layers eval() runs: from a layer after 0 it starts from the residual stream the
+  // caller wrote (hidden()) instead of the embeddings; ending before the last layer it
+  // leaves the stream there and computes no logits (a split pass's part).
+  LayerRange layers;
 };
 
 
@@ -52,8 +56,12 @@ class Forward {
 
   // The weights eval() reads from now on (a tier of the model bound at construction).
   void set_weights(const Weights& w) { w_ = &w; }
-  // The host memory holding the KV cache's block storage (KvCache offsets index it).
-  void set_kv_storage(uint8_t* base) { kv_ = base; }
+  // The host memory holding the K and V of the pass's layers, laid out as `slice` says
+  // (the whole cache's storage for a whole pass: KvCache offsets index it).
+  void set_kv_storage(uint8_t* base, const KvSlice& slice) {
+    kv_ = base;
+    slice_ = slice;
+  }
 
   // Evaluates the batch, writing each row's K and V into the blocks `kv` assigns.
   // Requires 1 <= rows <= n_rows, logits.size() <= n_logits, valid token ids; pool null
@@ -65,6 +73,9 @@ class Forward {
     return {logits_ + size_t(i) * size_t(hp_.n_vocab), size_t(hp_.n_vocab)};
   }
   float* logits_mut(int32_t i) { return logits_ + size_t(i) * size_t(hp_.n_vocab); }
+  // The residual stream of the first `rows` rows (rows x dim): the input of a pass that
+  // starts after layer 0, the output of one that ends before the last.
+  std::span<float> hidden(int32_t rows) const { return {x_, size_t(rows) * size_t(hp_.dim)}; }
   const ForwardParams& params() const { return p_; }
   const hal::Kernels& kernels() const { return *k_; }
 
@@ -84,11 +95,16 @@ class Forward {
   void attend_run(int l, const Batch& b, const KvCache& kv, RowRun run, int32_t g, int32_t split, int ith);
   void attend_row(int l, const Batch& b, const KvCache& kv, int32_t row, int32_t g, int ith);
   void matmul(hal::ThreadPool* pool, const WeightTensor& w, const float* x, int32_t n, float* out, void* xq);
+  void head(const Batch& b, hal::ThreadPool* pool);
+  // The K (V) rows of `layer` in pool block `id`, in this pass's storage.
+  uint8_t* k_rows(const KvCache& kv, int32_t id, int layer) const { return kv_ + slice_.at(kv.k_offset(id, layer)); }
+  uint8_t* v_rows(const KvCache& kv, int32_t id, int layer) const { return kv_ + slice_.at(kv.v_offset(id, layer)); }
 
   const Model& model_;
   const Hparams& hp_;
   const Weights* w_;          // the active tier's weights
-  uint8_t* kv_ = nullptr;     // KV block storage
+  uint8_t* kv_ = nullptr;     // KV block storage of the pass's layers
+  KvSlice slice_;             // its layout
   const hal::Kernels* k_ = nullptr;
   ForwardParams p_;
   // Activations, (rows, width) each, placed by lifetime inside one region; `_a` buffers

@@ -121,8 +121,8 @@ void Forward::attend_run(int l, const Batch& b, const KvCache& kv, RowRun run, i
   int32_t nv = 0;
   for (const KvBlockRef& blk : kv.seq_blocks(s)) {
     if (blk.pos0 > p_last) break;
-    const uint8_t* krows = kv_ + kv.k_offset(blk.id, l);
-    const uint8_t* vrows = kv_ + kv.v_offset(blk.id, l);
+    const uint8_t* krows = k_rows(kv, blk.id, l);
+    const uint8_t* vrows = v_rows(kv, blk.id, l);
     const size_t krb = kv.k_row_bytes(blk.id), vrb = kv.v_row_bytes(blk.id);
     const int32_t end = std::min(blk.pos0 + kv.block(), p_last + 1);
     for (int32_t j = blk.pos0; j < end; ++j) {
@@ -177,7 +177,7 @@ void Forward::attend_row(int l, const Batch& b, const KvCache& kv, int32_t row, 
     if (blk.pos0 > p) break;
     const hal::DType kt = kv.k_type(blk.id);
     const size_t rb = kv.k_row_bytes(blk.id);
-    const uint8_t* rows = kv_ + kv.k_offset(blk.id, l);
+    const uint8_t* rows = k_rows(kv, blk.id, l);
     const int32_t end = std::min(blk.pos0 + kv.block(), p + 1);
     for (int32_t j = blk.pos0; j < end; ++j) {
       if (!kv.visible(s, p, j)) continue;
@@ -210,7 +210,7 @@ void Forward::attend_row(int l, const Batch& b, const KvCache& kv, int32_t row, 
     if (blk.pos0 > p) break;
     const hal::DType vt = kv.v_type(blk.id);
     const size_t rb = kv.v_row_bytes(blk.id);
-    const uint8_t* rows = kv_ + kv.v_offset(blk.id, l);
+    const uint8_t* rows = v_rows(kv, blk.id, l);
     const int32_t end = std::min(blk.pos0 + kv.block(), p + 1);
     for (int32_t j = blk.pos0; j < end; ++j) {
       if (!kv.visible(s, p, j)) continue;

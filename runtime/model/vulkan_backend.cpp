@@ -20,10 +20,13 @@ constexpr uint64_t kAlign = 256;
 
 uint64_t up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-// Every distinct weight tensor of a tier (a tied output is the embedding).
-std::vector<const WeightTensor*> tensors_of(const Weights& w) {
-  std::vector<const WeightTensor*> t = {&w.token_embd, &w.output_norm, &w.output};
-  for (const LayerWeights& l : w.layers)
+// Every distinct weight tensor of a tier (a tied output is the embedding) that layers
+// r.begin..r.end-1 use: the embeddings only from layer 0 (a split pass's device part
+// starts later); the output head always (the device runs the last layers).
+std::vector<const WeightTensor*> tensors_of(const Weights& w, LayerRange r) {
+  std::vector<const WeightTensor*> t = {&w.output_norm, &w.output};
+  if (r.begin == 0) t.insert(t.begin(), &w.token_embd);
+  for (const LayerWeights& l : std::span(w.layers).subspan(size_t(r.begin), size_t(r.end - r.begin)))
     for (const WeightTensor* x : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.bq, &l.bk, &l.bv, &l.wo, &l.ffn_norm,
                                   &l.w_gate, &l.w_up, &l.w_down})
       t.push_back(x);
@@ -39,9 +42,9 @@ std::vector<const WeightTensor*> tensors_of(const Weights& w) {
 
 uint64_t tensor_bytes(const WeightTensor& w) { return uint64_t(w.row_bytes) * uint64_t(std::max<int64_t>(w.rows, 1)); }
 
-uint64_t tier_bytes(const Weights& w) {
+uint64_t tier_bytes(const Weights& w, LayerRange r) {
   uint64_t total = 0;
-  for (const WeightTensor* t : tensors_of(w)) total += up(tensor_bytes(*t), kAlign);
+  for (const WeightTensor* t : tensors_of(w, r)) total += up(tensor_bytes(*t), kAlign);
   return total;
 }
 
@@ -66,7 +69,9 @@ std::string no_import_reason(const hal::vk::DeviceInfo& d, hal::vk::Features on)
 ImportRange import_range(const Tier& tier, const hal::vk::DeviceInfo& d, hal::vk::Features on) {
   ImportRange r;
   r.why_not = no_import_reason(d, on);
-  const std::vector<const WeightTensor*> ts = tensors_of(tier.weights);
+  // The whole tier: a superset of any layer range, and mapped either way.
+  const std::vector<const WeightTensor*> ts =
+      tensors_of(tier.weights, LayerRange{0, int32_t(tier.weights.layers.size())});
   const gguf::File& f = *tier.file;
   if (!r.why_not.empty() || ts.empty() || f.tensors().empty()) return r;
   // The mapping's first byte, from any tensor's place in it; mmap maps whole pages.
@@ -140,7 +145,7 @@ VulkanBackend::Layout VulkanBackend::layout(const Model& m, const BackendParams&
   l.xo = take(L * uint64_t(hp.dim) * f);
   uint64_t scratch = 0;  // quantized activations of the largest product
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
-    for (const WeightTensor* w : tensors_of(m.tier(t).weights)) {
+    for (const WeightTensor* w : tensors_of(m.tier(t).weights, layer_range(hp, p))) {
       if (w->rows <= 1) continue;
       const uint64_t n = w == &m.tier(t).weights.output ? L : R;
       scratch = std::max(scratch, hal::vk::Ops::matmul_scratch_bytes(w->type, w->cols, int64_t(n)));
@@ -160,6 +165,7 @@ VulkanBackend::Layout VulkanBackend::layout(const Model& m, const BackendParams&
   l.rows = take(R * 2 * i4);
   l.keys = take(l.n_keys * sizeof(hal::vk::KvKey));
   l.keep = take(L * i4);
+  l.input = take(p.layers.begin > 0 ? R * uint64_t(hp.dim) * f : 0);
   l.tables = at;
   return l;
 }
@@ -194,21 +200,21 @@ void VulkanBackend::add_regions(const Model& m, const BackendParams& p, const st
   char d[512];
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
     const std::string name = std::string("vulkan weights ") + m.tier_name(t);
-    const uint64_t bytes = tier_bytes(m.tier(t).weights);
     if (copy_why[size_t(t)].empty()) {
       // The bytes are the mapped weights' region already counted: none of its own.
-      std::snprintf(d, sizeof d, "%s of %s's mapping imported in place, no copy", format_bytes(bytes).c_str(),
+      std::snprintf(d, sizeof d, "%s of %s's mapping imported in place, no copy",
+                    format_bytes(tier_bytes(m.tier(t).weights, layer_range(hp, p))).c_str(),
                     m.tier(t).file->path().c_str());
       plan.add(name, 0, RegionKind::kMapped, d);
     } else {
       std::snprintf(d, sizeof d, "a copy of %s, uploaded once (%s)", m.tier(t).file->path().c_str(),
                     copy_why[size_t(t)].c_str());
-      plan.add(name, bytes, RegionKind::kDevice, d);
+      plan.add(name, tier_bytes(m.tier(t).weights, layer_range(hp, p)), RegionKind::kDevice, d);
     }
   }
   std::snprintf(d, sizeof d, "%d blocks x %d positions, %s", KvCache::pool_blocks(p.kv), p.kv.block,
                 kv_types_name(p.kv.types).c_str());
-  plan.add("vulkan kv pool", KvCache::storage_bytes(hp, p.kv), RegionKind::kDevice, d);
+  plan.add("vulkan kv pool", kv_storage_bytes(hp, p), RegionKind::kDevice, d);
   const Layout l = layout(m, p, kAlign);
   std::snprintf(d, sizeof d, "%d rows", p.n_rows);
   plan.add("vulkan activations", l.bytes, RegionKind::kDevice, d);
@@ -233,9 +239,10 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const Model& m, con
     return errorf(Error::kBackendUnsupported, "vulkan: %s: no shader for a %s KV cache (use --kv-type f16 or --backend cpu)",
                   di.name.c_str(), kv_types_name(p.kv.types).c_str());
   }
-  if (KvCache::storage_bytes(hp, p.kv) >= (uint64_t(1) << 32)) {
+  if (kv_storage_bytes(hp, p) >= (uint64_t(1) << 32)) {
     return errorf(Error::kBackendUnsupported, "vulkan: %s: a KV pool of %s is over the 4 GiB the device tables address "
-                  "(use a smaller --ctx or --kv-type q8_0)", di.name.c_str(), format_bytes(KvCache::storage_bytes(hp, p.kv)).c_str());
+                  "(use a smaller --ctx or --kv-type q8_0)", di.name.c_str(),
+                  format_bytes(kv_storage_bytes(hp, p)).c_str());
   }
   if (di.min_storage_offset_alignment > kAlign) {
     return errorf(Error::kBackendUnsupported, "vulkan: %s: storage offsets aligned to %llu bytes (airt places at %llu)",
@@ -263,7 +270,7 @@ std::string VulkanBackend::describe() const {
 
 Status VulkanBackend::bind(const Model& m) {
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
-    for (const WeightTensor* w : tensors_of(m.tier(t).weights)) {
+    for (const WeightTensor* w : tensors_of(m.tier(t).weights, range())) {
       const bool matrix = w->rows > 1;
       if (matrix && !supports(hal::Op::kMatmul, w->type)) {
         return errorf(Error::kFormatUnsupported, "vulkan: %s: tensor %.*s is %s, which %s has no shader for",
@@ -271,7 +278,7 @@ Status VulkanBackend::bind(const Model& m) {
                       ctx_->info().name.c_str());
       }
     }
-    if (!supports(hal::Op::kGetRows, m.tier(t).weights.token_embd.type)) {
+    if (range().begin == 0 && !supports(hal::Op::kGetRows, m.tier(t).weights.token_embd.type)) {
       return errorf(Error::kFormatUnsupported, "vulkan: %s: no embedding lookup for %s on %s",
                     m.tier(t).file->path().c_str(), hal::dtype_name(m.tier(t).weights.token_embd.type),
                     ctx_->info().name.c_str());
@@ -291,17 +298,17 @@ Status VulkanBackend::upload_tier(int32_t t) {
     auto b = hal::vk::Buffer::import_host(*ctx_, ir.base, ir.bytes, name.c_str());
     if (b.ok()) {
       weights_.push_back(std::move(*b));
-      for (const WeightTensor* x : tensors_of(w))
+      for (const WeightTensor* x : tensors_of(w, range()))
         weight_at_[size_t(t)][x->data] = uint64_t(static_cast<const uint8_t*>(x->data) - ir.base);
       return {};
     }
     AIRT_LOG_WARN("vulkan: %s: importing %s's mapping failed (%s); copying the weights to device memory instead",
                   ctx_->info().name.c_str(), model_.tier(t).file->path().c_str(), b.error().message.c_str());
   }
-  weights_.push_back(AIRT_TRY(buffer(*ctx_, tier_bytes(w), hal::vk::MemoryKind::kDevice, name.c_str())));
+  weights_.push_back(AIRT_TRY(buffer(*ctx_, tier_bytes(w, range()), hal::vk::MemoryKind::kDevice, name.c_str())));
   hal::vk::Buffer& b = weights_.back();
   uint64_t at = 0;
-  for (const WeightTensor* x : tensors_of(w)) {
+  for (const WeightTensor* x : tensors_of(w, range())) {
     const uint64_t n = tensor_bytes(*x);
     AIRT_TRY(b.upload(at, x->data, n));
     weight_at_[size_t(t)][x->data] = at;
@@ -321,7 +328,7 @@ Status VulkanBackend::carve(Arena& arena) {
   (void)arena;  // every region is device memory
   const Hparams& hp = model_.hparams();
   lay_ = layout(model_, p_, kAlign);
-  kv_bytes_ = KvCache::storage_bytes(hp, p_.kv);
+  kv_bytes_ = kv_storage_bytes(hp, p_);
   kv_ = AIRT_TRY(buffer(*ctx_, kv_bytes_, hal::vk::MemoryKind::kDevice, "kv pool"));
   act_ = AIRT_TRY(buffer(*ctx_, lay_.bytes, hal::vk::MemoryKind::kDevice, "activations"));
   tables_ = AIRT_TRY(buffer(*ctx_, lay_.tables, hal::vk::MemoryKind::kHost, "step tables"));

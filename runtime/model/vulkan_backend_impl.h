@@ -2,6 +2,11 @@
 // with AIRT_HAVE_VULKAN. vulkan_backend.cpp: creation, memory, weights, KvStore;
 // vulkan_backend_pass.cpp: the step tables, the forward pass recorded, and eval();
 // vulkan_backend_ops.cpp: each op as a call into hal::vk::Ops.
+//
+// Given a layer range starting after layer 0 (a split pass's device part,
+// split_backend.h) it uploads only those layers' weights and the output head, keeps only
+// their KV (kv_slice), and starts the pass by copying the residual stream the CPU part
+// wrote into the mapped hand-off rows (Layout::input, in the step tables) to x.
 #pragma once
 
 #include <array>
@@ -40,12 +45,14 @@ class VulkanBackend final : public Backend {
   Status kv_read(size_t offset, void* dst, size_t bytes) const override;
   Status kv_write(size_t offset, const void* src, size_t bytes) override;
   Result<OpProfile*> op_profile() const override;
+  // A range starting after layer 0 (a split pass's device part): the mapped hand-off rows.
+  std::span<float> hidden_in(int32_t rows) override;
 
   // Offsets of the activation buffers inside the activations region, and of the step
   // tables inside the tables region (each aligned for binding).
   struct Layout {
     uint64_t x, xn, q, k, v, att, tmp, gate, up, xo, scratch, bytes;
-    uint64_t tokens, rope, k_slots, v_slots, rows, keys, keep, tables;
+    uint64_t tokens, rope, k_slots, v_slots, rows, keys, keep, input, tables;  // input: the hand-off
     uint64_t n_keys;  // KvKey entries the keys table holds
   };
   static Layout layout(const Model& m, const BackendParams& p, uint64_t align);
@@ -84,6 +91,15 @@ class VulkanBackend final : public Backend {
   Status accumulate(const hal::vk::Recorder& r, const std::vector<std::string>& labels, int32_t n);
   VkRef act(uint64_t offset, uint64_t bytes) const { return VkRef(act_, offset, bytes); }
   VkRef table(uint64_t offset, uint64_t bytes) const { return VkRef(tables_, offset, bytes); }
+  // The layers this backend runs ([0, n_layer) unless it is a split pass's part), and its
+  // KV storage: only those layers, packed (kv_slice); KvKey / slot offsets count from the
+  // block's first layer here, and each layer adds kv_layer_off().
+  LayerRange range() const { return layer_range(model_.hparams(), p_); }
+  uint64_t kv_layer_off(const KvCache& kv, int l) const { return kv.k_offset(0, l) - kv.k_offset(0, range().begin); }
+  // Where the K (V) row at `slot` of pool block `id` starts in this backend's storage,
+  // before the layer's offset (slice_, set by write_tables()).
+  uint32_t k_slot(const KvCache& kv, int32_t id, size_t slot) const;
+  uint32_t v_slot(const KvCache& kv, int32_t id, size_t slot) const;
 
   const Model& model_;
   BackendParams p_;
@@ -104,6 +120,7 @@ class VulkanBackend final : public Backend {
     bool operator==(const TypeRun&) const = default;
   };
   std::vector<TypeRun> runs_;  // this step's, from write_tables()
+  KvSlice slice_{};            // the KV layout of range(), from write_tables()
   std::vector<int32_t> key_pos_;  // positions of the keys table's entries (host side)
   // Recorded passes by shape, replayed when the shape repeats.
   struct Recording {

@@ -99,7 +99,7 @@ Status VulkanBackend::store_kv(hal::vk::Recorder& r, int l, int32_t n, const KvC
       a.type = kv_half ? runs_[i].v : runs_[i].k;
       a.src = act((kv_half ? lay_.v : lay_.k) + uint64_t(r0) * kvd * 4, rows * kvd * 4);
       a.kv = VkRef(kv_);
-      a.layer_off = kv.k_offset(0, l);
+      a.layer_off = kv_layer_off(kv, l);
       a.dst = table((kv_half ? lay_.v_slots : lay_.k_slots) + uint64_t(r0) * 4, rows * 4);
       a.rows = int64_t(rows);
       a.n = int64_t(kvd);
@@ -116,7 +116,7 @@ Status VulkanBackend::attend(hal::vk::Recorder& r, int l, int32_t n, const KvCac
   hal::vk::AttentionRefs a;
   a.q = act(lay_.q, N * qd * 4);
   a.kv = VkRef(kv_);
-  a.layer_off = kv.k_offset(0, l);
+  a.layer_off = kv_layer_off(kv, l);
   a.keys = table(lay_.keys, lay_.n_keys * sizeof(hal::vk::KvKey));
   a.n_keys = int64_t(lay_.n_keys);
   a.rows = table(lay_.rows, N * 8);

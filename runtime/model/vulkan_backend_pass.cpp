@@ -17,6 +17,20 @@ bool skipped(const BackendParams& p, int l) { return (p.skip[size_t(l) / 64] >> 
 
 }  // namespace
 
+uint32_t VulkanBackend::k_slot(const KvCache& kv, int32_t id, size_t slot) const {
+  return uint32_t(slice_.at(kv.k_offset(id, slice_.begin)) + slot * kv.k_row_bytes(id));
+}
+
+uint32_t VulkanBackend::v_slot(const KvCache& kv, int32_t id, size_t slot) const {
+  return uint32_t(slice_.at(kv.v_offset(id, slice_.begin)) + slot * kv.v_row_bytes(id));
+}
+
+std::span<float> VulkanBackend::hidden_in(int32_t rows) {
+  if (range().begin == 0 || !tables_.mapped()) return {};
+  auto* base = static_cast<uint8_t*>(tables_.mapped()) + lay_.input;
+  return {reinterpret_cast<float*>(base), size_t(rows) * size_t(model_.hparams().dim)};
+}
+
 // Tokens, rope angles, each row's K and V slot, each row's visible keys and the kept rows,
 // written to the mapped tables region; the runs of rows by KV types into runs_.
 Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
@@ -27,6 +41,7 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
   std::memcpy(at(lay_.tokens), b.token.data(), size_t(n) * sizeof(int32_t));
   std::memcpy(at(lay_.keep), b.logits.data(), b.logits.size() * sizeof(int32_t));
   auto* cs = reinterpret_cast<float*>(base + lay_.rope);
+  slice_ = kv_slice(hp, p_);
   runs_.clear();
   for (int32_t i = 0; i < n; ++i) {
     const int32_t s = b.seq[size_t(i)], pos = b.pos[size_t(i)];
@@ -35,8 +50,8 @@ Status VulkanBackend::write_tables(const Batch& b, const KvCache& kv) {
     const TypeRun run{i, kv.k_type(blk.id), kv.v_type(blk.id)};
     if (runs_.empty() || runs_.back().k != run.k || runs_.back().v != run.v) runs_.push_back(run);
     const size_t slot = size_t(pos - blk.pos0);
-    at(lay_.k_slots)[i] = uint32_t(kv.k_offset(blk.id, 0) + slot * kv.k_row_bytes(blk.id));
-    at(lay_.v_slots)[i] = uint32_t(kv.v_offset(blk.id, 0) + slot * kv.v_row_bytes(blk.id));
+    at(lay_.k_slots)[i] = k_slot(kv, blk.id, slot);
+    at(lay_.v_slots)[i] = v_slot(kv, blk.id, slot);
   }
   return write_keys(b, kv);
 }
@@ -66,8 +81,7 @@ Status VulkanBackend::write_keys(const Batch& b, const KvCache& kv) {
         if (used >= lay_.n_keys) return errorf(Error::kInternal, "vulkan: the step's keys exceed the plan's %llu",
                                                static_cast<unsigned long long>(lay_.n_keys));
         const size_t slot = size_t(p - blk.pos0);
-        keys[used] = {uint32_t(kv.k_offset(blk.id, 0) + slot * kv.k_row_bytes(blk.id)),
-                      uint32_t(kv.v_offset(blk.id, 0) + slot * kv.v_row_bytes(blk.id)), types};
+        keys[used] = {k_slot(kv, blk.id, slot), v_slot(kv, blk.id, slot), types};
         key_pos_[used++] = p;
       }
     }
@@ -118,10 +132,21 @@ Status VulkanBackend::record(hal::vk::Recorder& r, int32_t n, int32_t nl, const 
   const Hparams& hp = model_.hparams();
   const Weights& w = model_.tier(tier_).weights;
   const uint64_t N = uint64_t(n), dim = uint64_t(hp.dim);
+  const LayerRange lr = range();
+  if (lr.end != hp.n_layer) {
+    return errorf(Error::kInternal, "vulkan: layers %d..%d: a device pass runs through the last layer (%d)", lr.begin,
+                  lr.end - 1, hp.n_layer - 1);
+  }
   AIRT_TRY(r.begin());
   if (labels_) AIRT_TRY(r.timestamp());  // the pass's start: each op's time is to the stamp before it
-  AIRT_TRY(embed(r, w.token_embd, table(lay_.tokens, N * 4), n, act(lay_.x, N * dim * f4)));
-  for (int l = 0; l < hp.n_layer; ++l)
+  if (lr.begin == 0) {
+    AIRT_TRY(embed(r, w.token_embd, table(lay_.tokens, N * 4), n, act(lay_.x, N * dim * f4)));
+  } else {  // a split pass: the residual stream the CPU part handed over
+    AIRT_TRY(r.copy(table(lay_.input, N * dim * f4), act(lay_.x, N * dim * f4), N * dim * f4));
+    r.barrier();
+    AIRT_TRY(mark(r, "hand-off"));
+  }
+  for (int l = lr.begin; l < lr.end; ++l)
     if (!skipped(p_, l)) AIRT_TRY(record_layer(r, l, n, kv));
   if (nl > 0) {
     // The kept rows, gathered, normed and multiplied by the output matrix.

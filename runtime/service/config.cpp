@@ -148,6 +148,10 @@ const Field kFields[] = {
      "and each non-CPU Vulkan device are timed at start-up; the faster serves)."},
     {"model.gpu", Type::kInt, AIRT_REF(model.gpu), -1, 63, nullptr, nullptr, false,
      "Vulkan device index (airt info lists them); -1: the first usable one."},
+    {"model.gpu_layers", Type::kInt, AIRT_REF(model.gpu_layers), -1, 1 << 20, nullptr, nullptr, false,
+     "Partial offload (llama.cpp's -ngl): the last N transformer layers and the output head run on the Vulkan "
+     "device, the embeddings and the layers before them on the CPU; -1 (or N >= the model's layers): all on the "
+     "device; 0: the CPU only. Needs model.backend vulkan or auto."},
     {"model.draft", Type::kString, AIRT_REF(model.draft), 0, 4096, nullptr, nullptr, false,
      "Speculative decoding: drafters tried in order, joined by '+': ngram, tier:NAME, self:skip=N, "
      "self:layers=A,B or a draft model's .gguf path (same vocabulary). Empty: off."},
@@ -449,6 +453,9 @@ Status config_finalize(ServiceConfig& c, const std::string& origin) {
                   c.governor.soft_temp_c, c.governor.hard_temp_c);
     add(msg);
   }
+  if (c.model.gpu_layers > 0 && c.model.backend == "cpu")
+    add("model.gpu_layers: " + std::to_string(c.model.gpu_layers) +
+        " layers on a Vulkan device, but model.backend is cpu (set it to vulkan or auto, or remove gpu_layers)");
   if (c.broker.reconnect_min_ms > c.broker.reconnect_max_ms)
     add("broker.reconnect_min_ms: " + std::to_string(c.broker.reconnect_min_ms) +
         " is above broker.reconnect_max_ms (" + std::to_string(c.broker.reconnect_max_ms) + ")");

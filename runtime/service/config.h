@@ -65,6 +65,7 @@ struct ModelConfig {
   int threads = 0;  // 0 = one per core
   std::string backend = "cpu";  // cpu, vulkan (forced) or auto (measured at start-up)
   int gpu = -1;                 // Vulkan device index; -1: the first usable one
+  int gpu_layers = -1;          // vulkan: the last layers on the device, the rest on the CPU; -1: all
   std::string draft;  // speculative drafters, "ngram+small.gguf" (airt run --draft); empty: off
   int draft_max = 8;  // longest draft per step
 };

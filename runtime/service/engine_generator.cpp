@@ -45,11 +45,13 @@ class EngineGenerator final : public Generator, private engine::Sink {
     ec.n_threads = threads;
     ec.backend = c.model.backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
     ec.gpu = c.model.gpu;
+    ec.gpu_layers = c.model.gpu_layers;
     if (c.model.backend == "auto") {
       model::BackendParams bp;
       bp.kernels = kernels;
       bp.n_threads = threads;
       bp.gpu = c.model.gpu;
+      bp.gpu_layers = c.model.gpu_layers;
       const model::BackendChoice choice = model::backend_choose(*g->model_, bp);
       for (const std::string& note : choice.notes) AIRT_LOG_INFO("%s", note.c_str());
       ec.backend = choice.kind;
