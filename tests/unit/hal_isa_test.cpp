@@ -339,7 +339,7 @@ std::vector<Case> all_cases() {
   std::vector<Case> v;
   // The variants built for this architecture; those the CPU lacks skip at run time.
 #if defined(__x86_64__)
-  const char* const isas[] = {"avx2", "avx512"};
+  const char* const isas[] = {"avx2", "avx512", "amx"};
 #elif defined(__aarch64__)
   const char* const isas[] = {"neon", "dotprod"};
 #else

@@ -506,7 +506,7 @@ std::vector<Case> all_cases() {
   std::vector<Case> v;
   for (const char* isa : {"generic",
 #if defined(__x86_64__)
-                          "avx2", "avx512"
+                          "avx2", "avx512", "amx"
 #elif defined(__aarch64__)
                           "neon", "dotprod"
 #endif
