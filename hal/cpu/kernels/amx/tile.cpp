@@ -14,7 +14,7 @@
 // 16 x 16 int32 product is stored and added into float accumulators with AVX-512:
 // acc[r] += (float(C[r]) * dx) * dw[r]. That float work, not the TMUL, bounds the kernel,
 // and it costs the same for 1 or 16 columns: this path pays once a step has a few rows.
-// Two sets of tiles alternate so the next block's product runs while this one is scaled.
+// Four C tiles rotate so the next blocks' products run while this one is scaled.
 //
 // AMX state needs the OS's permission (features.cpp asks for it once, before the table
 // is offered) and a tile configuration in every thread that runs a product (set on its
@@ -35,7 +35,7 @@ constexpr int kRows = int(kTileRows);  // weight rows of an A / C tile
 constexpr int kCols = 16;              // activation columns of a B / C tile
 constexpr int64_t kChunk = 64;         // blocks staged at once: a Q4_0 stage stays in L1
 constexpr size_t kStageBytes = size_t(kChunk) * 512;
-static_assert(kStageBytes + size_t(kChunk) * 64 <= kTileScratchBytes);
+
 
 // The activations of one group of 16 columns for one 32-block: the B tile, then scales.
 struct alignas(64) XTile {
@@ -49,8 +49,8 @@ static_assert(sizeof(XTile) == 576);
 // around them.
 inline void compiler_fence() { asm volatile("" ::: "memory"); }
 
-// Palette 1: tmm0/1 the C tiles (16 rows x 16 int32), tmm2/3 the A tiles (16 rows x
-// 32 bytes), tmm4/5 the B tiles (8 rows of 4 bytes x 16 columns). One configuration
+// Palette 1: tmm0-3 the C tiles (16 rows x 16 int32), tmm4/5 the A tiles (16 rows x
+// 32 bytes), tmm6/7 the B tiles (8 rows of 4 bytes x 16 columns). One configuration
 // serves every product, so each thread loads it once.
 struct alignas(64) TileConfig {
   uint8_t palette;
@@ -66,11 +66,9 @@ void configure_tiles() {
   if (configured) return;
   TileConfig cfg{};
   cfg.palette = 1;
-  for (int t = 0; t < 2; ++t) {
-    cfg.colsb[t] = 64, cfg.rows[t] = 16;          // C
-    cfg.colsb[2 + t] = 32, cfg.rows[2 + t] = 16;  // A
-    cfg.colsb[4 + t] = 64, cfg.rows[4 + t] = 8;   // B
-  }
+  for (int t = 0; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;  // C
+  for (int t = 4; t < 6; ++t) cfg.colsb[t] = 32, cfg.rows[t] = 16;  // A
+  for (int t = 6; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 8;   // B
   compiler_fence();
   _tile_loadconfig(&cfg);
   configured = true;
@@ -100,27 +98,34 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
   }
 }
 
-// Where a panel's A tiles are: block b of row r at base + b * step + r * stride, and
-// its 16 weight scales at dw + 16 * b (rows past the panel: 0).
+// Weight scales of a staged chunk, one row of floats per weight row ("transposed"), so a
+// row's scales of consecutive blocks are adjacent: dw[r * kDwStride + b]. Past the chunk
+// and past the panel's rows they are 0.
+constexpr int64_t kDwStride = kChunk + 16;
+
+// Where a panel's A tiles are: block b of row r at base + b * step + r * stride.
 struct APanel {
   const uint8_t* base;
   size_t stride;
   size_t step;
   const float* dw;
-  bool prefetch;  // the A tiles come from memory: fetch ahead in the first column group
+  bool prefetch;  // the A tiles come from memory: fetch ahead while multiplying
 };
 
-// Scales of blocks [b0, b0 + nb) of `rows` rows into dw[16 * b]: one gather per block
-// (each row's block starts with its f16 scale).
+// Scales of blocks [b0, b0 + nb) of `rows` rows into dw: one gather per row and 16 blocks
+// (each block starts with its f16 scale).
 void stage_scales(const uint8_t* w, size_t stride, int rows, size_t block_bytes, int64_t b0, int64_t nb,
                   float* dw) {
-  const __mmask16 mask = rows == kRows ? __mmask16(0xffff) : __mmask16((1u << rows) - 1u);
   const __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32(int(stride)));
-  const uint8_t* base = w + size_t(b0) * block_bytes;
-  for (int64_t b = 0; b < nb; ++b, base += block_bytes) {
-    const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, at, base, 1);
-    _mm512_store_ps(dw + 16 * b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+                                        _mm512_set1_epi32(int(block_bytes)));
+  for (int r = 0; r < kRows; ++r) {
+    const uint8_t* base = w + size_t(r) * stride + size_t(b0) * block_bytes;
+    for (int64_t b = 0; b < kDwStride; b += 16, base += 16 * block_bytes) {
+      const int64_t left = r < rows ? nb - b : 0;
+      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
+      const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, at, base, 1);
+      _mm512_store_ps(dw + r * kDwStride + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+    }
   }
 }
 
@@ -174,35 +179,45 @@ APanel stage_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t
   return {stage, 32, 512, dw, false};
 }
 
-// acc[r] (lane c) += dw[r] * dx[c] * C[r][c] for one block's stored C tile.
+// acc[r] (lane c) += dw[r] * dx[c] * C[r][c] for one block's stored C tile; dw points at
+// the block's scale in row 0 of the transposed scales.
 inline void scale_block(const int32_t* c, const float* dx, const float* dw, __m512* acc) {
   const __m512 x = _mm512_load_ps(dx);
+  // Unrolled so the 16 accumulators stay in registers.
+#pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
     const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * r)), x);
-    acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(dw[r]), acc[r]);
+    acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(dw[r * kDwStride]), acc[r]);
   }
 }
 
-// One block's product into C tile 0 or 1, stored to c (the tile numbers are part of
-// the instruction, hence two copies).
-inline void product0(const uint8_t* a, size_t stride, const XTile* x, int32_t* c) {
-  compiler_fence();
-  _tile_zero(0);
-  _tile_loadd(2, a, stride);
-  _tile_loadd(4, x->q, 64);
-  _tile_dpbssd(0, 2, 4);
-  _tile_stored(0, c, 64);
-  compiler_fence();
+// One block's product into C tile `c` (A tile `a`, B tile `b`), stored to `buf`. The tile
+// numbers are part of the instruction text (the intrinsics paste them), hence a macro.
+#define AIRT_AMX_PRODUCT(c, a, b, a_ptr, a_stride, x_ptr, buf) \
+  do {                                                        \
+    compiler_fence();                                         \
+    _tile_zero(c);                                            \
+    _tile_loadd(a, a_ptr, a_stride);                          \
+    _tile_loadd(b, (x_ptr)->q, 64);                           \
+    _tile_dpbssd(c, a, b);                                    \
+    _tile_stored(c, buf, 64);                                 \
+    compiler_fence();                                         \
+  } while (0)
+
+// Block i's product into C tile i % 4: four products are in flight while one is scaled,
+// so the scaling's loads do not wait on the tile store just issued.
+inline void product(const APanel& a, const XTile* x, int64_t i, int32_t (*c)[kRows * kCols]) {
+  const uint8_t* w = a.base + i * a.step;
+  switch (i & 3) {
+    case 0: AIRT_AMX_PRODUCT(0, 4, 6, w, a.stride, x + i, c[0]); break;
+    case 1: AIRT_AMX_PRODUCT(1, 5, 7, w, a.stride, x + i, c[1]); break;
+    case 2: AIRT_AMX_PRODUCT(2, 4, 6, w, a.stride, x + i, c[2]); break;
+    default: AIRT_AMX_PRODUCT(3, 5, 7, w, a.stride, x + i, c[3]); break;
+  }
 }
-inline void product1(const uint8_t* a, size_t stride, const XTile* x, int32_t* c) {
-  compiler_fence();
-  _tile_zero(1);
-  _tile_loadd(3, a, stride);
-  _tile_loadd(5, x->q, 64);
-  _tile_dpbssd(1, 3, 5);
-  _tile_stored(1, c, 64);
-  compiler_fence();
-}
+#undef AIRT_AMX_PRODUCT
+
+constexpr int64_t kAhead = 8;  // blocks prefetched ahead: about 300 bytes of each Q8_0 row
 
 inline void prefetch_rows(const APanel& a, int64_t b) {
   const char* p = reinterpret_cast<const char*>(a.base + b * a.step);
@@ -212,22 +227,20 @@ inline void prefetch_rows(const APanel& a, int64_t b) {
 // 16 rows x nc (<= 16) columns over nb blocks: out[c * ldo + r] = (or +=) the sums.
 void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, float* out, int64_t ldo, int rows,
                  int nc, bool add) {
-  constexpr int64_t kAhead = 8;  // blocks: about 300 bytes of each Q8_0 row
-  alignas(64) int32_t c[2][kRows * kCols];
+  constexpr int64_t kDepth = 3;  // products issued ahead of the one being scaled
+  alignas(64) int32_t c[4][kRows * kCols];
   __m512 acc[kRows];
+#pragma GCC unroll 16
   for (auto& v : acc) v = _mm512_setzero_ps();
-  product0(a.base, a.stride, x, c[0]);
-  for (int64_t b = 0; b < nb; b += 2) {
+  for (int64_t i = 0; i < kDepth && i < nb; ++i) product(a, x, i, c);
+  for (int64_t b = 0; b < nb; ++b) {
     if (prefetch) prefetch_rows(a, b + kAhead);
-    if (b + 1 < nb) product1(a.base + (b + 1) * a.step, a.stride, x + b + 1, c[1]);
-    scale_block(c[0], x[b].d, a.dw + 16 * b, acc);
-    if (b + 1 >= nb) break;
-    if (prefetch) prefetch_rows(a, b + 1 + kAhead);
-    if (b + 2 < nb) product0(a.base + (b + 2) * a.step, a.stride, x + b + 2, c[0]);
-    scale_block(c[1], x[b + 1].d, a.dw + 16 * (b + 1), acc);
+    if (b + kDepth < nb) product(a, x, b + kDepth, c);
+    scale_block(c[b & 3], x[b].d, a.dw + b, acc);
   }
   // acc[r] holds row r's columns; out wants column c's rows: transpose through memory.
   alignas(64) float t[kRows * kCols];
+#pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) _mm512_store_ps(t + 16 * r, acc[r]);
   const __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                           _mm512_set1_epi32(kCols));
@@ -240,16 +253,124 @@ void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, flo
   }
 }
 
+// The narrow path, for at most 8 activation columns: a C tile of 16 x 16 would hold 16
+// rows x ncols useful sums and cost a tile store and 16 rows of scaling per block. Instead
+// G = 16 / ncp blocks share one C tile, block j of a group putting its ncp (ncols rounded
+// up to a power of 2) columns at C columns [j * ncp, (j + 1) * ncp): its B tile holds
+// the block's activations there and zeros elsewhere, so G products add into one tile and
+// one store and one scaling serve G blocks. The lanes of a row's accumulator are then
+// (block slot, column) pairs, summed at the end.
+constexpr size_t kDwBytes = size_t(kRows * kDwStride) * sizeof(float);
+constexpr size_t kNarrowXBytes = size_t(kChunk) * 512;
+static_assert(kStageBytes + kDwBytes + kNarrowXBytes + size_t(kChunk) * 64 <= kTileScratchBytes);
+
+// Blocks [b0, b0 + nb) of the first column group of x into the narrow B tiles (512
+// bytes a block) and, per group of G blocks, the 16 lane scales (0 where no column).
+void stage_narrow(const XTile* x, int64_t b0, int64_t nb, int ncols, int ncp, uint8_t* q, float* dx) {
+  const int g_blocks = kCols / ncp;
+  std::memset(q, 0, size_t(nb) * 512);
+  std::memset(dx, 0, size_t((nb + g_blocks - 1) / g_blocks) * 64);
+  for (int64_t b = 0; b < nb; ++b) {
+    const XTile& t = x[b0 + b];
+    const int s = int(b % g_blocks) * ncp;
+    uint8_t* dst = q + 512 * b;
+    for (int kk = 0; kk < 8; ++kk) std::memcpy(dst + 64 * kk + 4 * s, t.q[kk][0], size_t(4 * ncols));
+    std::memcpy(dx + 16 * (b / g_blocks) + s, t.d, sizeof(float) * size_t(ncols));
+  }
+}
+
+// Blocks [b, b + n) of the panel against their narrow B tiles, added into C tile `ct`
+// and stored to buf; the A and B tiles alternate so loads overlap the products.
+#define AIRT_AMX_GROUP(ct, a, xq, b, n, buf)                                            \
+  do {                                                                                  \
+    compiler_fence();                                                                   \
+    _tile_zero(ct);                                                                     \
+    for (int64_t j = 0; j < (n); j += 2) {                                              \
+      if ((a).prefetch) prefetch_rows(a, (b) + j + kAhead);                             \
+      _tile_loadd(4, (a).base + ((b) + j) * (a).step, (a).stride);                      \
+      _tile_loadd(6, (xq) + 512 * ((b) + j), 64);                                       \
+      _tile_dpbssd(ct, 4, 6);                                                           \
+      if (j + 1 >= (n)) break;                                                          \
+      if ((a).prefetch) prefetch_rows(a, (b) + j + 1 + kAhead);                         \
+      _tile_loadd(5, (a).base + ((b) + j + 1) * (a).step, (a).stride);                  \
+      _tile_loadd(7, (xq) + 512 * ((b) + j + 1), 64);                                   \
+      _tile_dpbssd(ct, 5, 7);                                                           \
+    }                                                                                   \
+    _tile_stored(ct, buf, 64);                                                          \
+    compiler_fence();                                                                   \
+  } while (0)
+
+inline void group_product(const APanel& a, const uint8_t* xq, int64_t b, int64_t n, int64_t g,
+                          int32_t (*c)[kRows * kCols]) {
+  switch (g & 3) {
+    case 0: AIRT_AMX_GROUP(0, a, xq, b, n, c[0]); break;
+    case 1: AIRT_AMX_GROUP(1, a, xq, b, n, c[1]); break;
+    case 2: AIRT_AMX_GROUP(2, a, xq, b, n, c[2]); break;
+    default: AIRT_AMX_GROUP(3, a, xq, b, n, c[3]); break;
+  }
+}
+#undef AIRT_AMX_GROUP
+
+// acc[r] += C[r] * dx * (row r's scale of each lane's block), for one group's C tile.
+inline void scale_group(const int32_t* c, const float* dx, const float* dw, __m512i lane_block, __m512* acc) {
+  const __m512 x = _mm512_load_ps(dx);
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * r)), x);
+    const __m512 s = _mm512_permutexvar_ps(lane_block, _mm512_loadu_ps(dw + r * kDwStride));
+    acc[r] = _mm512_fmadd_ps(t, s, acc[r]);
+  }
+}
+
+// out[c * ldo + r] (+)= the sum over block slots j of lane j * ncp + c of acc[r].
+void finish_narrow(const __m512* acc, int g_blocks, int ncp, float* out, int64_t ldo, int rows, int nc, bool add) {
+  alignas(64) float t[kRows * kCols];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) _mm512_store_ps(t + 16 * r, acc[r]);
+  const __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(kCols));
+  const __mmask16 mask = rows == kRows ? __mmask16(0xffff) : __mmask16((1u << rows) - 1u);
+  for (int col = 0; col < nc; ++col) {
+    __m512 v = _mm512_i32gather_ps(down, t + col, 4);
+    for (int j = 1; j < g_blocks; ++j) v = _mm512_add_ps(v, _mm512_i32gather_ps(down, t + j * ncp + col, 4));
+    float* o = out + col * ldo;
+    if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, o));
+    _mm512_mask_storeu_ps(o, mask, v);
+  }
+}
+
+// One panel of 16 rows over one staged chunk of nb blocks, on the narrow path.
+void narrow_panel(const APanel& a, const uint8_t* xq, const float* dx, int64_t nb, int ncp, float* out, int64_t ldo,
+                  int rows, int nc, bool add) {
+  constexpr int64_t kDepth = 2;  // groups issued ahead of the one being scaled
+  const int g_blocks = kCols / ncp;
+  const int64_t groups = (nb + g_blocks - 1) / g_blocks;
+  alignas(64) int32_t c[4][kRows * kCols];
+  __m512 acc[kRows];
+#pragma GCC unroll 16
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  const __m512i lane_block = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               __builtin_ctz(unsigned(ncp)));
+  auto issue = [&](int64_t g) {
+    const int64_t b = g * g_blocks;
+    group_product(a, xq, b, nb - b < g_blocks ? nb - b : g_blocks, g, c);
+  };
+  for (int64_t g = 0; g < kDepth && g < groups; ++g) issue(g);
+  for (int64_t g = 0; g < groups; ++g) {
+    if (g + kDepth < groups) issue(g + kDepth);
+    scale_group(c[g & 3], dx + 16 * g, a.dw + g * g_blocks, lane_block, acc);
+  }
+  finish_narrow(acc, g_blocks, ncp, out, ldo, rows, nc, add);
+}
+
 using StageFn = APanel (*)(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* stage,
                            float* dw);
 
+// More than 8 columns: groups of 16 columns, one C tile per block.
 template <StageFn Stage>
-void amx_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
-              float* out, int64_t ldo, void* scratch) {
-  configure_tiles();
+void wide_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const XTile* xt,
+               float* out, int64_t ldo, uint8_t* stage) {
   const int64_t nb_all = k / 32;
-  const auto* xt = static_cast<const XTile*>(x);
-  auto* stage = static_cast<uint8_t*>(scratch);
   auto* dw = reinterpret_cast<float*>(stage + kStageBytes);
   const auto* wb = static_cast<const uint8_t*>(w);
   for (int64_t r = r0; r < r1; r += kRows) {
@@ -265,6 +386,38 @@ void amx_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, s
       }
     }
   }
+}
+
+// At most 8 columns: the chunk's activations are staged once for all the panels.
+template <StageFn Stage>
+void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const XTile* xt,
+                 float* out, int64_t ldo, uint8_t* stage) {
+  const int64_t nb_all = k / 32;
+  const int nc = int(ncols);
+  const int ncp = nc <= 1 ? 1 : nc <= 2 ? 2 : nc <= 4 ? 4 : 8;
+  auto* dw = reinterpret_cast<float*>(stage + kStageBytes);
+  uint8_t* xq = stage + kStageBytes + kDwBytes;
+  auto* dx = reinterpret_cast<float*>(xq + kNarrowXBytes);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  for (int64_t b0 = 0; b0 < nb_all; b0 += kChunk) {
+    const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
+    stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+      const APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+      narrow_panel(a, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+    }
+  }
+}
+
+template <StageFn Stage>
+void amx_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
+              float* out, int64_t ldo, void* scratch) {
+  configure_tiles();
+  const auto* xt = static_cast<const XTile*>(x);
+  auto* stage = static_cast<uint8_t*>(scratch);
+  if (ncols <= 8) return narrow_gemm<Stage>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
+  wide_gemm<Stage>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
 }
 
 }  // namespace
