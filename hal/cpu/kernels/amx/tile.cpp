@@ -104,13 +104,25 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
 constexpr int64_t kDwStride = kChunk + 16;
 
 // Where a panel's A tiles are: block b of row r at base + b * step + r * stride.
+// While one panel is multiplied, the weights of the next one (next: its first row's
+// first block of the chunk, null if none) are fetched into L2, a block of each of its
+// 16 rows at a time: 16 rows are more streams than the hardware prefetcher follows.
 struct APanel {
   const uint8_t* base;
   size_t stride;
   size_t step;
   const float* dw;
-  bool prefetch;  // the A tiles come from memory: fetch ahead while multiplying
+  const uint8_t* next = nullptr;
+  size_t next_stride = 0;
+  size_t next_step = 0;
 };
+
+// Block b of the next panel's rows (every other block where two fit a cache line).
+inline void prefetch_next(const APanel& a, int64_t b) {
+  if (a.next == nullptr || (a.next_step < 32 && (b & 1))) return;
+  const char* p = reinterpret_cast<const char*>(a.next + size_t(b) * a.next_step);
+  for (int r = 0; r < kRows; ++r) _mm_prefetch(p + r * a.next_stride, _MM_HINT_T1);
+}
 
 // Scales of blocks [b0, b0 + nb) of `rows` rows into dw: one gather per row and 16 blocks
 // (each block starts with its f16 scale).
@@ -122,9 +134,12 @@ void stage_scales(const uint8_t* w, size_t stride, int rows, size_t block_bytes,
     const uint8_t* base = w + size_t(r) * stride + size_t(b0) * block_bytes;
     for (int64_t b = 0; b < kDwStride; b += 16, base += 16 * block_bytes) {
       const int64_t left = r < rows ? nb - b : 0;
-      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
-      const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, at, base, 1);
-      _mm512_store_ps(dw + r * kDwStride + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+      __m512 v = _mm512_setzero_ps();
+      if (left > 0) {
+        const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+        v = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, at, base, 1)));
+      }
+      _mm512_store_ps(dw + r * kDwStride + b, v);
     }
   }
 }
@@ -133,12 +148,12 @@ void stage_scales(const uint8_t* w, size_t stride, int rows, size_t block_bytes,
 APanel stage_q8_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* stage, float* dw) {
   stage_scales(w, stride, rows, sizeof(BlockQ8_0), b0, nb, dw);
   const uint8_t* first = w + size_t(b0) * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs);
-  if (rows == kRows) return {first, stride, sizeof(BlockQ8_0), dw, true};
+  if (rows == kRows) return {first, stride, sizeof(BlockQ8_0), dw};
   std::memset(stage, 0, size_t(nb) * 512);
   for (int r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < nb; ++b) std::memcpy(stage + 512 * b + 32 * r, first + r * stride + b * sizeof(BlockQ8_0), 32);
   }
-  return {stage, 32, 512, dw, false};
+  return {stage, 32, 512, dw};
 }
 
 // Q4_0 levels q - 8 of 4 rows (p, p + stride, ...) of one block into 4 rows of 32 bytes.
@@ -165,8 +180,6 @@ APanel stage_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t
   const int full = rows / 4 * 4;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* p = first + b * sizeof(BlockQ4_0);
-    // 16 rows are 16 streams, more than the hardware prefetcher follows.
-    for (int r = 0; r < rows; ++r) _mm_prefetch(reinterpret_cast<const char*>(p + r * stride + 8 * sizeof(BlockQ4_0)), _MM_HINT_T0);
     for (int r = 0; r < full; r += 4) unpack_q4_0_x4(p + r * stride, stride, stage + 512 * b + 32 * r);
     for (int r = full; r < rows; ++r) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + r * stride));
@@ -176,7 +189,7 @@ APanel stage_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t
       _mm_store_si128(d + 1, _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), eight));
     }
   }
-  return {stage, 32, 512, dw, false};
+  return {stage, 32, 512, dw};
 }
 
 // acc[r] (lane c) += dw[r] * dx[c] * C[r][c] for one block's stored C tile; dw points at
@@ -217,13 +230,6 @@ inline void product(const APanel& a, const XTile* x, int64_t i, int32_t (*c)[kRo
 }
 #undef AIRT_AMX_PRODUCT
 
-constexpr int64_t kAhead = 8;  // blocks prefetched ahead: about 300 bytes of each Q8_0 row
-
-inline void prefetch_rows(const APanel& a, int64_t b) {
-  const char* p = reinterpret_cast<const char*>(a.base + b * a.step);
-  for (int r = 0; r < kRows; ++r) _mm_prefetch(p + r * a.stride, _MM_HINT_T0);
-}
-
 // 16 rows x nc (<= 16) columns over nb blocks: out[c * ldo + r] = (or +=) the sums.
 void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, float* out, int64_t ldo, int rows,
                  int nc, bool add) {
@@ -234,7 +240,7 @@ void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, flo
   for (auto& v : acc) v = _mm512_setzero_ps();
   for (int64_t i = 0; i < kDepth && i < nb; ++i) product(a, x, i, c);
   for (int64_t b = 0; b < nb; ++b) {
-    if (prefetch) prefetch_rows(a, b + kAhead);
+    if (prefetch) prefetch_next(a, b);
     if (b + kDepth < nb) product(a, x, b + kDepth, c);
     scale_block(c[b & 3], x[b].d, a.dw + b, acc);
   }
@@ -286,12 +292,12 @@ void stage_narrow(const XTile* x, int64_t b0, int64_t nb, int ncols, int ncp, ui
     compiler_fence();                                                                   \
     _tile_zero(ct);                                                                     \
     for (int64_t j = 0; j < (n); j += 2) {                                              \
-      if ((a).prefetch) prefetch_rows(a, (b) + j + kAhead);                             \
+      prefetch_next(a, (b) + j);                                                        \
       _tile_loadd(4, (a).base + ((b) + j) * (a).step, (a).stride);                      \
       _tile_loadd(6, (xq) + 512 * ((b) + j), 64);                                       \
       _tile_dpbssd(ct, 4, 6);                                                           \
       if (j + 1 >= (n)) break;                                                          \
-      if ((a).prefetch) prefetch_rows(a, (b) + j + 1 + kAhead);                         \
+      prefetch_next(a, (b) + j + 1);                                                    \
       _tile_loadd(5, (a).base + ((b) + j + 1) * (a).step, (a).stride);                  \
       _tile_loadd(7, (xq) + 512 * ((b) + j + 1), 64);                                   \
       _tile_dpbssd(ct, 5, 7);                                                           \
@@ -367,7 +373,7 @@ using StageFn = APanel (*)(const uint8_t* w, size_t stride, int rows, int64_t b0
                            float* dw);
 
 // More than 8 columns: groups of 16 columns, one C tile per block.
-template <StageFn Stage>
+template <StageFn Stage, size_t kBlockBytes>
 void wide_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const XTile* xt,
                float* out, int64_t ldo, uint8_t* stage) {
   const int64_t nb_all = k / 32;
@@ -377,11 +383,15 @@ void wide_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
     const int rows = int(r1 - r < kRows ? r1 - r : kRows);
     for (int64_t b0 = 0; b0 < nb_all; b0 += kChunk) {
       const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
-      const APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+      APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+      const int64_t next_r = b0 + kChunk < nb_all ? r : r + kRows;
+      const int64_t next_b = b0 + kChunk < nb_all ? b0 + kChunk : 0;
+      if (next_r < r1) a.next = wb + size_t(next_r) * w_stride + size_t(next_b) * kBlockBytes;
+      a.next_stride = w_stride, a.next_step = kBlockBytes;
       for (int64_t c0 = 0; c0 < ncols; c0 += kCols) {
         const int nc = int(ncols - c0 < kCols ? ncols - c0 : kCols);
-        // Only the first group reads the weights from memory; later ones find them in L2.
-        panel_group(a, xt + (c0 / kCols) * nb_all + b0, nb, a.prefetch && c0 == 0, out + c0 * ldo + r, ldo, rows,
+        // The first group fetches the next panel; later ones find this one in L2.
+        panel_group(a, xt + (c0 / kCols) * nb_all + b0, nb, c0 == 0, out + c0 * ldo + r, ldo, rows,
                     nc, b0 > 0);
       }
     }
@@ -389,7 +399,7 @@ void wide_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
 }
 
 // At most 8 columns: the chunk's activations are staged once for all the panels.
-template <StageFn Stage>
+template <StageFn Stage, size_t kBlockBytes>
 void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const XTile* xt,
                  float* out, int64_t ldo, uint8_t* stage) {
   const int64_t nb_all = k / 32;
@@ -404,20 +414,24 @@ void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w
     stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
     for (int64_t r = r0; r < r1; r += kRows) {
       const int rows = int(r1 - r < kRows ? r1 - r : kRows);
-      const APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+      APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+      const int64_t next_r = r + kRows < r1 ? r + kRows : r0;
+      const int64_t next_b = r + kRows < r1 ? b0 : b0 + kChunk;
+      if (next_b < nb_all) a.next = wb + size_t(next_r) * w_stride + size_t(next_b) * kBlockBytes;
+      a.next_stride = w_stride, a.next_step = kBlockBytes;
       narrow_panel(a, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
     }
   }
 }
 
-template <StageFn Stage>
+template <StageFn Stage, size_t kBlockBytes>
 void amx_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
               float* out, int64_t ldo, void* scratch) {
   configure_tiles();
   const auto* xt = static_cast<const XTile*>(x);
   auto* stage = static_cast<uint8_t*>(scratch);
-  if (ncols <= 8) return narrow_gemm<Stage>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
-  wide_gemm<Stage>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
+  if (ncols <= 8) return narrow_gemm<Stage, kBlockBytes>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
+  wide_gemm<Stage, kBlockBytes>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
 }
 
 }  // namespace
@@ -427,8 +441,8 @@ void fill_tiles(Kernels& k) {
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q4.tile_x_bytes = q8.tile_x_bytes = x_tile_bytes;
   q4.tile_x_from_float = q8.tile_x_from_float = x_from_float;
-  q4.tile_gemm = amx_gemm<stage_q4_0>;
-  q8.tile_gemm = amx_gemm<stage_q8_0>;
+  q4.tile_gemm = amx_gemm<stage_q4_0, sizeof(BlockQ4_0)>;
+  q8.tile_gemm = amx_gemm<stage_q8_0, sizeof(BlockQ8_0)>;
   q4.tile_min_cols = 2;
   q8.tile_min_cols = 2;
 }
