@@ -24,8 +24,8 @@
 // (below that the AVX-512 gemv stays). Hence tile_min_cols 3 and 5.
 //
 // AMX state needs the OS's permission (features.cpp asks for it once, before the table
-// is offered) and a tile configuration in every thread that runs a product (set on its
-// first call; nothing else in airt configures tiles).
+// is offered) and a tile configuration, loaded at the start of every product and
+// released at its end (TileScope).
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstddef>
@@ -57,8 +57,7 @@ static_assert(sizeof(XTile) == 576);
 inline void compiler_fence() { asm volatile("" ::: "memory"); }
 
 // Palette 1: tmm0-3 the C tiles (16 rows x 16 int32), tmm4/5 the A tiles (16 rows x
-// 32 bytes), tmm6/7 the B tiles (8 rows of 4 bytes x 16 columns). One configuration
-// serves every product, so each thread loads it once.
+// 32 bytes), tmm6/7 the B tiles (8 rows of 4 bytes x 16 columns), for every product.
 struct alignas(64) TileConfig {
   uint8_t palette;
   uint8_t start_row;
@@ -68,18 +67,26 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64);
 
-void configure_tiles() {
-  thread_local bool configured = false;
-  if (configured) return;
-  TileConfig cfg{};
-  cfg.palette = 1;
-  for (int t = 0; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;  // C
-  for (int t = 4; t < 6; ++t) cfg.colsb[t] = 32, cfg.rows[t] = 16;  // A
-  for (int t = 6; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 8;   // B
-  compiler_fence();
-  _tile_loadconfig(&cfg);
-  configured = true;
-}
+// Configures the tiles for one product and releases them after it. Released, a thread's
+// tile state is back in its init state, so the kernel's XSAVE skips its 8 KiB at every
+// context switch (the pool's threads sleep between jobs) and nothing depends on what
+// another user of AMX in this thread left configured. Loading the configuration costs
+// far less than one panel.
+class TileScope {
+ public:
+  TileScope() {
+    TileConfig cfg{};
+    cfg.palette = 1;
+    for (int t = 0; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;  // C
+    for (int t = 4; t < 6; ++t) cfg.colsb[t] = 32, cfg.rows[t] = 16;  // A
+    for (int t = 6; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 8;   // B
+    compiler_fence();
+    _tile_loadconfig(&cfg);
+  }
+  ~TileScope() { _tile_release(); }
+  TileScope(const TileScope&) = delete;
+  TileScope& operator=(const TileScope&) = delete;
+};
 
 size_t x_tile_bytes(int64_t k, int64_t ncols) {
   return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XTile);
@@ -437,7 +444,7 @@ void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w
 template <StageFn Stage, size_t kBlockBytes>
 void amx_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
               float* out, int64_t ldo, void* scratch) {
-  configure_tiles();
+  const TileScope tiles;
   const auto* xt = static_cast<const XTile*>(x);
   auto* stage = static_cast<uint8_t*>(scratch);
   if (ncols <= 8) return narrow_gemm<Stage, kBlockBytes>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
