@@ -43,7 +43,6 @@ constexpr int kCols = 16;              // activation columns of a B / C tile
 constexpr int64_t kChunk = 64;         // blocks staged at once: a Q4_0 stage stays in L1
 constexpr size_t kStageBytes = size_t(kChunk) * 512;
 
-
 // The activations of one group of 16 columns for one 32-block: the B tile, then scales.
 struct alignas(64) XTile {
   int8_t q[8][kCols][4];  // q[k/4][c][k%4]
