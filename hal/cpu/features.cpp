@@ -2,6 +2,8 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #elif defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -17,6 +19,17 @@ uint64_t read_xcr0() {
   uint32_t lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+// The tile data state is off for a process until it asks (Linux 5.16+); an AMX
+// instruction before that is SIGILL. XCR0 bits 17 and 18 say the OS manages the state
+// at all.
+bool request_tile_state(uint64_t xcr0) {
+  constexpr uint64_t kTileBits = (1ull << 17) | (1ull << 18);
+  if ((xcr0 & kTileBits) != kTileBits) return false;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
 void detect(CpuFeatures& f) {
@@ -47,6 +60,9 @@ void detect(CpuFeatures& f) {
     f.avx512vl = b & (1u << 31);
     f.avx512vnni = c & (1u << 11);
   }
+  f.amx_tile = d & (1u << 24);
+  f.amx_int8 = d & (1u << 25);
+  if (f.amx_tile && f.amx_int8) f.amx_granted = request_tile_state(xcr0);
   __cpuid_count(7, 1, a, b, c, d);
   f.avxvnni = a & (1u << 4);
 }
@@ -92,6 +108,9 @@ std::string CpuFeatures::describe() const {
   add(avx512dq, "avx512dq");
   add(avx512vnni, "avx512vnni");
   add(avxvnni, "avxvnni");
+  add(amx_tile, "amx-tile");
+  add(amx_int8, "amx-int8");
+  add(amx_tile && !amx_granted, "(amx: no OS permission)");
   add(asimd, "asimd");
   add(asimddp, "asimddp");
   add(fphp, "fphp");

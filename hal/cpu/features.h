@@ -18,6 +18,11 @@ struct CpuFeatures {
   bool avx512dq = false;
   bool avx512vnni = false;
   bool avxvnni = false;  // VEX-encoded VNNI (Alder Lake and later)
+  bool amx_tile = false;  // cpuid: the tile registers and TILELOADD/TILESTORED
+  bool amx_int8 = false;  // cpuid: TDPBSSD and its signed/unsigned forms
+  // Linux hands out the 8 KiB tile state only on request (arch_prctl XTILEDATA); false
+  // when the CPU has AMX but the kernel refused or predates the request.
+  bool amx_granted = false;
   // aarch64
   bool asimd = false;
   bool asimddp = false;  // sdot/udot
@@ -28,6 +33,8 @@ struct CpuFeatures {
   bool has_avx512_level() const {
     return has_avx2_level() && avx512f && avx512bw && avx512vl && avx512dq && avx512vnni;
   }
+  // The AMX kernels also use AVX-512 for everything around the tile products.
+  bool has_amx_level() const { return has_avx512_level() && amx_tile && amx_int8 && amx_granted; }
   // The dotprod kernels are compiled for armv8.2-a+dotprod+fp16, so they need both.
   bool has_dotprod_level() const { return asimd && asimddp && fphp; }
 
@@ -35,7 +42,8 @@ struct CpuFeatures {
   std::string describe() const;
 };
 
-// Detected on first call; later calls return the same object.
+// Detected on first call; later calls return the same object. Where the CPU has AMX,
+// the first call also asks Linux for permission to use the tile state, once per process.
 const CpuFeatures& cpu_features();
 
 }  // namespace airt::hal

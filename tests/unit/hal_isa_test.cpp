@@ -143,6 +143,45 @@ TEST(KernelSelect, Aarch64Variants) {
 }
 #endif
 
+#if defined(__x86_64__)
+// amx layers over avx512 only where the CPU has AMX-TILE and AMX-INT8 and Linux granted
+// the tile state; AIRT_CPU_ISA=avx512 excludes it; elsewhere asking for it says why.
+TEST(KernelSelect, AmxOverAvx512) {
+  const CpuFeatures& f = cpu_features();
+  if (f.amx_granted) {
+    EXPECT_TRUE(f.amx_tile && f.amx_int8);
+  }
+  if (!f.has_amx_level()) {
+    auto amx = kernels_select("amx");
+    ASSERT_FALSE(amx.ok());
+    EXPECT_EQ(amx.error().code, Error::kBackendUnsupported);
+    EXPECT_NE(amx.error().message.find("lacks"), std::string::npos) << amx.error().message;
+    GTEST_SKIP() << "no AMX-INT8 here (or no OS permission for it): " << f.describe();
+  }
+  EXPECT_TRUE(f.has_avx512_level());
+  auto amx = kernels_select("amx");
+  auto a5 = kernels_select("avx512");
+  ASSERT_TRUE(amx.ok() && a5.ok());
+  EXPECT_STREQ((*amx)->isa, "amx");
+  EXPECT_EQ(*kernels_select("auto"), *amx);
+  ASSERT_EQ(setenv("AIRT_CPU_ISA", "avx512", 1), 0);
+  auto env = kernels_best();
+  ASSERT_EQ(unsetenv("AIRT_CPU_ISA"), 0);
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(*env, *a5);
+  // Only the Q4_0 / Q8_0 tiled products are its own; everything else is avx512's.
+  for (uint32_t t = 0; t < kDTypeCount; ++t) {
+    const TypeKernels& x = (*amx)->types[t];
+    const TypeKernels& y = (*a5)->types[t];
+    const bool own = t == uint32_t(DType::kQ4_0) || t == uint32_t(DType::kQ8_0);
+    EXPECT_EQ(x.tile_gemm != y.tile_gemm, own) << dtype_name(DType(t));
+    EXPECT_EQ(x.vec_dot, y.vec_dot) << dtype_name(DType(t));
+    EXPECT_EQ(x.gemm, y.gemm) << dtype_name(DType(t));
+  }
+  EXPECT_EQ((*amx)->attention, (*a5)->attention);
+}
+#endif
+
 TEST(KernelSelect, HonoursEnvironment) {
   ASSERT_EQ(setenv("AIRT_CPU_ISA", "generic", 1), 0);
   auto g = kernels_best();
@@ -339,7 +378,7 @@ std::vector<Case> all_cases() {
   std::vector<Case> v;
   // The variants built for this architecture; those the CPU lacks skip at run time.
 #if defined(__x86_64__)
-  const char* const isas[] = {"avx2", "avx512"};
+  const char* const isas[] = {"avx2", "avx512", "amx"};
 #elif defined(__aarch64__)
   const char* const isas[] = {"neon", "dotprod"};
 #else

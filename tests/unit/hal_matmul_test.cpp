@@ -420,7 +420,7 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   // More than one panel chunk (kTileScratchBytes per 16 rows) of K.
   const int64_t k = dtype_info(t).block_size == 256 ? 256 * 38 : 32 * 301;
   const int64_t rows = 21;
-  for (int64_t n : {1, 5, 8, 9, 13, 16, 17, 24, 31, 32, 33, 47, 48}) {
+  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 13, 16, 17, 24, 31, 32, 33, 47, 48}) {
     SCOPED_TRACE("n=" + std::to_string(n));
     tile_gemm_case(tk, t, k, rows, n, rng);
   }
@@ -506,7 +506,7 @@ std::vector<Case> all_cases() {
   std::vector<Case> v;
   for (const char* isa : {"generic",
 #if defined(__x86_64__)
-                          "avx2", "avx512"
+                          "avx2", "avx512", "amx"
 #elif defined(__aarch64__)
                           "neon", "dotprod"
 #endif

@@ -238,7 +238,7 @@ INSTANTIATE_TEST_SUITE_P(Isa, Ops,
                          ::testing::Values("generic"
 #if defined(__x86_64__)
                                            ,
-                                           "avx2", "avx512"
+                                           "avx2", "avx512", "amx"
 #elif defined(__aarch64__)
                                            ,
                                            "neon", "dotprod"

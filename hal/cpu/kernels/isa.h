@@ -34,6 +34,12 @@ void fill_gemv(Kernels& k);
 // Row operations and attention (ops.cpp); called by fill().
 void fill_ops(Kernels& k);
 }  // namespace avx512
+namespace amx {
+// Overrides the entries of `k` (an AVX-512 table) that AMX-INT8 speeds up: the Q4_0 and
+// Q8_0 tiled products (tile.cpp), from a few activation columns on.
+void fill(Kernels& k);
+void fill_tiles(Kernels& k);
+}  // namespace amx
 #endif
 
 #if defined(__aarch64__)

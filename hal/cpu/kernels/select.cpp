@@ -1,5 +1,5 @@
 // Choosing the kernel table: each ISA table starts as a copy of the next lower one and
-// overrides what it speeds up (generic -> avx2 -> avx512, generic -> neon -> dotprod), so
+// overrides what it speeds up (generic -> avx2 -> avx512 -> amx, generic -> neon -> dotprod), so
 // every entry is always filled. The choice is made from the detected CPU features, never
 // assumed from the build.
 #include <cstdlib>
@@ -36,6 +36,15 @@ const Kernels* avx512_table() {
   }();
   return &table;
 }
+
+const Kernels* amx_table() {
+  static const Kernels table = [] {
+    Kernels k = *avx512_table();
+    amx::fill(k);
+    return k;
+  }();
+  return &table;
+}
 #endif
 
 #if defined(__aarch64__)
@@ -66,6 +75,7 @@ constexpr Variant kVariants[] = {
 #if defined(__x86_64__)
     {"avx2", [] { return cpu_features().has_avx2_level(); }, avx2_table},
     {"avx512", [] { return cpu_features().has_avx512_level(); }, avx512_table},
+    {"amx", [] { return cpu_features().has_amx_level(); }, amx_table},
 #endif
 #if defined(__aarch64__)
     {"neon", [] { return cpu_features().asimd; }, neon_table},
@@ -74,7 +84,7 @@ constexpr Variant kVariants[] = {
 };
 
 // Names airt knows on some build, for a precise message when one is not in this build.
-constexpr const char* kKnownIsas[] = {"generic", "avx2", "avx512", "neon", "dotprod"};
+constexpr const char* kKnownIsas[] = {"generic", "avx2", "avx512", "amx", "neon", "dotprod"};
 
 }  // namespace
 
@@ -113,7 +123,7 @@ Result<const Kernels*> kernels_select(std::string_view isa) {
     }
   }
   return errorf(Error::kBackendUnsupported,
-                "CPU kernels '%.*s': unknown ISA; use one of: auto generic avx2 avx512 neon dotprod",
+                "CPU kernels '%.*s': unknown ISA; use one of: auto generic avx2 avx512 amx neon dotprod",
                 static_cast<int>(isa.size()), isa.data());
 }
 
