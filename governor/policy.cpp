@@ -13,6 +13,7 @@ constexpr double kMemoryStep = 0.75;  // KV memory cap per memory step
 constexpr double kMemoryStepS = 1.0;  // memory steps come at most this often
 constexpr double kMaxBackoff = 8.0;   // moves up wait at most this many dwell times
 constexpr double kPowerBand = 0.95;   // power derating ends below cap x this
+constexpr double kDemandTie = 0.05;   // a request this much looser still renews the demand
 constexpr double kLateLoad = 10.0;    // a request needing more x its time left is out of time
 
 double freq_ratio(const Snapshot& s) {
@@ -338,8 +339,10 @@ void Policy::remember(PolicyState& s, const RequestState& r, size_t active, doub
   const bool stale = now - s.demand_s > kDemandMemoryS;
   const int32_t together = int32_t(std::min<size_t>(active + 1, 256));
   s.demand_peak = stale ? together : std::max(s.demand_peak, together);
+  // A request about as tight as the one kept (within kDemandTie) replaces it, so a steady
+  // stream keeps its demand current rather than letting it expire 30 s after the first.
   const double mine = ms_per_token(r), kept = ms_per_token(s.demand);
-  if (stale || mine < kept || (mine == kept && r.ms_left_to_ttft <= s.demand.ms_left_to_ttft)) {
+  if (stale || mine <= kept * (1 + kDemandTie)) {
     s.demand = r;
     s.demand_s = now;
   }

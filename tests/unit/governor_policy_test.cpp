@@ -170,6 +170,24 @@ TEST(Policy, AMoveUpMustServeTheNextRequestLikeTheLastAdmitted) {
   EXPECT_FALSE(g.decide(snap_at(40.5), {&loose, 1}).changed);
 }
 
+// A steady stream renews the demand: requests a little looser or tighter than the kept
+// one arrive every second for two minutes, and the better point is never taken.
+TEST(Policy, AStreamOfSimilarRequestsKeepsTheDemandCurrent) {
+  Fixture f;
+  f.config.limits.dwell_s = 5;
+  Governor g(f.space, f.quality, &f.profile, f.config);
+  RequestState tight = decoding(20, 800);
+  ASSERT_TRUE(g.admit(snap_at(0), tight, {}).ok);
+  g.decide(snap_at(0), {&tight, 1});
+  ASSERT_EQ(g.point().tier, 1);
+  for (int i = 1; i <= 120; ++i) {
+    RequestState r = decoding(20, 812 + (i % 3) * 12);  // 812 .. 836 ms: within 5% looser
+    ASSERT_TRUE(g.admit(snap_at(i), r, {}).ok);
+    g.decide(snap_at(i + 0.5), {});
+    ASSERT_EQ(g.point().tier, 1) << "moved up at " << i << " s while such requests arrive";
+  }
+}
+
 // Requests that overlap are expected to overlap again: q8_0 serves one such request
 // alone with 20% to spare, two together with 11% -- under the 15% a move up needs.
 TEST(Policy, AMoveUpMustServeAsManyRequestsAsRanTogether) {
