@@ -57,10 +57,12 @@ test-debug: debug
 #   the kernel tests of the NEON table (/neon_*), which run on the A72 below;
 # - a Cortex-A72 (Raspberry Pi 4: NEON only, dotprod refused), where what changes is the
 #   kernels: the unit tests (every kernel against the generic one, ISA dispatch) but those
-#   of the generic table (/generic_*), which ran above, and the logits-against-reference
-#   tests of each model type. A kernel test forces its table, so the same instructions
-#   under the same emulator give the same bits on either CPU; what the A72 adds is that the
-#   NEON kernels need nothing beyond it and that dispatch refuses dotprod.
+#   of the generic table (/generic_*), which ran above, and of the dotprod table, which
+#   would only skip (CpuFeatures.DetectionMatchesExecution checks that SDOT faults and
+#   dotprod is not chosen), and the logits-against-reference tests of each model type.
+#   A kernel test forces its table, so the same instructions under the same emulator give
+#   the same bits on either CPU; what the A72 adds is that the NEON kernels need nothing
+#   beyond it and that dispatch refuses dotprod.
 # A72_ALL=1 runs every test on both CPUs.
 A72_ALL ?= 0
 test-aarch64: aarch64
@@ -69,14 +71,16 @@ ifeq ($(A72_ALL),1)
 	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS)
 else
 	bash toolchain/ctest-suite.sh aarch64 $(TEST_TIMEOUT_QEMU) $(JOBS) aarch64 -E '/neon_'
-	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS) aarch64-a72-unit -L unit -E '/generic_'
+	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS) aarch64-a72-unit -L unit -E '/(generic|dotprod)_'
 	bash toolchain/ctest-suite.sh aarch64-a72 $(TEST_TIMEOUT_QEMU) $(JOBS) aarch64-a72-logits -R '^Reference/LogitsTest'
 endif
 
 # Every fuzzer for FUZZ_TEST_SECONDS over its seeds and crash reproducers: a regression
 # that crashes fails here.
-# (In `make test` the debug tree is already built; FUZZ_JOBS fuzzers run side by side.)
-FUZZ_JOBS ?= $(JOBS)
+# (In `make test` the debug tree is already built; FUZZ_JOBS fuzzers run side by side, by
+# default all of them: each still runs FUZZ_TEST_SECONDS over its whole corpus, and the
+# check takes that long whatever the number of cores.)
+FUZZ_JOBS ?= $(words $(FUZZ_TARGETS))
 test-fuzz: fuzz-build
 	FUZZ_JOBS=$(FUZZ_JOBS) bash toolchain/run-fuzzers.sh $(FUZZ_TEST_SECONDS)
 
