@@ -63,7 +63,8 @@ test-debug: debug
 #   A kernel test forces its table, so the same instructions under the same emulator give
 #   the same bits on either CPU; what the A72 adds is that the NEON kernels need nothing
 #   beyond it and that dispatch refuses dotprod.
-# A72_ALL=1 runs every test on both CPUs.
+# A72_ALL=1 runs every test of the tree on both CPUs; with PORTABLE_ALL=1 (every portable
+# test built in the cross tree too) that is every test of the host suites.
 A72_ALL ?= 0
 test-aarch64: aarch64
 ifeq ($(A72_ALL),1)
