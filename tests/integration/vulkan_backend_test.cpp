@@ -20,6 +20,7 @@
 #include "runtime/service/config.h"
 #include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
+#include "tests/support/vulkan_device.h"
 
 #if AIRT_HAVE_VULKAN
 #include "hal/vulkan/device.h"
@@ -27,20 +28,6 @@
 
 namespace airt {
 namespace {
-
-bool have_device() {
-#if AIRT_HAVE_VULKAN
-  auto d = hal::vk::enumerate_devices();
-  return d.ok() && !d->empty();
-#else
-  return false;
-#endif
-}
-
-#define REQUIRE_VULKAN() \
-  do {                   \
-    if (!have_device()) GTEST_SKIP() << "no Vulkan device"; \
-  } while (0)
 
 struct Case {
   const char* model;
@@ -91,7 +78,7 @@ Loaded load(const std::string& path, int32_t n, governor::BackendKind backend, u
 class VulkanLogitsTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(VulkanLogitsTest, MatchesReference) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const Case& c = GetParam();
   const std::string path = test::model_path(c.model);
   AIRT_REQUIRE_FILE(path);
@@ -145,12 +132,12 @@ void expect_greedy_as_cpu(const char* model, uint32_t masked) {
 }
 
 TEST(VulkanBackend, GreedyTokensEqualTheCpus) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   expect_greedy_as_cpu("stories260K.gguf", 0);
 }
 
 TEST(VulkanBackend, PortableVariantsWithEveryFeatureMasked) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   expect_greedy_as_cpu("stories260K.gguf", ~0u);
 }
 
@@ -202,7 +189,7 @@ struct Rig {
 // sinks (blocks of 4, so blocks are evicted), K at q8_0 and V at q4_0: the same logits as
 // the CPU backend's, step by step.
 TEST(VulkanBackend, SequencesWindowAndQuantizedKvAsTheCpu) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
@@ -233,7 +220,7 @@ TEST(VulkanBackend, SequencesWindowAndQuantizedKvAsTheCpu) {
 }
 
 TEST(VulkanBackend, KvStoreRoundTrips) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
@@ -256,7 +243,7 @@ TEST(VulkanBackend, KvStoreRoundTrips) {
 }
 
 TEST(VulkanCli, ForcedVulkanRunsAndAutoSkipsCpuDevices) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto r = test::run_airt({"run", "-m", path, "-p", "Once upon a time", "-n", "8", "--temp", "0", "--backend",
@@ -308,7 +295,7 @@ TEST(VulkanCli, NoDeviceMessage) {
 
 // What auto measures runs on either backend (auto itself skips lavapipe, a CPU device).
 TEST(VulkanBackend, MeasuresDecodeAndPrefill) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
@@ -328,7 +315,7 @@ TEST(VulkanBackend, MeasuresDecodeAndPrefill) {
 // CPU's measurement of the same plan still stands: auto notes the device "not used" and
 // keeps the CPU (backend_choose), as it does for a device lost or out of memory.
 TEST(VulkanBackend, MeasurementOverTheLargestBindingFailsAndTheCpuStands) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);

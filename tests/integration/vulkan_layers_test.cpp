@@ -18,6 +18,7 @@
 #include "runtime/service/config.h"
 #include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
+#include "tests/support/vulkan_device.h"
 
 #if AIRT_HAVE_VULKAN
 #include "hal/vulkan/device.h"
@@ -32,20 +33,6 @@ constexpr uint32_t kNoHostImport = hal::vk::kFeatureHostImport;
 #else
 constexpr uint32_t kNoFp16 = 0, kNoHostImport = 0;
 #endif
-
-bool have_device() {
-#if AIRT_HAVE_VULKAN
-  auto d = hal::vk::enumerate_devices();
-  return d.ok() && !d->empty();
-#else
-  return false;
-#endif
-}
-
-#define REQUIRE_VULKAN() \
-  do {                   \
-    if (!have_device()) GTEST_SKIP() << "no Vulkan device"; \
-  } while (0)
 
 struct Loaded {
   std::unique_ptr<model::Model> model;
@@ -83,7 +70,7 @@ constexpr int32_t kCpu = -2;
 // the Vulkan backend's bound (vulkan_backend_test.cpp), the CPU's within a tighter one,
 // and the same greedy tokens.
 TEST(VulkanLayers, LogitsAndGreedyTokensForEverySplit) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("synth-llama-mid-q8_0.gguf");
   AIRT_REQUIRE_FILE(path);
   const std::string ref = test::reference_dir();
@@ -178,7 +165,7 @@ model::BackendParams params(governor::BackendKind kind, int32_t gpu_layers) {
 // KV each part wrote (blocks of 4, a window of 8 with 2 sinks: blocks are evicted; K at
 // q8_0): the split's logits are the CPU's, step by step.
 TEST(VulkanLayers, TwoSequencesDecodeAfterPrefillAsTheCpu) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
@@ -214,7 +201,7 @@ TEST(VulkanLayers, TwoSequencesDecodeAfterPrefillAsTheCpu) {
 // offsets: every layer's K and V rows round-trip through whichever part holds the layer,
 // and one access may not run from one layer into the next.
 TEST(VulkanLayers, KvStoreReachesEveryLayerAtTheCachesOffsets) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto m = model::Model::load(path);
@@ -289,7 +276,7 @@ TEST(VulkanLayers, PlanShowsBothPartsAndSplitsTheKvPool) {
 }
 
 TEST(VulkanLayersCli, SplitRunsAndPrintsWhereTheLayersWent) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto c = test::run_airt({"run", "-m", path, "-p", "Once upon a time", "-n", "8", "--temp", "0"});
@@ -305,7 +292,7 @@ TEST(VulkanLayersCli, SplitRunsAndPrintsWhereTheLayersWent) {
 // A session saved by a split (each part's layers read at the cache's offsets) resumes on
 // the CPU, and the other way round, with the text of a run that never stopped.
 TEST(VulkanLayersCli, SessionsMoveBetweenTheSplitAndTheCpu) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   const std::string dir = test::temp_dir();
@@ -329,7 +316,7 @@ TEST(VulkanLayersCli, SessionsMoveBetweenTheSplitAndTheCpu) {
 }
 
 TEST(VulkanLayersCli, BenchShowsTheSplit) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto r = test::run_airt({"bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "--backend", "vulkan",

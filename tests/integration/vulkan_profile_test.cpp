@@ -11,27 +11,10 @@
 
 #include "runtime/service/json_util.h"
 #include "tests/support/test_support.h"
-
-#if AIRT_HAVE_VULKAN
-#include "hal/vulkan/device.h"
-#endif
+#include "tests/support/vulkan_device.h"
 
 namespace airt {
 namespace {
-
-bool have_device() {
-#if AIRT_HAVE_VULKAN
-  auto d = hal::vk::enumerate_devices();
-  return d.ok() && !d->empty();
-#else
-  return false;
-#endif
-}
-
-#define REQUIRE_VULKAN() \
-  do {                   \
-    if (!have_device()) GTEST_SKIP() << "no Vulkan device"; \
-  } while (0)
 
 test::CommandResult bench(const std::string& path, std::vector<std::string> extra) {
   std::vector<std::string> args = {"bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "-t", "1"};
@@ -61,7 +44,7 @@ std::vector<double> percent_sums(const std::string& out) {
 }
 
 TEST(VulkanProfile, MarkdownTablePerRowWithTheOpsAndSharesSummingTo100) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   auto r = bench(path, {"--backend", "vulkan", "--profile"});
@@ -78,7 +61,7 @@ TEST(VulkanProfile, MarkdownTablePerRowWithTheOpsAndSharesSummingTo100) {
 }
 
 TEST(VulkanProfile, JsonRowsCarryAProfileArrayOnlyWhenAsked) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
   for (bool profile : {true, false}) {
@@ -122,7 +105,7 @@ TEST(VulkanProfile, CpuBackendSaysItHasNoPerOpTiming) {
 
 // info --bandwidth measures each Vulkan device with the copy kernel (a line per device).
 TEST(VulkanProfile, InfoBandwidthHasACopyLinePerDevice) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   auto r = test::run_airt({"info", "--bandwidth", "--bw-mib", "32", "-t", "1"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("vulkan 0 bandwidth: "), std::string::npos) << r.out;
@@ -141,7 +124,7 @@ TEST(VulkanProfile, InfoBandwidthHasACopyLinePerDevice) {
 // bench/vulkan-check.sh, the check prepared for a board with a real GPU, run with the small
 // model on whatever device there is: every step runs and the summary comes out.
 TEST(VulkanProfile, CheckScriptRunsWithASmallModelAndPrintsTheSummary) {
-  REQUIRE_VULKAN();
+  AIRT_REQUIRE_VULKAN();
   if (test::emulated()) GTEST_SKIP() << "the script starts airt itself; under an emulator that is the wrapper's job";
   const std::string path = test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(path);
