@@ -56,6 +56,10 @@ void Engine::propose(int32_t n, int32_t& budget, int32_t& logit_budget) {
   const int64_t t0 = now_ns();
   int32_t m = 0;
   for (int32_t k = 0; k < n; ++k) m += slots_[order_[k]].state == Slot::State::kDecode;
+  // A model drafter's prior costs are its share of what a target pass reads at this tier.
+  const double target_bytes = double(model::pass_bytes(model_.tier(point_.tier).weights));
+  for (int32_t d = 0; d < n_drafters_; ++d)
+    draft_len_.set_share(d, target_bytes > 0 ? double(drafters_[d]->pass_bytes()) / target_bytes : 0);
   for (int32_t k = 0; k < n; ++k) {
     Slot& s = slots_[order_[k]];
     s.n_draft = 0;
@@ -65,16 +69,27 @@ void Engine::propose(int32_t n, int32_t& budget, int32_t& logit_budget) {
     int32_t cap = std::min({point_.draft_len, budget, logit_budget, s.max_tokens - s.n_gen - 1});
     if (kv_.seq_window(seq) <= 0) cap = std::min(cap, cfg_.n_ctx - kv_.seq_pos(seq) - 1);
     for (int32_t d = 0; d < n_drafters_ && cap > 0; ++d) {
-      const int32_t want = cfg_.draft_auto ? draft_len_.choose(d, m, cap) : cap;
+      const std::span<const int32_t> history{s.tokens, size_t(s.n_tokens)};
+      Drafter& dr = *drafters_[d];
+      const int32_t want = !cfg_.draft_auto ? cap
+                           : dr.costly()    ? draft_len_.choose(d, m, cap, dr.catch_up(seq, history), s.max_tokens - s.n_gen)
+                                            : draft_len_.choose(d, m, cap);
       if (want <= 0) continue;
       const int64_t td = now_ns();
-      auto got = drafters_[d]->draft(seq, {s.tokens, size_t(s.n_tokens)}, {s.draft, size_t(want)});
+      auto got = dr.draft(seq, history, {s.draft, size_t(want)});
       if (!got.ok()) {
-        AIRT_LOG_WARN("drafter %s: %s; drafting nothing this step", drafters_[d]->name().c_str(),
-                      got.error().message.c_str());
+        AIRT_LOG_WARN("drafter %s: %s; drafting nothing this step", dr.name().c_str(), got.error().message.c_str());
         continue;
       }
-      if (drafters_[d]->costly()) draft_len_.drafted(d, std::max(*got, 1), double(now_ns() - td) / 1e6);
+      if (dr.costly()) {
+        // A catch-up pass also gave the first guess: its time is the catch-up's, and the
+        // guesses after it are what a drafted token costs.
+        const Drafter::CatchUp cu = dr.last_catch_up();
+        const double ms = double(now_ns() - td - cu.ns) / 1e6;
+        if (cu.rows > 0) draft_len_.caught_up(d, cu.rows + 1, double(cu.ns) / 1e6);
+        if (cu.rows == 0) draft_len_.drafted(d, std::max(*got, 1), ms);
+        else if (*got > 1) draft_len_.drafted(d, *got - 1, ms);
+      }
       if (*got <= 0) continue;
       s.n_draft = *got;
       s.draft_src = d;

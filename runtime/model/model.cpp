@@ -306,4 +306,17 @@ size_t Model::mapped_bytes() const {
   return n;
 }
 
+size_t pass_bytes(const Weights& w, std::span<const uint64_t> skip) {
+  const auto bytes = [](const WeightTensor& t) { return t.data ? size_t(std::max<int64_t>(t.rows, 1)) * t.row_bytes : size_t(0); };
+  size_t n = bytes(w.output) + bytes(w.output_norm);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    if (l / 64 < skip.size() && (skip[l / 64] >> (l % 64) & 1)) continue;
+    const LayerWeights& x = w.layers[l];
+    for (const WeightTensor* t : {&x.attn_norm, &x.wq, &x.wk, &x.wv, &x.bq, &x.bk, &x.bv, &x.wo, &x.ffn_norm,
+                                  &x.w_gate, &x.w_up, &x.w_down})
+      n += bytes(*t);
+  }
+  return n;
+}
+
 }  // namespace airt::model

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,5 +118,10 @@ class Model {
 };
 
 Result<Hparams> read_hparams(const gguf::File& f, const models::ArchDescriptor& arch);
+
+// Bytes of weights a one-row pass reads: every layer's tensors and the output head (the
+// embedding table gives one row), leaving out the layers set in `skip` (bit l of
+// skip[l / 64]). What a decode step costs, roughly, where memory bandwidth bounds it.
+size_t pass_bytes(const Weights& w, std::span<const uint64_t> skip = {});
 
 }  // namespace airt::model

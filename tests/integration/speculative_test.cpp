@@ -147,6 +147,24 @@ INSTANTIATE_TEST_SUITE_P(Drafters, GreedyWithDrafter,
                            return n;
                          });
 
+// With the draft length chosen by the engine, a drafter is started only where its
+// predicted cost pays: stories260K reads ~90% of the bytes the target does, and with the
+// prior acceptance of 1/2 no k can win, so it is never run; the target's own q8_0 tier
+// reads ~27% of the f32 target's bytes and is tried at once. (Before a drafter was
+// measured its time counted as zero, so every drafter ran at least once, a model drafter
+// first catching up with the whole prompt.)
+TEST(Speculative, AutoStartsOnlyADrafterWhosePriorCostPays) {
+  REQUIRE_PAIR(p);
+  const std::vector<engine::Request> rs = {greedy("Once upon a time, there was a little girl", 60)};
+  const Collect plain = run(*p, config(*p, "", 0), rs);
+  const Collect costly = run(*p, config(*p, "stories260K.gguf", 0), rs);
+  EXPECT_EQ(costly.tokens.at(1), plain.tokens.at(1));
+  EXPECT_EQ(costly.done.at(1).drafted, 0) << "a drafter as costly as the target was started";
+  const Collect cheap = run(*p, config(*p, "tier:q8_0", 0), rs);
+  EXPECT_EQ(cheap.tokens.at(1), plain.tokens.at(1));
+  EXPECT_GT(cheap.done.at(1).drafted, 0) << "a drafter at a quarter of the target's cost was never tried";
+}
+
 // Four sequences draft and verify in the same passes (k + 1 rows each); stop strings and
 // max_tokens end them mid-draft exactly where plain decoding ends them.
 TEST(Speculative, FourSequencesWithStopsEqualPlainGreedy) {

@@ -154,6 +154,45 @@ TEST(DraftLengthModel, SwitchesItselfOffWhereDraftingDoesNotPay) {
   EXPECT_EQ(probes, (std::vector<int>{p, 3 * p, 7 * p})) << "off, tried again after 1, 2, 4 x " << p << " rounds";
 }
 
+// An untried model drafter is priced by its share of the target's weight bytes, and a
+// first draft after a long prompt by its catch-up spread over the tokens still wanted.
+TEST(DraftLengthModel, AnUntriedDrafterIsPricedByItsShareAndItsCatchUp) {
+  auto arena = Arena::reserve(2 * DraftLength::arena_bytes(64), false);
+  ASSERT_TRUE(arena.ok());
+  DraftLength d = carved(*arena, 64);
+  for (int r = 1; r <= 9; ++r) d.step(r, 10.0 + 0.5 * (r - 1));
+  d.set_share(0, 0.55);  // a q4_0 tier drafting for a q8_0 target
+  EXPECT_NEAR(d.draft_ms(0), 5.5, 1e-9);
+  EXPECT_EQ(d.choose(0, 1, 8), 0) << "at half the target's cost and acceptance 1/2 no k pays";
+  d.set_share(1, 0.2);  // a small draft model
+  EXPECT_GT(d.choose(1, 1, 8), 0);
+  // The same drafter facing a 256-token catch-up for a request of 8 more tokens: 256 rows
+  // at 20% of a wide pass cost more than 8 tokens can win back.
+  EXPECT_GT(d.catch_up_ms(1, 256), 0);
+  EXPECT_EQ(d.choose(1, 1, 8, 256, 8), 0);
+  EXPECT_GT(d.choose(1, 1, 8, 256, 4096), 0) << "over a long request the catch-up pays";
+  d.caught_up(1, 257, 257 * 0.01);  // measured: much cheaper than the prior
+  EXPECT_NEAR(d.catch_up_ms(1, 100), 1.0, 1e-9);
+}
+
+// A probe of a drafter that is off costs its catch-up: it waits until that is within 3% of
+// the plain decoding since, instead of every kProbeEvery rounds.
+TEST(DraftLengthModel, AProbeCostsAtMostThreePercentOfThePlainTimeBeforeIt) {
+  auto arena = Arena::reserve(2 * DraftLength::arena_bytes(64), false);
+  ASSERT_TRUE(arena.ok());
+  DraftLength d = carved(*arena, 64);
+  for (int r = 1; r <= 9; ++r) d.step(r, 10.0 + 0.5 * (r - 1));
+  d.set_share(0, 0.5);
+  int first = 0;
+  for (int i = 1; i <= 20 * DraftLength::kProbeEvery && !first; ++i)
+    if (d.choose(0, 1, 8, 256, 4096) > 0) first = i;
+  ASSERT_GT(first, 0) << "never probed";
+  EXPECT_GT(first, DraftLength::kProbeEvery) << "the catch-up makes this probe worth waiting for";
+  const double probe = d.catch_up_ms(0, 256) + d.draft_ms(0) + (d.cost(2) - d.cost(1));
+  EXPECT_LE(probe, DraftLength::kMargin * first * d.cost(1) * 1.0001);
+  EXPECT_GT(probe, DraftLength::kMargin * (first - 1) * d.cost(1));
+}
+
 TEST(DraftLengthModel, CostsBetweenAndBeyondMeasuredRows) {
   auto arena = Arena::reserve(2 * DraftLength::arena_bytes(64), false);
   ASSERT_TRUE(arena.ok());

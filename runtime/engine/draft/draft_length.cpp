@@ -48,6 +48,31 @@ void DraftLength::drafted(int32_t d, int32_t tokens, double ms) {
   s.ms_per_token = s.ms_per_token == 0 ? per : (1 - kDraftWeight) * s.ms_per_token + kDraftWeight * per;
 }
 
+void DraftLength::caught_up(int32_t d, int32_t rows, double ms) {
+  if (d < 0 || d >= kMaxDrafters || rows <= 0 || !(ms > 0)) return;
+  Drafter& s = d_[d];
+  const double per = ms / rows;
+  s.ms_per_row = s.ms_per_row == 0 ? per : (1 - kDraftWeight) * s.ms_per_row + kDraftWeight * per;
+}
+
+void DraftLength::set_share(int32_t d, double share) {
+  if (d >= 0 && d < kMaxDrafters) d_[d].share = std::max(0.0, share);
+}
+
+double DraftLength::draft_ms(int32_t d) const {
+  const Drafter& s = d_[d];
+  return s.ms_per_token > 0 ? s.ms_per_token : s.share * cost(1);
+}
+
+double DraftLength::catch_up_ms(int32_t d, int32_t rows) const {
+  if (rows <= 0) return 0;
+  const Drafter& s = d_[d];
+  if (s.ms_per_row > 0) return s.ms_per_row * rows;
+  // Not measured: the drafter's share of a target pass as wide as the plan allows.
+  const int32_t wide = std::clamp(rows, 1, std::max(max_rows_, 1));
+  return s.share * cost(wide) / wide * rows;
+}
+
 void DraftLength::verified(int32_t d, int32_t drafted, int32_t accepted) {
   if (d < 0 || d >= kMaxDrafters || drafted <= 0) return;
   Drafter& s = d_[d];
@@ -75,19 +100,23 @@ double DraftLength::cost(int32_t rows) const {
   return ms_[lo] + slope * double(rows - lo);
 }
 
-int32_t DraftLength::choose(int32_t d, int32_t m, int32_t cap) {
+int32_t DraftLength::choose(int32_t d, int32_t m, int32_t cap, int32_t catch_up, int32_t tokens_left) {
   if (d < 0 || d >= kMaxDrafters || m < 1 || cap < 1) return 0;
   Drafter& s = d_[d];
   const double base = cost(m);
   if (base <= 0) return 0;  // measure plain decoding first
   if (m <= max_rows_ && n_[m] && passes_ - last_[m] >= uint32_t(kRefreshEvery)) return 0;  // re-measure it
   const double a = std::min(acceptance(d), 0.99);
+  const double per_token = draft_ms(d);
+  const double catch_ms = catch_up_ms(d, catch_up);
+  const double left = tokens_left > 0 ? tokens_left : kHorizon;
   const double rate0 = m / base;
   double best = rate0 * (1 + kMargin);
   int32_t best_k = 0;
   for (int32_t k = 1; k <= cap && m * (k + 1) <= max_rows_; ++k) {
     const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double rate = m * tokens / (cost(m * (k + 1)) + m * k * s.ms_per_token);
+    const double pass = cost(m * (k + 1)) + m * k * per_token + m * catch_ms * tokens / left;
+    const double rate = m * tokens / pass;
     if (rate > best) best = rate, best_k = k;
   }
   if (best_k > 0) {
@@ -96,6 +125,11 @@ int32_t DraftLength::choose(int32_t d, int32_t m, int32_t cap) {
     return best_k;
   }
   if (++s.idle >= s.probe_every) {
+    // A probe costs its catch-up, one drafted token and the wider pass: take it only when
+    // that is within kMargin of the plain decoding since the drafter was last on (each
+    // call is one sequence's round, m of them a step).
+    const double probe = catch_ms + per_token + std::max(0.0, cost(2 * m) - base);
+    if (double(s.idle) * base / m * kMargin < probe) return 0;
     s.idle = 0;
     s.probe_every = std::min(2 * s.probe_every, kProbeMax);
     return 1;

@@ -76,6 +76,20 @@ class Drafter {
   virtual Result<int32_t> draft(int32_t seq, std::span<const int32_t> history, std::span<int32_t> out) = 0;
   // The sequence in slot `seq` ended; what the drafter kept of it is stale.
   virtual void forget(int32_t seq) = 0;
+  // For a costly drafter, what its passes cost before they are measured (draft_length.h):
+  // the weight bytes one of its 1-row passes reads, and how many rows of `history` the
+  // next draft() would evaluate before its first guess (catching up).
+  virtual size_t pass_bytes() const { return 0; }
+  virtual int32_t catch_up(int32_t seq, std::span<const int32_t> history) const {
+    (void)seq, (void)history;
+    return 0;
+  }
+  // The catch-up of the last draft(): rows evaluated and the time they took.
+  struct CatchUp {
+    int32_t rows = 0;
+    int64_t ns = 0;
+  };
+  virtual CatchUp last_catch_up() const { return {}; }
   // Host regions from the engine's arena (what drafter_plan() planned).
   virtual Status carve(Arena& arena) = 0;
 };

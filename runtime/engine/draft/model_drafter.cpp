@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "runtime/core/clock.h"
 #include "runtime/engine/engine_slot.h"
 
 namespace airt::engine {
@@ -77,6 +78,7 @@ Result<std::unique_ptr<ModelDrafter>> ModelDrafter::create(const DraftSpec& spec
     case DraftSpec::Kind::kSelf: d->name_ = "self " + spec.text.substr(5); break;
     default: d->name_ = "model " + spec.path.substr(spec.path.find_last_of('/') + 1); break;
   }
+  d->pass_bytes_ = model::pass_bytes(m.tier(d->tier_).weights, bp.skip);
   d->backend_ = AIRT_TRY(model::backend_create(m, bp));
   AIRT_TRY(d->backend_->bind(m));
   return d;
@@ -122,27 +124,46 @@ Result<int32_t> ModelDrafter::eval(int32_t seq, const int32_t* tokens, int32_t n
   return argmax();
 }
 
-Result<int32_t> ModelDrafter::draft(int32_t seq, std::span<const int32_t> full, std::span<int32_t> out) {
-  if (full.empty()) return 0;
+ModelDrafter::Start ModelDrafter::start(int32_t seq, std::span<const int32_t> full) const {
   const int32_t* done = done_ + size_t(seq) * size_t(p_.n_ctx);
-  std::span<const int32_t> h = full.subspan(std::min(size_t(offset_[seq]), full.size()));
+  Start st;
+  st.offset = std::min(offset_[seq], int32_t(full.size()));
+  std::span<const int32_t> h = full.subspan(size_t(st.offset));
   int32_t common = common_prefix({done, size_t(n_done_[seq])}, h);
   if (int32_t(h.size()) - common > kMaxCatchUp || common == 0) {  // start over on the history's tail
-    offset_[seq] = std::max(0, int32_t(full.size()) - kWindow);
-    h = full.subspan(size_t(offset_[seq]));
+    st.offset = std::max(0, int32_t(full.size()) - kWindow);
+    h = full.subspan(size_t(st.offset));
     common = common_prefix({done, size_t(n_done_[seq])}, h);
   }
-  const int32_t n = int32_t(h.size());
+  st.n = int32_t(h.size());
+  // Keep what matches the history, but evaluate its last token again for its logits.
+  st.keep = std::min(common, st.n - 1);
+  return st;
+}
+
+int32_t ModelDrafter::catch_up(int32_t seq, std::span<const int32_t> full) const {
+  if (full.empty()) return 0;
+  const Start st = start(seq, full);
+  return std::max(0, st.n - st.keep - 1);  // the last row is the first guess's own pass
+}
+
+Result<int32_t> ModelDrafter::draft(int32_t seq, std::span<const int32_t> full, std::span<int32_t> out) {
+  last_ = {};
+  if (full.empty()) return 0;
+  const Start st = start(seq, full);
+  offset_[seq] = st.offset;
+  const int32_t* h = full.data() + st.offset;
+  const int32_t n = st.n;
   // Guesses stop where the context does: x_i is evaluated at position n - 1 + i.
   const int32_t k = std::min(int32_t(out.size()), p_.n_ctx - n + 1);
   if (k <= 0) return 0;
-  // Keep what matches the history, but evaluate its last token again for its logits.
-  const int32_t keep = std::min(common, n - 1);
-  if (kv_.seq_pos(seq) > keep) kv_.seq_truncate(seq, keep);
+  if (kv_.seq_pos(seq) > st.keep) kv_.seq_truncate(seq, st.keep);
+  const int64_t t0 = now_ns();
   int32_t x = 0;
-  for (int32_t at = keep; at < n; at += p_.chunk) {
-    x = AIRT_TRY(eval(seq, h.data() + at, std::min(p_.chunk, n - at), at));
+  for (int32_t at = st.keep; at < n; at += p_.chunk) {
+    x = AIRT_TRY(eval(seq, h + at, std::min(p_.chunk, n - at), at));
   }
+  if (n - st.keep > 1) last_ = {n - st.keep - 1, now_ns() - t0};
   out[0] = x;
   for (int32_t i = 1; i < k; ++i) out[size_t(i)] = x = AIRT_TRY(eval(seq, &x, 1, n - 1 + i));
   return k;

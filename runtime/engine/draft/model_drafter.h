@@ -41,6 +41,9 @@ class ModelDrafter final : public Drafter {
   Result<int32_t> draft(int32_t seq, std::span<const int32_t> history, std::span<int32_t> out) override;
   void forget(int32_t seq) override;
   Status carve(Arena& arena) override;
+  size_t pass_bytes() const override { return pass_bytes_; }
+  int32_t catch_up(int32_t seq, std::span<const int32_t> history) const override;
+  CatchUp last_catch_up() const override { return last_; }
 
  private:
   ModelDrafter(const model::Model& m, const DraftParams& p) : m_(m), p_(p) {}
@@ -48,11 +51,21 @@ class ModelDrafter final : public Drafter {
   // logits; returns the argmax there.
   Result<int32_t> eval(int32_t seq, const int32_t* tokens, int32_t n, int32_t pos0);
   int32_t argmax() const;
+  // Where the next draft() of `seq` over `full` starts: the history index of its position
+  // 0 (offset) and the tokens it keeps.
+  struct Start {
+    int32_t offset = 0;
+    int32_t keep = 0;
+    int32_t n = 0;  // history tokens from offset on
+  };
+  Start start(int32_t seq, std::span<const int32_t> full) const;
 
   const model::Model& m_;
   DraftParams p_;
   std::string name_;
   int32_t tier_ = 0;
+  size_t pass_bytes_ = 0;
+  CatchUp last_;
   std::unique_ptr<model::Backend> backend_;
   model::KvCache kv_;
   int32_t* done_ = nullptr;    // n_seq x n_ctx: the tokens evaluated, per sequence
