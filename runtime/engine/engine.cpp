@@ -48,6 +48,37 @@ model::BackendParams backend_params(const EngineConfig& c) {
   return bp;
 }
 
+// Whether the engine plans a CPU fallback: Vulkan with at least one layer on the device.
+bool plans_fallback(const model::Model& m, const EngineConfig& c) {
+  return c.cpu_fallback && c.backend == governor::BackendKind::kVulkan &&
+         model::device_layers(m.hparams(), backend_params(c)) > 0;
+}
+
+model::BackendParams fallback_params(const EngineConfig& c) {
+  model::BackendParams bp = backend_params(c);
+  bp.kind = governor::BackendKind::kCpu;
+  bp.gpu = -1;
+  bp.gpu_layers = -1;
+  bp.masked = 0;
+  return bp;
+}
+
+// The CPU fallback's regions (its weights are the mapping the plan already holds) and
+// what a switch uses: one KV block of staging and a position count per slot.
+Status plan_fallback(const model::Model& m, const EngineConfig& c, MemoryPlan& plan) {
+  MemoryPlan cpu;
+  AIRT_TRY(model::backend_plan(m, fallback_params(c), cpu));
+  for (const Region& r : cpu.regions()) plan.add("cpu fallback " + r.name, r.bytes, r.kind, r.detail);
+  const size_t a = Arena::kDefaultAlign;
+  const size_t block = model::KvCache::block_bytes(m.hparams(), planned_kv(c));
+  char d[160];
+  std::snprintf(d, sizeof d, "one KV block (%zu B) copied at a time between the backends, %d slots' positions", block,
+                c.n_slots);
+  plan.add("backend switch", align_up(block, a) + align_up(size_t(c.n_slots) * sizeof(int32_t), a),
+           RegionKind::kResident, d);
+  return {};
+}
+
 Status check_config(const EngineConfig& c) {
   if (c.n_slots < 1 || c.n_slots > 4096) {
     return errorf(Error::kRequestOutOfRange, "--slots %d is out of range (1..4096)", c.n_slots);
@@ -112,6 +143,7 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
   plan.add("weights (resident copies)", 0, RegionKind::kResident, "none: every matrix is used in place");
   plan.add("kv tables", model::KvCache::arena_bytes(hp, kp), RegionKind::kResident, "block types, free list, per-slot tables");
   AIRT_TRY(model::backend_plan(m, backend_params(c), plan));
+  if (plans_fallback(m, c)) AIRT_TRY(plan_fallback(m, c, plan));
   const size_t a = Arena::kDefaultAlign;
   const size_t text = TextStream::arena_bytes(c.max_stop, c.max_stop_bytes, 256);
   const size_t per_slot = align_up(size_t(c.n_ctx) * sizeof(int32_t), a) + align_up(kMaxSessionPath, a) + text +
@@ -162,8 +194,13 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
     return errorf(Error::kFormatUnsupported, "token pieces of %zu bytes exceed 256", tok.max_piece_bytes());
   }
   auto e = std::unique_ptr<Engine>(new Engine(m, tok, c));
-  e->backend_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
-  AIRT_TRY(e->backend_->bind(m));
+  e->main_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
+  AIRT_TRY(e->main_->bind(m));
+  e->backend_ = e->main_.get();
+  if (plans_fallback(m, e->cfg_)) {
+    e->fallback_ = AIRT_TRY(model::backend_create(m, fallback_params(e->cfg_)));
+    AIRT_TRY(e->fallback_->bind(m));
+  }
   e->arena_ = AIRT_TRY(Arena::reserve(plan.arena_bytes(), e->cfg_.mlock));
   AIRT_TRY(e->carve());
   e->stats_.slots_total = e->cfg_.n_slots;
@@ -178,6 +215,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
   e->point_.backend = e->cfg_.backend;
   e->point_.draft_len = e->cfg_.draft_max;
   AIRT_TRY(e->backend_->set_tier(0));
+  if (e->fallback_) AIRT_TRY(e->fallback_->set_tier(0));
   return e;
 }
 
@@ -186,7 +224,14 @@ Status Engine::carve() {
   model::KvParams kp = planned_kv(cfg_);
   AIRT_TRY(kv_.carve(arena_, hp, kp));
   for (int32_t i = 0; i < cfg_.n_slots; ++i) kv_.set_window(i, cfg_.window, cfg_.window > 0 ? cfg_.sinks : 0);
-  AIRT_TRY(backend_->carve(arena_));
+  AIRT_TRY(main_->carve(arena_));
+  if (fallback_) {
+    AIRT_TRY(fallback_->carve(arena_));
+    kv_staging_bytes_ = model::KvCache::block_bytes(hp, kp);
+    kv_staging_ = static_cast<uint8_t*>(arena_.alloc(kv_staging_bytes_));
+    rebuild_pos_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
+    if (!kv_staging_ || !rebuild_pos_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+  }
   void* mem = arena_.alloc(size_t(cfg_.n_slots) * sizeof(Slot), alignof(Slot) > 64 ? alignof(Slot) : 64);
   if (!mem) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   slots_ = static_cast<Slot*>(mem);

@@ -56,6 +56,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
       for (const std::string& note : choice.notes) AIRT_LOG_INFO("%s", note.c_str());
       ec.backend = choice.kind;
       ec.gpu = choice.gpu;
+      ec.cpu_fallback = true;  // on vulkan: the cpu planned too, for the governor and a lost device
     }
     if (!c.model.draft.empty()) {
       ec.drafters = AIRT_TRY(engine::DraftSpec::parse_chain(c.model.draft));
