@@ -176,7 +176,7 @@ Status Context::submit_and_wait(VkCommandBuffer cb) {
   for (int64_t left = g_fault_after.load(); left >= 0;) {
     if (left == 0 && g_fault_after.compare_exchange_weak(left, -1)) {
       lost_ = true;
-      return vk_error(VK_ERROR_DEVICE_LOST, "vkQueueSubmit (injected by AIRT_VULKAN_FAULT)");
+      return vk_error(VK_ERROR_DEVICE_LOST, "vkQueueSubmit (an injected fault)");
     }
     if (left > 0 && g_fault_after.compare_exchange_weak(left, left - 1)) break;
   }

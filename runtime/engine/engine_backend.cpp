@@ -1,12 +1,25 @@
 // Moving between the configured backend and the CPU fallback (engine.h, "Backends"): a
 // point that names the other backend, and a device lost during a step.
 #include <algorithm>
+#include <string_view>
 
 #include "runtime/core/log.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/engine_slot.h"
 
 namespace airt::engine {
+namespace {
+
+// What a device error says happened, without its advice (the fallback is taking it) or
+// the backend's name in front (the log line names it): "llvmpipe: vkQueueSubmit: the
+// device was lost (VK_ERROR_DEVICE_LOST: driver reset or hang)".
+std::string_view cause_of(std::string_view message, std::string_view backend) {
+  if (message.substr(0, backend.size()) == backend && message.substr(backend.size(), 2) == ": ")
+    message.remove_prefix(backend.size() + 2);
+  return message.substr(0, message.find("; use "));
+}
+
+}  // namespace
 
 model::Backend* Engine::backend_for(governor::BackendKind kind) const {
   if (kind == cfg_.backend && !main_lost_) return main_.get();
@@ -63,8 +76,9 @@ bool Engine::leave_device(const ErrorInfo& e, int32_t n, Sink& sink) {
       stats_.tokens_prefilled -= take_[k];
     }
   }
-  AIRT_LOG_WARN("%s: %s (%s); continuing on the CPU", main_->name(), lost ? "device lost" : "out of device memory",
-                e.message.c_str());
+  const std::string_view why = cause_of(e.message, main_->name());
+  AIRT_LOG_WARN("%s: %s (%.*s); continuing on the CPU", main_->name(), lost ? "device lost" : "out of device memory",
+                int(why.size()), why.data());
   main_lost_ = true;
   backend_ = fallback_.get();
   (void)backend_->set_tier(point_.tier);
