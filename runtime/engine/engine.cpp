@@ -72,8 +72,8 @@ Status plan_fallback(const model::Model& m, const EngineConfig& c, MemoryPlan& p
   const size_t a = Arena::kDefaultAlign;
   const size_t block = model::KvCache::block_bytes(m.hparams(), planned_kv(c));
   char d[160];
-  std::snprintf(d, sizeof d, "one KV block (%zu B) copied at a time between the backends, %d slots' positions", block,
-                c.n_slots);
+  std::snprintf(d, sizeof d, "one KV block (%zu B) staged per copy between the backends; a rebuild length per slot (%d)",
+                block, c.n_slots);
   plan.add("backend switch", align_up(block, a) + align_up(size_t(c.n_slots) * sizeof(int32_t), a),
            RegionKind::kResident, d);
   return {};

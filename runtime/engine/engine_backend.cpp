@@ -28,33 +28,37 @@ model::Backend* Engine::backend_for(governor::BackendKind kind) const {
 }
 
 // Copies every held KV block of every sequence (live, or a kept cache) from the current
-// backend's storage to `to`'s, one block at a time through the staging block, then
-// evaluates on `to`. The block tables stay as they are: both stores use the cache's
-// offsets. A copy that fails (a device that can no longer be read) rebuilds instead.
+// backend's storage to `to`'s, layer by layer (a split pass keeps its layers in two
+// stores) through the staging block, then evaluates on `to`. The block tables stay as
+// they are: both stores take the cache's offsets. A copy that fails (a device that can no
+// longer be read) rebuilds instead.
 void Engine::switch_backend(model::Backend& to, Sink& sink) {
   model::Backend& from = *backend_;
+  const size_t layer = kv_staging_bytes_ / size_t(kv_.n_layer());
   int32_t blocks = 0, seqs = 0;
   Status st;
   for (int32_t i = 0; i < cfg_.n_slots && st.ok(); ++i) {
     const std::span<const model::KvBlockRef> held = kv_.seq_blocks(i);
     seqs += !held.empty();
     for (const model::KvBlockRef& b : held) {
-      const size_t off = kv_.k_offset(b.id, 0);
-      st = from.kv_read(off, kv_staging_, kv_staging_bytes_);
-      if (st.ok()) st = to.kv_write(off, kv_staging_, kv_staging_bytes_);
+      for (int32_t l = 0; l < kv_.n_layer() && st.ok(); ++l) {
+        const size_t off = kv_.k_offset(b.id, l);
+        st = from.kv_read(off, kv_staging_, layer);
+        if (st.ok()) st = to.kv_write(off, kv_staging_, layer);
+      }
       if (!st.ok()) break;
       ++blocks;
     }
   }
   backend_ = &to;
   if (st.ok()) {
-    AIRT_LOG_INFO("backend: %s -> %s at a step boundary (%d KV blocks of %d sequences copied)", from.name(), to.name(),
-                  blocks, seqs);
+    AIRT_LOG_INFO("backend: %s -> %s at a step boundary (%d KV blocks of %d sequences copied)",
+                  from.name(), to.name(), blocks, seqs);
     return;
   }
   if (&from == main_.get() && st.error().code == Error::kBackendDeviceLost) main_lost_ = true;
-  AIRT_LOG_WARN("backend: %s -> %s: the KV could not be copied (%s); rebuilding it from the tokens", from.name(),
-                to.name(), st.error().message.c_str());
+  AIRT_LOG_WARN("backend: %s -> %s: the KV could not be copied (%s); rebuilding it from the tokens",
+                from.name(), to.name(), st.error().message.c_str());
   for (int32_t i = 0; i < cfg_.n_slots; ++i) rebuild_pos_[i] = kv_.seq_pos(i);
   rebuild_all(sink);
 }
@@ -65,7 +69,8 @@ void Engine::switch_backend(model::Backend& to, Sink& sink) {
 // tokens. Returns false, changing nothing, when that does not apply.
 bool Engine::leave_device(const ErrorInfo& e, int32_t n, Sink& sink) {
   const bool lost = e.code == Error::kBackendDeviceLost;
-  if (!fallback_ || backend_ != main_.get() || !(lost || e.code == Error::kResourceOutOfMemory)) return false;
+  if (!fallback_ || backend_ != main_.get() || !(lost || e.code == Error::kResourceOutOfMemory))
+    return false;
   for (int32_t i = 0; i < cfg_.n_slots; ++i) rebuild_pos_[i] = kv_.seq_pos(i);
   for (int32_t k = 0; k < n; ++k) {
     Slot& s = slots_[order_[k]];
@@ -77,8 +82,8 @@ bool Engine::leave_device(const ErrorInfo& e, int32_t n, Sink& sink) {
     }
   }
   const std::string_view why = cause_of(e.message, main_->name());
-  AIRT_LOG_WARN("%s: %s (%.*s); continuing on the CPU", main_->name(), lost ? "device lost" : "out of device memory",
-                int(why.size()), why.data());
+  AIRT_LOG_WARN("%s: %s (%.*s); continuing on the CPU", main_->name(),
+                lost ? "device lost" : "out of device memory", int(why.size()), why.data());
   main_lost_ = true;
   backend_ = fallback_.get();
   (void)backend_->set_tier(point_.tier);
@@ -102,12 +107,14 @@ void Engine::rebuild_all(Sink& sink) {
     Slot& s = slots_[i];
     const int32_t np = rebuild_pos_[i];
     if (s.state == Slot::State::kFree || np == 0) continue;
-    Status st = s.history_lost || np > s.n_tokens
-                    ? Status(errorf(Error::kBackendDeviceLost,
-                                    "%s: the device's KV is lost and this sequence outgrew its token history, so "
-                                    "the cpu cannot rebuild it",
-                                    main_->name()))
-                    : rebuild_seq(i, s.tokens, np);
+    Status st =
+        s.history_lost || np > s.n_tokens
+            ? Status(errorf(
+                  Error::kBackendDeviceLost,
+                  "%s: the device's KV is lost and this sequence outgrew its token history, so "
+                  "the cpu cannot rebuild it",
+                  main_->name()))
+            : rebuild_seq(i, s.tokens, np);
     if (!st.ok()) {
       fail(s, sink, st.error());
       continue;
@@ -115,8 +122,8 @@ void Engine::rebuild_all(Sink& sink) {
     ++seqs;
     positions += np;
   }
-  AIRT_LOG_INFO("%s: the KV of %d sequences (%d positions) rebuilt from their tokens", backend_->name(), seqs,
-                positions);
+  AIRT_LOG_INFO("%s: the KV of %d sequence%s (%d positions) rebuilt from their tokens",
+                backend_->name(), seqs, seqs == 1 ? "" : "s", positions);
 }
 
 // Sequence `seq` (empty) evaluated over tokens[0, n_pos) in prefill-sized chunks, through
@@ -132,7 +139,8 @@ Status Engine::rebuild_seq(int32_t seq, const int32_t* tokens, int32_t n_pos) {
       seq_rows_[i] = seq;
     }
     logit_rows_[0] = n - 1;
-    const model::Batch b{{tok_rows_, size_t(n)}, {pos_rows_, size_t(n)}, {seq_rows_, size_t(n)}, {logit_rows_, 1}};
+    const model::Batch b{
+        {tok_rows_, size_t(n)}, {pos_rows_, size_t(n)}, {seq_rows_, size_t(n)}, {logit_rows_, 1}};
     AIRT_TRY(backend_->eval(b, kv_));
   }
   return {};

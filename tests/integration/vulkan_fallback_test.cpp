@@ -14,6 +14,7 @@
 #include "runtime/core/log.h"
 #include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
+#include "tests/support/alloc_counter.h"
 #include "tests/support/test_support.h"
 #include "tests/support/vulkan_device.h"
 
@@ -41,7 +42,12 @@ struct Collect : engine::Sink {
   engine::FinishReason reason[kSeqs + 1]{};
   ErrorInfo error[kSeqs + 1];
   int finished = 0, errors = 0;
-  void on_token(engine::Ticket t, int32_t id, std::string_view) override { tokens[t].push_back(id); }
+  Collect() {
+    for (auto& t : tokens) t.reserve(256);
+  }
+  void on_token(engine::Ticket t, int32_t id, std::string_view) override {
+    tokens[t].push_back(id);
+  }
   void on_finish(engine::Ticket t, const engine::Finish& f) override {
     reason[t] = f.reason;
     ++finished;
@@ -55,9 +61,14 @@ struct Collect : engine::Sink {
 // The log lines a run writes, for the messages a user sees.
 struct LogCapture {
   std::string text;
-  LogCapture() { log_set_sink(&LogCapture::sink, this); }
+  LogCapture() {
+    text.reserve(1 << 14);  // appending allocates nothing: the steps' allocations are counted
+    log_set_sink(&LogCapture::sink, this);
+  }
   ~LogCapture() { log_set_sink(nullptr, nullptr); }
-  static void sink(LogLevel, const char* m, void* ctx) { static_cast<LogCapture*>(ctx)->text += std::string(m) + "\n"; }
+  static void sink(LogLevel, const char* m, void* ctx) {
+    static_cast<LogCapture*>(ctx)->text.append(m).push_back('\n');
+  }
 };
 
 struct Loaded {
@@ -97,8 +108,10 @@ std::vector<int32_t> prompt_of(int s) {
   return p;
 }
 
-// Submits both sequences and steps the engine until they end (at most 500 steps: no hang).
-void run(engine::Engine& e, Collect& sink, const std::vector<std::vector<int32_t>>& prompts) {
+// Submits both sequences and steps the engine until they end (at most 500 steps: no hang);
+// with `allocs`, the heap allocations of each step.
+void run(engine::Engine& e, Collect& sink, const std::vector<std::vector<int32_t>>& prompts,
+         std::vector<int64_t>* allocs = nullptr) {
   for (int s = 0; s < kSeqs; ++s) {
     engine::Request r;
     r.prompt_tokens = prompts[size_t(s)];
@@ -107,7 +120,12 @@ void run(engine::Engine& e, Collect& sink, const std::vector<std::vector<int32_t
     r.sampling.temp = 0;
     ASSERT_TRUE(e.submit(engine::Ticket(s + 1), r).ok());
   }
-  for (int i = 0; i < 500 && e.step(sink); ++i) {
+  if (allocs) allocs->reserve(500);
+  for (int i = 0; i < 500; ++i) {
+    test::AllocScope scope;
+    const bool more = e.step(sink);
+    if (allocs) allocs->push_back(scope.count());
+    if (!more) break;
   }
   EXPECT_FALSE(e.busy()) << "the run ended";
 }
@@ -115,7 +133,8 @@ void run(engine::Engine& e, Collect& sink, const std::vector<std::vector<int32_t
 std::string model_or_skip() { return test::model_path("stories260K.gguf"); }
 
 // All-CPU greedy tokens of the two sequences: what every other run must produce.
-void cpu_reference(const Loaded& l, const std::vector<std::vector<int32_t>>& prompts, Collect& out) {
+void cpu_reference(const Loaded& l, const std::vector<std::vector<int32_t>>& prompts,
+                   Collect& out) {
   auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kCpu, false));
   ASSERT_TRUE(e.ok()) << e.error().message;
   run(**e, out, prompts);
@@ -130,7 +149,8 @@ TEST(VulkanFallback, PlanHoldsTheCpuFallbackBesideTheDevice) {
   ASSERT_TRUE(l.model);
   auto alone = engine::Engine::plan(*l.model, config(governor::BackendKind::kVulkan, false));
   auto both = engine::Engine::plan(*l.model, config(governor::BackendKind::kVulkan, true));
-  auto cpu = engine::Engine::plan(*l.model, config(governor::BackendKind::kCpu, true));  // ignored on the cpu
+  auto cpu = engine::Engine::plan(*l.model,
+                                  config(governor::BackendKind::kCpu, true));  // ignored on the cpu
   ASSERT_TRUE(alone.ok() && both.ok() && cpu.ok());
   auto has = [](const MemoryPlan& p, const std::string& name) {
     for (const Region& r : p.regions())
@@ -142,15 +162,18 @@ TEST(VulkanFallback, PlanHoldsTheCpuFallbackBesideTheDevice) {
   EXPECT_FALSE(has(*alone, "cpu fallback kv pool"));
   EXPECT_FALSE(has(*cpu, "cpu fallback kv pool"));
   EXPECT_GT(both->arena_bytes(), alone->arena_bytes());
-  EXPECT_EQ(both->mapped_bytes(), alone->mapped_bytes()) << "the fallback's weights are the mapping";
-  std::printf("cpu fallback: %zu arena bytes more (%zu -> %zu)\n", both->arena_bytes() - alone->arena_bytes(),
-              alone->arena_bytes(), both->arena_bytes());
+  EXPECT_EQ(both->mapped_bytes(), alone->mapped_bytes())
+      << "the fallback's weights are the mapping";
+  std::printf("cpu fallback: %zu arena bytes more (%zu -> %zu)\n",
+              both->arena_bytes() - alone->arena_bytes(), alone->arena_bytes(),
+              both->arena_bytes());
   auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kVulkan, true));
   ASSERT_TRUE(e.ok()) << e.error().message;
   ASSERT_NE((*e)->fallback_backend(), nullptr);
   EXPECT_STREQ((*e)->fallback_backend()->name(), "cpu");
   EXPECT_STREQ((*e)->backend().name(), "vulkan");
-  EXPECT_EQ((*e)->arena().used(), both->arena_bytes()) << "both backends carved at start-up, to the byte";
+  EXPECT_EQ((*e)->arena().used(), both->arena_bytes())
+      << "both backends carved at start-up, to the byte";
 }
 
 // Moves at fixed steps: to the cpu at step `to_cpu`, back to vulkan at `back`.
@@ -162,9 +185,12 @@ struct Mover {
     ++m->steps;
     (rec.point.backend == governor::BackendKind::kCpu ? m->cpu_steps : m->vulkan_steps)++;
     governor::OperatingPoint p = e.point();
-    if (m->steps == m->to_cpu) p.backend = governor::BackendKind::kCpu;
-    else if (m->steps == m->back) p.backend = governor::BackendKind::kVulkan;
-    else return;
+    if (m->steps == m->to_cpu)
+      p.backend = governor::BackendKind::kCpu;
+    else if (m->steps == m->back)
+      p.backend = governor::BackendKind::kVulkan;
+    else
+      return;
     p.threads = 0;
     if (!e.apply(p).ok()) ++m->failures;
   }
@@ -179,28 +205,42 @@ TEST(VulkanFallback, SwitchingToTheCpuMidGenerationAndBackKeepsGreedyTokens) {
   std::vector<std::vector<int32_t>> prompts{prompt_of(0), prompt_of(1)};
   Collect want;
   cpu_reference(l, prompts, want);
-  auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kVulkan, true));
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  Mover mv;
-  mv.to_cpu = 6;  // after the prefill, mid-generation
-  mv.back = 14;
-  (*e)->set_step_hook(&Mover::hook, &mv);
-  LogCapture log;
-  Collect got;
-  run(**e, got, prompts);
-  EXPECT_EQ(mv.failures, 0);
-  EXPECT_GT(mv.cpu_steps, 4) << "steps ran on the cpu";
-  EXPECT_GT(mv.vulkan_steps, 10) << "steps ran on vulkan, before and after";
-  EXPECT_EQ(got.errors, 0);
-  ASSERT_EQ(got.finished, kSeqs);
-  for (int t = 1; t <= kSeqs; ++t) {
-    EXPECT_EQ(got.reason[t], engine::FinishReason::kLength) << t;
-    EXPECT_EQ(got.tokens[t], want.tokens[t]) << "sequence " << t;
+  const int32_t n_layer = l.model->hparams().n_layer;
+  // The whole pass on the device, and a split (--gpu-layers): its KV crosses in two parts.
+  for (int32_t gpu_layers : {-1, n_layer / 2}) {
+    SCOPED_TRACE("--gpu-layers " + std::to_string(gpu_layers));
+    engine::EngineConfig c = config(governor::BackendKind::kVulkan, true);
+    c.gpu_layers = gpu_layers;
+    auto e = engine::Engine::create(*l.model, *l.tok, c);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    Mover mv;
+    mv.to_cpu = 6;  // after the prefill, mid-generation
+    mv.back = 14;
+    (*e)->set_step_hook(&Mover::hook, &mv);
+    LogCapture log;
+    Collect got;
+    std::vector<int64_t> allocs;
+    run(**e, got, prompts, &allocs);
+    ASSERT_GT(allocs.size(), size_t(mv.to_cpu));
+    EXPECT_EQ(allocs[size_t(mv.to_cpu)], 0) << "the step that moved to the cpu allocated nothing";
+    EXPECT_EQ(mv.failures, 0);
+    EXPECT_GT(mv.cpu_steps, 4) << "steps ran on the cpu";
+    EXPECT_GT(mv.vulkan_steps, 10) << "steps ran on vulkan, before and after";
+    EXPECT_EQ(got.errors, 0);
+    ASSERT_EQ(got.finished, kSeqs);
+    for (int t = 1; t <= kSeqs; ++t) {
+      EXPECT_EQ(got.reason[t], engine::FinishReason::kLength) << t;
+      EXPECT_EQ(got.tokens[t], want.tokens[t]) << "sequence " << t;
+    }
+    EXPECT_NE(log.text.find("backend: vulkan -> cpu at a step boundary"), std::string::npos)
+        << log.text;
+    EXPECT_NE(log.text.find("backend: cpu -> vulkan at a step boundary"), std::string::npos)
+        << log.text;
+    EXPECT_EQ(log.text.find("rebuilt"), std::string::npos)
+        << "the KV was copied, not rebuilt: " << log.text;
+    EXPECT_STREQ((*e)->backend().name(), "vulkan");
+    std::printf("%s", log.text.c_str());
   }
-  EXPECT_NE(log.text.find("backend: vulkan -> cpu at a step boundary"), std::string::npos) << log.text;
-  EXPECT_NE(log.text.find("backend: cpu -> vulkan at a step boundary"), std::string::npos) << log.text;
-  EXPECT_STREQ((*e)->backend().name(), "vulkan");
-  std::printf("%s", log.text.c_str());
 }
 
 TEST(VulkanFallback, APointNamingAnUnplannedBackendIsRefused) {
@@ -214,8 +254,10 @@ TEST(VulkanFallback, APointNamingAnUnplannedBackendIsRefused) {
   p.backend = governor::BackendKind::kVulkan;
   Status st = (*cpu)->apply(p);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("planned no other backend"), std::string::npos) << st.error().message;
-  EXPECT_NE(st.error().message.find("--backend-fallback cpu"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("planned no other backend"), std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("--backend-fallback cpu"), std::string::npos)
+      << st.error().message;
   if (!test::have_vulkan_device()) return;
   auto vk = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kVulkan, false));
   ASSERT_TRUE(vk.ok()) << vk.error().message;
@@ -261,7 +303,8 @@ TEST(VulkanFallback, DeviceLostMidRunContinuesOnTheCpuWithTheSameTokens) {
   p.backend = governor::BackendKind::kVulkan;
   Status st = (*e)->apply(p);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("its device was lost"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("its device was lost"), std::string::npos)
+      << st.error().message;
   std::printf("%s", log.text.c_str());
 }
 
@@ -281,8 +324,10 @@ TEST(VulkanFallback, DeviceLostWithVulkanForcedEndsTheRequestsWithAnError) {
   ASSERT_EQ(got.errors, kSeqs);
   for (int t = 1; t <= kSeqs; ++t) {
     EXPECT_EQ(got.error[t].code, Error::kBackendDeviceLost) << got.error[t].message;
-    EXPECT_NE(got.error[t].message.find("device was lost"), std::string::npos) << got.error[t].message;
-    EXPECT_NE(got.error[t].message.find("--backend auto or --backend-fallback cpu"), std::string::npos)
+    EXPECT_NE(got.error[t].message.find("device was lost"), std::string::npos)
+        << got.error[t].message;
+    EXPECT_NE(got.error[t].message.find("--backend auto or --backend-fallback cpu"),
+              std::string::npos)
         << got.error[t].message;
   }
   EXPECT_FALSE((*e)->device_lost()) << "no fallback: the engine stays on vulkan";
@@ -294,7 +339,8 @@ TEST(VulkanFallback, CliRunFallsBackToTheCpuWhenTheDeviceIsLost) {
   AIRT_REQUIRE_VULKAN();
   const std::string path = model_or_skip();
   AIRT_REQUIRE_FILE(path);
-  const std::vector<std::string> common{"run", "-m", path, "-p", "Once upon a time", "-n", "16", "--temp", "0"};
+  const std::vector<std::string> common{"run", "-m", path,     "-p", "Once upon a time",
+                                        "-n",  "16", "--temp", "0"};
   auto cpu = test::run_airt(common);
   ASSERT_EQ(cpu.status, 0) << cpu.err;
   std::vector<std::string> args = common;
@@ -310,7 +356,8 @@ TEST(VulkanFallback, CliRunFallsBackToTheCpuWhenTheDeviceIsLost) {
   EXPECT_NE(lost.err.find("vulkan: device lost ("), std::string::npos) << lost.err;
   EXPECT_NE(lost.err.find("continuing on the CPU"), std::string::npos) << lost.err;
   EXPECT_NE(failed.status, 0);
-  EXPECT_NE(failed.err.find("--backend auto or --backend-fallback cpu"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("--backend auto or --backend-fallback cpu"), std::string::npos)
+      << failed.err;
 }
 
 }  // namespace

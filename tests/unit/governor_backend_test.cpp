@@ -30,8 +30,10 @@ struct Fixture {
     space = Space::make(c).value();
     quality.set_tier(0, 8.0);
     ProfileEntry vk, cpu;
-    vk.backend = BackendKind::kVulkan, vk.step_ms = 80, vk.decode_ms_per_row = 6, vk.prefill_ms_per_row = 5;
-    cpu.backend = BackendKind::kCpu, cpu.step_ms = 30, cpu.decode_ms_per_row = 4, cpu.prefill_ms_per_row = 3;
+    vk.backend = BackendKind::kVulkan, vk.step_ms = 80, vk.decode_ms_per_row = 6,
+    vk.prefill_ms_per_row = 5;
+    cpu.backend = BackendKind::kCpu, cpu.step_ms = 30, cpu.decode_ms_per_row = 4,
+    cpu.prefill_ms_per_row = 3;
     profile.points = {vk, cpu};
   }
 };
@@ -90,14 +92,16 @@ TEST(GovernorBackend, ATightDeadlineMovesFromVulkanToTheFasterCpu) {
 }
 
 TEST(GovernorBackend, ConfigAndProfileNameTheBackend) {
-  auto setup = parse_governor_config(R"({"tiers": ["q8_0"], "backends": ["vulkan", "cpu"]})", "gov.json");
+  auto setup =
+      parse_governor_config(R"({"tiers": ["q8_0"], "backends": ["vulkan", "cpu"]})", "gov.json");
   ASSERT_TRUE(setup.ok()) << setup.error().message;
   ASSERT_EQ(setup->space.backends.size(), 2u);
   EXPECT_EQ(setup->space.backends[0], BackendKind::kVulkan);
   auto bad = parse_governor_config(R"({"backends": ["cuda"]})", "gov.json");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("backends[0]"), std::string::npos) << bad.error().message;
-  EXPECT_NE(bad.error().message.find("use cpu or vulkan"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("use cpu or vulkan"), std::string::npos)
+      << bad.error().message;
   Fixture f;
   const std::string text = profile_to_json(f.profile);
   EXPECT_NE(text.find("\"backend\":\t\"vulkan\""), std::string::npos) << text;
@@ -113,7 +117,8 @@ TEST(GovernorBackend, ConfigAndProfileNameTheBackend) {
       "points": [{"backend": "gpu", "step_ms": 1, "decode_ms_per_row": 1, "prefill_ms_per_row": 1}]})",
                              "p.json");
   ASSERT_FALSE(wrong.ok());
-  EXPECT_NE(wrong.error().message.find("points[0].backend"), std::string::npos) << wrong.error().message;
+  EXPECT_NE(wrong.error().message.find("points[0].backend"), std::string::npos)
+      << wrong.error().message;
 }
 
 }  // namespace
