@@ -11,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "runtime/core/clock.h"
 #include "runtime/core/log.h"
 #include "runtime/engine/engine.h"
+#include "runtime/engine/governed.h"
 #include "runtime/model/model.h"
 #include "tests/support/alloc_counter.h"
 #include "tests/support/test_support.h"
@@ -268,6 +270,70 @@ TEST(VulkanFallback, APointNamingAnUnplannedBackendIsRefused) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("--backend auto"), std::string::npos) << st.error().message;
   EXPECT_EQ((*vk)->point().backend, governor::BackendKind::kVulkan);
+}
+
+// The governor's space holds both planned backends; with a profile where vulkan is the
+// slower (as lavapipe is) a deadline it cannot meet moves the engine to the cpu, with an
+// event naming the backend, and the tokens stay the CPU's.
+TEST(VulkanFallback, TheGovernorMovesToTheCpuWhenVulkanIsPredictedTooSlow) {
+  AIRT_REQUIRE_VULKAN();
+  const std::string path = model_or_skip();
+  AIRT_REQUIRE_FILE(path);
+  Loaded l = load(path);
+  ASSERT_TRUE(l.model && l.tok);
+  std::vector<std::vector<int32_t>> prompts{prompt_of(0), prompt_of(1)};
+  Collect want;
+  cpu_reference(l, prompts, want);
+  auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kVulkan, true));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  engine::GovernedSpaceOptions o;
+  o.kv = {governor::KvPrecision{}};  // the backend is the only knob: the tokens cannot change
+  auto sc = engine::governed_space(**e, o);
+  ASSERT_TRUE(sc.ok()) << sc.error().message;
+  ASSERT_EQ(sc->backends.size(), 2u);
+  EXPECT_EQ(sc->backends[0], governor::BackendKind::kVulkan) << "the engine's own first";
+  auto space = governor::Space::make(*sc);
+  ASSERT_TRUE(space.ok()) << space.error().message;
+  governor::Profile profile;
+  governor::ProfileEntry vk, cpu;
+  vk.backend = governor::BackendKind::kVulkan, vk.step_ms = 200, vk.decode_ms_per_row = 6,
+  vk.prefill_ms_per_row = 5;
+  cpu.backend = governor::BackendKind::kCpu, cpu.step_ms = 30, cpu.decode_ms_per_row = 4,
+  cpu.prefill_ms_per_row = 3;
+  profile.points = {vk, cpu};
+  auto trace = governor::Trace::parse("t_s,temp_c,cpu_mhz\n0,50,2400\n", "cool.csv");
+  ASSERT_TRUE(trace.ok()) << trace.error().message;
+  std::string moves;
+  engine::GovernorLoopConfig gc;
+  gc.on_event = [&](const governor::Event& ev) { moves += std::string(ev.reason) + "\n"; };
+  auto loop =
+      engine::GovernorLoop::create(**e, governor::Sensors::replay(std::move(*trace)),
+                                   std::move(*space), governor::QualityTable{}, &profile, gc);
+  ASSERT_TRUE(loop.ok()) << loop.error().message;
+  EXPECT_EQ((*e)->point().backend, governor::BackendKind::kVulkan)
+      << "starts on the engine's own backend";
+  Collect got;
+  // 24 tokens in 3 s: the profile says vulkan needs ~5 s, the cpu ~1 s (the real run takes
+  // a fraction of a second on either).
+  const int64_t deadline = now_ns() + int64_t(3000) * 1000000;
+  for (int s = 0; s < kSeqs; ++s) {
+    engine::Request r;
+    r.prompt_tokens = prompts[size_t(s)];
+    r.max_tokens = kTokens;
+    r.ignore_eos = true;
+    r.sampling.temp = 0;
+    r.deadline_ns = deadline;
+    ASSERT_TRUE((*e)->submit(engine::Ticket(s + 1), r).ok());
+  }
+  int cpu_steps = 0;
+  for (int i = 0; i < 500 && (*e)->step(got); ++i)
+    cpu_steps += (*e)->point().backend == governor::BackendKind::kCpu;
+  EXPECT_EQ(got.errors, 0);
+  ASSERT_EQ(got.finished, kSeqs);
+  for (int t = 1; t <= kSeqs; ++t) EXPECT_EQ(got.tokens[t], want.tokens[t]) << "sequence " << t;
+  EXPECT_NE(moves.find("backend vulkan -> cpu"), std::string::npos) << moves;
+  EXPECT_GT(cpu_steps, 0) << moves;
+  std::printf("%s", moves.c_str());
 }
 
 TEST(VulkanFallback, DeviceLostMidRunContinuesOnTheCpuWithTheSameTokens) {
