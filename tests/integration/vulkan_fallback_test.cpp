@@ -1,147 +1,23 @@
-// The backend as part of the operating point, and a device lost mid-run (engine.h,
-// "Backends"): an engine on Vulkan with the CPU fallback planned holds both backends in its
-// plan; two greedy sequences switched vulkan -> cpu -> vulkan mid-generation, and two whose
-// device is lost at a submission in the middle (hal/vulkan's fault hook), produce an
-// all-CPU run's tokens and complete; without the fallback a lost device ends the requests
-// with an error naming the fix, and a point naming an unplanned backend is refused.
-// Device tests skip with "no Vulkan device" where there is none (in CI: Mesa's lavapipe).
+// The backend as part of the operating point (engine.h, "Backends"): an engine on Vulkan
+// with the CPU fallback planned holds both backends in its plan and carves both at start-up;
+// two greedy sequences switched vulkan -> cpu -> vulkan mid-generation (the whole pass on
+// the device, and a split) produce an all-CPU run's tokens, the switch step allocating
+// nothing; a point naming an unplanned backend is refused naming the fix; the governor,
+// with a profile where vulkan is the slower, moves to the cpu under a deadline. Device
+// tests skip with "no Vulkan device" where there is none (in CI: Mesa's lavapipe).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "runtime/core/clock.h"
-#include "runtime/core/log.h"
-#include "runtime/engine/engine.h"
 #include "runtime/engine/governed.h"
-#include "runtime/model/model.h"
-#include "tests/support/alloc_counter.h"
-#include "tests/support/test_support.h"
-#include "tests/support/vulkan_device.h"
-
-#if AIRT_HAVE_VULKAN
-#include "hal/vulkan/context.h"
-#include "hal/vulkan/device.h"
-#endif
+#include "tests/integration/vulkan_fallback_fixture.h"
 
 namespace airt {
 namespace {
 
-#if AIRT_HAVE_VULKAN
-constexpr uint32_t kNoFp16 = hal::vk::kFeatureFp16;
-void lose_device_after(int64_t submits) { hal::vk::fault_device_lost_after(submits); }
-#else
-constexpr uint32_t kNoFp16 = 0;
-void lose_device_after(int64_t) {}
-#endif
-
-constexpr int kSeqs = 2;
-constexpr int kTokens = 24;
-
-struct Collect : engine::Sink {
-  std::vector<int32_t> tokens[kSeqs + 1];
-  engine::FinishReason reason[kSeqs + 1]{};
-  ErrorInfo error[kSeqs + 1];
-  int finished = 0, errors = 0;
-  Collect() {
-    for (auto& t : tokens) t.reserve(256);
-  }
-  void on_token(engine::Ticket t, int32_t id, std::string_view) override {
-    tokens[t].push_back(id);
-  }
-  void on_finish(engine::Ticket t, const engine::Finish& f) override {
-    reason[t] = f.reason;
-    ++finished;
-  }
-  void on_error(engine::Ticket t, const ErrorInfo& e) override {
-    error[t] = e;
-    ++errors;
-  }
-};
-
-// The log lines a run writes, for the messages a user sees.
-struct LogCapture {
-  std::string text;
-  LogCapture() {
-    text.reserve(1 << 14);  // appending allocates nothing: the steps' allocations are counted
-    log_set_sink(&LogCapture::sink, this);
-  }
-  ~LogCapture() { log_set_sink(nullptr, nullptr); }
-  static void sink(LogLevel, const char* m, void* ctx) {
-    static_cast<LogCapture*>(ctx)->text.append(m).push_back('\n');
-  }
-};
-
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<text::Tokenizer> tok;
-};
-
-Loaded load(const std::string& path) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto tok = text::Tokenizer::from_gguf(l.model->file());
-  EXPECT_TRUE(tok.ok()) << tok.error().message;
-  if (tok.ok()) l.tok = std::move(*tok);
-  return l;
-}
-
-engine::EngineConfig config(governor::BackendKind kind, bool fallback) {
-  engine::EngineConfig c;
-  c.n_slots = kSeqs;
-  c.n_ctx = 96;
-  c.prefill_chunk = 8;
-  c.kernels = hal::kernels_best().value();
-  c.n_threads = 1;
-  c.backend = kind;
-  c.cpu_fallback = fallback;
-  // The f32 shader paths: greedy tokens equal to the CPU's (as vulkan_layers_test).
-  c.vk_masked = kNoFp16;
-  return c;
-}
-
-std::vector<int32_t> prompt_of(int s) {
-  std::vector<int32_t> p{1};
-  for (int i = 0; i < 3 + 6 * s; ++i) p.push_back(int32_t((s * 7877 + i * 104723 + 29) % 500 + 2));
-  return p;
-}
-
-// Submits both sequences and steps the engine until they end (at most 500 steps: no hang);
-// with `allocs`, the heap allocations of each step.
-void run(engine::Engine& e, Collect& sink, const std::vector<std::vector<int32_t>>& prompts,
-         std::vector<int64_t>* allocs = nullptr) {
-  for (int s = 0; s < kSeqs; ++s) {
-    engine::Request r;
-    r.prompt_tokens = prompts[size_t(s)];
-    r.max_tokens = kTokens;
-    r.ignore_eos = true;
-    r.sampling.temp = 0;
-    ASSERT_TRUE(e.submit(engine::Ticket(s + 1), r).ok());
-  }
-  if (allocs) allocs->reserve(500);
-  for (int i = 0; i < 500; ++i) {
-    test::AllocScope scope;
-    const bool more = e.step(sink);
-    if (allocs) allocs->push_back(scope.count());
-    if (!more) break;
-  }
-  EXPECT_FALSE(e.busy()) << "the run ended";
-}
-
-std::string model_or_skip() { return test::model_path("stories260K.gguf"); }
-
-// All-CPU greedy tokens of the two sequences: what every other run must produce.
-void cpu_reference(const Loaded& l, const std::vector<std::vector<int32_t>>& prompts,
-                   Collect& out) {
-  auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kCpu, false));
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  run(**e, out, prompts);
-  ASSERT_EQ(out.finished, kSeqs);
-}
+using namespace fallback_test;
 
 TEST(VulkanFallback, PlanHoldsTheCpuFallbackBesideTheDevice) {
   AIRT_REQUIRE_VULKAN();
@@ -344,100 +220,10 @@ TEST(VulkanFallback, TheGovernorMovesToTheCpuWhenVulkanIsPredictedTooSlow) {
     const bool on_cpu = gov.space()[i].backend == governor::BackendKind::kCpu;
     const double seeded = on_cpu ? 38 : 212, now = gov.costs().step_ms(i, 2, 0, 1.0);
     EXPECT_LT(now, on_cpu ? seeded / 2 : seeded) << gov.space().describe(i);
-    std::printf("%s: %.1f ms a step of 2 rows predicted (profile: %.0f)\n", gov.space().describe(i).c_str(), now,
-                seeded);
+    std::printf("%s: %.1f ms a step of 2 rows predicted (profile: %.0f)\n",
+                gov.space().describe(i).c_str(), now, seeded);
   }
   std::printf("%s", moves.c_str());
-}
-
-TEST(VulkanFallback, DeviceLostMidRunContinuesOnTheCpuWithTheSameTokens) {
-  AIRT_REQUIRE_VULKAN();
-  const std::string path = model_or_skip();
-  AIRT_REQUIRE_FILE(path);
-  Loaded l = load(path);
-  ASSERT_TRUE(l.model && l.tok);
-  std::vector<std::vector<int32_t>> prompts{prompt_of(0), prompt_of(1)};
-  Collect want;
-  cpu_reference(l, prompts, want);
-  auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kVulkan, true));
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  LogCapture log;
-  lose_device_after(8);  // the 9th submission: both sequences are decoding by then
-  Collect got;
-  run(**e, got, prompts);
-  lose_device_after(-1);
-  EXPECT_TRUE((*e)->device_lost());
-  EXPECT_STREQ((*e)->backend().name(), "cpu");
-  EXPECT_EQ(got.errors, 0) << got.error[1].message << got.error[2].message;
-  ASSERT_EQ(got.finished, kSeqs);
-  for (int t = 1; t <= kSeqs; ++t) {
-    EXPECT_EQ(got.reason[t], engine::FinishReason::kLength) << t;
-    EXPECT_EQ(got.tokens[t], want.tokens[t]) << "sequence " << t;
-  }
-  EXPECT_NE(log.text.find("vulkan: device lost ("), std::string::npos) << log.text;
-  EXPECT_NE(log.text.find("); continuing on the CPU"), std::string::npos) << log.text;
-  EXPECT_NE(log.text.find("cpu: the KV of 2 sequences"), std::string::npos) << log.text;
-  // Vulkan is gone for good: a point naming it is refused, the cpu stays.
-  governor::OperatingPoint p = (*e)->point();
-  EXPECT_EQ(p.backend, governor::BackendKind::kCpu);
-  p.backend = governor::BackendKind::kVulkan;
-  Status st = (*e)->apply(p);
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("its device was lost"), std::string::npos)
-      << st.error().message;
-  std::printf("%s", log.text.c_str());
-}
-
-TEST(VulkanFallback, DeviceLostWithVulkanForcedEndsTheRequestsWithAnError) {
-  AIRT_REQUIRE_VULKAN();
-  const std::string path = model_or_skip();
-  AIRT_REQUIRE_FILE(path);
-  Loaded l = load(path);
-  ASSERT_TRUE(l.model && l.tok);
-  auto e = engine::Engine::create(*l.model, *l.tok, config(governor::BackendKind::kVulkan, false));
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  lose_device_after(8);
-  Collect got;
-  run(**e, got, {prompt_of(0), prompt_of(1)});
-  lose_device_after(-1);
-  EXPECT_EQ(got.finished, 0);
-  ASSERT_EQ(got.errors, kSeqs);
-  for (int t = 1; t <= kSeqs; ++t) {
-    EXPECT_EQ(got.error[t].code, Error::kBackendDeviceLost) << got.error[t].message;
-    EXPECT_NE(got.error[t].message.find("device was lost"), std::string::npos)
-        << got.error[t].message;
-    EXPECT_NE(got.error[t].message.find("--backend auto or --backend-fallback cpu"),
-              std::string::npos)
-        << got.error[t].message;
-  }
-  EXPECT_FALSE((*e)->device_lost()) << "no fallback: the engine stays on vulkan";
-}
-
-// End to end through the CLI: AIRT_VULKAN_FAULT loses the device mid-run; the text is the
-// CPU's and stderr says what happened.
-TEST(VulkanFallback, CliRunFallsBackToTheCpuWhenTheDeviceIsLost) {
-  AIRT_REQUIRE_VULKAN();
-  const std::string path = model_or_skip();
-  AIRT_REQUIRE_FILE(path);
-  const std::vector<std::string> common{"run", "-m", path,     "-p", "Once upon a time",
-                                        "-n",  "16", "--temp", "0"};
-  auto cpu = test::run_airt(common);
-  ASSERT_EQ(cpu.status, 0) << cpu.err;
-  std::vector<std::string> args = common;
-  for (const char* a : {"--backend", "vulkan", "--backend-fallback", "cpu"}) args.push_back(a);
-  setenv("AIRT_VULKAN_FAULT", "device-lost@6", 1);
-  auto lost = test::run_airt(args);
-  std::vector<std::string> forced = common;
-  for (const char* a : {"--backend", "vulkan"}) forced.push_back(a);
-  auto failed = test::run_airt(forced);
-  unsetenv("AIRT_VULKAN_FAULT");
-  EXPECT_EQ(lost.status, 0) << lost.err;
-  EXPECT_EQ(lost.out, cpu.out);
-  EXPECT_NE(lost.err.find("vulkan: device lost ("), std::string::npos) << lost.err;
-  EXPECT_NE(lost.err.find("continuing on the CPU"), std::string::npos) << lost.err;
-  EXPECT_NE(failed.status, 0);
-  EXPECT_NE(failed.err.find("--backend auto or --backend-fallback cpu"), std::string::npos)
-      << failed.err;
 }
 
 }  // namespace
