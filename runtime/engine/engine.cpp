@@ -26,59 +26,6 @@ model::KvParams kv_params(const EngineConfig& c, int32_t window, int32_t sinks) 
   return kp;
 }
 
-// The KV geometry the plan holds: the widest window apply() may set.
-model::KvParams planned_kv(const EngineConfig& c) {
-  const int32_t w = c.max_window < 0 ? c.window : c.max_window;
-  return kv_params(c, w, w > 0 ? std::max(c.sinks, 0) : 0);
-}
-
-model::BackendParams backend_params(const EngineConfig& c) {
-  model::BackendParams bp;
-  bp.kind = c.backend;
-  bp.gpu = c.gpu;
-  bp.gpu_layers = c.gpu_layers;
-  bp.masked = c.vk_masked;
-  bp.n_rows = c.n_batch;
-  bp.n_logits = c.n_logits;
-  bp.n_threads = std::max(1, c.n_threads);
-  const model::KvParams kp = planned_kv(c);
-  bp.max_visible = model::KvCache::blocks_per_seq(kp) * c.kv_block;
-  bp.kernels = c.kernels;
-  bp.kv = kp;
-  return bp;
-}
-
-// Whether the engine plans a CPU fallback: Vulkan with at least one layer on the device.
-bool plans_fallback(const model::Model& m, const EngineConfig& c) {
-  return c.cpu_fallback && c.backend == governor::BackendKind::kVulkan &&
-         model::device_layers(m.hparams(), backend_params(c)) > 0;
-}
-
-model::BackendParams fallback_params(const EngineConfig& c) {
-  model::BackendParams bp = backend_params(c);
-  bp.kind = governor::BackendKind::kCpu;
-  bp.gpu = -1;
-  bp.gpu_layers = -1;
-  bp.masked = 0;
-  return bp;
-}
-
-// The CPU fallback's regions (its weights are the mapping the plan already holds) and
-// what a switch uses: one KV block of staging and a position count per slot.
-Status plan_fallback(const model::Model& m, const EngineConfig& c, MemoryPlan& plan) {
-  MemoryPlan cpu;
-  AIRT_TRY(model::backend_plan(m, fallback_params(c), cpu));
-  for (const Region& r : cpu.regions()) plan.add("cpu fallback " + r.name, r.bytes, r.kind, r.detail);
-  const size_t a = Arena::kDefaultAlign;
-  const size_t block = model::KvCache::block_bytes(m.hparams(), planned_kv(c));
-  char d[160];
-  std::snprintf(d, sizeof d, "one KV block (%zu B) staged per copy between the backends; a rebuild length per slot (%d)",
-                block, c.n_slots);
-  plan.add("backend switch", align_up(block, a) + align_up(size_t(c.n_slots) * sizeof(int32_t), a),
-           RegionKind::kResident, d);
-  return {};
-}
-
 Status check_config(const EngineConfig& c) {
   if (c.n_slots < 1 || c.n_slots > 4096) {
     return errorf(Error::kRequestOutOfRange, "--slots %d is out of range (1..4096)", c.n_slots);
@@ -105,6 +52,28 @@ Status check_config(const EngineConfig& c) {
 }
 
 }  // namespace
+
+// The KV geometry the plan holds: the widest window apply() may set.
+model::KvParams planned_kv(const EngineConfig& c) {
+  const int32_t w = c.max_window < 0 ? c.window : c.max_window;
+  return kv_params(c, w, w > 0 ? std::max(c.sinks, 0) : 0);
+}
+
+model::BackendParams backend_params(const EngineConfig& c) {
+  model::BackendParams bp;
+  bp.kind = c.backend;
+  bp.gpu = c.gpu;
+  bp.gpu_layers = c.gpu_layers;
+  bp.masked = c.vk_masked;
+  bp.n_rows = c.n_batch;
+  bp.n_logits = c.n_logits;
+  bp.n_threads = std::max(1, c.n_threads);
+  const model::KvParams kp = planned_kv(c);
+  bp.max_visible = model::KvCache::blocks_per_seq(kp) * c.kv_block;
+  bp.kernels = c.kernels;
+  bp.kv = kp;
+  return bp;
+}
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
@@ -225,13 +194,7 @@ Status Engine::carve() {
   AIRT_TRY(kv_.carve(arena_, hp, kp));
   for (int32_t i = 0; i < cfg_.n_slots; ++i) kv_.set_window(i, cfg_.window, cfg_.window > 0 ? cfg_.sinks : 0);
   AIRT_TRY(main_->carve(arena_));
-  if (fallback_) {
-    AIRT_TRY(fallback_->carve(arena_));
-    kv_staging_bytes_ = model::KvCache::block_bytes(hp, kp);
-    kv_staging_ = static_cast<uint8_t*>(arena_.alloc(kv_staging_bytes_));
-    rebuild_pos_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
-    if (!kv_staging_ || !rebuild_pos_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
-  }
+  if (fallback_) AIRT_TRY(carve_fallback());
   void* mem = arena_.alloc(size_t(cfg_.n_slots) * sizeof(Slot), alignof(Slot) > 64 ? alignof(Slot) : 64);
   if (!mem) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   slots_ = static_cast<Slot*>(mem);

@@ -273,6 +273,7 @@ class Engine {
   void apply_pending(Sink& sink);
   // Backends (engine_backend.cpp): the one a point's backend names (null: not planned),
   // moving the live KV to another at a step boundary, and leaving a lost device.
+  Status carve_fallback();
   model::Backend* backend_for(governor::BackendKind kind) const;
   void switch_backend(model::Backend& to, Sink& sink);
   bool leave_device(const ErrorInfo& e, int32_t n, Sink& sink);

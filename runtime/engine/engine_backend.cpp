@@ -1,6 +1,7 @@
 // Moving between the configured backend and the CPU fallback (engine.h, "Backends"): a
 // point that names the other backend, and a device lost during a step.
 #include <algorithm>
+#include <cstdio>
 #include <string_view>
 
 #include "runtime/core/log.h"
@@ -20,6 +21,46 @@ std::string_view cause_of(std::string_view message, std::string_view backend) {
 }
 
 }  // namespace
+
+// Whether the engine plans a CPU fallback: Vulkan with at least one layer on the device.
+bool plans_fallback(const model::Model& m, const EngineConfig& c) {
+  return c.cpu_fallback && c.backend == governor::BackendKind::kVulkan &&
+         model::device_layers(m.hparams(), backend_params(c)) > 0;
+}
+
+model::BackendParams fallback_params(const EngineConfig& c) {
+  model::BackendParams bp = backend_params(c);
+  bp.kind = governor::BackendKind::kCpu;
+  bp.gpu = -1;
+  bp.gpu_layers = -1;
+  bp.masked = 0;
+  return bp;
+}
+
+// The CPU fallback's regions (its weights are the mapping the plan already holds) and
+// what a switch uses: one KV block of staging and a position count per slot.
+Status plan_fallback(const model::Model& m, const EngineConfig& c, MemoryPlan& plan) {
+  MemoryPlan cpu;
+  AIRT_TRY(model::backend_plan(m, fallback_params(c), cpu));
+  for (const Region& r : cpu.regions()) plan.add("cpu fallback " + r.name, r.bytes, r.kind, r.detail);
+  const size_t a = Arena::kDefaultAlign;
+  const size_t block = model::KvCache::block_bytes(m.hparams(), planned_kv(c));
+  char d[160];
+  std::snprintf(d, sizeof d, "one KV block (%zu B) staged per copy between the backends; a rebuild length per slot (%d)",
+                block, c.n_slots);
+  plan.add("backend switch", align_up(block, a) + align_up(size_t(c.n_slots) * sizeof(int32_t), a),
+           RegionKind::kResident, d);
+  return {};
+}
+
+Status Engine::carve_fallback() {
+  AIRT_TRY(fallback_->carve(arena_));
+  kv_staging_bytes_ = model::KvCache::block_bytes(model_.hparams(), planned_kv(cfg_));
+  kv_staging_ = static_cast<uint8_t*>(arena_.alloc(kv_staging_bytes_));
+  rebuild_pos_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
+  if (!kv_staging_ || !rebuild_pos_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+  return {};
+}
 
 model::Backend* Engine::backend_for(governor::BackendKind kind) const {
   if (kind == cfg_.backend && !main_lost_) return main_.get();
