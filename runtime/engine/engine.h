@@ -18,8 +18,8 @@
 // Backends: an engine on Vulkan with cpu_fallback also plans, carves and binds a CPU
 // backend for the same model and KV pool (its weights are the mapping; its cost is its KV
 // storage, activations and threads). A point naming the other backend moves every live
-// sequence's KV blocks across at the step boundary, through one block-sized staging buffer
-// in the arena. A device lost (or out of device memory) during a step moves the engine to
+// sequence's KV blocks across at the step boundary, layer by layer through one staging
+// buffer in the arena. A device lost (or out of device memory) during a step moves the engine to
 // the CPU for good: the device's KV cannot be read any more, so each live sequence's KV is
 // rebuilt by evaluating its token history on the CPU, and the step runs again there; no
 // request is dropped. Without a fallback the requests of that step end with the error. Every step is recorded (rows, wall time, point) in a fixed ring,
@@ -299,7 +299,7 @@ class Engine {
   std::unique_ptr<model::Backend> fallback_;  // the CPU fallback, when planned
   model::Backend* backend_ = nullptr;         // the one the point runs on: main_ or fallback_
   bool main_lost_ = false;                    // main_'s device was lost
-  uint8_t* kv_staging_ = nullptr;             // with a fallback: one KV block, for switching
+  uint8_t* kv_staging_ = nullptr;             // with a fallback: one layer of a KV block, for switching
   size_t kv_staging_bytes_ = 0;
   int32_t* rebuild_pos_ = nullptr;            // with a fallback: per slot, positions to rebuild
   Slot* slots_ = nullptr;  // n_slots, in the arena

@@ -37,25 +37,30 @@ model::BackendParams fallback_params(const EngineConfig& c) {
   return bp;
 }
 
+// Bytes of one layer of one KV block: what a switch stages per copy (a split pass keeps
+// its layers in two stores, so a copy never spans layers).
+size_t staging_bytes(const model::Model& m, const EngineConfig& c) {
+  return model::KvCache::block_bytes(m.hparams(), planned_kv(c)) / size_t(std::max(1, m.hparams().n_layer));
+}
+
 // The CPU fallback's regions (its weights are the mapping the plan already holds) and
-// what a switch uses: one KV block of staging and a position count per slot.
+// what a switch uses: the staging and a position count per slot.
 Status plan_fallback(const model::Model& m, const EngineConfig& c, MemoryPlan& plan) {
   MemoryPlan cpu;
   AIRT_TRY(model::backend_plan(m, fallback_params(c), cpu));
   for (const Region& r : cpu.regions()) plan.add("cpu fallback " + r.name, r.bytes, r.kind, r.detail);
-  const size_t a = Arena::kDefaultAlign;
-  const size_t block = model::KvCache::block_bytes(m.hparams(), planned_kv(c));
+  const size_t a = Arena::kDefaultAlign, stage = staging_bytes(m, c);
   char d[160];
-  std::snprintf(d, sizeof d, "one KV block (%zu B) staged per copy between the backends; a rebuild length per slot (%d)",
-                block, c.n_slots);
-  plan.add("backend switch", align_up(block, a) + align_up(size_t(c.n_slots) * sizeof(int32_t), a),
+  std::snprintf(d, sizeof d, "one layer of a KV block (%zu B) staged per copy between the backends; %d rebuild lengths",
+                stage, c.n_slots);
+  plan.add("backend switch", align_up(stage, a) + align_up(size_t(c.n_slots) * sizeof(int32_t), a),
            RegionKind::kResident, d);
   return {};
 }
 
 Status Engine::carve_fallback() {
   AIRT_TRY(fallback_->carve(arena_));
-  kv_staging_bytes_ = model::KvCache::block_bytes(model_.hparams(), planned_kv(cfg_));
+  kv_staging_bytes_ = staging_bytes(model_, cfg_);
   kv_staging_ = static_cast<uint8_t*>(arena_.alloc(kv_staging_bytes_));
   rebuild_pos_ = arena_.alloc_array<int32_t>(size_t(cfg_.n_slots)).data();
   if (!kv_staging_ || !rebuild_pos_) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
@@ -70,12 +75,12 @@ model::Backend* Engine::backend_for(governor::BackendKind kind) const {
 
 // Copies every held KV block of every sequence (live, or a kept cache) from the current
 // backend's storage to `to`'s, layer by layer (a split pass keeps its layers in two
-// stores) through the staging block, then evaluates on `to`. The block tables stay as
+// stores) through the staging buffer, then evaluates on `to`. The block tables stay as
 // they are: both stores take the cache's offsets. A copy that fails (a device that can no
 // longer be read) rebuilds instead.
 void Engine::switch_backend(model::Backend& to, Sink& sink) {
   model::Backend& from = *backend_;
-  const size_t layer = kv_staging_bytes_ / size_t(kv_.n_layer());
+  const size_t layer = kv_staging_bytes_;
   int32_t blocks = 0, seqs = 0;
   Status st;
   for (int32_t i = 0; i < cfg_.n_slots && st.ok(); ++i) {
