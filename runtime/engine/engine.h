@@ -233,7 +233,9 @@ class Engine {
 
   // The operating point from the next step on, for every sequence. Checked against the
   // plan (kRequestOutOfRange naming the knob and what the plan allows); nothing changes
-  // on error and no live request is affected either way.
+  // on error and no live request is affected either way. A point's backend must be one the
+  // engine planned (its own, or the CPU fallback) and not a lost device; threads 0 means
+  // every thread of that backend.
   Status apply(const governor::OperatingPoint& point);
   const governor::OperatingPoint& point() const { return point_; }
   // Convenience forms of apply() for one knob.
