@@ -90,6 +90,19 @@ Result<bool> parse_lists(const cJSON* root, const std::string& name, GovernorSet
       s.kv.push_back(*p);
     }
   }
+  if (const cJSON* b = cJSON_GetObjectItemCaseSensitive(root, "backends")) {
+    if (!cJSON_IsArray(b) || !b->child)
+      return bad(name, "backends", "expected a non-empty array such as [\"vulkan\", \"cpu\"]");
+    s.backends.clear();
+    int i = 0;
+    for (const cJSON* e = b->child; e; e = e->next, ++i) {
+      const std::string where = "backends[" + std::to_string(i) + "]";
+      if (!cJSON_IsString(e)) return bad(name, where, "expected \"cpu\" or \"vulkan\"");
+      auto k = parse_backend_kind(e->valuestring);
+      if (!k.ok()) return bad(name, where, k.error().message.c_str());
+      s.backends.push_back(*k);
+    }
+  }
   double context = 0, sinks = s.sinks, max_threads = 0;
   AIRT_TRY(number(root, "context", name, context));
   AIRT_TRY(number(root, "sinks", name, sinks));
@@ -142,7 +155,7 @@ constexpr const char* kKeys[] = {"tiers",          "perplexity",  "windows",    
                                  "sinks",          "kv",          "kv_ratio",    "window_ratio",
                                  "draft_lens",     "threads",     "max_threads", "soft_temp_c",
                                  "hard_temp_c",    "temp_band_c", "horizon_s",   "dwell_s",
-                                 "upgrade_margin", "power_cap_w", "mem_floor_mb"};
+                                 "upgrade_margin", "power_cap_w", "mem_floor_mb", "backends"};
 
 Result<bool> known_keys(const cJSON* root, const std::string& name) {
   for (const cJSON* e = root->child; e; e = e->next) {

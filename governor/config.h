@@ -8,12 +8,13 @@
 //     "kv": ["f16", "q8_0"], "kv_ratio": {"q8_0": 1.004},  // ppl ratio against f16
 //     "window_ratio": {"512": 1.03},
 //     "draft_lens": [0], "threads": [0], "max_threads": 4,
+//     "backends": ["vulkan", "cpu"],       // the engine's own first, then its CPU fallback
 //     "soft_temp_c": 80, "hard_temp_c": 90, "power_cap_w": 7.5, "mem_floor_mb": 512,
 //     "dwell_s": 10, "horizon_s": 5
 //   }
 //
 // Every key is optional; a missing list is that knob's single default (tier 0, the
-// whole window, F16 KV, no draft, every thread).
+// whole window, F16 KV, no draft, every thread, the cpu).
 #pragma once
 
 #include <string>

@@ -56,6 +56,16 @@ Result<KvPrecision> kv_key(const cJSON* e, const std::string& where) {
   return *parsed;
 }
 
+Result<BackendKind> backend_key(const cJSON* e, const std::string& where) {
+  const cJSON* b = cJSON_GetObjectItemCaseSensitive(e, "backend");
+  if (!cJSON_IsString(b))
+    return errorf(Error::kFormatInvalid, "%s.backend: expected \"cpu\" or \"vulkan\"", where.c_str());
+  auto parsed = parse_backend_kind(b->valuestring);
+  if (!parsed.ok())
+    return errorf(Error::kFormatInvalid, "%s.%s", where.c_str(), parsed.error().message.c_str());
+  return *parsed;
+}
+
 Result<ProfileEntry> parse_entry(const cJSON* e, const std::string& where) {
   if (!cJSON_IsObject(e))
     return errorf(Error::kFormatInvalid, "%s: expected an object", where.c_str());
@@ -65,6 +75,7 @@ Result<ProfileEntry> parse_entry(const cJSON* e, const std::string& where) {
   p.draft_len = AIRT_TRY(integer(e, "draft_len", where));
   p.threads = AIRT_TRY(integer(e, "threads", where));
   if (cJSON_GetObjectItemCaseSensitive(e, "kv")) p.kv = AIRT_TRY(kv_key(e, where));
+  if (cJSON_GetObjectItemCaseSensitive(e, "backend")) p.backend = AIRT_TRY(backend_key(e, where));
   p.step_ms = AIRT_TRY(required(e, "step_ms", where));
   p.decode_ms_per_row = AIRT_TRY(required(e, "decode_ms_per_row", where));
   p.prefill_ms_per_row = AIRT_TRY(required(e, "prefill_ms_per_row", where));
@@ -149,12 +160,12 @@ void add_ratios(cJSON* root, const Profile& p) {
 bool ProfileEntry::matches(const OperatingPoint& p) const {
   return (!tier || *tier == p.tier) && (!window || *window == p.window) &&
          (!draft_len || *draft_len == p.draft_len) && (!threads || *threads == p.threads) &&
-         (!kv || *kv == KvPrecision{p.kv_k, p.kv_v});
+         (!kv || *kv == KvPrecision{p.kv_k, p.kv_v}) && (!backend || *backend == p.backend);
 }
 
 int ProfileEntry::keys() const {
   return int(tier.has_value()) + int(window.has_value()) + int(draft_len.has_value()) +
-         int(threads.has_value()) + int(kv.has_value());
+         int(threads.has_value()) + int(kv.has_value()) + int(backend.has_value());
 }
 
 const ProfileEntry* Profile::find(const OperatingPoint& p) const {
@@ -228,6 +239,7 @@ std::string profile_to_json(const Profile& p) {
     if (e.kv) cJSON_AddStringToObject(o, "kv", kv_precision_name(*e.kv).c_str());
     if (e.draft_len) cJSON_AddNumberToObject(o, "draft_len", *e.draft_len);
     if (e.threads) cJSON_AddNumberToObject(o, "threads", *e.threads);
+    if (e.backend) cJSON_AddStringToObject(o, "backend", backend_kind_name(*e.backend));
     cJSON_AddNumberToObject(o, "step_ms", e.step_ms);
     cJSON_AddNumberToObject(o, "decode_ms_per_row", e.decode_ms_per_row);
     cJSON_AddNumberToObject(o, "prefill_ms_per_row", e.prefill_ms_per_row);

@@ -11,12 +11,13 @@
 //     "points": [
 //       {"tier": 0, "kv": "f16", "threads": 4,
 //        "step_ms": 48.0, "decode_ms_per_row": 5.5, "prefill_ms_per_row": 3.9, "watts": 6.8},
-//       {"tier": 1, "step_ms": 27.0, "decode_ms_per_row": 4.0, "prefill_ms_per_row": 2.1}
+//       {"tier": 1, "step_ms": 27.0, "decode_ms_per_row": 4.0, "prefill_ms_per_row": 2.1},
+//       {"tier": 0, "backend": "vulkan", "step_ms": 20.0, "decode_ms_per_row": 1.0, ...}
 //     ]
 //   }
 //
 // A step costs step_ms + decode_ms_per_row x decode rows + prefill_ms_per_row x prompt
-// rows. An entry's tier, window, kv, draft_len and threads select the points it applies
+// rows. An entry's tier, window, kv, draft_len, threads and backend select the points it applies
 // to; a key left out matches any value, and the entry naming the most keys wins. watts is
 // optional (boards without a power meter). Points no entry matches take the defaults.
 // tier_perplexity (index = tier; 0 where not measured) is what the ladder's quality cache
@@ -41,6 +42,7 @@ namespace airt::governor {
 struct ProfileEntry {
   std::optional<int32_t> tier, window, draft_len, threads;
   std::optional<KvPrecision> kv;
+  std::optional<BackendKind> backend;  // "cpu" / "vulkan": figures measured on that backend
   double step_ms = 0, decode_ms_per_row = 0, prefill_ms_per_row = 0;
   std::optional<double> watts;
 

@@ -44,12 +44,18 @@ std::string kv_precision_name(KvPrecision kv) {
   return std::string(hal::dtype_name(kv.k)) + "/" + hal::dtype_name(kv.v);
 }
 
+Result<BackendKind> parse_backend_kind(const std::string& text) {
+  for (BackendKind b : {BackendKind::kCpu, BackendKind::kVulkan})
+    if (text == backend_kind_name(b)) return b;
+  return errorf(Error::kRequestInvalid, "backend '%s': use cpu or vulkan", text.c_str());
+}
+
 Result<Space> Space::make(SpaceConfig c) {
   if (c.tiers.empty() || c.windows.empty() || c.kv.empty() || c.draft_lens.empty() ||
-      c.threads.empty()) {
-    return errorf(
-        Error::kRequestInvalid,
-        "governor: every knob needs at least one value (tiers, windows, kv, drafts, threads)");
+      c.threads.empty() || c.backends.empty()) {
+    return errorf(Error::kRequestInvalid,
+                  "governor: every knob needs at least one value (tiers, windows, kv, drafts, "
+                  "threads, backends)");
   }
   if (any_negative(c.tiers) || any_negative(c.windows) || any_negative(c.draft_lens) ||
       any_negative(c.threads)) {
@@ -67,13 +73,14 @@ Result<Space> Space::make(SpaceConfig c) {
     for (int32_t w : c.windows)
       for (const KvPrecision& kv : c.kv)
         for (int32_t d : c.draft_lens)
-          for (int32_t th : c.threads) {
-            OperatingPoint p;
-            p.tier = tier, p.window = w, p.sinks = w > 0 ? c.sinks : 0, p.kv_k = kv.k,
-            p.kv_v = kv.v;
-            p.draft_len = d, p.threads = th;
-            s.points_.push_back(p);
-          }
+          for (int32_t th : c.threads)
+            for (BackendKind b : c.backends) {
+              OperatingPoint p;
+              p.tier = tier, p.window = w, p.sinks = w > 0 ? c.sinks : 0, p.kv_k = kv.k,
+              p.kv_v = kv.v;
+              p.draft_len = d, p.threads = th, p.backend = b;
+              s.points_.push_back(p);
+            }
   for (const KvPrecision& kv : c.kv) {
     s.widest_kv_bytes_ =
         std::max(s.widest_kv_bytes_, bytes_per_element(kv.k) + bytes_per_element(kv.v));
@@ -160,6 +167,8 @@ void Space::describe_change(size_t from, size_t to, char* buf, size_t cap) const
   knob(config_.draft_lens.size() > 1, "draft ", num(a.draft_len, "off").s,
        num(b.draft_len, "off").s);
   knob(config_.threads.size() > 1, "threads ", num(a.threads, "all").s, num(b.threads, "all").s);
+  knob(config_.backends.size() > 1, "backend ", backend_kind_name(a.backend),
+       backend_kind_name(b.backend));
   if (n == 0) std::snprintf(buf, cap, "%s", same ? tier_name(a.tier) : "no change");
 }
 

@@ -1,6 +1,8 @@
 // The operating points a configuration allows: every combination of the lists it gives
-// (weight tiers x windows x KV precisions x draft lengths x thread counts), enumerated
-// once at start-up in that order, so a point is an index from then on.
+// (weight tiers x windows x KV precisions x draft lengths x thread counts x backends),
+// enumerated once at start-up in that order, so a point is an index from then on. The
+// backends are those the engine planned (its own first, then a CPU fallback): the same
+// quality on each, so the policy takes the one predicted faster when it needs speed.
 #pragma once
 
 #include <cstddef>
@@ -31,7 +33,11 @@ struct SpaceConfig {
   std::vector<int32_t> draft_lens{0};
   std::vector<int32_t> threads{0};  // 0: every thread the engine owns
   int32_t max_threads = 0;          // what 0 means, for the cost defaults; 0: unknown
+  std::vector<BackendKind> backends{BackendKind::kCpu};  // planned backends, the engine's own first
 };
+
+// "cpu" or "vulkan" as a BackendKind; an error naming the text otherwise.
+Result<BackendKind> parse_backend_kind(const std::string& text);
 
 class Space {
  public:

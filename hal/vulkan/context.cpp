@@ -1,6 +1,11 @@
 #include "hal/vulkan/context.h"
 
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "hal/vulkan/vk_check.h"
@@ -22,9 +27,28 @@ Result<uint32_t> compute_family(VkPhysicalDevice pd, const std::string& name) {
   return errorf(Error::kBackendUnsupported, "vulkan: %s has no compute queue", name.c_str());
 }
 
+// Submissions left before the injected device loss; -1: none armed.
+std::atomic<int64_t> g_fault_after{-1};
+
+// AIRT_VULKAN_FAULT=device-lost@N: end-to-end tests of the fallback through the CLI.
+void fault_from_environment() {
+  const char* v = std::getenv("AIRT_VULKAN_FAULT");
+  if (!v || !*v) return;
+  long long n = -1;
+  if (std::sscanf(v, "device-lost@%lld", &n) == 1 && n >= 0) {
+    fault_device_lost_after(n);
+    return;
+  }
+  std::fprintf(stderr, "airt: AIRT_VULKAN_FAULT=%s not understood (use device-lost@N); no fault injected\n", v);
+}
+
 }  // namespace
 
+void fault_device_lost_after(int64_t submits) { g_fault_after.store(submits < 0 ? -1 : submits); }
+
 Result<std::unique_ptr<Context>> Context::create(int gpu_index, Features mask) {
+  static std::once_flag env_once;
+  std::call_once(env_once, fault_from_environment);
   std::unique_ptr<Context> ctx(new Context());
   bool no_driver = false;
   ctx->instance_ = AIRT_TRY(instance_create(&no_driver));
@@ -148,9 +172,19 @@ Status Context::submit_and_wait(VkCommandBuffer cb) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cb;
+  if (lost_) return vk_error(VK_ERROR_DEVICE_LOST, "vkQueueSubmit");
+  for (int64_t left = g_fault_after.load(); left >= 0;) {
+    if (left == 0 && g_fault_after.compare_exchange_weak(left, -1)) {
+      lost_ = true;
+      return vk_error(VK_ERROR_DEVICE_LOST, "vkQueueSubmit (an injected fault)");
+    }
+    if (left > 0 && g_fault_after.compare_exchange_weak(left, left - 1)) break;
+  }
   AIRT_VK(vkResetFences(device_, 1, &fence_), "vkResetFences");
-  AIRT_VK(vkQueueSubmit(queue_, 1, &si, fence_), "vkQueueSubmit");
-  AIRT_VK(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  VkResult r = vkQueueSubmit(queue_, 1, &si, fence_);
+  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX);
+  if (r == VK_ERROR_DEVICE_LOST) lost_ = true;
+  if (r != VK_SUCCESS) return vk_error(r, "vkQueueSubmit");
   return ok_status();
 }
 

@@ -18,6 +18,12 @@ namespace airt::hal::vk {
 // then virtual, then a CPU device such as lavapipe).
 constexpr int kAnyDevice = -1;
 
+// Fault injection for the device-lost path, which no driver takes on demand: after
+// `submits` more submissions succeed (on any context), the next one returns
+// VK_ERROR_DEVICE_LOST and its context stays lost, as a real device does; -1 disarms.
+// AIRT_VULKAN_FAULT=device-lost@N in the environment arms it when the first context opens.
+void fault_device_lost_after(int64_t submits);
+
 class Context {
  public:
   // Opens device `gpu_index` (as enumerate_devices() counts) with the optional features in
@@ -47,8 +53,11 @@ class Context {
   // VK_EXT_external_memory_host's query, while kFeatureHostImport is on (else null).
   PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties() const { return host_pointer_properties_; }
 
-  // Submits one recorded command buffer to the queue and waits for it to finish.
+  // Submits one recorded command buffer to the queue and waits for it to finish. A lost
+  // device (VK_ERROR_DEVICE_LOST, real or injected) is Error::kBackendDeviceLost, and every
+  // later submission fails the same way.
   Status submit_and_wait(VkCommandBuffer cb);
+  bool lost() const { return lost_; }
   // A primary command buffer from the pool, begun for one submission (staging copies).
   Result<VkCommandBuffer> begin_one_shot();
   // Ends, submits, waits for and frees a begin_one_shot() buffer.
@@ -76,6 +85,7 @@ class Context {
   VkFence fence_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_{};
   PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties_ = nullptr;
+  bool lost_ = false;
 };
 
 }  // namespace airt::hal::vk

@@ -81,7 +81,9 @@ ErrorInfo vk_error(VkResult r, const char* what) {
     case VK_ERROR_OUT_OF_HOST_MEMORY:
       return errorf(Error::kResourceOutOfMemory, "vulkan: %s: out of host memory (%s)", what, vk_result_name(r));
     case VK_ERROR_DEVICE_LOST:
-      return errorf(Error::kBackendFailure, "vulkan: %s: the device was lost (%s: driver reset or hang); use --backend cpu",
+      return errorf(Error::kBackendDeviceLost,
+                    "vulkan: %s: the device was lost (%s: driver reset or hang); use --backend auto or "
+                    "--backend-fallback cpu to continue on the CPU, or --backend cpu",
                     what, vk_result_name(r));
     default:
       return errorf(Error::kBackendFailure, "vulkan: %s failed: %s (%d)", what, vk_result_name(r), int(r));

@@ -43,6 +43,11 @@ bool ModelOptions::parse(Args& a) {
       a.fail("--backend " + backend + ": use auto, cpu or vulkan");
     return true;
   }
+  if (a.str("--backend-fallback", nullptr, backend_fallback)) {
+    if (backend_fallback != "cpu" && backend_fallback != "none")
+      a.fail("--backend-fallback " + backend_fallback + ": use cpu or none");
+    return true;
+  }
   if (a.i32("--gpu", nullptr, gpu, 0, 63)) return true;
   if (a.i32("--gpu-layers", "-ngl", gpu_layers, 0, 1 << 20)) return true;
   std::string kv;
@@ -69,6 +74,7 @@ engine::EngineConfig ModelOptions::engine_config() const {
   c.backend = backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
   c.gpu = gpu;
   c.gpu_layers = gpu_layers;
+  c.cpu_fallback = backend_fallback == "cpu";
   return c;
 }
 
@@ -147,6 +153,7 @@ void choose_backend(const ModelOptions& o, const model::Model& m, engine::Engine
   for (const std::string& note : choice.notes) std::fprintf(stderr, "airt: %s\n", note.c_str());
   c.backend = choice.kind;
   c.gpu = choice.gpu;
+  c.cpu_fallback = c.backend == governor::BackendKind::kVulkan && o.backend_fallback != "none";
   if (c.backend == governor::BackendKind::kCpu && c.gpu_layers > 0)
     std::fprintf(stderr, "airt: --gpu-layers %d: auto chose the cpu, which runs every layer\n", c.gpu_layers);
 }
@@ -175,6 +182,16 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const ModelOptions& o, const
   AIRT_TRY(check_gpu_layers(o, c));
   if (o.backend == "auto") choose_backend(o, m, c);
   MemoryPlan plan = AIRT_TRY(engine::Engine::plan(m, c));
+  if (o.backend == "auto" && o.backend_fallback.empty() && c.cpu_fallback &&
+      c.backend == governor::BackendKind::kVulkan) {
+    // The fallback is auto's own addition: the device alone is tried before giving up.
+    engine::MemoryBudget b = AIRT_TRY(memory_budget(o));
+    if (!engine::over_budget_message(plan, b).empty()) {
+      std::fprintf(stderr, "airt: vulkan: the cpu fallback does not fit the memory budget; running without it\n");
+      c.cpu_fallback = false;
+      plan = AIRT_TRY(engine::Engine::plan(m, c));
+    }
+  }
   if (o.print_plan) std::fputs(plan.to_string().c_str(), stderr);
   engine::MemoryBudget budget = AIRT_TRY(memory_budget(o));
   const engine::EngineConfig resolved = engine::Engine::resolve(m, c);

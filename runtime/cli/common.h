@@ -46,10 +46,16 @@ struct ModelOptions {
   // the embeddings and the layers before them on the CPU (model/split_backend.h); -1: all
   // on the device. N > 0 needs --backend vulkan or auto (refused with cpu).
   int32_t gpu_layers = -1;
+  // --backend-fallback cpu|none: on vulkan, also plan a CPU backend over the same KV pool,
+  // which the governor may move to and a lost device falls back to (engine.h, "Backends").
+  // --backend auto plans it whenever it chooses vulkan; with vulkan forced it is off unless
+  // asked for; on the cpu it means nothing.
+  std::string backend_fallback;  // "", "cpu" or "none"
 
   // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
   // --kv-type, --kv-block, --window, --sinks, --mem-budget, --ladder A[,B...]
-  // (repeatable), --tier NAME, --backend auto|cpu|vulkan, --gpu N, --gpu-layers N and the
+  // (repeatable), --tier NAME, --backend auto|cpu|vulkan, --backend-fallback cpu|none, --gpu N, --gpu-layers N
+  // and the
   // draft flags.
   bool parse(Args& a);
   // A one-slot engine for these options (kernels and threads resolved by load_model()).

@@ -26,6 +26,7 @@ const char* error_name(Error e) {
     case Error::kRequestCancelled: return "request_cancelled";
     case Error::kBackendUnsupported: return "backend_unsupported";
     case Error::kBackendFailure: return "backend_failure";
+    case Error::kBackendDeviceLost: return "backend_device_lost";
     case Error::kInternal: return "internal";
   }
   return "unknown";

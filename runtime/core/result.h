@@ -38,6 +38,7 @@ enum class Error : int {
   // Backends (CPU ISA, GPU)
   kBackendUnsupported = 500,
   kBackendFailure,
+  kBackendDeviceLost,  // the device stopped answering (VK_ERROR_DEVICE_LOST): its memory is gone
   kInternal = 900,
 };
 

@@ -26,28 +26,6 @@ model::KvParams kv_params(const EngineConfig& c, int32_t window, int32_t sinks) 
   return kp;
 }
 
-// The KV geometry the plan holds: the widest window apply() may set.
-model::KvParams planned_kv(const EngineConfig& c) {
-  const int32_t w = c.max_window < 0 ? c.window : c.max_window;
-  return kv_params(c, w, w > 0 ? std::max(c.sinks, 0) : 0);
-}
-
-model::BackendParams backend_params(const EngineConfig& c) {
-  model::BackendParams bp;
-  bp.kind = c.backend;
-  bp.gpu = c.gpu;
-  bp.gpu_layers = c.gpu_layers;
-  bp.masked = c.vk_masked;
-  bp.n_rows = c.n_batch;
-  bp.n_logits = c.n_logits;
-  bp.n_threads = std::max(1, c.n_threads);
-  const model::KvParams kp = planned_kv(c);
-  bp.max_visible = model::KvCache::blocks_per_seq(kp) * c.kv_block;
-  bp.kernels = c.kernels;
-  bp.kv = kp;
-  return bp;
-}
-
 Status check_config(const EngineConfig& c) {
   if (c.n_slots < 1 || c.n_slots > 4096) {
     return errorf(Error::kRequestOutOfRange, "--slots %d is out of range (1..4096)", c.n_slots);
@@ -74,6 +52,28 @@ Status check_config(const EngineConfig& c) {
 }
 
 }  // namespace
+
+// The KV geometry the plan holds: the widest window apply() may set.
+model::KvParams planned_kv(const EngineConfig& c) {
+  const int32_t w = c.max_window < 0 ? c.window : c.max_window;
+  return kv_params(c, w, w > 0 ? std::max(c.sinks, 0) : 0);
+}
+
+model::BackendParams backend_params(const EngineConfig& c) {
+  model::BackendParams bp;
+  bp.kind = c.backend;
+  bp.gpu = c.gpu;
+  bp.gpu_layers = c.gpu_layers;
+  bp.masked = c.vk_masked;
+  bp.n_rows = c.n_batch;
+  bp.n_logits = c.n_logits;
+  bp.n_threads = std::max(1, c.n_threads);
+  const model::KvParams kp = planned_kv(c);
+  bp.max_visible = model::KvCache::blocks_per_seq(kp) * c.kv_block;
+  bp.kernels = c.kernels;
+  bp.kv = kp;
+  return bp;
+}
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
@@ -112,6 +112,7 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
   plan.add("weights (resident copies)", 0, RegionKind::kResident, "none: every matrix is used in place");
   plan.add("kv tables", model::KvCache::arena_bytes(hp, kp), RegionKind::kResident, "block types, free list, per-slot tables");
   AIRT_TRY(model::backend_plan(m, backend_params(c), plan));
+  if (plans_fallback(m, c)) AIRT_TRY(plan_fallback(m, c, plan));
   const size_t a = Arena::kDefaultAlign;
   const size_t text = TextStream::arena_bytes(c.max_stop, c.max_stop_bytes, 256);
   const size_t per_slot = align_up(size_t(c.n_ctx) * sizeof(int32_t), a) + align_up(kMaxSessionPath, a) + text +
@@ -162,8 +163,13 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
     return errorf(Error::kFormatUnsupported, "token pieces of %zu bytes exceed 256", tok.max_piece_bytes());
   }
   auto e = std::unique_ptr<Engine>(new Engine(m, tok, c));
-  e->backend_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
-  AIRT_TRY(e->backend_->bind(m));
+  e->main_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
+  AIRT_TRY(e->main_->bind(m));
+  e->backend_ = e->main_.get();
+  if (plans_fallback(m, e->cfg_)) {
+    e->fallback_ = AIRT_TRY(model::backend_create(m, fallback_params(e->cfg_)));
+    AIRT_TRY(e->fallback_->bind(m));
+  }
   e->arena_ = AIRT_TRY(Arena::reserve(plan.arena_bytes(), e->cfg_.mlock));
   AIRT_TRY(e->carve());
   e->stats_.slots_total = e->cfg_.n_slots;
@@ -178,6 +184,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
   e->point_.backend = e->cfg_.backend;
   e->point_.draft_len = e->cfg_.draft_max;
   AIRT_TRY(e->backend_->set_tier(0));
+  if (e->fallback_) AIRT_TRY(e->fallback_->set_tier(0));
   return e;
 }
 
@@ -186,7 +193,8 @@ Status Engine::carve() {
   model::KvParams kp = planned_kv(cfg_);
   AIRT_TRY(kv_.carve(arena_, hp, kp));
   for (int32_t i = 0; i < cfg_.n_slots; ++i) kv_.set_window(i, cfg_.window, cfg_.window > 0 ? cfg_.sinks : 0);
-  AIRT_TRY(backend_->carve(arena_));
+  AIRT_TRY(main_->carve(arena_));
+  if (fallback_) AIRT_TRY(carve_fallback());
   void* mem = arena_.alloc(size_t(cfg_.n_slots) * sizeof(Slot), alignof(Slot) > 64 ? alignof(Slot) : 64);
   if (!mem) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
   slots_ = static_cast<Slot*>(mem);

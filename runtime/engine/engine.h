@@ -11,9 +11,18 @@
 // caller, never a wait.
 //
 // The operating point (governor/operating_point.h: weight tier, window, KV precision,
-// threads) is applied at a step boundary for every sequence; the plan is sized for the
-// most expensive point the configuration allows, so apply() never allocates and never
-// fails a live request. Every step is recorded (rows, wall time, point) in a fixed ring,
+// threads, backend) is applied at a step boundary for every sequence; the plan is sized
+// for the most expensive point the configuration allows, so apply() never allocates and
+// never fails a live request.
+//
+// Backends: an engine on Vulkan with cpu_fallback also plans, carves and binds a CPU
+// backend for the same model and KV pool (its weights are the mapping; its cost is its KV
+// storage, activations and threads). A point naming the other backend moves every live
+// sequence's KV blocks across at the step boundary, layer by layer through one staging
+// buffer in the arena. A device lost (or out of device memory) during a step moves the engine to
+// the CPU for good: the device's KV cannot be read any more, so each live sequence's KV is
+// rebuilt by evaluating its token history on the CPU, and the step runs again there; no
+// request is dropped. Without a fallback the requests of that step end with the error. Every step is recorded (rows, wall time, point) in a fixed ring,
 // and a hook lets a controller act at each step boundary.
 //
 // Threading: one caller at a time (the service's loop, the CLI). Results come back
@@ -136,6 +145,10 @@ struct EngineConfig {
   uint32_t vk_masked = 0;                 // vulkan: features masked off (portable shaders)
   const hal::Kernels* kernels = nullptr;  // cpu: null = hal::kernels_generic()
   int32_t n_threads = 1;                  // threads the backend owns; a step may use fewer
+  // vulkan: also plan a CPU backend (the CPU fallback, --backend-fallback cpu; --backend
+  // auto sets it when it chooses vulkan), which points may name and which a device loss
+  // moves to. Ignored on the cpu backend.
+  bool cpu_fallback = false;
   // Speculative decoding (draft/drafter.h): drafters tried in order at each step, the
   // longest draft per sequence the plan holds (its rows and logits; 0 with no drafter:
   // 8), and whether the engine chooses the length each step (draft/draft_length.h) or
@@ -208,14 +221,21 @@ class Engine {
   const model::Model& model() const { return model_; }
   const text::Tokenizer& tokenizer() const { return tok_; }
   const Arena& arena() const { return arena_; }
+  // The backend the point runs on now; the configured one unless the point moved it.
   const model::Backend& backend() const { return *backend_; }
+  // The CPU fallback, when planned (EngineConfig::cpu_fallback), else null.
+  const model::Backend* fallback_backend() const { return fallback_.get(); }
+  // Whether the configured device was lost: the engine runs on the CPU from then on.
+  bool device_lost() const { return main_lost_; }
   int32_t n_vocab() const { return model_.hparams().n_vocab; }
   // Positions a sequence can hold; an unbounded sequence with a window.
   int32_t n_ctx() const { return cfg_.n_ctx; }
 
   // The operating point from the next step on, for every sequence. Checked against the
   // plan (kRequestOutOfRange naming the knob and what the plan allows); nothing changes
-  // on error and no live request is affected either way.
+  // on error and no live request is affected either way. A point's backend must be one the
+  // engine planned (its own, or the CPU fallback) and not a lost device; threads 0 means
+  // every thread of that backend.
   Status apply(const governor::OperatingPoint& point);
   const governor::OperatingPoint& point() const { return point_; }
   // Convenience forms of apply() for one knob.
@@ -252,7 +272,15 @@ class Engine {
   int32_t gather(int32_t n, Sink& sink, int32_t& n_logits);
   void deliver(Sink& sink, int32_t n_logits, int64_t now);
   void record(int64_t t0, int32_t rows, int32_t decoded, int32_t n_seq);
-  void apply_pending();
+  void apply_pending(Sink& sink);
+  // Backends (engine_backend.cpp): the one a point's backend names (null: not planned),
+  // moving the live KV to another at a step boundary, and leaving a lost device.
+  Status carve_fallback();
+  model::Backend* backend_for(governor::BackendKind kind) const;
+  void switch_backend(model::Backend& to, Sink& sink);
+  bool leave_device(const ErrorInfo& e, int32_t n, Sink& sink);
+  void rebuild_all(Sink& sink);
+  Status rebuild_seq(int32_t seq, const int32_t* tokens, int32_t n_pos);
   bool drop_kept_caches();
   void finish(Slot& s, Sink& sink, FinishReason why, std::string_view tail);
   void fail(Slot& s, Sink& sink, const ErrorInfo& e);
@@ -269,7 +297,13 @@ class Engine {
   EngineConfig cfg_;
   Arena arena_;
   model::KvCache kv_;
-  std::unique_ptr<model::Backend> backend_;
+  std::unique_ptr<model::Backend> main_;      // the configured backend
+  std::unique_ptr<model::Backend> fallback_;  // the CPU fallback, when planned
+  model::Backend* backend_ = nullptr;         // the one the point runs on: main_ or fallback_
+  bool main_lost_ = false;                    // main_'s device was lost
+  uint8_t* kv_staging_ = nullptr;             // with a fallback: one layer of a KV block, for switching
+  size_t kv_staging_bytes_ = 0;
+  int32_t* rebuild_pos_ = nullptr;            // with a fallback: per slot, positions to rebuild
   Slot* slots_ = nullptr;  // n_slots, in the arena
   int32_t n_busy_ = 0;
   // Per-step tables in the arena.

@@ -26,30 +26,45 @@ Status Engine::apply(const governor::OperatingPoint& p) {
     return errorf(Error::kRequestOutOfRange, "draft length %d: the plan drafts 0..%d tokens%s", p.draft_len,
                   cfg_.draft_max, n_drafters_ == 0 ? " (no drafter configured: --draft)" : " (--draft-max)");
   }
-  if (p.threads < 0 || p.threads > backend_->max_threads()) {
-    return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d", p.threads, backend_->max_threads());
+  const model::Backend* to = backend_for(p.backend);
+  if (!to && main_lost_ && p.backend == cfg_.backend) {
+    return errorf(Error::kRequestOutOfRange, "backend %s: its device was lost; this engine runs on the cpu from now on",
+                  governor::backend_kind_name(p.backend));
   }
-  if (p.backend != cfg_.backend) {
-    return errorf(Error::kRequestOutOfRange, "backend %s: this engine runs on %s", governor::backend_kind_name(p.backend),
-                  governor::backend_kind_name(cfg_.backend));
+  if (!to) {
+    return errorf(Error::kRequestOutOfRange,
+                  "backend %s: this engine runs on %s and planned no other backend (start it with --backend auto, "
+                  "or --backend vulkan --backend-fallback cpu, to move between vulkan and the cpu)",
+                  governor::backend_kind_name(p.backend), governor::backend_kind_name(cfg_.backend));
+  }
+  if (p.threads < 0 || p.threads > to->max_threads()) {
+    return errorf(Error::kRequestOutOfRange, "%d threads: the plan has %d", p.threads, to->max_threads());
   }
   pending_ = p;
   if (pending_.window == 0) pending_.sinks = 0;
-  if (pending_.threads == 0) pending_.threads = backend_->max_threads();
+  if (pending_.threads == 0) pending_.threads = to->max_threads();
   has_pending_ = true;
   return {};
 }
 
 // At a step boundary: every knob of the pending point takes effect for every sequence.
 // Each was checked by apply(), so none of these can fail.
-void Engine::apply_pending() {
+void Engine::apply_pending(Sink& sink) {
   if (!has_pending_) return;
   has_pending_ = false;
-  const governor::OperatingPoint p = pending_;
-  if (p.tier != point_.tier) (void)backend_->set_tier(p.tier);
-  if (p.threads != point_.threads) (void)backend_->set_threads(p.threads);
-  // A pass costs what it costs at one tier and thread count: the draft model relearns.
-  if (p.tier != point_.tier || p.threads != point_.threads) draft_len_.reset_costs();
+  governor::OperatingPoint p = pending_;
+  model::Backend* to = backend_for(p.backend);
+  if (!to) {  // the device was lost since apply(): the rest of the point, on the cpu
+    to = backend_;
+    p.backend = point_.backend;
+    p.threads = backend_->threads();
+  }
+  const bool moved = to != backend_;
+  if (moved) switch_backend(*to, sink);
+  if (moved || p.tier != point_.tier) (void)backend_->set_tier(p.tier);
+  if (moved || p.threads != point_.threads) (void)backend_->set_threads(p.threads);
+  // A pass costs what it costs at one tier, thread count and backend: the draft model relearns.
+  if (moved || p.tier != point_.tier || p.threads != point_.threads) draft_len_.reset_costs();
   if (p.kv_k != point_.kv_k || p.kv_v != point_.kv_v) (void)kv_.set_types({p.kv_k, p.kv_v});
   if (p.window != point_.window || p.sinks != point_.sinks) {
     for (int32_t i = 0; i < cfg_.n_slots; ++i)

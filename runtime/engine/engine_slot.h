@@ -16,6 +16,16 @@ constexpr size_t kMaxSessionPath = 1024;
 // What the engine's drafters are sized for (engine_draft.cpp).
 DraftParams draft_params(const EngineConfig& c, int32_t n_vocab);
 
+// The KV geometry the plan holds (the widest window apply() may set) and the configured
+// backend's parameters (engine.cpp).
+model::KvParams planned_kv(const EngineConfig& c);
+model::BackendParams backend_params(const EngineConfig& c);
+// The CPU fallback (engine_backend.cpp): whether `c` plans one (vulkan with a layer on the
+// device), its parameters, and its regions with what a switch uses.
+bool plans_fallback(const model::Model& m, const EngineConfig& c);
+model::BackendParams fallback_params(const EngineConfig& c);
+Status plan_fallback(const model::Model& m, const EngineConfig& c, MemoryPlan& plan);
+
 // Length of the common prefix of a and b.
 inline int32_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
   const size_t n = std::min(a.size(), b.size());

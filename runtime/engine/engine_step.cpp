@@ -11,16 +11,24 @@ bool Engine::step(Sink& sink) {
   const int64_t t0 = now_ns();
   step_draft_ns_ = 0;
   step_tokens_ = step_drafted_ = step_accepted_ = step_k_ = 0;
-  apply_pending();
+  apply_pending(sink);
   expire(sink, t0);
   if (n_busy_ == 0) return false;
-  const int32_t n = schedule();
-  int32_t n_logits = 0;
-  const int32_t rows = gather(n, sink, n_logits);
-  if (rows > 0) {
+  for (bool again = true; again;) {
+    again = false;
+    const int32_t n = schedule();
+    int32_t n_logits = 0;
+    const int32_t rows = gather(n, sink, n_logits);
+    if (rows == 0) break;
     model::Batch b{{tok_rows_, size_t(rows)}, {pos_rows_, size_t(rows)}, {seq_rows_, size_t(rows)},
                    {logit_rows_, size_t(n_logits)}};
     Status st = backend_->eval(b, kv_);
+    // The device is gone and the CPU fallback holds every live sequence again: the step
+    // once more, there.
+    if (!st.ok() && leave_device(st.error(), n, sink)) {
+      again = n_busy_ > 0;
+      continue;
+    }
     if (!st.ok()) {
       for (int32_t k = 0; k < n; ++k)
         if (take_[k] > 0 && slots_[order_[k]].state != Slot::State::kFree) fail(slots_[order_[k]], sink, st.error());

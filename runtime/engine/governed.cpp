@@ -68,6 +68,10 @@ Result<governor::SpaceConfig> governed_space(Engine& e, const GovernedSpaceOptio
   }
   c.threads = o.threads.empty() ? std::vector<int32_t>{0} : o.threads;
   c.max_threads = e.backend().max_threads();
+  // The planned backends, the engine's own first: the governor may move to the fallback.
+  c.backends = {e.point().backend};
+  if (e.fallback_backend() && e.point().backend != governor::BackendKind::kCpu)
+    c.backends.push_back(governor::BackendKind::kCpu);
   auto space = governor::Space::make(c);
   if (!space.ok()) return space.error();
   AIRT_TRY(check_points(e, *space));

@@ -204,8 +204,10 @@ Status VulkanBackend::eval(const Batch& b, const KvCache& kv) {
   Recording* rec = AIRT_TRY(recording_for(n, nl, kv));
   rec->used = ++clock_;
   auto done = rec->rec.submit_and_wait();
-  if (!done.ok()) {
-    return errorf(done.error().code, "vulkan: %s: %s", ctx_->info().name.c_str(), done.error().message.c_str());
+  if (!done.ok()) {  // "vulkan: <device>: <call>: ...", the hal's own "vulkan: " once
+    const std::string& m = done.error().message;
+    const char* why = m.rfind("vulkan: ", 0) == 0 ? m.c_str() + 8 : m.c_str();
+    return errorf(done.error().code, "vulkan: %s: %s", ctx_->info().name.c_str(), why);
   }
   kept_ = nl;
   if (rec->timed) AIRT_TRY(accumulate(rec->rec, rec->labels, n));

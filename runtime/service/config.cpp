@@ -146,6 +146,11 @@ const Field kFields[] = {
     {"model.backend", Type::kEnum, AIRT_REF(model.backend), 0, 0, "auto|cpu|vulkan", nullptr, false,
      "Where the forward pass runs: cpu, vulkan (an error names the device or feature missing), or auto (the CPU "
      "and each non-CPU Vulkan device are timed at start-up; the faster serves)."},
+    {"model.backend_fallback", Type::kEnum, AIRT_REF(model.backend_fallback), 0, 0, "auto|cpu|none", nullptr,
+     false,
+     "On vulkan: cpu also plans a CPU backend over the same KV pool, which the governor may move to and which a "
+     "lost device falls back to (every request completes); none: not; auto: cpu when model.backend is auto, none "
+     "when vulkan is forced."},
     {"model.gpu", Type::kInt, AIRT_REF(model.gpu), -1, 63, nullptr, nullptr, false,
      "Vulkan device index (airt info lists them); -1: the first usable one."},
     {"model.gpu_layers", Type::kInt, AIRT_REF(model.gpu_layers), -1, 1 << 20, nullptr, nullptr, false,

@@ -66,6 +66,9 @@ struct ModelConfig {
   std::string backend = "cpu";  // cpu, vulkan (forced) or auto (measured at start-up)
   int gpu = -1;                 // Vulkan device index; -1: the first usable one
   int gpu_layers = -1;          // vulkan: the last layers on the device, the rest on the CPU; -1: all
+  // vulkan: "cpu" also plans a CPU backend (the governor may move to it; a lost device
+  // falls back to it); "none": not; "auto": cpu under backend auto, none with vulkan forced.
+  std::string backend_fallback = "auto";
   std::string draft;  // speculative drafters, "ngram+small.gguf" (airt run --draft); empty: off
   int draft_max = 8;  // longest draft per step
 };

@@ -46,6 +46,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
     ec.backend = c.model.backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
     ec.gpu = c.model.gpu;
     ec.gpu_layers = c.model.gpu_layers;
+    ec.cpu_fallback = c.model.backend_fallback == "cpu";
     if (c.model.backend == "auto") {
       model::BackendParams bp;
       bp.kernels = kernels;
@@ -56,6 +57,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
       for (const std::string& note : choice.notes) AIRT_LOG_INFO("%s", note.c_str());
       ec.backend = choice.kind;
       ec.gpu = choice.gpu;
+      ec.cpu_fallback = c.model.backend_fallback != "none";  // on vulkan: the cpu planned too
     }
     if (!c.model.draft.empty()) {
       ec.drafters = AIRT_TRY(engine::DraftSpec::parse_chain(c.model.draft));
