@@ -17,7 +17,7 @@ namespace {
 
 constexpr uint32_t kMagic = 0x4A524941;  // "AIRJ" little-endian
 constexpr size_t kHeaderBytes = 12;
-constexpr uint8_t kRequest = 1, kDone = 2;
+constexpr uint8_t kRequest = 1, kDone = 2, kFinal = 3;
 
 uint32_t crc32(std::string_view data) {
   static const std::array<uint32_t, 256> kTable = [] {
@@ -92,6 +92,7 @@ std::string Journal::encode(uint8_t type, const JournalEntry& e) {
     put_bytes(body, e.correlation);
     put_bytes(body, e.payload);
   }
+  if (type == kFinal) put_bytes(body, e.final_payload);
   std::string rec;
   rec.reserve(kHeaderBytes + body.size());
   put<uint32_t>(rec, kMagic);
@@ -141,7 +142,8 @@ Status Journal::load() {
       e.correlation = b.bytes();
       e.payload = b.bytes();
     }
-    if (!whole || !b.ok_ || (type != kRequest && type != kDone)) {
+    if (whole && type == kFinal) e.final_payload = b.bytes();
+    if (!whole || !b.ok_ || (type != kRequest && type != kDone && type != kFinal)) {
       ++torn_;
       AIRT_LOG_WARN("journal %s: record at byte %zu is cut short or corrupt (a crash while writing it); "
                     "dropping the last %zu bytes", path_.c_str(), pos, rest.size());
@@ -150,13 +152,21 @@ Status Journal::load() {
       break;
     }
     next_seq_ = std::max(next_seq_, e.seq + 1);
-    if (type == kRequest) open[e.seq] = std::move(e);
-    else open.erase(e.seq);
+    if (type == kRequest) {
+      open[e.seq] = std::move(e);
+    } else if (type == kFinal) {
+      if (auto it = open.find(e.seq); it != open.end()) {
+        it->second.final_payload = std::move(e.final_payload);
+        it->second.has_final = true;
+      }
+    } else {
+      open.erase(e.seq);
+    }
     pos += kHeaderBytes + len;
   }
   size_ = data.size();
   for (auto& [seq, e] : open) {
-    live_[seq] = encode(kRequest, e);
+    live_[seq] = encode(kRequest, e) + (e.has_final ? encode(kFinal, e) : std::string());
     live_bytes_ += live_[seq].size();
     recovered_.push_back(std::move(e));
   }
@@ -198,6 +208,19 @@ Result<uint64_t> Journal::append(JournalEntry e) {
   live_bytes_ += rec.size();
   live_[e.seq] = std::move(rec);
   return e.seq;
+}
+
+Status Journal::mark_sent(uint64_t seq, std::string_view reply) {
+  auto it = live_.find(seq);
+  if (it == live_.end()) return ok_status();
+  JournalEntry e;
+  e.seq = seq;
+  e.final_payload = std::string(reply);
+  const std::string rec = encode(kFinal, e);
+  AIRT_TRY(write_record(rec, false));
+  it->second += rec;  // compaction keeps it with its request
+  live_bytes_ += rec.size();
+  return ok_status();
 }
 
 Status Journal::mark_done(uint64_t seq) {

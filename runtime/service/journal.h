@@ -6,9 +6,10 @@
 //
 // File format: records one after another, each
 //   magic u32 "AIRJ" | body length u32 | CRC-32 of the body u32 | body
-// with a body of type u8 (1 request, 2 done) and seq u64, and for a request: wall-clock
-// arrival i64 (ns since the epoch), has_correlation u8, then the reply topic, the
-// correlation data and the raw request payload, each as length u32 + bytes. A record cut
+// with a body of type u8 (1 request, 2 done, 3 final sent) and seq u64, and for a request:
+// wall-clock arrival i64 (ns since the epoch), has_correlation u8, then the reply topic,
+// the correlation data and the raw request payload, each as length u32 + bytes; for a
+// final sent, the reply as length u32 + bytes. A record cut
 // by a crash mid-write (short, or a CRC mismatch) is detected, logged and dropped.
 //
 // Bounded: at most `max_live` requests are open at once (the server's slots + queue +
@@ -35,6 +36,10 @@ struct JournalEntry {
   std::string correlation;
   bool has_correlation = false;
   std::string payload;  // the request message as received
+  // The final message or error handed to the broker and not acknowledged when airt
+  // stopped: the restart sends these same bytes again instead of running the request.
+  std::string final_payload;
+  bool has_final = false;
 };
 
 struct JournalLimits {
@@ -60,6 +65,10 @@ class Journal {
   // Appends `e` (its seq is assigned and returned) durably. kResourceExhausted when
   // max_live requests are open or the record is over max_record_bytes.
   Result<uint64_t> append(JournalEntry e);
+  // Records the final reply of a request as it is handed to the broker (written, not
+  // synced; unknown seqs are ignored). A crash before the broker's acknowledgement is
+  // marked done leaves it in the journal, so the restart repeats that reply byte for byte.
+  Status mark_sent(uint64_t seq, std::string_view reply);
   // Marks a request done (unknown seqs are ignored); compacts when due.
   Status mark_done(uint64_t seq);
 
@@ -83,7 +92,7 @@ class Journal {
   uint64_t live_bytes_ = 0;  // of the open records
   uint64_t next_seq_ = 1;
   int torn_ = 0;
-  std::unordered_map<uint64_t, std::string> live_;  // seq -> its encoded request record
+  std::unordered_map<uint64_t, std::string> live_;  // seq -> its encoded records (request, final sent)
   std::vector<JournalEntry> recovered_;
 };
 

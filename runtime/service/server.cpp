@@ -166,9 +166,18 @@ void Server::on_mqtt_message(MqttMessage&& message) {
 }
 
 void Server::on_mqtt_acked(int mid) {
-  Event e(Event::kAcked, now_ns());
-  e.mid = mid;
-  post(std::move(e));
+  uint64_t seq = 0;
+  {
+    std::lock_guard<std::mutex> lock(ack_mu_);
+    auto it = awaiting_ack_.find(mid);
+    if (it == awaiting_ack_.end()) {
+      acked_early_.insert(mid);
+      return;
+    }
+    seq = it->second;
+    awaiting_ack_.erase(it);
+  }
+  journal_done(seq);
 }
 
 void Server::journal_message(Event& e) {
@@ -205,6 +214,15 @@ void Server::recover() {
   AIRT_LOG_INFO("journal: %zu requests were in flight when airt stopped; running them again", open.size());
   int64_t wall = wall_ns(), now = now_ns();
   for (JournalEntry& je : open) {
+    if (je.has_final) {
+      // Its final reply was handed to the broker but not acknowledged: it may have been
+      // delivered, so the same bytes go again (a client sees at most a repeat of one
+      // message, never a second, different answer).
+      AIRT_LOG_INFO("journal: a reply to %s was sent but not acknowledged before airt stopped; sending the same "
+                    "reply again", je.reply_topic.c_str());
+      reply(je.reply_topic, je.has_correlation ? &je.correlation : nullptr, je.final_payload, je.seq);
+      continue;
+    }
     Event e(Event::kMessage, now - std::max<int64_t>(0, wall - je.arrival_wall_ns));
     e.message.topic = request_topic_;
     e.message.payload = std::move(je.payload);
@@ -343,12 +361,6 @@ void Server::handle(Event& e, int64_t now) {
       if (e.message.topic == cancel_topic_) handle_cancel(e.message);
       else handle_request(e);
       break;
-    case Event::kAcked:
-      if (auto it = awaiting_ack_.find(e.mid); it != awaiting_ack_.end()) {
-        journal_done(it->second);
-        awaiting_ack_.erase(it);
-      }
-      break;
     case Event::kConnected:
       publish_status(draining_ ? "draining" : "online");
       if (!recovered_) {
@@ -447,9 +459,14 @@ bool Server::screen_request(const Event& e, Request& req, std::string& topic) {
   }
   if (!req.model.empty() && req.model != info_.model)
     return reject(ReplyError::kBadRequest, "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
-  if (awaiting_ack_.size() >= ack_bound_)
-    return reject(ReplyError::kOverloaded, std::to_string(awaiting_ack_.size()) +
-                                               " replies are not yet acknowledged by the broker; try again later");
+  size_t unacked = 0;
+  {
+    std::lock_guard<std::mutex> lock(ack_mu_);
+    unacked = awaiting_ack_.size();
+  }
+  if (unacked >= ack_bound_)
+    return reject(ReplyError::kOverloaded,
+                  std::to_string(unacked) + " replies are not yet acknowledged by the broker; try again later");
   if (!e.replay && !rate_.allow(topic, e.time_ns)) {
     char msg[128];
     std::snprintf(msg, sizeof msg, "rate limit: at most %g requests/s per client (burst %d)",
@@ -590,6 +607,11 @@ void Server::finish_cancelled(RequestTicket t) {
 // then their journal record is done. One that cannot be handed over at all is done now,
 // so it does not hold the journal open forever.
 void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload, uint64_t seq) {
+  if (journal_ && seq) {
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    Status st = journal_->mark_sent(seq, payload);
+    if (!st.ok()) AIRT_LOG_ERROR("%s", st.error().message.c_str());
+  }
   int mid = 0;
   Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation, &mid);
   if (!st.ok()) {
@@ -597,7 +619,14 @@ void Server::reply(const std::string& topic, const std::string* correlation, con
     journal_done(seq);
     return;
   }
-  awaiting_ack_[mid] = seq;
+  {
+    std::lock_guard<std::mutex> lock(ack_mu_);
+    if (acked_early_.erase(mid) == 0) {
+      awaiting_ack_[mid] = seq;
+      return;
+    }
+  }
+  journal_done(seq);
 }
 
 void Server::send_error(const std::string& topic, const std::string* corr, const std::string* id, ReplyError code,

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "runtime/service/admission.h"
@@ -86,13 +87,12 @@ class Server final : public MqttHandler, private GenerateSink {
     std::string text;
   };
   struct Event {
-    enum Kind { kMessage, kConnected, kDisconnected, kStop, kReload, kAcked };
+    enum Kind { kMessage, kConnected, kDisconnected, kStop, kReload };
     Event(Kind k, int64_t time) : kind(k), time_ns(time) {}
     Kind kind;
     MqttMessage message;
     int64_t time_ns = 0;
     std::unique_ptr<ServiceConfig> config;
-    int mid = 0;                // kAcked
     uint64_t seq = 0;           // kMessage: its journal record; 0: none
     bool replay = false;        // kMessage: read back from the journal after a restart
     bool refused = false;       // kMessage: not taken (journal or inbox full, journal error)
@@ -165,8 +165,14 @@ class Server final : public MqttHandler, private GenerateSink {
   std::atomic<int> journal_payload_bytes_{0};   // read on the network thread: larger ones are not journaled
   bool recovered_ = false;
   // Finals and errors (QoS 1) the broker has not acknowledged yet: message id -> journal
-  // seq (0: none). Bounded by ack_bound_: beyond it new requests are refused.
+  // seq (0: none). Bounded by ack_bound_: beyond it new requests are refused. The
+  // acknowledgement marks the journal done on the network thread as it arrives (waiting
+  // for the serving loop's next step would widen the window in which a crash makes a
+  // delivered final run again); one that arrives before reply() recorded its id waits in
+  // acked_early_ (at most the one reply in progress). ack_mu_ guards both.
+  std::mutex ack_mu_;
   std::unordered_map<int, uint64_t> awaiting_ack_;
+  std::unordered_set<int> acked_early_;
   size_t ack_bound_ = 0;
 
   std::unordered_map<RequestTicket, Job> jobs_;

@@ -254,7 +254,10 @@ TEST(ServiceEngine, ManyClientsTwoSlotsEveryRequestAnsweredOnce) {
 
 // Nothing lost: airt is killed (SIGKILL) with ten requests in flight, streaming and
 // queued, and started again. Every request gets exactly one final message, or an explicit
-// error, with its own correlation data; none is answered by silence.
+// error, with its own correlation data; none is answered by silence. One final that airt
+// had handed to the broker when it was killed, before the broker's acknowledgement came
+// back, may have been delivered already (the broker reads what a dead client sent): the
+// restart sends that same message again, byte for byte, rather than a second answer.
 TEST(ServiceEngine, KilledWithRequestsInFlightAnswersEveryOneAfterRestart) {
   std::string model = airt::test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(model);
@@ -287,11 +290,13 @@ TEST(ServiceEngine, KilledWithRequestsInFlightAnswersEveryOneAfterRestart) {
       << count_terminal(replies(c.received())) << " answered\n" << s.serve.log();
   usleep(500000);  // a second final would arrive now
   std::map<std::string, int> terminals;
+  std::map<std::string, std::set<std::string>> distinct;
   for (auto& r : replies(c.received())) {
     Json j(r.payload);
     if (!j.is_final() && !j.is_error()) continue;
     std::string id = j.str("id");
     terminals[id]++;
+    distinct[id].insert(r.payload);
     EXPECT_EQ(r.topic, "e2e/kill/" + id);
     EXPECT_EQ(r.correlation, "corr-" + id) << "the same correlation data after the restart";
     if (j.is_error()) {
@@ -300,7 +305,13 @@ TEST(ServiceEngine, KilledWithRequestsInFlightAnswersEveryOneAfterRestart) {
     }
   }
   ASSERT_EQ(int(terminals.size()), kRequests) << s.serve.log();
-  for (auto& [id, n] : terminals) EXPECT_EQ(n, 1) << id << " answered " << n << " times";
+  int repeated = 0;
+  for (auto& [id, n] : terminals) {
+    EXPECT_EQ(distinct[id].size(), 1u) << id << " got " << distinct[id].size() << " different answers\n" << s.serve.log();
+    EXPECT_LE(n, 2) << id << " answered " << n << " times";
+    repeated += n > 1;
+  }
+  EXPECT_LE(repeated, 1) << "only the reply in flight at the kill can be repeated";
   EXPECT_NE(s.serve.log().find("in flight when airt stopped"), std::string::npos) << s.serve.log();
   EXPECT_EQ(s.serve.stop(), 0) << s.serve.log();
 }

@@ -50,6 +50,42 @@ TEST(ServiceJournal, OpenRequestsSurviveAReopenDoneOnesDoNot) {
   EXPECT_GT(j.value()->append(entry("{}")).value(), c);
 }
 
+// A final handed to the broker but not acknowledged stays with its request, through a
+// reopen and a compaction, so the restart can send the same bytes again.
+TEST(ServiceJournal, AFinalSentButNotAcknowledgedComesBackWithItsRequest) {
+  std::string path = test::temp_dir() + "/j/requests.journal";
+  const std::string final_reply = "{\"id\":\"a\",\"done\":true,\"text\":\"Once\"}";
+  uint64_t a, b;
+  {
+    auto j = Journal::open(path, {});
+    ASSERT_TRUE(j.ok()) << j.error().message;
+    a = j.value()->append(entry("{\"id\":\"a\"}")).value();
+    b = j.value()->append(entry("{\"id\":\"b\"}")).value();
+    ASSERT_TRUE(j.value()->mark_sent(a, final_reply).ok());
+    ASSERT_TRUE(j.value()->mark_sent(999, "unknown").ok()) << "an unknown seq is ignored";
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    JournalLimits small;
+    small.compact_bytes = reopen ? 1 : JournalLimits{}.compact_bytes;  // the second time, compact on done
+    auto j = Journal::open(path, small);
+    ASSERT_TRUE(j.ok());
+    std::vector<JournalEntry> open = j.value()->take_recovered();
+    ASSERT_EQ(open.size(), reopen ? 1u : 2u);
+    EXPECT_EQ(open[0].seq, a);
+    EXPECT_TRUE(open[0].has_final);
+    EXPECT_EQ(open[0].final_payload, final_reply);
+    if (!reopen) {
+      EXPECT_FALSE(open[1].has_final);
+      ASSERT_TRUE(j.value()->append(entry("{\"id\":\"c\"}")).ok());
+      ASSERT_TRUE(j.value()->mark_done(b).ok());
+      ASSERT_TRUE(j.value()->mark_done(b + 1).ok());
+    } else {
+      ASSERT_TRUE(j.value()->mark_done(a).ok());
+      EXPECT_EQ(j.value()->file_bytes(), 0u) << "nothing open: truncated";
+    }
+  }
+}
+
 TEST(ServiceJournal, TornLastRecordIsDetectedAndDropped) {
   std::string dir = test::temp_dir();
   std::string whole = Journal::encode(1, entry("{\"id\":\"first\"}"));
