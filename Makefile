@@ -8,29 +8,29 @@ FUZZ_TEST_SECONDS ?= 20
 # Longest a single test may run (ctest --timeout; under qemu a test runs ~10x slower).
 TEST_TIMEOUT ?= 300
 TEST_TIMEOUT_QEMU ?= 600
+# Each phase (the deps check, a tree's configure and build, the fuzzers, the packages) prints
+# "phase NAME: ok, N s wall" beside the suites' lines; `make test` ends with all of them.
+PHASE := bash toolchain/phase.sh
 
 .PHONY: deps build debug aarch64 fuzz-build test test-release test-debug test-aarch64 test-fuzz fuzz \
-        package demo clean
+        package demo clean phases-start
 
 deps:
-	@bash toolchain/install-deps.sh
+	@$(PHASE) deps bash toolchain/install-deps.sh
 
 build: deps
-	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS)
+	$(PHASE) build-release sh -c 'cmake --preset release >/dev/null && cmake --build --preset release -j $(JOBS)'
 
 # clang, ASan + UBSan at -O1: the tests and the libFuzzer targets (one tree, built once).
 debug: deps
-	cmake --preset debug >/dev/null
-	cmake --build --preset debug -j $(JOBS)
+	$(PHASE) build-debug sh -c 'cmake --preset debug >/dev/null && cmake --build --preset debug -j $(JOBS)'
 
 # Cross build for 64-bit Arm with Debian's g++-aarch64-linux-gnu. Its tests run under qemu:
 # it builds the tests of the kernels and the numerics through them in full, and of the
 # `portable` test executables (tests/CMakeLists.txt) only a sample; PORTABLE_ALL=1 all.
 PORTABLE_ALL ?= 0
 aarch64: deps
-	cmake --preset aarch64 -DAIRT_TEST_PORTABLE_ALL=$(if $(filter 1,$(PORTABLE_ALL)),ON,OFF) >/dev/null
-	cmake --build --preset aarch64 -j $(JOBS)
+	$(PHASE) build-aarch64 sh -c 'cmake --preset aarch64 -DAIRT_TEST_PORTABLE_ALL=$(if $(filter 1,$(PORTABLE_ALL)),ON,OFF) >/dev/null && cmake --build --preset aarch64 -j $(JOBS)'
 
 # libFuzzer targets (clang, ASan + UBSan everywhere): tests/fuzz/README.md. They live in the
 # debug tree (build/debug/tests/fuzz), whose libraries carry the coverage instrumentation.
@@ -83,7 +83,7 @@ endif
 # check takes that long whatever the number of cores.)
 FUZZ_JOBS ?= $(words $(FUZZ_TARGETS))
 test-fuzz: fuzz-build
-	FUZZ_JOBS=$(FUZZ_JOBS) bash toolchain/run-fuzzers.sh $(FUZZ_TEST_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) $(PHASE) fuzz bash toolchain/run-fuzzers.sh $(FUZZ_TEST_SECONDS)
 
 # Every fuzzer for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600 for a longer search).
 fuzz: fuzz-build
@@ -92,11 +92,15 @@ fuzz: fuzz-build
 # Debian packages for amd64 and arm64 (build/packages/*.deb), each checked: contents,
 # conffile, and that its airt runs (arm64 under qemu).
 package: build aarch64
-	bash toolchain/check-packages.sh
+	$(PHASE) packages bash toolchain/check-packages.sh
 
 # The whole suite: release build, the same tests under ASan + UBSan, aarch64 under qemu,
 # the fuzzers, then the packages.
-test: test-release test-debug test-aarch64 test-fuzz package
+test: phases-start test-release test-debug test-aarch64 test-fuzz package
+	@$(PHASE) --summary
+
+phases-start:
+	@$(PHASE) --reset
 
 # Installs, builds, and shows airt working with nothing but the clone (toolchain/demo.sh);
 # MODEL=path/to/model.gguf also generates text with a real model.

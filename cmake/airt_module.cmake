@@ -13,6 +13,7 @@ function(airt_module name)
   airt_filter_isa_sources(sources)
   if(sources)
     add_library(${name} STATIC ${sources})
+    airt_unity(${name})
     target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR})
     target_link_libraries(${name} PUBLIC ${M_DEPS})
   else()
@@ -48,7 +49,9 @@ function(airt_filter_isa_sources var)
     foreach(isa avx2 avx512 amx neon dotprod)
       if(src MATCHES "/kernels/${isa}/")
         if(AIRT_ARCH STREQUAL AIRT_ISA_ARCH_${isa})
-          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${AIRT_ISA_FLAGS_${isa}}")
+          # (Its own flags keep it out of a unity batch too: CMake never merges such a source.)
+          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${AIRT_ISA_FLAGS_${isa}}"
+                                      SKIP_UNITY_BUILD_INCLUSION ON)
         else()
           set(keep FALSE)
         endif()
@@ -59,4 +62,15 @@ function(airt_filter_isa_sources var)
     endif()
   endforeach()
   set(${var} ${kept} PARENT_SCOPE)
+endfunction()
+
+# Unity build (AIRT_UNITY): a library's sources compile in batches of AIRT_UNITY_BATCH, one
+# translation unit each, so the standard library and our headers are parsed once per batch
+# instead of once per file: parsing is most of what a small source costs to compile. Each
+# batch is a fixed run of the sorted file list, so an edit recompiles its batch only.
+function(airt_unity target)
+  if(AIRT_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE BATCH
+                                               UNITY_BUILD_BATCH_SIZE ${AIRT_UNITY_BATCH})
+  endif()
 endfunction()

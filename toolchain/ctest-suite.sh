@@ -19,5 +19,7 @@ summary=$(grep -E '^[0-9]+% tests passed' "$log" | tail -1)
 echo "slowest in $name:"
 grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$log" | sed -E 's/.* Test +#[0-9]+: ([^ ]+) .* ([0-9.]+) sec$/\2 \1/' |
   sort -rn | head -5 | awk '{printf "  %8.2f s  %s\n", $1, $2}'
-echo "suite $name: ${summary:-no tests ran}, ${secs} s wall (timeout ${timeout} s per test)"
+line="suite $name: ${summary:-no tests ran}, ${secs} s wall (timeout ${timeout} s per test)"
+echo "$line"
+echo "$line" >>build/phases.log  # toolchain/phase.sh --summary prints it again
 exit "$rc"

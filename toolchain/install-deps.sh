@@ -11,6 +11,7 @@ packages=(
   mosquitto mosquitto-clients systemd
   g++-aarch64-linux-gnu qemu-user
   clang libclang-rt-dev  # make fuzz: libFuzzer (-fsanitize=fuzzer,address,undefined)
+  lld  # the linker of every tree (AIRT_LLD)
   glslc libvulkan-dev mesa-vulkan-drivers  # the Vulkan backend; its tests run on lavapipe
 )
 

@@ -4,12 +4,13 @@
 # as a disabled test (Fuzz.<target>.PendingCrashes); fixing one means moving its file into
 # corpus/<target>/.
 include(${CMAKE_SOURCE_DIR}/tests/fuzz/targets.cmake)
+airt_fuzz_objects()
+set(dir ${CMAKE_SOURCE_DIR}/tests/fuzz)
+add_library(airt_fuzz_replay_main OBJECT ${dir}/replay_main.cpp)
 foreach(t IN LISTS AIRT_FUZZ_TARGETS)
-  set(dir ${CMAKE_SOURCE_DIR}/tests/fuzz)
-  add_executable(${t}_replay ${dir}/${t}.cpp ${dir}/fuzz_support.cpp ${dir}/replay_main.cpp)
-  target_include_directories(${t}_replay PRIVATE ${CMAKE_SOURCE_DIR})
+  add_executable(${t}_replay $<TARGET_OBJECTS:airt_fuzz_replay_main> $<TARGET_OBJECTS:${t}_obj>
+                             $<TARGET_OBJECTS:airt_fuzz_support>)
   target_link_libraries(${t}_replay PRIVATE ${AIRT_FUZZ_LIBS_${t}})
-  target_compile_definitions(${t}_replay PRIVATE AIRT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   add_test(NAME Fuzz.${t}.Corpus COMMAND ${t}_replay ${dir}/corpus/${t})
   set_tests_properties(Fuzz.${t}.Corpus PROPERTIES LABELS unit TIMEOUT ${AIRT_TEST_TIMEOUT})
   if(IS_DIRECTORY ${dir}/crashes/${t})

@@ -170,21 +170,33 @@ double perplexity(const Loaded& l, const std::vector<int32_t>& ids, Params p) {
   return std::exp(nll / double(count));
 }
 
-Quality measure(const Loaded& l, const std::vector<int32_t>& story, model::KvTypes t) {
+// The f16, full-context logits of every reference line: what each KV type is compared with
+// (computed once per model, not once per type).
+std::vector<std::vector<float>> reference_logits(const Loaded& l) {
+  std::vector<std::vector<float>> ref;
+  for (const auto& ids : l.lines) ref.push_back(all_logits(l, ids, Params{}, int32_t(ids.size())));
+  return ref;
+}
+
+// NMSE of the logits with K/V stored as `t` against `ref`, and with `with_ppl` the perplexity
+// of `story` (NaN without).
+Quality measure(const Loaded& l, const std::vector<std::vector<float>>& ref, const std::vector<int32_t>& story,
+                model::KvTypes t, bool with_ppl) {
   double num = 0, den = 0;
-  for (const auto& ids : l.lines) {
-    auto ref = all_logits(l, ids, Params{}, int32_t(ids.size()));
+  for (size_t k = 0; k < l.lines.size(); ++k) {
+    const auto& ids = l.lines[k];
     Params p;
     p.kv_types = t;
     auto got = all_logits(l, ids, p, int32_t(ids.size()));
-    for (size_t i = 0; i < ref.size(); ++i) {
-      num += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
-      den += double(ref[i]) * ref[i];
+    EXPECT_EQ(got.size(), ref[k].size());
+    for (size_t i = 0; i < ref[k].size() && i < got.size(); ++i) {
+      num += (double(got[i]) - ref[k][i]) * (double(got[i]) - ref[k][i]);
+      den += double(ref[k][i]) * ref[k][i];
     }
   }
   Params p;
   p.kv_types = t;
-  return {num / den, perplexity(l, story, p)};
+  return {num / den, with_ppl ? perplexity(l, story, p) : std::nan("")};
 }
 
 class KvPrecision : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
@@ -199,17 +211,27 @@ TEST_P(KvPrecision, Q8WithinBoundsQ4Measured) {
   ASSERT_TRUE((*tok)->encode(test::read_text(test::reference_dir() + "/story.txt"), true, false, story).ok());
   const double ppl_f16 = perplexity(l, story, Params{});
   const model::KvTypes q8{hal::DType::kQ8_0, hal::DType::kQ8_0}, q4{hal::DType::kQ4_0, hal::DType::kQ4_0};
-  Quality a = measure(l, story, q8);
-  Quality b = measure(l, story, q4);
-  Quality c = measure(l, story, {hal::DType::kQ8_0, hal::DType::kQ4_0});
+  const auto ref = reference_logits(l);
+  // Every bound is checked in every tree. The figures only printed (q4_0's perplexity, the
+  // mixed k=q8_0,v=q4_0 cache) are left, under an emulator or a sanitizer, to the native
+  // release tree that prints them in the same CI run: most of the cost is perplexity.
+  const bool full = test::thorough();
+  Quality a = measure(l, ref, story, q8, true);
+  Quality b = measure(l, ref, story, q4, full);
   std::printf("%s: f16 KV PPL %.4f\n", model_name, ppl_f16);
   std::printf("%s: q8_0 KV NMSE %.3g, PPL %.4f (%+.2f%%)\n", model_name, a.nmse, a.ppl, 100 * (a.ppl / ppl_f16 - 1));
-  std::printf("%s: q4_0 KV NMSE %.3g, PPL %.4f (%+.2f%%)\n", model_name, b.nmse, b.ppl, 100 * (b.ppl / ppl_f16 - 1));
-  std::printf("%s: k=q8_0,v=q4_0 KV NMSE %.3g, PPL %.4f (%+.2f%%)\n", model_name, c.nmse, c.ppl,
-              100 * (c.ppl / ppl_f16 - 1));
+  if (full) {
+    Quality c = measure(l, ref, story, {hal::DType::kQ8_0, hal::DType::kQ4_0}, true);
+    std::printf("%s: q4_0 KV NMSE %.3g, PPL %.4f (%+.2f%%)\n", model_name, b.nmse, b.ppl, 100 * (b.ppl / ppl_f16 - 1));
+    std::printf("%s: k=q8_0,v=q4_0 KV NMSE %.3g, PPL %.4f (%+.2f%%)\n", model_name, c.nmse, c.ppl,
+                100 * (c.ppl / ppl_f16 - 1));
+    RecordProperty("q4_0_ppl_change", std::to_string(b.ppl / ppl_f16 - 1));
+  } else {
+    std::printf("%s: q4_0 KV NMSE %.3g (its perplexity and the mixed cache: native release tree)\n", model_name,
+                b.nmse);
+  }
   RecordProperty("q8_0_nmse", std::to_string(a.nmse));
   RecordProperty("q4_0_nmse", std::to_string(b.nmse));
-  RecordProperty("q4_0_ppl_change", std::to_string(b.ppl / ppl_f16 - 1));
   EXPECT_LE(a.nmse, 1e-3);
   EXPECT_GT(a.nmse, 0.0);  // the quantized path really ran
   EXPECT_LE(std::fabs(a.ppl / ppl_f16 - 1), 0.02);
