@@ -174,9 +174,7 @@ APanel stage_q8_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t
   return {stage, 32, 512, dw};
 }
 
-// Q4_0 levels q - 8 of 4 rows (p, p + stride, ...) of one block into 4 rows of 32 bytes,
-// kDstRow bytes apart.
-template <int kDstRow>
+// Q4_0 levels q - 8 of 4 rows (p, p + stride, ...) of one block into 4 rows of 32 bytes.
 inline void unpack_q4_0_x4(const uint8_t* p, size_t stride, uint8_t* dst) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
   __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -188,42 +186,63 @@ inline void unpack_q4_0_x4(const uint8_t* p, size_t stride, uint8_t* dst) {
   // Row j = elements 0..15 (low nibbles, lane j of lo), then 16..31 (lane j of hi).
   const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
   const __m512i second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-  const __m512i r01 = _mm512_permutex2var_epi64(lo, first, hi), r23 = _mm512_permutex2var_epi64(lo, second, hi);
-  if constexpr (kDstRow == 32) {
-    _mm512_store_si512(dst, r01);
-    _mm512_store_si512(dst + 64, r23);
-  } else {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(dst), _mm512_castsi512_si256(r01));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(dst + kDstRow), _mm512_extracti64x4_epi64(r01, 1));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 2 * kDstRow), _mm512_castsi512_si256(r23));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 3 * kDstRow), _mm512_extracti64x4_epi64(r23, 1));
-  }
+  _mm512_store_si512(dst, _mm512_permutex2var_epi64(lo, first, hi));
+  _mm512_store_si512(dst + 64, _mm512_permutex2var_epi64(lo, second, hi));
 }
 
-// Q4_0: every panel is unpacked; rows past a partial panel are zero. kPairs lays blocks
-// out in pairs for K = 64 products: row r of block b at 1024 * (b / 2) + 64 * r +
-// 32 * (b % 2), so that A tile rows are 64 bytes apart and block b starts at 512 * b for
-// even b; without, block b is 16 rows of 32 bytes at 512 * b.
-template <bool kPairs>
+// Q4_0 for K = 32 products: every panel is unpacked, block b as 16 rows of 32 bytes at
+// 512 * b; rows past a partial panel are zero.
 APanel stage_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* stage, float* dw) {
-  constexpr int kRow = kPairs ? 64 : 32;
   stage_scales(w, stride, rows, sizeof(BlockQ4_0), b0, nb, dw);
   const uint8_t* first = w + size_t(b0) * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs);
-  if (rows < kRows) std::memset(stage, 0, size_t((nb + 1) / 2) * 1024);
+  if (rows < kRows) std::memset(stage, 0, size_t(nb) * 512);
   const int full = rows / 4 * 4;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* p = first + b * sizeof(BlockQ4_0);
-    uint8_t* blk = stage + (kPairs ? 1024 * (b / 2) + 32 * (b % 2) : 512 * b);
-    for (int r = 0; r < full; r += 4) unpack_q4_0_x4<kRow>(p + r * stride, stride, blk + kRow * r);
+    for (int r = 0; r < full; r += 4) unpack_q4_0_x4(p + r * stride, stride, stage + 512 * b + 32 * r);
     for (int r = full; r < rows; ++r) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + r * stride));
       const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-      auto* d = reinterpret_cast<__m128i*>(blk + kRow * r);
+      auto* d = reinterpret_cast<__m128i*>(stage + 512 * b + 32 * r);
       _mm_store_si128(d, _mm_sub_epi8(_mm_and_si128(v, m4), eight));
       _mm_store_si128(d + 1, _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), eight));
     }
   }
-  return {stage, kRow, 512, dw};
+  return {stage, 32, 512, dw};
+}
+
+// Q4_0 for K = 64 products, blocks in pairs: row r of blocks b, b + 1 (b even) is one
+// 64-byte A row at 1024 * (b / 2) + 64 * r, so block b starts at 512 * b with rows 64
+// bytes apart. A row's pair comes from two 16-byte loads broadcast over the lanes (lane
+// 0, 1: block b, lane 2, 3: block b + 1), the high nibbles shifted down in lanes 1 and
+// 3: three vector operations for two blocks. The second half of an odd last pair is zero
+// (its activations are zero too); rows past a partial panel are zero.
+APanel stage_q4_0_pairs(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* stage,
+                        float* dw) {
+  stage_scales(w, stride, rows, sizeof(BlockQ4_0), b0, nb, dw);
+  const uint8_t* first = w + size_t(b0) * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs);
+  if (rows < kRows) std::memset(stage, 0, size_t((nb + 1) / 2) * 1024);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+  constexpr __mmask16 kSecond = 0xff00;      // dwords of lanes 2 and 3
+  constexpr __mmask32 kHigh = 0xff00ff00u;   // words of lanes 1 and 3
+  const int64_t pairs = nb / 2;
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* p = first + size_t(r) * stride;
+    uint8_t* d = stage + 64 * r;
+    for (int64_t i = 0; i < pairs; ++i, p += 2 * sizeof(BlockQ4_0), d += 1024) {
+      __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v = _mm512_mask_broadcast_i32x4(v, kSecond,
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + sizeof(BlockQ4_0))));
+      v = _mm512_mask_srli_epi16(v, kHigh, v, 4);
+      _mm512_store_si512(d, _mm512_sub_epi8(_mm512_and_si512(v, m4), eight));
+    }
+    if (nb % 2) {
+      __m512i v = _mm512_maskz_broadcast_i32x4(0x00ff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v = _mm512_mask_srli_epi16(v, kHigh, v, 4);
+      _mm512_store_si512(d, _mm512_maskz_sub_epi8(0x00000000ffffffffull, _mm512_and_si512(v, m4), eight));
+    }
+  }
+  return {stage, 64, 512, dw};
 }
 
 // acc[r] (lane c) += dw[r] * dx[c] * C[r][c] for one block's stored C tile; dw points at
@@ -319,7 +338,9 @@ void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, flo
 // (block slot, column) pairs, summed at the end.
 constexpr size_t kDwBytes = size_t(kRows * kDwStride) * sizeof(float);
 constexpr size_t kNarrowXBytes = size_t(kChunk) * 512;
-static_assert(kStageBytes + kDwBytes + kNarrowXBytes + size_t(kChunk) * 64 <= kTileScratchBytes);
+// The narrow path's scratch: two (stage, scales) pairs around the staged activations.
+constexpr size_t kNarrowBytes = kStageBytes + kDwBytes + kNarrowXBytes + size_t(kChunk) * 64;
+static_assert(kNarrowBytes + kStageBytes + kDwBytes <= kTileScratchBytes);
 
 // Blocks [b0, b0 + nb) of the first column group of x into the narrow B tiles (512
 // bytes a block) and, per group of G blocks, the 16 lane scales (0 where no column).
@@ -492,22 +513,38 @@ void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w
   const int64_t nb_all = k / 32;
   const int nc = int(ncols);
   const int ncp = nc <= 1 ? 1 : nc <= 2 ? 2 : nc <= 4 ? 4 : 8;
-  auto* dw = reinterpret_cast<float*>(stage + kStageBytes);
   uint8_t* xq = stage + kStageBytes + kDwBytes;
   auto* dx = reinterpret_cast<float*>(xq + kNarrowXBytes);
+  // Two stages: panel t + 1 is staged before panel t is multiplied, so a tile load never
+  // reads bytes that vector stores have only just written (it would wait for them to
+  // drain, stalling the tile unit on every panel).
+  uint8_t* stages[2] = {stage, stage + kNarrowBytes};
   const auto* wb = static_cast<const uint8_t*>(w);
-  for (int64_t b0 = 0; b0 < nb_all; b0 += kChunk) {
+  const int64_t panels = (r1 - r0 + kRows - 1) / kRows;
+  const int64_t total = panels * ((nb_all + kChunk - 1) / kChunk);
+  // Panel t: rows from r0 + kRows * (t % panels), blocks from kChunk * (t / panels).
+  auto stage_panel = [&](int64_t t) {
+    const int64_t r = r0 + kRows * (t % panels), b0 = kChunk * (t / panels);
     const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
-    stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
-    for (int64_t r = r0; r < r1; r += kRows) {
-      const int rows = int(r1 - r < kRows ? r1 - r : kRows);
-      APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
-      const int64_t next_r = r + kRows < r1 ? r + kRows : r0;
-      const int64_t next_b = r + kRows < r1 ? b0 : b0 + kChunk;
-      if (next_b < nb_all) a.next = wb + size_t(next_r) * w_stride + size_t(next_b) * kBlockBytes;
-      a.next_stride = w_stride, a.next_step = kBlockBytes;
-      narrow_panel<kPairs>(a, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+    uint8_t* s = stages[t & 1];
+    return Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, s, reinterpret_cast<float*>(s + kStageBytes));
+  };
+  APanel cur = stage_panel(0);
+  for (int64_t t = 0; t < total; ++t) {
+    const int64_t r = r0 + kRows * (t % panels), b0 = kChunk * (t / panels);
+    const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
+    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+    if (t % panels == 0) stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
+    const APanel next = t + 1 < total ? stage_panel(t + 1) : cur;
+    // While this panel is multiplied, the one staged after the next is fetched.
+    if (t + 2 < total) {
+      const int64_t nr = r0 + kRows * ((t + 2) % panels), nb0 = kChunk * ((t + 2) / panels);
+      cur.next = wb + size_t(nr) * w_stride + size_t(nb0) * kBlockBytes;
     }
+    cur.next_stride = w_stride, cur.next_step = kBlockBytes;
+    narrow_panel<kPairs>(cur, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+    cur = next;
   }
 }
 
@@ -533,7 +570,7 @@ void fill_tiles(Kernels& k) {
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q4.tile_x_bytes = q8.tile_x_bytes = x_tile_bytes;
   q4.tile_x_from_float = q8.tile_x_from_float = x_from_float;
-  q4.tile_gemm = amx_gemm<stage_q4_0<false>, stage_q4_0<true>, sizeof(BlockQ4_0), true>;
+  q4.tile_gemm = amx_gemm<stage_q4_0, stage_q4_0_pairs, sizeof(BlockQ4_0), true>;
   q8.tile_gemm = amx_gemm<stage_q8_0, stage_q8_0, sizeof(BlockQ8_0), false>;
   // From where each beats the AVX-512 table's products (measured, see the top).
   q4.tile_min_cols = 7;
