@@ -21,8 +21,9 @@
 // Measured on one thread of a loaded 2-core Xeon (5632 x 2048, CPU time): Q8_0 costs
 // about the same for 2 to 16 columns, 1.3x a 1-column gemv, ahead of the AVX-512 path
 // from 3 columns. Q4_0 costs about 1.7-2x a 1-column gemv from 5 to 16 columns, nearly
-// all of it the unpacking, while the AVX-512 gemv (up to 8 columns a pass) grows by about
-// 0.1x a column: it stays up to 6 columns. Hence tile_min_cols 3 and 7.
+// most of it the unpacking and the scaling, while the AVX-512 gemv (up to 8 columns a
+// pass) grows by about 0.1x a column: it stays up to 7 columns. Hence tile_min_cols 3
+// and 8.
 //
 // The narrow Q4_0 path stages its blocks in pairs and multiplies with K = 64 (two blocks a
 // product), halving the tile loads and products there.
@@ -573,7 +574,7 @@ void fill_tiles(Kernels& k) {
   q4.tile_gemm = amx_gemm<stage_q4_0, stage_q4_0_pairs, sizeof(BlockQ4_0), true>;
   q8.tile_gemm = amx_gemm<stage_q8_0, stage_q8_0, sizeof(BlockQ8_0), false>;
   // From where each beats the AVX-512 table's products (measured, see the top).
-  q4.tile_min_cols = 7;
+  q4.tile_min_cols = 8;
   q8.tile_min_cols = 3;
 }
 
