@@ -454,7 +454,7 @@ void finish_narrow(const __m512* acc, int g_blocks, int ncp, float* out, int64_t
 template <bool kPairs>
 void narrow_panel(const APanel& a, const uint8_t* xq, const float* dx, int64_t nb, int ncp, float* out, int64_t ldo,
                   int rows, int nc, bool add) {
-  constexpr int64_t kDepth = 3;  // groups issued ahead of the one being stored and scaled
+  constexpr int64_t kDepth = 2;  // groups issued ahead of the one being scaled
   const int g_blocks = kCols / ncp;
   const int64_t groups = (nb + g_blocks - 1) / g_blocks;
   alignas(64) int32_t c[4][kRows * kCols];
@@ -466,12 +466,11 @@ void narrow_panel(const APanel& a, const uint8_t* xq, const float* dx, int64_t n
   auto issue = [&](int64_t g) {
     const int64_t b = g * g_blocks;
     group_product<kPairs>(a, xq, b, nb - b < g_blocks ? nb - b : g_blocks, g);
+    store_c(g, c[g & 3]);
   };
   for (int64_t g = 0; g < kDepth && g < groups; ++g) issue(g);
-  store_c(0, c[0]);
   for (int64_t g = 0; g < groups; ++g) {
     if (g + kDepth < groups) issue(g + kDepth);
-    if (g + 1 < groups) store_c(g + 1, c[(g + 1) & 3]);
     scale_group(c[g & 3], dx + 16 * g, a.dw + g * g_blocks, lane_block, acc);
   }
   finish_narrow(acc, g_blocks, ncp, out, ldo, rows, nc, add);
@@ -516,11 +515,29 @@ void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w
   const int ncp = nc <= 1 ? 1 : nc <= 2 ? 2 : nc <= 4 ? 4 : 8;
   uint8_t* xq = stage + kStageBytes + kDwBytes;
   auto* dx = reinterpret_cast<float*>(xq + kNarrowXBytes);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  if constexpr (!kPairs) {
+    // Q8_0 reads full panels in place: staged one panel at a time, the next one fetched.
+    auto* dw = reinterpret_cast<float*>(stage + kStageBytes);
+    for (int64_t b0 = 0; b0 < nb_all; b0 += kChunk) {
+      const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
+      stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
+      for (int64_t r = r0; r < r1; r += kRows) {
+        const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+        APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+        const int64_t next_r = r + kRows < r1 ? r + kRows : r0;
+        const int64_t next_b = r + kRows < r1 ? b0 : b0 + kChunk;
+        if (next_b < nb_all) a.next = wb + size_t(next_r) * w_stride + size_t(next_b) * kBlockBytes;
+        a.next_stride = w_stride, a.next_step = kBlockBytes;
+        narrow_panel<kPairs>(a, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+      }
+    }
+    return;
+  }
   // Two stages: panel t + 1 is staged before panel t is multiplied, so a tile load never
   // reads bytes that vector stores have only just written (it would wait for them to
   // drain, stalling the tile unit on every panel).
   uint8_t* stages[2] = {stage, stage + kNarrowBytes};
-  const auto* wb = static_cast<const uint8_t*>(w);
   const int64_t panels = (r1 - r0 + kRows - 1) / kRows;
   const int64_t total = panels * ((nb_all + kChunk - 1) / kChunk);
   // Panel t: rows from r0 + kRows * (t % panels), blocks from kChunk * (t / panels).
