@@ -7,8 +7,9 @@
 // rows (batched decode, prompts) use the tiled kernel where the table has one, from the
 // type's tile_min_cols on. A tiled kernel reads each weight once for all rows by packing
 // panels of W into per-thread scratch and reusing each for every row. On AVX-512, Q4_0
-// and Q8_0 take the panels from 5 and 3 rows, and both paths add up every output in one
-// order, so an activation row's result does not depend on how many rows share the call.
+// and Q8_0 take the panels from 5 and 3 rows (with AMX from 8 and 3), and both paths add
+// up every output in one order, so an activation row's result does not depend on how
+// many rows share the call.
 #pragma once
 
 #include <cstddef>

@@ -239,6 +239,16 @@ Problem make_problem(DType t, int64_t k, int64_t rows, int64_t n, std::mt19937& 
   return p;
 }
 
+// Bytes between converted activation rows for `tk`'s gemm (f32 rows as they are).
+size_t x_stride_of(const TypeKernels& tk, int64_t k) {
+  return tk.vec_dot_type == DType::kF32 ? size_t(k) * sizeof(float) : dtype_row_bytes(tk.vec_dot_type, k);
+}
+
+// One activation row converted as matmul converts it for `tk` (nothing for f32).
+void convert_row(const Kernels& ks, const TypeKernels& tk, const float* x, int64_t k, uint8_t* dst) {
+  if (tk.vec_dot_type != DType::kF32) ks.of(tk.vec_dot_type).from_float(x, dst, k);
+}
+
 struct Case {
   const char* isa;
   DType type;
@@ -426,6 +436,42 @@ TEST_P(MatmulVsGeneric, TileGemmLongRows) {
   }
 }
 
+
+// The streaming gemm directly, whatever the table's tile threshold: every column count
+// from 1 to 17 (one or more passes of a few-column kernel, each pass width and its tail),
+// rows [3, 22) of 23 (a first row off any alignment, an odd count), K of 263 blocks of 32
+// (past one prepared chunk of activations, ending in a partial group of blocks).
+TEST_P(MatmulVsGeneric, GemmEveryColumnCount) {
+  const DType t = GetParam().type;
+  const TypeKernels& tk = k_->of(t);
+  if (!tk.gemm) GTEST_SKIP() << dtype_name(t) << " is not a weight type";
+  const int64_t bs = dtype_info(t).block_size;
+  const int64_t k = bs == 1 ? 96 + 17 : bs == 32 ? 32 * 263 : 256 * 5;
+  const int64_t rows = 23, r0 = 3, r1 = 22;
+  std::mt19937 rng(2024 + uint32_t(t));
+  const size_t xs = x_stride_of(tk, k);
+  for (int64_t n = 1; n <= 17; ++n) {
+    const Problem p = make_problem(t, k, rows, n, rng);
+    std::vector<uint8_t> xq(size_t(n) * xs);
+    for (int64_t c = 0; c < n; ++c) convert_row(*k_, tk, p.x.data() + c * k, k, xq.data() + size_t(c) * xs);
+    const void* xp = tk.vec_dot_type == DType::kF32 ? static_cast<const void*>(p.x.data()) : xq.data();
+    std::vector<float> out(size_t(n * rows), -7.0f);
+    tk.gemm(k, r0, r1, n, p.w.data(), dtype_row_bytes(t, k), xp, xs, out.data(), rows);
+    for (int64_t c = 0; c < n; ++c) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float got = out[size_t(c * rows + r)];
+        if (r < r0 || r >= r1) {
+          ASSERT_EQ(got, -7.0f) << "wrote outside [r0, r1): n=" << n << " r=" << r << " c=" << c;
+          continue;
+        }
+        const float want = p.want[size_t(c * rows + r)];
+        ASSERT_LE(std::fabs(double(got) - want), 1e-5 * p.mag[size_t(c * rows + r)] + 1e-30)
+            << k_->isa << " " << dtype_name(t) << " n=" << n << " r=" << r << " c=" << c << " got " << got
+            << " want " << want;
+      }
+    }
+  }
+}
 
 // Sets element e of a block of type t (d = 1, every scale 1, every min 0) to level 1 when
 // `hit`, else 0: a row of such blocks picks one activation element.

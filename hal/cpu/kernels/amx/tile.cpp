@@ -20,8 +20,13 @@
 //
 // Measured on one thread of a loaded 2-core Xeon (5632 x 2048, CPU time): Q8_0 costs
 // about the same for 2 to 16 columns, 1.3x a 1-column gemv, ahead of the AVX-512 path
-// from 3 columns; Q4_0's unpacking makes it 3x a 1-column gemv, ahead from 5 columns
-// (below that the AVX-512 gemv stays). Hence tile_min_cols 3 and 5.
+// from 3 columns. Q4_0 costs about 1.7-2x a 1-column gemv from 5 to 16 columns, nearly
+// most of it the unpacking and the scaling, while the AVX-512 gemv (up to 8 columns a
+// pass) grows by about 0.1x a column: it stays up to 7 columns. Hence tile_min_cols 3
+// and 8.
+//
+// The narrow Q4_0 path stages its blocks in pairs and multiplies with K = 64 (two blocks a
+// product), halving the tile loads and products there.
 //
 // AMX state needs the OS's permission (features.cpp asks for it once, before the table
 // is offered) and a tile configuration, loaded at the start of every product and
@@ -71,14 +76,15 @@ static_assert(sizeof(TileConfig) == 64);
 // context switch (the pool's threads sleep between jobs) and nothing depends on what
 // another user of AMX in this thread left configured. Loading the configuration costs
 // far less than one panel.
+// k_bytes is the K of one product: 32 (one block) or 64 (a pair of blocks).
 class TileScope {
  public:
-  TileScope() {
+  explicit TileScope(int k_bytes) {
     TileConfig cfg{};
     cfg.palette = 1;
-    for (int t = 0; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;  // C
-    for (int t = 4; t < 6; ++t) cfg.colsb[t] = 32, cfg.rows[t] = 16;  // A
-    for (int t = 6; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 8;   // B
+    for (int t = 0; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;                       // C
+    for (int t = 4; t < 6; ++t) cfg.colsb[t] = uint16_t(k_bytes), cfg.rows[t] = 16;        // A
+    for (int t = 6; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = uint8_t(k_bytes / 4);     // B
     compiler_fence();
     _tile_loadconfig(&cfg);
   }
@@ -185,7 +191,8 @@ inline void unpack_q4_0_x4(const uint8_t* p, size_t stride, uint8_t* dst) {
   _mm512_store_si512(dst + 64, _mm512_permutex2var_epi64(lo, second, hi));
 }
 
-// Q4_0: every panel is unpacked; rows past a partial panel are zero.
+// Q4_0 for K = 32 products: every panel is unpacked, block b as 16 rows of 32 bytes at
+// 512 * b; rows past a partial panel are zero.
 APanel stage_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* stage, float* dw) {
   stage_scales(w, stride, rows, sizeof(BlockQ4_0), b0, nb, dw);
   const uint8_t* first = w + size_t(b0) * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs);
@@ -205,6 +212,40 @@ APanel stage_q4_0(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t
   return {stage, 32, 512, dw};
 }
 
+// Q4_0 for K = 64 products, blocks in pairs: row r of blocks b, b + 1 (b even) is one
+// 64-byte A row at 1024 * (b / 2) + 64 * r, so block b starts at 512 * b with rows 64
+// bytes apart. A row's pair comes from two 16-byte loads broadcast over the lanes (lane
+// 0, 1: block b, lane 2, 3: block b + 1), the high nibbles shifted down in lanes 1 and
+// 3: three vector operations for two blocks. The second half of an odd last pair is zero
+// (its activations are zero too); rows past a partial panel are zero.
+APanel stage_q4_0_pairs(const uint8_t* w, size_t stride, int rows, int64_t b0, int64_t nb, uint8_t* stage,
+                        float* dw) {
+  stage_scales(w, stride, rows, sizeof(BlockQ4_0), b0, nb, dw);
+  const uint8_t* first = w + size_t(b0) * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs);
+  if (rows < kRows) std::memset(stage, 0, size_t((nb + 1) / 2) * 1024);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+  constexpr __mmask16 kSecond = 0xff00;      // dwords of lanes 2 and 3
+  constexpr __mmask32 kHigh = 0xff00ff00u;   // words of lanes 1 and 3
+  const int64_t pairs = nb / 2;
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* p = first + size_t(r) * stride;
+    uint8_t* d = stage + 64 * r;
+    for (int64_t i = 0; i < pairs; ++i, p += 2 * sizeof(BlockQ4_0), d += 1024) {
+      __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v = _mm512_mask_broadcast_i32x4(v, kSecond,
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + sizeof(BlockQ4_0))));
+      v = _mm512_mask_srli_epi16(v, kHigh, v, 4);
+      _mm512_store_si512(d, _mm512_sub_epi8(_mm512_and_si512(v, m4), eight));
+    }
+    if (nb % 2) {
+      __m512i v = _mm512_maskz_broadcast_i32x4(0x00ff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v = _mm512_mask_srli_epi16(v, kHigh, v, 4);
+      _mm512_store_si512(d, _mm512_maskz_sub_epi8(0x00000000ffffffffull, _mm512_and_si512(v, m4), eight));
+    }
+  }
+  return {stage, 64, 512, dw};
+}
+
 // acc[r] (lane c) += dw[r] * dx[c] * C[r][c] for one block's stored C tile; dw points at
 // the block's scale in row 0 of the transposed scales.
 inline void scale_block(const int32_t* c, const float* dx, __mmask16 cols, const float* dw, __m512* acc) {
@@ -219,31 +260,43 @@ inline void scale_block(const int32_t* c, const float* dx, __mmask16 cols, const
   }
 }
 
-// One block's product into C tile `c` (A tile `a`, B tile `b`), stored to `buf`. The tile
-// numbers are part of the instruction text (the intrinsics paste them), hence a macro.
-#define AIRT_AMX_PRODUCT(c, a, b, a_ptr, a_stride, x_ptr, buf) \
-  do {                                                        \
-    compiler_fence();                                         \
-    _tile_zero(c);                                            \
-    _tile_loadd(a, a_ptr, a_stride);                          \
-    _tile_loadd(b, (x_ptr)->q, 64);                           \
-    _tile_dpbssd(c, a, b);                                    \
-    _tile_stored(c, buf, 64);                                 \
-    compiler_fence();                                         \
+// One block's product into C tile `c` (A tile `a`, B tile `b`). The tile numbers are part
+// of the instruction text (the intrinsics paste them), hence a macro. The C tile is stored
+// later (store_c): a store right after the product would wait out the product's latency.
+#define AIRT_AMX_PRODUCT(c, a, b, a_ptr, a_stride, x_ptr) \
+  do {                                                   \
+    compiler_fence();                                    \
+    _tile_zero(c);                                       \
+    _tile_loadd(a, a_ptr, a_stride);                     \
+    _tile_loadd(b, (x_ptr)->q, 64);                      \
+    _tile_dpbssd(c, a, b);                               \
+    compiler_fence();                                    \
   } while (0)
 
-// Block i's product into C tile i % 4: four products are in flight while one is scaled,
-// so the scaling's loads do not wait on the tile store just issued.
-inline void product(const APanel& a, const XTile* x, int64_t i, int32_t (*c)[kRows * kCols]) {
+// Block i's product into C tile i % 4: up to three more products are in flight while one
+// is stored and scaled.
+inline void product(const APanel& a, const XTile* x, int64_t i) {
   const uint8_t* w = a.base + i * a.step;
   switch (i & 3) {
-    case 0: AIRT_AMX_PRODUCT(0, 4, 6, w, a.stride, x + i, c[0]); break;
-    case 1: AIRT_AMX_PRODUCT(1, 5, 7, w, a.stride, x + i, c[1]); break;
-    case 2: AIRT_AMX_PRODUCT(2, 4, 6, w, a.stride, x + i, c[2]); break;
-    default: AIRT_AMX_PRODUCT(3, 5, 7, w, a.stride, x + i, c[3]); break;
+    case 0: AIRT_AMX_PRODUCT(0, 4, 6, w, a.stride, x + i); break;
+    case 1: AIRT_AMX_PRODUCT(1, 5, 7, w, a.stride, x + i); break;
+    case 2: AIRT_AMX_PRODUCT(2, 4, 6, w, a.stride, x + i); break;
+    default: AIRT_AMX_PRODUCT(3, 5, 7, w, a.stride, x + i); break;
   }
 }
 #undef AIRT_AMX_PRODUCT
+
+// C tile i % 4 to buf.
+inline void store_c(int64_t i, int32_t* buf) {
+  compiler_fence();
+  switch (i & 3) {
+    case 0: _tile_stored(0, buf, 64); break;
+    case 1: _tile_stored(1, buf, 64); break;
+    case 2: _tile_stored(2, buf, 64); break;
+    default: _tile_stored(3, buf, 64); break;
+  }
+  compiler_fence();
+}
 
 // 16 rows x nc (<= 16) columns over nb blocks: out[c * ldo + r] = (or +=) the sums.
 void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, float* out, int64_t ldo, int rows,
@@ -254,10 +307,12 @@ void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, flo
 #pragma GCC unroll 16
   for (auto& v : acc) v = _mm512_setzero_ps();
   const __mmask16 cols = nc == kCols ? __mmask16(0xffff) : __mmask16((1u << nc) - 1u);
-  for (int64_t i = 0; i < kDepth && i < nb; ++i) product(a, x, i, c);
+  for (int64_t i = 0; i < kDepth && i < nb; ++i) product(a, x, i);
+  store_c(0, c[0]);
   for (int64_t b = 0; b < nb; ++b) {
     if (prefetch) prefetch_next(a, b);
-    if (b + kDepth < nb) product(a, x, b + kDepth, c);
+    if (b + kDepth < nb) product(a, x, b + kDepth);
+    if (b + 1 < nb) store_c(b + 1, c[(b + 1) & 3]);
     scale_block(c[b & 3], x[b].d, cols, a.dw + b, acc);
   }
   // acc[r] holds row r's columns; out wants column c's rows: transpose through memory.
@@ -284,13 +339,16 @@ void panel_group(const APanel& a, const XTile* x, int64_t nb, bool prefetch, flo
 // (block slot, column) pairs, summed at the end.
 constexpr size_t kDwBytes = size_t(kRows * kDwStride) * sizeof(float);
 constexpr size_t kNarrowXBytes = size_t(kChunk) * 512;
-static_assert(kStageBytes + kDwBytes + kNarrowXBytes + size_t(kChunk) * 64 <= kTileScratchBytes);
+// The narrow path's scratch: two (stage, scales) pairs around the staged activations.
+constexpr size_t kNarrowBytes = kStageBytes + kDwBytes + kNarrowXBytes + size_t(kChunk) * 64;
+static_assert(kNarrowBytes + kStageBytes + kDwBytes <= kTileScratchBytes);
 
 // Blocks [b0, b0 + nb) of the first column group of x into the narrow B tiles (512
 // bytes a block) and, per group of G blocks, the 16 lane scales (0 where no column).
 void stage_narrow(const XTile* x, int64_t b0, int64_t nb, int ncols, int ncp, uint8_t* q, float* dx) {
   const int g_blocks = kCols / ncp;
-  std::memset(q, 0, size_t(nb) * 512);
+  // Rounded up to a pair: a K = 64 product of an odd last block reads zeros beyond it.
+  std::memset(q, 0, size_t((nb + 1) / 2) * 1024);
   std::memset(dx, 0, size_t((nb + g_blocks - 1) / g_blocks) * 64);
   for (int64_t b = 0; b < nb; ++b) {
     const XTile& t = x[b0 + b];
@@ -302,8 +360,8 @@ void stage_narrow(const XTile* x, int64_t b0, int64_t nb, int ncols, int ncp, ui
 }
 
 // Blocks [b, b + n) of the panel against their narrow B tiles, added into C tile `ct`
-// and stored to buf; the A and B tiles alternate so loads overlap the products.
-#define AIRT_AMX_GROUP(ct, a, xq, b, n, buf)                                            \
+// (stored later, by store_c); the A and B tiles alternate so loads overlap the products.
+#define AIRT_AMX_GROUP(ct, a, xq, b, n)                                            \
   do {                                                                                  \
     compiler_fence();                                                                   \
     _tile_zero(ct);                                                                     \
@@ -318,20 +376,51 @@ void stage_narrow(const XTile* x, int64_t b0, int64_t nb, int ncols, int ncp, ui
       _tile_loadd(7, (xq) + 512 * ((b) + j + 1), 64);                                   \
       _tile_dpbssd(ct, 5, 7);                                                           \
     }                                                                                   \
-    _tile_stored(ct, buf, 64);                                                          \
     compiler_fence();                                                                   \
   } while (0)
 
-inline void group_product(const APanel& a, const uint8_t* xq, int64_t b, int64_t n, int64_t g,
-                          int32_t (*c)[kRows * kCols]) {
+// The same with K = 64 products, a pair of blocks each (b even; an odd n's last pair has
+// zero activations in its second half). Pairs alternate A and B tiles.
+#define AIRT_AMX_PAIRS(ct, a, xq, b, n)                                                 \
+  do {                                                                                  \
+    compiler_fence();                                                                   \
+    _tile_zero(ct);                                                                     \
+    for (int64_t j = 0; j < (n); j += 2) {                                              \
+      prefetch_next(a, (b) + j);                                                        \
+      prefetch_next(a, (b) + j + 1);                                                    \
+      if ((((b) + j) & 2) == 0) {                                                       \
+        _tile_loadd(4, (a).base + ((b) + j) * (a).step, (a).stride);                    \
+        _tile_loadd(6, (xq) + 512 * ((b) + j), 64);                                     \
+        _tile_dpbssd(ct, 4, 6);                                                         \
+      } else {                                                                          \
+        _tile_loadd(5, (a).base + ((b) + j) * (a).step, (a).stride);                    \
+        _tile_loadd(7, (xq) + 512 * ((b) + j), 64);                                     \
+        _tile_dpbssd(ct, 5, 7);                                                         \
+      }                                                                                 \
+    }                                                                                   \
+    compiler_fence();                                                                   \
+  } while (0)
+
+template <bool kPairs>
+inline void group_product(const APanel& a, const uint8_t* xq, int64_t b, int64_t n, int64_t g) {
+  if constexpr (kPairs) {
+    switch (g & 3) {
+      case 0: AIRT_AMX_PAIRS(0, a, xq, b, n); break;
+      case 1: AIRT_AMX_PAIRS(1, a, xq, b, n); break;
+      case 2: AIRT_AMX_PAIRS(2, a, xq, b, n); break;
+      default: AIRT_AMX_PAIRS(3, a, xq, b, n); break;
+    }
+    return;
+  }
   switch (g & 3) {
-    case 0: AIRT_AMX_GROUP(0, a, xq, b, n, c[0]); break;
-    case 1: AIRT_AMX_GROUP(1, a, xq, b, n, c[1]); break;
-    case 2: AIRT_AMX_GROUP(2, a, xq, b, n, c[2]); break;
-    default: AIRT_AMX_GROUP(3, a, xq, b, n, c[3]); break;
+    case 0: AIRT_AMX_GROUP(0, a, xq, b, n); break;
+    case 1: AIRT_AMX_GROUP(1, a, xq, b, n); break;
+    case 2: AIRT_AMX_GROUP(2, a, xq, b, n); break;
+    default: AIRT_AMX_GROUP(3, a, xq, b, n); break;
   }
 }
 #undef AIRT_AMX_GROUP
+#undef AIRT_AMX_PAIRS
 
 // acc[r] += C[r] * dx * (row r's scale of each lane's block), for one group's C tile.
 inline void scale_group(const int32_t* c, const float* dx, const float* dw, __m512i lane_block, __m512* acc) {
@@ -362,6 +451,7 @@ void finish_narrow(const __m512* acc, int g_blocks, int ncp, float* out, int64_t
 }
 
 // One panel of 16 rows over one staged chunk of nb blocks, on the narrow path.
+template <bool kPairs>
 void narrow_panel(const APanel& a, const uint8_t* xq, const float* dx, int64_t nb, int ncp, float* out, int64_t ldo,
                   int rows, int nc, bool add) {
   constexpr int64_t kDepth = 2;  // groups issued ahead of the one being scaled
@@ -375,7 +465,8 @@ void narrow_panel(const APanel& a, const uint8_t* xq, const float* dx, int64_t n
                                                __builtin_ctz(unsigned(ncp)));
   auto issue = [&](int64_t g) {
     const int64_t b = g * g_blocks;
-    group_product(a, xq, b, nb - b < g_blocks ? nb - b : g_blocks, g, c);
+    group_product<kPairs>(a, xq, b, nb - b < g_blocks ? nb - b : g_blocks, g);
+    store_c(g, c[g & 3]);
   };
   for (int64_t g = 0; g < kDepth && g < groups; ++g) issue(g);
   for (int64_t g = 0; g < groups; ++g) {
@@ -414,40 +505,80 @@ void wide_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, 
   }
 }
 
-// At most 8 columns: the chunk's activations are staged once for all the panels.
-template <StageFn Stage, size_t kBlockBytes>
+// At most 8 columns: the chunk's activations are staged once for all the panels. kPairs:
+// Stage lays the blocks out in pairs and the products take K = 64.
+template <StageFn Stage, size_t kBlockBytes, bool kPairs>
 void narrow_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const XTile* xt,
                  float* out, int64_t ldo, uint8_t* stage) {
   const int64_t nb_all = k / 32;
   const int nc = int(ncols);
   const int ncp = nc <= 1 ? 1 : nc <= 2 ? 2 : nc <= 4 ? 4 : 8;
-  auto* dw = reinterpret_cast<float*>(stage + kStageBytes);
   uint8_t* xq = stage + kStageBytes + kDwBytes;
   auto* dx = reinterpret_cast<float*>(xq + kNarrowXBytes);
   const auto* wb = static_cast<const uint8_t*>(w);
-  for (int64_t b0 = 0; b0 < nb_all; b0 += kChunk) {
-    const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
-    stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
-    for (int64_t r = r0; r < r1; r += kRows) {
-      const int rows = int(r1 - r < kRows ? r1 - r : kRows);
-      APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
-      const int64_t next_r = r + kRows < r1 ? r + kRows : r0;
-      const int64_t next_b = r + kRows < r1 ? b0 : b0 + kChunk;
-      if (next_b < nb_all) a.next = wb + size_t(next_r) * w_stride + size_t(next_b) * kBlockBytes;
-      a.next_stride = w_stride, a.next_step = kBlockBytes;
-      narrow_panel(a, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+  if constexpr (!kPairs) {
+    // Q8_0 reads full panels in place: staged one panel at a time, the next one fetched.
+    auto* dw = reinterpret_cast<float*>(stage + kStageBytes);
+    for (int64_t b0 = 0; b0 < nb_all; b0 += kChunk) {
+      const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
+      stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
+      for (int64_t r = r0; r < r1; r += kRows) {
+        const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+        APanel a = Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, stage, dw);
+        const int64_t next_r = r + kRows < r1 ? r + kRows : r0;
+        const int64_t next_b = r + kRows < r1 ? b0 : b0 + kChunk;
+        if (next_b < nb_all) a.next = wb + size_t(next_r) * w_stride + size_t(next_b) * kBlockBytes;
+        a.next_stride = w_stride, a.next_step = kBlockBytes;
+        narrow_panel<kPairs>(a, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+      }
     }
+    return;
+  }
+  // Two stages: panel t + 1 is staged before panel t is multiplied, so a tile load never
+  // reads bytes that vector stores have only just written (it would wait for them to
+  // drain, stalling the tile unit on every panel).
+  uint8_t* stages[2] = {stage, stage + kNarrowBytes};
+  const int64_t panels = (r1 - r0 + kRows - 1) / kRows;
+  const int64_t total = panels * ((nb_all + kChunk - 1) / kChunk);
+  // Panel t: rows from r0 + kRows * (t % panels), blocks from kChunk * (t / panels).
+  auto stage_panel = [&](int64_t t) {
+    const int64_t r = r0 + kRows * (t % panels), b0 = kChunk * (t / panels);
+    const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
+    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+    uint8_t* s = stages[t & 1];
+    return Stage(wb + size_t(r) * w_stride, w_stride, rows, b0, nb, s, reinterpret_cast<float*>(s + kStageBytes));
+  };
+  APanel cur = stage_panel(0);
+  for (int64_t t = 0; t < total; ++t) {
+    const int64_t r = r0 + kRows * (t % panels), b0 = kChunk * (t / panels);
+    const int64_t nb = nb_all - b0 < kChunk ? nb_all - b0 : kChunk;
+    const int rows = int(r1 - r < kRows ? r1 - r : kRows);
+    if (t % panels == 0) stage_narrow(xt, b0, nb, nc, ncp, xq, dx);
+    const APanel next = t + 1 < total ? stage_panel(t + 1) : cur;
+    // While this panel is multiplied, the one staged after the next is fetched.
+    if (t + 2 < total) {
+      const int64_t nr = r0 + kRows * ((t + 2) % panels), nb0 = kChunk * ((t + 2) / panels);
+      cur.next = wb + size_t(nr) * w_stride + size_t(nb0) * kBlockBytes;
+    }
+    cur.next_stride = w_stride, cur.next_step = kBlockBytes;
+    narrow_panel<kPairs>(cur, xq, dx, nb, ncp, out + r, ldo, rows, nc, b0 > 0);
+    cur = next;
   }
 }
 
-template <StageFn Stage, size_t kBlockBytes>
+// Wide stages blocks for K = 32 products; Narrow, used for at most 8 columns, for K = 64
+// when kNarrowPairs.
+template <StageFn Wide, StageFn Narrow, size_t kBlockBytes, bool kNarrowPairs>
 void amx_gemm(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, size_t w_stride, const void* x,
               float* out, int64_t ldo, void* scratch) {
-  const TileScope tiles;
   const auto* xt = static_cast<const XTile*>(x);
   auto* stage = static_cast<uint8_t*>(scratch);
-  if (ncols <= 8) return narrow_gemm<Stage, kBlockBytes>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
-  wide_gemm<Stage, kBlockBytes>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
+  if (ncols <= 8) {
+    const TileScope tiles(kNarrowPairs ? 64 : 32);
+    return narrow_gemm<Narrow, kBlockBytes, kNarrowPairs>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
+  }
+  const TileScope tiles(32);
+  wide_gemm<Wide, kBlockBytes>(k, r0, r1, ncols, w, w_stride, xt, out, ldo, stage);
 }
 
 }  // namespace
@@ -457,10 +588,10 @@ void fill_tiles(Kernels& k) {
   TypeKernels& q8 = k.types[static_cast<uint32_t>(DType::kQ8_0)];
   q4.tile_x_bytes = q8.tile_x_bytes = x_tile_bytes;
   q4.tile_x_from_float = q8.tile_x_from_float = x_from_float;
-  q4.tile_gemm = amx_gemm<stage_q4_0, sizeof(BlockQ4_0)>;
-  q8.tile_gemm = amx_gemm<stage_q8_0, sizeof(BlockQ8_0)>;
+  q4.tile_gemm = amx_gemm<stage_q4_0, stage_q4_0_pairs, sizeof(BlockQ4_0), true>;
+  q8.tile_gemm = amx_gemm<stage_q8_0, stage_q8_0, sizeof(BlockQ8_0), false>;
   // From where each beats the AVX-512 table's products (measured, see the top).
-  q4.tile_min_cols = 5;
+  q4.tile_min_cols = 8;
   q8.tile_min_cols = 3;
 }
 
