@@ -49,29 +49,16 @@ const Case kCases[] = {
     {"synth-llama-mid-q4_k_m.gguf", "synth-llama-mid-q4_k_m", "synth-llama-mid.tokens", 2e-3, 1, 8},
 };
 
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<text::Tokenizer> tok;
-  std::unique_ptr<engine::Engine> engine;
-};
+using test::Loaded;
 
 // A scoring engine on `backend` (masking `masked` features) for prompts up to n tokens.
 Loaded load(const std::string& path, int32_t n, governor::BackendKind backend, uint32_t masked = 0) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto tok = text::Tokenizer::from_gguf(l.model->file());
-  EXPECT_TRUE(tok.ok()) << tok.error().message;
-  if (!tok.ok()) return l;
-  l.tok = std::move(*tok);
+  Loaded l = test::load_model(path);
+  if (!l.tok) return l;
   engine::EngineConfig c = test::scoring_config(n + 64, n);
   c.backend = backend;
   c.vk_masked = masked;
-  auto e = engine::Engine::create(*l.model, *l.tok, c);
-  EXPECT_TRUE(e.ok()) << e.error().message;
-  if (e.ok()) l.engine = std::move(*e);
+  test::make_engine(l, c);
   return l;
 }
 

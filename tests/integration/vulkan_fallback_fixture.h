@@ -15,6 +15,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
 #include "tests/support/alloc_counter.h"
+#include "tests/support/engine_eval.h"
 #include "tests/support/test_support.h"
 #include "tests/support/vulkan_device.h"
 
@@ -70,22 +71,8 @@ struct LogCapture {
   }
 };
 
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<text::Tokenizer> tok;
-};
-
-inline Loaded load(const std::string& path) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto tok = text::Tokenizer::from_gguf(l.model->file());
-  EXPECT_TRUE(tok.ok()) << tok.error().message;
-  if (tok.ok()) l.tok = std::move(*tok);
-  return l;
-}
+using test::Loaded;
+inline Loaded load(const std::string& path) { return test::load_model(path); }
 
 inline engine::EngineConfig config(governor::BackendKind kind, bool fallback) {
   engine::EngineConfig c;

@@ -89,28 +89,15 @@ TEST(VulkanImport, PlanShowsWeightsMappedAndDeviceBytesDropByTheirSize) {
   std::printf("%s: device total %zu B imported, %zu B copying\n", path.c_str(), on.device_bytes(), off.device_bytes());
 }
 
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<text::Tokenizer> tok;
-  std::unique_ptr<engine::Engine> engine;
-};
+using test::Loaded;
 
 Loaded load(const std::string& path, uint32_t masked) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto tok = text::Tokenizer::from_gguf(l.model->file());
-  EXPECT_TRUE(tok.ok()) << tok.error().message;
-  if (!tok.ok()) return l;
-  l.tok = std::move(*tok);
+  Loaded l = test::load_model(path);
+  if (!l.tok) return l;
   engine::EngineConfig c = test::scoring_config(80, 16);
   c.backend = governor::BackendKind::kVulkan;
   c.vk_masked = masked;
-  auto e = engine::Engine::create(*l.model, *l.tok, c);
-  EXPECT_TRUE(e.ok()) << e.error().message;
-  if (e.ok()) l.engine = std::move(*e);
+  test::make_engine(l, c);
   return l;
 }
 

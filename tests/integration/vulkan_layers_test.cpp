@@ -34,33 +34,20 @@ constexpr uint32_t kNoHostImport = hal::vk::kFeatureHostImport;
 constexpr uint32_t kNoFp16 = 0, kNoHostImport = 0;
 #endif
 
-struct Loaded {
-  std::unique_ptr<model::Model> model;
-  std::unique_ptr<text::Tokenizer> tok;
-  std::unique_ptr<engine::Engine> engine;
-};
+using test::Loaded;
 
 // A scoring engine for prompts of up to n tokens: the CPU (gpu_layers < -1) or vulkan
 // with `gpu_layers` on the device.
 Loaded load(const std::string& path, int32_t n, int32_t gpu_layers) {
-  Loaded l;
-  auto m = model::Model::load(path);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  if (!m.ok()) return l;
-  l.model = std::move(*m);
-  auto tok = text::Tokenizer::from_gguf(l.model->file());
-  EXPECT_TRUE(tok.ok()) << tok.error().message;
-  if (!tok.ok()) return l;
-  l.tok = std::move(*tok);
+  Loaded l = test::load_model(path);
+  if (!l.tok) return l;
   engine::EngineConfig c = test::scoring_config(n + 64, n);
   c.backend = gpu_layers < -1 ? governor::BackendKind::kCpu : governor::BackendKind::kVulkan;
   c.gpu_layers = gpu_layers;
   // The f32 shader paths: f16 arithmetic has its own bound (vulkan_fp16_test), over the
   // CPU's that this split is held to.
   c.vk_masked = kNoFp16;
-  auto e = engine::Engine::create(*l.model, *l.tok, c);
-  EXPECT_TRUE(e.ok()) << e.error().message;
-  if (e.ok()) l.engine = std::move(*e);
+  test::make_engine(l, c);
   return l;
 }
 

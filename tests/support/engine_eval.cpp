@@ -7,6 +7,25 @@
 #include "hal/cpu/kernels.h"
 
 namespace airt::test {
+
+Loaded load_model(const std::string& path) {
+  Loaded l;
+  auto m = model::Model::load(path);
+  EXPECT_TRUE(m.ok()) << m.error().message;
+  if (!m.ok()) return l;
+  l.model = std::move(*m);
+  auto tok = text::Tokenizer::from_gguf(l.model->file());
+  EXPECT_TRUE(tok.ok()) << tok.error().message;
+  if (tok.ok()) l.tok = std::move(*tok);
+  return l;
+}
+
+void make_engine(Loaded& l, const engine::EngineConfig& c) {
+  if (!l.model || !l.tok) return;
+  auto e = engine::Engine::create(*l.model, *l.tok, c);
+  EXPECT_TRUE(e.ok()) << e.error().message;
+  if (e.ok()) l.engine = std::move(*e);
+}
 namespace {
 
 struct LogitsSink : engine::Sink {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "runtime/core/arena.h"
@@ -13,8 +14,21 @@
 #include "runtime/model/backend.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
+#include "runtime/text/tokenizer.h"
 
 namespace airt::test {
+
+// A model, its tokenizer and an engine on them: what the backend tests build, each with
+// its own configuration.
+struct Loaded {
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<text::Tokenizer> tok;
+  std::unique_ptr<engine::Engine> engine;
+};
+// The model at `path` and its tokenizer; what failed is a test failure, and stays null.
+Loaded load_model(const std::string& path);
+// The engine of config `c` on l's model (a test failure, and null, when it cannot be made).
+void make_engine(Loaded& l, const engine::EngineConfig& c);
 
 // A one-slot engine configuration that scores prompts of up to n_batch tokens per step
 // (every row's logits kept) in a context of n_ctx.
