@@ -450,6 +450,9 @@ TEST_P(MatmulVsGeneric, GemmEveryColumnCount) {
   const int64_t rows = 23, r0 = 3, r1 = 22;
   std::mt19937 rng(2024 + uint32_t(t));
   const size_t xs = x_stride_of(tk, k);
+  // Over 263 blocks a kernel's own order of adding the per-block products drifts from the
+  // reference's like a random walk: the bound grows with the square root of the blocks.
+  const double bound = 1e-5 * std::max(1.0, std::sqrt(double(k) / 1024.0));
   for (int64_t n = 1; n <= 17; ++n) {
     const Problem p = make_problem(t, k, rows, n, rng);
     std::vector<uint8_t> xq(size_t(n) * xs);
@@ -465,7 +468,7 @@ TEST_P(MatmulVsGeneric, GemmEveryColumnCount) {
           continue;
         }
         const float want = p.want[size_t(c * rows + r)];
-        ASSERT_LE(std::fabs(double(got) - want), 1e-5 * p.mag[size_t(c * rows + r)] + 1e-30)
+        ASSERT_LE(std::fabs(double(got) - want), bound * p.mag[size_t(c * rows + r)] + 1e-30)
             << k_->isa << " " << dtype_name(t) << " n=" << n << " r=" << r << " c=" << c << " got " << got
             << " want " << want;
       }
