@@ -18,9 +18,9 @@ namespace {
 using Multi = test::BackendRig;
 
 // Whether every matrix product of `t` on the kernels the tests run sums an output in one
-// order whatever the batch: the generic gemm. (The AVX-512 Q4_0 / Q8_0 panels share one
-// order from 5 columns up (avx512/sum_order.h), but the 1-4 column decode kernel keeps
-// two accumulator chains per column, which made decode 8-15% faster than the shared order.)
+// order whatever the batch: the generic gemm. (The AVX-512 Q4_0 / Q8_0 panels keep one
+// order per column whatever the columns beside it, but the few-column decode kernel sums
+// in its own, which made decode 8-15% faster than a shared order.)
 bool batch_independent(hal::DType) {
   return std::string(hal::kernels_best().value()->isa) == "generic";
 }

@@ -16,15 +16,21 @@
 //
 // Q4_0 and Q8_0 pack 16 rows at a time through registers (pack_*_x16), cheaply enough
 // that their panels pay from 5 (Q4_0) or 3 (Q8_0) columns; below that gemv.cpp streams
-// the weights. Both add up each output in the order of sum_order.h, as gemv.cpp does, so
-// a column's result does not depend on how many columns share the call.
+// the weights. A column's sum runs in one order (each chunk of kChunkBlocks blocks in
+// block order, chunks added in turn) whatever the columns beside it, so its result does
+// not depend on how many columns share the call. One micro-kernel call takes a whole
+// record of 8 columns and reaches every activation byte from one base register: at 8
+// columns the 64 products of a block keep vpdpbusd's port busy (about 190 GMAC/s of a
+// 220 peak on one Xeon core, where the 4-column kernel with a pointer per operand reached
+// 70) and packing is the larger cost left.
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
-#include "hal/cpu/kernels/avx512/sum_order.h"
 #include "hal/cpu/kernels/x86_panel.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
@@ -33,6 +39,7 @@ namespace airt::hal::avx512 {
 namespace {
 
 constexpr size_t kBlockBytes = kLegacyBlockBytes;  // one 32-block of the panel: weights, scales
+constexpr int64_t kChunkBlocks = 128;  // blocks of K packed at a time (72 KiB of panel)
 
 // The activations of kCols columns for one 32-block. q holds 8-byte pieces,
 // column-interleaved; the panel kernel reaches column c's 4 bytes j at a constant offset.
@@ -71,51 +78,70 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
   }
 }
 
-// acc += w (unsigned bytes) · the 4 signed bytes at p, broadcast from memory as part of the
-// instruction: left to itself the compiler loads two neighbouring groups at once and
-// broadcasts each from a register, a shuffle-port uop per product that the dot products
-// then wait for.
-inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t* p) {
-  asm("vpdpbusd %1%{1to16%}, %2, %0" : "+v"(acc) : "m"(*reinterpret_cast<const int32_t*>(p)), "v"(w));
+// acc += w (unsigned bytes) · the 4 signed bytes at base + Off, broadcast from memory as
+// part of the instruction. Left to itself the compiler loads two neighbouring groups at
+// once and broadcasts each from a register (a shuffle-port uop per product); given a
+// pointer per operand it keeps dozens of pointers live and spills them. One base register
+// and constant offsets leave the loop with nothing but the products.
+template <int Off>
+inline __attribute__((always_inline)) __m512i dpbusd_at(__m512i acc, __m512i w, const int8_t* base) {
+  asm("vpdpbusd %c[off](%[p])%{1to16%}, %[w], %[acc]" : [acc] "+v"(acc) : [p] "r"(base), [off] "i"(Off), [w] "v"(w));
   return acc;
 }
 
+// f(integral_constant<int, 0>) ... f(integral_constant<int, N - 1>): an unrolled loop whose
+// index is a constant expression.
+template <int N, class F>
+inline __attribute__((always_inline)) void unrolled(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }(
+      std::make_integer_sequence<int, N>{});
+}
+
 // One block of a packed panel (16 rows) against columns c0..c0+C-1 of x, added into acc.
+// vpdpbusd's latency is covered by independent chains: with C >= 6 columns each column's
+// 8 products are one chain; with fewer, two (even and odd groups of 4 bytes).
 template <int C>
 inline __attribute__((always_inline)) void micro_block(const uint8_t* panel, const XLanes* x, int c0, __m512* acc) {
+  constexpr bool kTwo = C < 6;
   __m512i w[8];
   for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(panel + 64 * j);
   const __m512 s = _mm512_load_ps(panel + 512);
+  const int8_t* q = x->q[0][c0];  // byte 4j' of column c0 + c's group m at q + 64 m + 8 c + 4 j'
+  __m512i e[C], o[kTwo ? C : 1];
+  for (int c = 0; c < C; ++c) e[c] = _mm512_set1_epi32(x->c[c0 + c]);
+  if constexpr (kTwo)
+    for (int c = 0; c < C; ++c) o[c] = _mm512_setzero_si512();
+  unrolled<4>([&](auto m) {
+    unrolled<C>([&](auto c) {
+      e[c] = dpbusd_at<64 * m + 8 * c>(e[c], w[2 * m], q);
+      if constexpr (kTwo)
+        o[c] = dpbusd_at<64 * m + 8 * c + 4>(o[c], w[2 * m + 1], q);
+      else
+        e[c] = dpbusd_at<64 * m + 8 * c + 4>(e[c], w[2 * m + 1], q);
+    });
+  });
   for (int c = 0; c < C; ++c) {
-    __m512i acc_i = _mm512_set1_epi32(x->c[c0 + c]);
-    for (int j = 0; j < 8; ++j) acc_i = dpbusd_bcast(acc_i, w[j], x->q[j / 2][c0 + c] + 4 * (j % 2));
-    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_i), s);
+    const __m512i sum = kTwo ? _mm512_add_epi32(e[c], o[c]) : e[c];
+    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), s);
     acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c0 + c]), acc[c]);
   }
 }
 
 // 16 rows × C columns (c0.. of each record) over nb blocks of a packed panel;
-// out[c * ldo + r] = (or +=) result, summed in the order of chunk_sum (gemv.cpp).
+// out[c * ldo + r] = (or +=) result: each column's blocks in order, one float chain.
 template <int C>
 void micro(int64_t nb, const uint8_t* panel, const XLanes* x, int c0, float* out, int64_t ldo, __mmask16 mask,
            bool add) {
-  __m512 acc[kChains][C];
-  for (int h = 0; h < kChains; ++h)
-    for (int c = 0; c < C; ++c) acc[h][c] = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + kChains <= nb; b += kChains) {
-    for (int h = 0; h < kChains; ++h) micro_block<C>(panel + (b + h) * kBlockBytes, x + b + h, c0, acc[h]);
-  }
-  for (int h = 0; b + h < nb; ++h) micro_block<C>(panel + (b + h) * kBlockBytes, x + b + h, c0, acc[h]);
-  for (int c = 0; c < C; ++c) {
-    const __m512 v = _mm512_add_ps(_mm512_add_ps(acc[0][c], acc[1][c]), _mm512_add_ps(acc[2][c], acc[3][c]));
-    store_rows(v, out + c * ldo, mask, add);
-  }
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) micro_block<C>(panel + b * kBlockBytes, x + b, c0, acc);
+  for (int c = 0; c < C; ++c) store_rows(acc[c], out + c * ldo, mask, add);
 }
 
-constexpr int kMicroCols = 4;
+constexpr int kMicroCols = 8;  // = kCols: one call takes a whole record of columns
 using MicroFn = void (*)(int64_t, const uint8_t*, const XLanes*, int, float*, int64_t, __mmask16, bool);
-constexpr MicroFn kMicro[kMicroCols + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>};
+constexpr MicroFn kMicro[kMicroCols + 1] = {nullptr,  micro<1>, micro<2>, micro<3>, micro<4>,
+                                            micro<5>, micro<6>, micro<7>, micro<8>};
 
 // Q4_0 rows [0, rows) into the panel as pack_q4_0 does, 16 rows at a time through
 // registers: each row's 16 quant bytes go into one 128-bit lane of four vectors (rows
