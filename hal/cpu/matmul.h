@@ -7,9 +7,10 @@
 // rows (batched decode, prompts) use the tiled kernel where the table has one, from the
 // type's tile_min_cols on. A tiled kernel reads each weight once for all rows by packing
 // panels of W into per-thread scratch and reusing each for every row. On AVX-512, Q4_0
-// and Q8_0 take the panels from 5 and 3 rows (with AMX from 8 and 3), and both paths add
-// up every output in one order, so an activation row's result does not depend on how
-// many rows share the call.
+// and Q8_0 take the panels from 6 and 3 rows (with AMX from 8 and 3). Within a path a
+// row's result does not depend on the rows beside it; the two paths sum in different
+// orders, so a row alone and the same row in a batch can differ in the last bits (the
+// generic table alone sums every way alike).
 #pragma once
 
 #include <cstddef>

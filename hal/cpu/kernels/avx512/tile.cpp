@@ -15,7 +15,7 @@
 // so results equal the generic gemm's up to the order of float additions.
 //
 // Q4_0 and Q8_0 pack 16 rows at a time through registers (pack_*_x16), cheaply enough
-// that their panels pay from 5 (Q4_0) or 3 (Q8_0) columns; below that gemv.cpp streams
+// that their panels pay from 6 (Q4_0) or 3 (Q8_0) columns; below that gemv.cpp streams
 // the weights. A column's sum runs in one order (each chunk of kChunkBlocks blocks in
 // block order, chunks added in turn) whatever the columns beside it, so its result does
 // not depend on how many columns share the call. One micro-kernel call takes a whole
@@ -239,11 +239,12 @@ void fill_tiles(Kernels& k) {
   set_tiles(q4, x_lanes_bytes, x_from_float<8>, packed_gemm<pack_q4_0_x16>);
   set_tiles(k.types[static_cast<uint32_t>(DType::kQ5_0)], x_lanes_bytes, x_from_float<16>, packed_gemm<pack_q5_0>);
   set_tiles(q8, x_lanes_bytes, x_from_float<128>, packed_gemm<pack_q8_0_x16>);
-  // One pass of gemv.cpp covers up to 4 columns. Streaming 5632 x 2048 weights on one
-  // thread, Q4_0 panels were behind gemv up to 4 columns (its packing costs as much as
-  // the narrow weights take to read) and Q8_0 panels ahead from 3 (gemv then pays more
-  // for whole-block sums than the panel costs to build).
-  q4.tile_min_cols = 5;
+  // One pass of gemv.cpp covers up to 8 columns. A TinyLlama layer's matrices on 2 threads
+  // (gemv and panels in turn, medians of 7): Q4_0 panels cost 1.15 / 1.10 / 1.01 / 0.88x
+  // gemv at 4 / 5 / 6 / 7 columns (packing costs about what the narrow weights take to
+  // read), Q8_0 panels 1.01x at 3 and 0.89x at 4 (gemv pays more for whole-block sums than
+  // the panel costs to build).
+  q4.tile_min_cols = 6;
   q8.tile_min_cols = 3;
 }
 
