@@ -45,6 +45,15 @@ struct TypeKernels {
   // Fewest activation columns hal::matmul hands to tile_gemm (at most 8): a table whose
   // tile_gemm is cheap for a few columns takes it from there, not only for prompts.
   int64_t tile_min_cols = 8;
+
+  // Optional: what gemm computes, over weights repacked by hal::pack_rows (packed.h), for
+  // any ncols >= 1; X as for gemm (vec_dot_type rows, x_stride bytes apart). r0 and r1
+  // are multiples of kPackRows. `scratch` holds kTileScratchBytes, 64-byte aligned.
+  void (*packed_gemm)(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, const void* x,
+                      size_t x_stride, float* out, int64_t ldo, void* scratch) = nullptr;
+  // Whether packed_gemm is this table's own, fast one, so that weights are worth repacking
+  // for it (the generic table's is the reference the tests compare with).
+  bool packed_pays = false;
 };
 
 // Query rows one attention call takes at most.

@@ -9,8 +9,8 @@ static_assert(kThreadScratchBytes >= kTileScratchBytes, "pool scratch must hold 
 
 constexpr size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
 
-bool use_tiles(const TypeKernels& tk, int64_t n) {
-  return tk.tile_gemm != nullptr && n >= std::min(tk.tile_min_cols, kTileMinCols);
+bool use_tiles(const TypeKernels& tk, const MatrixView& w, int64_t n) {
+  return !w.packed && tk.tile_gemm != nullptr && n >= std::min(tk.tile_min_cols, kTileMinCols);
 }
 
 // Bytes of one converted activation row on the streaming path.
@@ -60,9 +60,12 @@ struct Job {
     if (r0 >= r1) return;
     const void* xp = xq ? static_cast<const void*>(xq) : static_cast<const void*>(x);
     const size_t stride = xq ? xs : size_t(w->cols) * sizeof(float);
-    if (tiles) {
+    if (tiles || w->packed) {
       void* panel = pool && nth > 1 ? pool->scratch(ith) : scratch0;
-      tk->tile_gemm(w->cols, r0, r1, n, w->data, w->row_bytes, xp, out, ldo, panel);
+      if (w->packed)
+        tk->packed_gemm(w->cols, r0, r1, n, w->data, xp, stride, out, ldo, panel);
+      else
+        tk->tile_gemm(w->cols, r0, r1, n, w->data, w->row_bytes, xp, out, ldo, panel);
     } else {
       tk->gemm(w->cols, r0, r1, n, w->data, w->row_bytes, xp, stride, out, ldo);
     }
@@ -73,7 +76,8 @@ struct Job {
 
 size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n) {
   const TypeKernels& tk = k.of(w.type);
-  const bool tiles = use_tiles(tk, n);
+  if (w.packed) return x_bytes(tk, w.cols, n, false) + kTileScratchBytes;
+  const bool tiles = use_tiles(tk, w, n);
   // Each path's bytes grow with n, so n and the most rows the streaming path takes cover
   // every count up to n.
   const int64_t few = tiles ? std::min(tk.tile_min_cols, kTileMinCols) - 1 : n;
@@ -83,7 +87,8 @@ size_t matmul_scratch_bytes(const Kernels& k, const MatrixView& w, int64_t n) {
 void matmul(ThreadPool* pool, const Kernels& k, const MatrixView& w, const float* x, int64_t n, float* out,
             int64_t ldo, void* scratch) {
   const TypeKernels& tk = k.of(w.type);
-  const bool tiles = use_tiles(tk, n);
+  AIRT_DCHECK(!w.packed || tk.packed_gemm != nullptr);
+  const bool tiles = use_tiles(tk, w, n);
   const size_t xs = tiles ? 0 : x_row_bytes(tk, w.cols);
   auto* s = static_cast<uint8_t*>(scratch);
   Job job{&k, &tk, &w, x, n, out, ldo, tiles || xs ? s : nullptr, xs, tiles, pool, s + x_bytes(tk, w.cols, n, tiles)};

@@ -3,7 +3,8 @@
 // of W split across the pool's threads, so every weight byte is read once per call
 // whatever the thread count.
 //
-// Two paths: few activation rows (generation) stream W through the table's gemm; more
+// A packed W (hal/cpu/packed.h) takes the table's packed_gemm for every row count.
+// Otherwise two paths: few activation rows (generation) stream W through the table's gemm; more
 // rows (batched decode, prompts) use the tiled kernel where the table has one, from the
 // type's tile_min_cols on. A tiled kernel reads each weight once for all rows by packing
 // panels of W into per-thread scratch and reusing each for every row. On AVX-512, Q4_0
@@ -27,6 +28,7 @@ struct MatrixView {
   int64_t cols = 0;      // k, the reduction dimension
   int64_t rows = 0;      // output features
   size_t row_bytes = 0;  // stride between rows
+  bool packed = false;   // in the panels of hal/cpu/packed.h (row_bytes still a row's size)
 };
 
 // Activation rows from which matmul() takes the tiled path whatever the table

@@ -46,6 +46,10 @@ void q5_1_from_float(const float* src, void* dst, int64_t n);
 void q8_0_from_float(const float* src, void* dst, int64_t n);
 void q8_1_from_float(const float* src, void* dst, int64_t n);
 void vec_dot_q4_0_q8_0(int64_t n, float* out, const void* w, const void* x);
+// TypeKernels::packed_gemm over Q4_0 panels (packed.h): every output as vec_dot_q4_0_q8_0
+// gives it for the row, to the bit (quant_packed.cpp).
+void packed_gemm_q4_0(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const void* w, const void* x,
+                      size_t x_stride, float* out, int64_t ldo, void* scratch);
 void vec_dot_q4_1_q8_1(int64_t n, float* out, const void* w, const void* x);
 void vec_dot_q5_0_q8_0(int64_t n, float* out, const void* w, const void* x);
 void vec_dot_q5_1_q8_1(int64_t n, float* out, const void* w, const void* x);

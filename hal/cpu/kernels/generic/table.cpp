@@ -35,6 +35,7 @@ void fill_generic(Kernels& k) {
   at(DType::kQ4_0).to_float = q4_0_to_float;
   at(DType::kQ4_0).from_float = q4_0_from_float;
   set_dot<vec_dot_q4_0_q8_0>(at(DType::kQ4_0), DType::kQ8_0);
+  at(DType::kQ4_0).packed_gemm = packed_gemm_q4_0;
   at(DType::kQ4_1).to_float = q4_1_to_float;
   at(DType::kQ4_1).from_float = q4_1_from_float;
   set_dot<vec_dot_q4_1_q8_1>(at(DType::kQ4_1), DType::kQ8_1);
