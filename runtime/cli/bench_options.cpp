@@ -35,7 +35,7 @@ constexpr const char* kHelp =
     "  --rows LIST   instead: ms per forward step of R rows for each R in LIST (1,2,4 or 1-64)\n"
     "  --ladder FILES, --draft SPEC, --draft-max N: as for airt run (axes above pick per row)\n"
     "  --quality, --switch with --ladder: each tier's perplexity, the cost of a tier switch\n"
-    "  -c, -b, --mem-budget, --kv-block, --sinks, --mlock, --print-plan as for airt run\n"
+    "  -c, -b, --mem-budget, --kv-block, --sinks, --mlock, --no-repack, --print-plan as for airt run\n"
     "Ctrl-C stops after the step in progress and prints the rows that finished.\n";
 
 Status parse_ints(const char* flag, const std::string& text, long lo, std::vector<int32_t>& out) {

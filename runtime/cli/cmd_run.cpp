@@ -51,6 +51,8 @@ constexpr const char* kHelp =
     "                        and the governor may move to; none: not (auto plans it on vulkan)\n"
     "                        (default: 90% of MemAvailable or the cgroup's memory.max)\n"
     "  --mlock               lock the arena in memory\n"
+    "  --no-repack           multiply the mapped Q4_0 rows as they are (default: repacked once at\n"
+    "                        start-up where the CPU kernels are faster on a repacked copy)\n"
     "  --print-plan          print the memory plan to stderr\n"
     "Speculative decoding:\n";
 

@@ -17,6 +17,7 @@ bool ModelOptions::parse(Args& a) {
   if (a.i32("--ctx", "-c", n_ctx, 1, 1 << 20)) return true;
   if (a.i32("--batch", "-b", n_batch, 1, 1 << 16)) return true;
   if (a.flag("--mlock", mlock)) return true;
+  if (a.flag("--no-repack", no_repack)) return true;
   if (a.flag("--print-plan", print_plan)) return true;
   if (draft.parse(a)) return true;
   if (a.i32("--kv-block", nullptr, kv_block, 1, 4096)) return true;
@@ -71,6 +72,7 @@ engine::EngineConfig ModelOptions::engine_config() const {
   c.window = window;
   c.sinks = sinks;
   c.mlock = mlock;
+  c.repack = !no_repack;
   c.backend = backend == "vulkan" ? governor::BackendKind::kVulkan : governor::BackendKind::kCpu;
   c.gpu = gpu;
   c.gpu_layers = gpu_layers;

@@ -26,6 +26,7 @@ struct ModelOptions {
   int32_t n_ctx = 0;    // 0: min(n_ctx_train, 2048)
   int32_t n_batch = 512;  // prompt tokens one step evaluates at most
   bool mlock = false;
+  bool no_repack = false;  // --no-repack: the CPU multiplies the mapped rows as they are
   model::KvTypes kv_types;
   int32_t kv_block = 16;
   int32_t window = 0;
@@ -52,7 +53,7 @@ struct ModelOptions {
   // asked for; on the cpu it means nothing.
   std::string backend_fallback;  // "", "cpu" or "none"
 
-  // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --print-plan,
+  // Handles -m/--model, -t/--threads, -c/--ctx, -b/--batch, --mlock, --no-repack, --print-plan,
   // --kv-type, --kv-block, --window, --sinks, --mem-budget, --ladder A[,B...]
   // (repeatable), --tier NAME, --backend auto|cpu|vulkan, --backend-fallback cpu|none, --gpu N, --gpu-layers N
   // and the

@@ -9,6 +9,7 @@
 #include "runtime/core/log.h"
 #include "runtime/engine/engine_slot.h"
 #include "runtime/engine/session.h"
+#include "runtime/model/repack.h"
 
 namespace airt::engine {
 namespace {
@@ -59,6 +60,13 @@ model::KvParams planned_kv(const EngineConfig& c) {
   return kv_params(c, w, w > 0 ? std::max(c.sinks, 0) : 0);
 }
 
+// What repacking takes for this engine: nothing unless the whole pass runs on the CPU
+// (a device backend, its split pass or its CPU fallback read the mapped rows).
+model::RepackPlan repack_plan(const model::Model& m, const EngineConfig& c) {
+  if (!c.repack || !c.kernels || c.backend != governor::BackendKind::kCpu) return {};
+  return model::repack_plan(m, *c.kernels);
+}
+
 model::BackendParams backend_params(const EngineConfig& c) {
   model::BackendParams bp;
   bp.kind = c.backend;
@@ -104,12 +112,21 @@ Result<MemoryPlan> Engine::plan(const model::Model& m, const EngineConfig& cfg) 
   const model::KvParams kp = planned_kv(c);
   AIRT_TRY(model::KvCache::check(hp, kp));
   MemoryPlan plan;
+  const model::RepackPlan rp = repack_plan(m, c);
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
     const model::Tier& tier = m.tier(t);
-    plan.add(t == 0 ? "weights (mapped)" : "weights " + std::string(m.tier_name(t)) + " (mapped)", tier.weight_bytes,
-             RegionKind::kMapped, tier.file->path());
+    const size_t copied = rp.tensors ? rp.tier_bytes[size_t(t)] : 0;
+    const std::string what = copied ? tier.file->path() + " (less the rows repacked below)" : tier.file->path();
+    plan.add(t == 0 ? "weights (mapped)" : "weights " + std::string(m.tier_name(t)) + " (mapped)",
+             tier.weight_bytes - std::min(copied, tier.weight_bytes), RegionKind::kMapped, what);
   }
-  plan.add("weights (resident copies)", 0, RegionKind::kResident, "none: every matrix is used in place");
+  if (rp.tensors) {
+    char d[160];
+    std::snprintf(d, sizeof d, "%d matrices repacked for the CPU kernels (their mapped pages dropped)", rp.tensors);
+    plan.add("weights (resident copies)", rp.bytes, RegionKind::kResident, d);
+  } else {
+    plan.add("weights (resident copies)", 0, RegionKind::kResident, "none: every matrix is used in place");
+  }
   plan.add("kv tables", model::KvCache::arena_bytes(hp, kp), RegionKind::kResident, "block types, free list, per-slot tables");
   AIRT_TRY(model::backend_plan(m, backend_params(c), plan));
   if (plans_fallback(m, c)) AIRT_TRY(plan_fallback(m, c, plan));
@@ -163,7 +180,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
     return errorf(Error::kFormatUnsupported, "token pieces of %zu bytes exceed 256", tok.max_piece_bytes());
   }
   auto e = std::unique_ptr<Engine>(new Engine(m, tok, c));
-  e->main_ = AIRT_TRY(model::backend_create(m, backend_params(e->cfg_)));
+  model::BackendParams bp = backend_params(e->cfg_);
+  if (repack_plan(m, e->cfg_).tensors) bp.tier_weights = &e->cpu_weights_;
+  e->main_ = AIRT_TRY(model::backend_create(m, bp));
   AIRT_TRY(e->main_->bind(m));
   e->backend_ = e->main_.get();
   if (plans_fallback(m, e->cfg_)) {
@@ -194,6 +213,11 @@ Status Engine::carve() {
   AIRT_TRY(kv_.carve(arena_, hp, kp));
   for (int32_t i = 0; i < cfg_.n_slots; ++i) kv_.set_window(i, cfg_.window, cfg_.window > 0 ? cfg_.sinks : 0);
   AIRT_TRY(main_->carve(arena_));
+  if (const model::RepackPlan rp = repack_plan(model_, cfg_); rp.tensors) {
+    void* copies = arena_.alloc(rp.bytes, 64);
+    if (!copies) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
+    cpu_weights_ = model::repack(model_, *cfg_.kernels, copies);
+  }
   if (fallback_) AIRT_TRY(carve_fallback());
   void* mem = arena_.alloc(size_t(cfg_.n_slots) * sizeof(Slot), alignof(Slot) > 64 ? alignof(Slot) : 64);
   if (!mem) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");

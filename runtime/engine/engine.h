@@ -136,6 +136,9 @@ struct EngineConfig {
   int32_t max_repeat_last_n = 256;  // longest repetition-penalty window a request may ask for
   int32_t max_prompt_bytes = 0;     // longest prompt text tokenized at submit (at least max(4096, 4 x n_ctx))
   bool mlock = false;
+  // Repack the weight matrices whose CPU kernels multiply a repacked layout faster
+  // (model/repack.h: Q4_0 in 16-row panels on AVX-512), when the whole pass runs on the CPU.
+  bool repack = true;
   // A finished request's KV stays in its slot until the slot or its blocks are needed; a
   // later request reuses its longest common prefix (a conversation on a one-slot engine).
   bool keep_cache = false;
@@ -299,6 +302,7 @@ class Engine {
   model::KvCache kv_;
   std::unique_ptr<model::Backend> main_;      // the configured backend
   std::unique_ptr<model::Backend> fallback_;  // the CPU fallback, when planned
+  std::vector<model::Weights> cpu_weights_;   // with repacking: each tier's, the copies in the arena
   model::Backend* backend_ = nullptr;         // the one the point runs on: main_ or fallback_
   bool main_lost_ = false;                    // main_'s device was lost
   uint8_t* kv_staging_ = nullptr;             // with a fallback: one layer of a KV block, for switching

@@ -39,7 +39,8 @@ Status Engine::create_drafters() {
     return errorf(Error::kRequestOutOfRange, "%zu drafters: at most %d can be chained", cfg_.drafters.size(),
                   DraftLength::kMaxDrafters);
   }
-  const DraftParams p = draft_params(cfg_, n_vocab());
+  DraftParams p = draft_params(cfg_, n_vocab());
+  if (!cpu_weights_.empty()) p.target_weights = &cpu_weights_;
   for (const DraftSpec& spec : cfg_.drafters) {
     drafters_[n_drafters_] = AIRT_TRY(drafter_create(spec, model_, p, backend_->host_pool()));
     AIRT_TRY(drafters_[n_drafters_]->carve(arena_));

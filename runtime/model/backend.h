@@ -94,6 +94,10 @@ struct BackendParams {
   bool shares_pool = false;  // planning such a backend: it takes no thread scratch
   // Layers eval() leaves out (bit l of skip[l / 64]): self-speculation by layer skipping.
   std::array<uint64_t, 4> skip{};
+  // CPU: each tier's weights as the forward pass reads them, in place of the model's: the
+  // engine's repacked copies (repack.h), filled before the first set_tier(). Null: the
+  // model's own.
+  const std::vector<Weights>* tier_weights = nullptr;
   static constexpr int32_t kMaxSkipLayer = 256;
 };
 

@@ -200,7 +200,8 @@ Status CpuBackend::set_tier(int32_t tier) {
     return errorf(Error::kRequestOutOfRange, "weight tier %d: the model has %d", tier, model_.n_tiers());
   }
   tier_ = tier;
-  forward_.set_weights(model_.tier(tier).weights);
+  const std::vector<Weights>* own = p_.tier_weights;
+  forward_.set_weights(own && size_t(tier) < own->size() ? (*own)[size_t(tier)] : model_.tier(tier).weights);
   return {};
 }
 

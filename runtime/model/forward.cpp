@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hal/cpu/matmul.h"
+#include "hal/cpu/packed.h"
 #include "runtime/model/buffer_plan.h"
 
 namespace airt::model {
@@ -28,14 +29,21 @@ constexpr Life kLife[kBufCount] = {
     {5, 6}, {7, 8}, {8, 8}, {8, 10}, {8, 9}, {10, 10}, {10, 11}, {12, 13}, {13, 13},
 };
 
-hal::MatrixView view(const WeightTensor& w) { return {w.data, w.type, w.cols, w.rows, w.row_bytes}; }
+hal::MatrixView view(const WeightTensor& w) { return {w.data, w.type, w.cols, w.rows, w.row_bytes, w.packed}; }
 
 // Scratch hal::matmul needs for up to n rows against w: both of its paths (streaming for
-// a few rows, tiled for more) are covered, so any batch size fits.
+// a few rows, tiled for more) are covered, so any batch size fits, and so is the packed
+// path where the kernels would take a repacked copy of w (the engine's choice).
 size_t xq_bytes(const hal::Kernels& k, const WeightTensor& w, size_t n) {
   if (!w.data) return 0;
   const int64_t few = std::min<int64_t>(int64_t(n), hal::kTileMinCols - 1);
-  return std::max(hal::matmul_scratch_bytes(k, view(w), int64_t(n)), hal::matmul_scratch_bytes(k, view(w), few));
+  hal::MatrixView v = view(w);
+  size_t bytes = std::max(hal::matmul_scratch_bytes(k, v, int64_t(n)), hal::matmul_scratch_bytes(k, v, few));
+  if (k.of(w.type).packed_pays && hal::packable(w.type, w.rows, w.cols)) {
+    v.packed = true;
+    bytes = std::max(bytes, hal::matmul_scratch_bytes(k, v, int64_t(n)));
+  }
+  return bytes;
 }
 
 // The layers p runs, resolved against the model.

@@ -48,6 +48,7 @@ struct WeightTensor {
   int64_t rows = 0;  // ne[1], output features
   size_t row_bytes = 0;
   std::string_view name;  // into the mapping's tensor table (for messages)
+  bool packed = false;    // a repacked copy in hal/cpu/packed.h's panels, not the mapped rows
 };
 
 struct LayerWeights {

@@ -60,6 +60,10 @@ struct DraftParams {
   model::KvTypes kv_types;
   int32_t kv_block = 16;
   int32_t n_vocab = 0;     // the target's: drafted ids stay below it
+  // The target's weights per tier as its CPU pass reads them (the engine's repacked
+  // copies), for a drafter that evaluates the target itself (a tier, skipped layers);
+  // null: the model's own.
+  const std::vector<model::Weights>* target_weights = nullptr;
 };
 
 class Drafter {

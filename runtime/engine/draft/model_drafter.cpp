@@ -29,6 +29,7 @@ Result<model::BackendParams> ModelDrafter::backend_params(const DraftSpec& spec,
   bp.kv = kv_params(p);
   bp.max_visible = model::KvCache::blocks_per_seq(bp.kv) * p.kv_block;
   bp.shared_pool = pool;
+  if (&m == &target) bp.tier_weights = p.target_weights;
   const int32_t n_layer = m.hparams().n_layer;
   std::vector<int32_t> skip = spec.layers;
   // skip=N: every other layer from the second-to-last down; the first and last stay.
