@@ -101,8 +101,8 @@ void check_batched_equals_alone(const char* name, model::KvTypes types, double b
 
 TEST(EngineBatch, StoriesLogitsAloneEqualBatched) { check_batched_equals_alone("stories260K.gguf", {}); }
 // Quantized weights: a batch of 5 or more rows takes the tiled kernels, a single row the
-// streaming ones. Where both sum an output in one order (Q4_0 and Q8_0 on AVX-512, the
-// generic kernels) the logits are equal to the bit. Elsewhere the blocks are summed in
+// streaming ones. Where both sum an output in one order (the generic kernels) the logits
+// are equal to the bit. Elsewhere the blocks are summed in
 // another order, and the next layer's activation quantization can round a value the other
 // way, so the results agree to about 1e-4 (each is within the reference's 2e-3 bound;
 // tests/integration/logits_test.cpp). A row mixed up with another sequence's would
