@@ -2,7 +2,8 @@
 // for byte; the generic packed product equals the generic vec_dot of each unpacked row to
 // the bit; every table's packed product, through hal::matmul on 1 and 2 threads, matches
 // the generic one within the bound the other fast paths keep, for every column count the
-// engine's steps use (1..17, and both sides of 32 and 64).
+// engine's steps use (1..17, and both sides of 32 and 64); a column's result does not
+// depend on the columns beside it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -115,6 +116,59 @@ TEST_P(PackedVsGeneric, EveryColumnCountOnOneAndTwoThreads) {
         // Integer block sums are exact; only the float additions' order may differ.
         EXPECT_LE(err, 2e-5 * std::sqrt(double(kk) / 32) * (mag + 1)) << GetParam() << " k " << kk << " n " << n
                                                                      << " threads " << nth;
+      }
+    }
+  }
+}
+
+// The kernel's own entry, past what matmul's column counts reach: K with a partial last
+// chunk of blocks (33 blocks) and K whose records for one column group span more than one
+// pass over the weights (513 blocks), column counts that need two sweeps (130); a column's
+// result must not depend on the columns beside it (the same bits as that column alone),
+// and a row range gives the rows the whole range gives.
+TEST_P(PackedVsGeneric, ColumnsAreIndependentOfEachOther) {
+  auto ks = kernels_select(GetParam());
+  if (!ks.ok()) GTEST_SKIP() << ks.error().message;
+  const TypeKernels& tk = (*ks)->of(DType::kQ4_0);
+  const TypeKernels& gk = kernels_generic().of(DType::kQ4_0);
+  ASSERT_NE(tk.packed_gemm, nullptr);
+  if (std::string(GetParam()) == "avx512" || std::string(GetParam()) == "amx") {
+    EXPECT_TRUE(tk.packed_pays) << "the AVX-512 tables carry their own packed product";
+  }
+  std::mt19937 rng(5);
+  std::vector<uint8_t> scratch_mem(kTileScratchBytes + 64);
+  void* scratch = reinterpret_cast<void*>((uintptr_t(scratch_mem.data()) + 63) & ~uintptr_t(63));
+  for (int64_t kk : {int64_t(1056), int64_t(16416)}) {
+    const int64_t rows = 32;
+    const size_t rb = dtype_row_bytes(DType::kQ4_0, kk), xb = dtype_row_bytes(DType::kQ8_0, kk);
+    auto w = random_rows(rows, kk, rng);
+    std::vector<uint8_t> packed(w.size());
+    pack_rows(DType::kQ4_0, w.data(), rb, rows, kk, packed.data());
+    for (int64_t n : {int64_t(1), int64_t(9), int64_t(130)}) {
+      if (kk == 16416 && n > 9) continue;
+      std::normal_distribution<float> gauss(0.0f, 1.0f);
+      std::vector<float> x(size_t(n * kk));
+      for (auto& v : x) v = gauss(rng);
+      std::vector<uint8_t> xq(size_t(n) * xb);
+      for (int64_t c = 0; c < n; ++c) kernels_generic().of(DType::kQ8_0).from_float(x.data() + c * kk, xq.data() + c * xb, kk);
+      std::vector<float> want(size_t(n * rows)), got(size_t(n * rows)), one(static_cast<size_t>(rows)), part(size_t(n * rows));
+      gk.packed_gemm(kk, 0, rows, n, packed.data(), xq.data(), xb, want.data(), rows, nullptr);
+      tk.packed_gemm(kk, 0, rows, n, packed.data(), xq.data(), xb, got.data(), rows, scratch);
+      tk.packed_gemm(kk, 16, rows, n, packed.data(), xq.data(), xb, part.data(), rows, scratch);
+      double err = 0, mag = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        err = std::max(err, double(std::fabs(got[i] - want[i])));
+        mag = std::max(mag, double(std::fabs(want[i])));
+      }
+      EXPECT_LE(err, 2e-5 * std::sqrt(double(kk) / 32) * (mag + 1)) << GetParam() << " k " << kk << " n " << n;
+      for (int64_t c = 0; c < n; ++c) {
+        tk.packed_gemm(kk, 0, rows, 1, packed.data(), xq.data() + c * xb, xb, one.data(), rows, scratch);
+        for (int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(got[size_t(c * rows + r)], one[size_t(r)]) << "k " << kk << " n " << n << " column " << c << " row " << r;
+          if (r >= 16) {
+            ASSERT_EQ(part[size_t(c * rows + r)], got[size_t(c * rows + r)]) << "rows 16..31, column " << c;
+          }
+        }
       }
     }
   }

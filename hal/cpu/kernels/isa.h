@@ -28,6 +28,8 @@ void fill(Kernels& k);
 // The tiled matrix products (tile.cpp) and the few-column Q4_0/Q8_0 products (gemv.cpp);
 // called by fill().
 void fill_tiles(Kernels& k);
+// The Q4_0 product over weights repacked in 16-row panels (packed.cpp); called by fill().
+void fill_packed(Kernels& k);
 // The tiled Q4_K / Q6_K products (tile_k.cpp); called by fill().
 void fill_tiles_k(Kernels& k);
 void fill_gemv(Kernels& k);

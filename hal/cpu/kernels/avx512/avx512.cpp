@@ -1,7 +1,7 @@
 // AVX-512 (F/BW/VL/DQ + VNNI) table: F32/F16 dots on 16 lanes with masked tails here;
-// the Q4_0/Q8_0 few-column products (gemv.cpp), row operations and attention (ops.cpp)
-// and the tiled prompt products (tile.cpp, tile_k.cpp) fill the rest. Everything else is
-// the AVX2 table's.
+// the Q4_0/Q8_0 few-column products (gemv.cpp), row operations and attention (ops.cpp),
+// the tiled prompt products (tile.cpp, tile_k.cpp) and the product over repacked Q4_0
+// weights (packed.cpp) fill the rest. Everything else is the AVX2 table's.
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstdint>
@@ -54,6 +54,7 @@ void fill(Kernels& k) {
   fill_gemv(k);
   fill_ops(k);
   fill_tiles(k);
+  fill_packed(k);
   fill_tiles_k(k);
 }
 
