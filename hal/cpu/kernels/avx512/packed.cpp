@@ -108,16 +108,19 @@ inline __attribute__((always_inline)) void block(const uint8_t* wp, const XLanes
 }
 
 // 16 rows x C columns over nb (<= kChunkBlocks) blocks of one panel from wp, records x:
-// out[c * ldo + 0..15] = (or +=) the chunk's sums. pf (or null) is prefetched alongside,
-// 288 bytes per block.
+// out[c * ldo + 0..15] = (or +=) the chunk's sums. Alongside block b, for b = pf_first,
+// pf_first + pf_every, ..., the 288 bytes at pf + b * 288 are prefetched.
 template <int C>
-void chunk(int64_t nb, const uint8_t* wp, const XLanes* x, float* out, int64_t ldo, bool add, const uint8_t* pf) {
+void chunk(int64_t nb, const uint8_t* wp, const XLanes* x, float* out, int64_t ldo, bool add, const uint8_t* pf,
+           int64_t pf_first, int64_t pf_every) {
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  int64_t next_pf = pf_first;
   for (int64_t b = 0; b < nb; ++b, wp += kBlockBytes) {
-    if (pf) {
+    if (b == next_pf) {
       const char* p = reinterpret_cast<const char*>(pf) + b * int64_t(kBlockBytes);
       for (int o = 0; o < int(kBlockBytes); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+      next_pf += pf_every;
     }
     block<C>(wp, x + b, acc);
   }
@@ -128,7 +131,8 @@ void chunk(int64_t nb, const uint8_t* wp, const XLanes* x, float* out, int64_t l
   }
 }
 
-using ChunkFn = void (*)(int64_t, const uint8_t*, const XLanes*, float*, int64_t, bool, const uint8_t*);
+using ChunkFn = void (*)(int64_t, const uint8_t*, const XLanes*, float*, int64_t, bool, const uint8_t*, int64_t,
+                         int64_t);
 constexpr ChunkFn kChunk[kGroupCols + 1] = {nullptr,  chunk<1>, chunk<2>, chunk<3>, chunk<4>,
                                             chunk<5>, chunk<6>, chunk<7>, chunk<8>};
 
@@ -175,8 +179,9 @@ void packed_gemm_q4_0(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const vo
           const uint8_t* wc = wp + size_t(b0) * kBlockBytes;
           // One group streams the weights: prefetch a fixed distance ahead, which runs on
           // into the next chunk and, where a pass is all of K, the next panel. With more
-          // groups the first prefetches the next chunk in visiting order while the others
-          // reuse this one from L1.
+          // groups, the next chunk in visiting order is prefetched while they reuse this one
+          // from L1, spread over all of them (group g takes blocks g, g + ng, ...) so that
+          // the memory stream runs the whole time rather than in bursts.
           const uint8_t* pf;
           if (ng == 1)
             pf = wc + kPrefetchBytes;
@@ -186,8 +191,7 @@ void packed_gemm_q4_0(int64_t k, int64_t r0, int64_t r1, int64_t ncols, const vo
             pf = wp + panel_bytes + size_t(pb0) * kBlockBytes;
           for (int64_t g = 0; g < ng; ++g) {
             const int nc = int(ns - g * kGroupCols < kGroupCols ? ns - g * kGroupCols : kGroupCols);
-            kChunk[nc](nb, wc, rec + g * pn + (b0 - pb0), op + g * kGroupCols * ldo, ldo, b0 > 0,
-                       g == 0 ? pf : nullptr);
+            kChunk[nc](nb, wc, rec + g * pn + (b0 - pb0), op + g * kGroupCols * ldo, ldo, b0 > 0, pf, g, ng);
           }
         }
       }
