@@ -150,8 +150,10 @@ TEST_P(PackedVsGeneric, ColumnsAreIndependentOfEachOther) {
       std::vector<float> x(size_t(n * kk));
       for (auto& v : x) v = gauss(rng);
       std::vector<uint8_t> xq(size_t(n) * xb);
-      for (int64_t c = 0; c < n; ++c) kernels_generic().of(DType::kQ8_0).from_float(x.data() + c * kk, xq.data() + c * xb, kk);
-      std::vector<float> want(size_t(n * rows)), got(size_t(n * rows)), one(static_cast<size_t>(rows)), part(size_t(n * rows));
+      const TypeKernels& q8 = kernels_generic().of(DType::kQ8_0);
+      for (int64_t c = 0; c < n; ++c) q8.from_float(x.data() + c * kk, xq.data() + c * xb, kk);
+      std::vector<float> want(size_t(n * rows)), got(size_t(n * rows)), part(size_t(n * rows));
+      std::vector<float> one(static_cast<size_t>(rows));
       gk.packed_gemm(kk, 0, rows, n, packed.data(), xq.data(), xb, want.data(), rows, nullptr);
       tk.packed_gemm(kk, 0, rows, n, packed.data(), xq.data(), xb, got.data(), rows, scratch);
       tk.packed_gemm(kk, 16, rows, n, packed.data(), xq.data(), xb, part.data(), rows, scratch);
@@ -164,7 +166,8 @@ TEST_P(PackedVsGeneric, ColumnsAreIndependentOfEachOther) {
       for (int64_t c = 0; c < n; ++c) {
         tk.packed_gemm(kk, 0, rows, 1, packed.data(), xq.data() + c * xb, xb, one.data(), rows, scratch);
         for (int64_t r = 0; r < rows; ++r) {
-          ASSERT_EQ(got[size_t(c * rows + r)], one[size_t(r)]) << "k " << kk << " n " << n << " column " << c << " row " << r;
+          ASSERT_EQ(got[size_t(c * rows + r)], one[size_t(r)])
+              << "k " << kk << " n " << n << " column " << c << " row " << r;
           if (r >= 16) {
             ASSERT_EQ(part[size_t(c * rows + r)], got[size_t(c * rows + r)]) << "rows 16..31, column " << c;
           }

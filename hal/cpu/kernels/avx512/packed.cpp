@@ -18,9 +18,14 @@
 // weights are read from DRAM once per pass whatever the column count.
 //
 // A column's sum runs in one order whatever the columns beside it: within each chunk of
-// kChunkBlocks blocks (fixed multiples of K) one float chain in block order, and the
+// kChunkBlocks blocks (starting at fixed block indices) one float chain in block order, and the
 // chunks added into out in turn (the first stores). Integer block sums are exact, so
 // results differ from the generic kernels only in the order of float additions.
+//
+// Measured on a 2-core AVX-512 VM, TinyLlama's layer matrices x 22 layers, 2 threads,
+// medians of 7: 1 column ~29 ms, as fast as gemv.cpp over the unpacked rows (~19 GB/s);
+// 8 columns 1.2x and 16 columns 2.0-2.2x that (gemv / tile.cpp: 2.1-2.2x, 2.9-3.2x).
+// With the weights in L2 one core reaches ~140 GMAC/s from 8 columns on.
 #include "hal/cpu/kernels/avx512/intrinsics.h"
 
 #include <cstddef>
