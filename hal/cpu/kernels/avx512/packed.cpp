@@ -31,9 +31,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
-#include <utility>
 
+#include "hal/cpu/kernels/avx512/lanes.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/cpu/packed.h"
 #include "hal/quant_blocks.h"
@@ -41,18 +40,10 @@
 namespace airt::hal::avx512 {
 namespace {
 
-constexpr int kGroupCols = 8;          // columns of one activation record
+constexpr int kGroupCols = kLaneCols;  // columns of one activation record
 constexpr int64_t kChunkBlocks = 32;   // blocks of one float chain: 9 KiB of a panel
 constexpr size_t kBlockBytes = kPackedQ4_0BlockBytes;
 static_assert(kPackRows == 16, "one zmm of int32 lanes per panel");
-
-// The activations of up to 8 columns for one 32-block (tile.cpp's XLanes).
-struct alignas(64) XLanes {
-  int8_t q[4][kGroupCols][8];  // q[m][c] = elements 8m..8m+7 of column c
-  float d[kGroupCols];         // scale of column c
-  int32_t c[kGroupCols];       // -8 * sum(q) of column c
-};
-static_assert(sizeof(XLanes) == 320);
 
 // Records the scratch holds: (column groups) x (blocks of one pass) <= kRecords.
 constexpr int64_t kRecords = int64_t(kTileScratchBytes / sizeof(XLanes));
@@ -63,26 +54,10 @@ constexpr int64_t kMaxGroups = kRecords / kChunkBlocks;
 // measured: 12 GB/s without, 21 GB/s at 2 KiB to 2.5 KiB ahead, on 2 threads).
 constexpr int64_t kPrefetchBytes = 2304;
 
-// acc += w (unsigned bytes) · the 4 signed bytes at base + Off, broadcast from memory as
-// part of the instruction (one base register, constant offsets: see tile.cpp).
-template <int Off>
-inline __attribute__((always_inline)) __m512i dpbusd_at(__m512i acc, __m512i w, const int8_t* base) {
-  asm("vpdpbusd %c[off](%[p])%{1to16%}, %[w], %[acc]" : [acc] "+v"(acc) : [p] "r"(base), [off] "i"(Off), [w] "v"(w));
-  return acc;
-}
-
-template <int N, class F>
-inline __attribute__((always_inline)) void unrolled(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }(
-      std::make_integer_sequence<int, N>{});
-}
-
-// One packed block (16 rows) against the C columns of record x, added into acc.
-// vpdpbusd's latency is covered by independent chains: with C >= 6 columns each column's
-// 8 products are one chain; with fewer, two (even and odd groups of 4 bytes).
+// One packed block (16 rows) against the C columns of record x, added into acc: the
+// nibbles split into lanes.h's 8 weight vectors, the 16 scales from f16.
 template <int C>
 inline __attribute__((always_inline)) void block(const uint8_t* wp, const XLanes* x, __m512* acc) {
-  constexpr bool kTwo = C < 6;
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   __m512i w[8];
   for (int j = 0; j < 4; ++j) {
@@ -91,25 +66,7 @@ inline __attribute__((always_inline)) void block(const uint8_t* wp, const XLanes
     w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
   }
   const __m512 s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 256)));
-  const int8_t* q = x->q[0][0];  // byte 4j' of column c's group m at q + 64 m + 8 c + 4 j'
-  __m512i e[C], o[kTwo ? C : 1];
-  for (int c = 0; c < C; ++c) e[c] = _mm512_set1_epi32(x->c[c]);
-  if constexpr (kTwo)
-    for (int c = 0; c < C; ++c) o[c] = _mm512_setzero_si512();
-  unrolled<4>([&](auto m) {
-    unrolled<C>([&](auto c) {
-      e[c] = dpbusd_at<64 * m + 8 * c>(e[c], w[2 * m], q);
-      if constexpr (kTwo)
-        o[c] = dpbusd_at<64 * m + 8 * c + 4>(o[c], w[2 * m + 1], q);
-      else
-        e[c] = dpbusd_at<64 * m + 8 * c + 4>(e[c], w[2 * m + 1], q);
-    });
-  });
-  for (int c = 0; c < C; ++c) {
-    const __m512i sum = kTwo ? _mm512_add_epi32(e[c], o[c]) : e[c];
-    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), s);
-    acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c]), acc[c]);
-  }
+  lanes_block<C>(w, s, x, 0, acc);
 }
 
 // 16 rows x C columns over nb (<= kChunkBlocks) blocks of one panel from wp, records x:

@@ -28,10 +28,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
-#include <utility>
 
 #include "hal/cpu/kernels/x86_panel.h"
+#include "hal/cpu/kernels/avx512/lanes.h"
 #include "hal/cpu/kernels/isa.h"
 #include "hal/quant_blocks.h"
 
@@ -41,14 +40,7 @@ namespace {
 constexpr size_t kBlockBytes = kLegacyBlockBytes;  // one 32-block of the panel: weights, scales
 constexpr int64_t kChunkBlocks = 128;  // blocks of K packed at a time (72 KiB of panel)
 
-// The activations of kCols columns for one 32-block. q holds 8-byte pieces,
-// column-interleaved; the panel kernel reaches column c's 4 bytes j at a constant offset.
-struct alignas(64) XLanes {
-  int8_t q[4][kCols][8];  // q[m][c] = elements 8m..8m+7 of column c
-  float d[kCols];         // scale of column c
-  int32_t c[kCols];       // -offset * sum(q) of column c
-};
-static_assert(sizeof(XLanes) == 320);
+static_assert(kLaneCols == kCols, "one record is one micro-kernel call");
 
 size_t x_lanes_bytes(int64_t k, int64_t ncols) {
   return size_t((ncols + kCols - 1) / kCols) * size_t(k / 32) * sizeof(XLanes);
@@ -78,53 +70,12 @@ void x_from_float(const float* src, int64_t k, void* x, int64_t col) {
   }
 }
 
-// acc += w (unsigned bytes) · the 4 signed bytes at base + Off, broadcast from memory as
-// part of the instruction. Left to itself the compiler loads two neighbouring groups at
-// once and broadcasts each from a register (a shuffle-port uop per product); given a
-// pointer per operand it keeps dozens of pointers live and spills them. One base register
-// and constant offsets leave the loop with nothing but the products.
-template <int Off>
-inline __attribute__((always_inline)) __m512i dpbusd_at(__m512i acc, __m512i w, const int8_t* base) {
-  asm("vpdpbusd %c[off](%[p])%{1to16%}, %[w], %[acc]" : [acc] "+v"(acc) : [p] "r"(base), [off] "i"(Off), [w] "v"(w));
-  return acc;
-}
-
-// f(integral_constant<int, 0>) ... f(integral_constant<int, N - 1>): an unrolled loop whose
-// index is a constant expression.
-template <int N, class F>
-inline __attribute__((always_inline)) void unrolled(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }(
-      std::make_integer_sequence<int, N>{});
-}
-
 // One block of a packed panel (16 rows) against columns c0..c0+C-1 of x, added into acc.
-// vpdpbusd's latency is covered by independent chains: with C >= 6 columns each column's
-// 8 products are one chain; with fewer, two (even and odd groups of 4 bytes).
 template <int C>
 inline __attribute__((always_inline)) void micro_block(const uint8_t* panel, const XLanes* x, int c0, __m512* acc) {
-  constexpr bool kTwo = C < 6;
   __m512i w[8];
   for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(panel + 64 * j);
-  const __m512 s = _mm512_load_ps(panel + 512);
-  const int8_t* q = x->q[0][c0];  // byte 4j' of column c0 + c's group m at q + 64 m + 8 c + 4 j'
-  __m512i e[C], o[kTwo ? C : 1];
-  for (int c = 0; c < C; ++c) e[c] = _mm512_set1_epi32(x->c[c0 + c]);
-  if constexpr (kTwo)
-    for (int c = 0; c < C; ++c) o[c] = _mm512_setzero_si512();
-  unrolled<4>([&](auto m) {
-    unrolled<C>([&](auto c) {
-      e[c] = dpbusd_at<64 * m + 8 * c>(e[c], w[2 * m], q);
-      if constexpr (kTwo)
-        o[c] = dpbusd_at<64 * m + 8 * c + 4>(o[c], w[2 * m + 1], q);
-      else
-        e[c] = dpbusd_at<64 * m + 8 * c + 4>(e[c], w[2 * m + 1], q);
-    });
-  });
-  for (int c = 0; c < C; ++c) {
-    const __m512i sum = kTwo ? _mm512_add_epi32(e[c], o[c]) : e[c];
-    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), s);
-    acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(x->d[c0 + c]), acc[c]);
-  }
+  lanes_block<C>(w, _mm512_load_ps(panel + 512), x, c0, acc);
 }
 
 // 16 rows × C columns (c0.. of each record) over nb blocks of a packed panel;
