@@ -553,13 +553,7 @@ TEST_P(MatmulVsGeneric, TileActivationsAreVecDotType) {
 
 std::vector<Case> all_cases() {
   std::vector<Case> v;
-  for (const char* isa : {"generic",
-#if defined(__x86_64__)
-                          "avx2", "avx512", "amx"
-#elif defined(__aarch64__)
-                          "neon", "dotprod"
-#endif
-       }) {
+  for (const char* isa : test::isa_tables()) {
     for (DType t : kWeightTypes) v.push_back({isa, t});
   }
   return v;

@@ -11,6 +11,7 @@
 
 #include "hal/cpu/kernels.h"
 #include "hal/fp16.h"
+#include "tests/unit/hal_test_util.h"
 
 namespace airt::hal {
 namespace {
@@ -234,17 +235,7 @@ TEST_P(Ops, AttentionMatchesGeneric) {
 
 std::string isa_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
 
-INSTANTIATE_TEST_SUITE_P(Isa, Ops,
-                         ::testing::Values("generic"
-#if defined(__x86_64__)
-                                           ,
-                                           "avx2", "avx512", "amx"
-#elif defined(__aarch64__)
-                                           ,
-                                           "neon", "dotprod"
-#endif
-                                           ),
-                         isa_name);
+INSTANTIATE_TEST_SUITE_P(Isa, Ops, ::testing::ValuesIn(test::isa_tables()), isa_name);
 
 }  // namespace
 }  // namespace airt::hal

@@ -177,16 +177,9 @@ TEST_P(PackedVsGeneric, ColumnsAreIndependentOfEachOther) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, PackedVsGeneric,
-                         ::testing::Values("generic"
-#if defined(__x86_64__)
-                                           ,
-                                           "avx2", "avx512", "amx"
-#elif defined(__aarch64__)
-                                           ,
-                                           "neon", "dotprod"
-#endif
-                                           ));
+std::string isa_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Isa, PackedVsGeneric, ::testing::ValuesIn(test::isa_tables()), isa_name);
 
 }  // namespace
 }  // namespace airt::hal

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -13,6 +14,18 @@
 #include "hal/quant_blocks.h"
 
 namespace airt::hal::test {
+
+// The kernel tables the tests run on this architecture (one this CPU lacks skips itself).
+inline const std::vector<const char*>& isa_tables() {
+  static const std::vector<const char*> tables = {"generic",
+#if defined(__x86_64__)
+                                                  "avx2", "avx512", "amx"
+#elif defined(__aarch64__)
+                                                  "neon", "dotprod"
+#endif
+  };
+  return tables;
+}
 
 template <class Block, class Fix>
 void fix_blocks(std::vector<uint8_t>& bytes, Fix fix) {
