@@ -181,7 +181,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const model::Model& m, const text
   }
   auto e = std::unique_ptr<Engine>(new Engine(m, tok, c));
   model::BackendParams bp = backend_params(e->cfg_);
-  if (repack_plan(m, e->cfg_).tensors) bp.tier_weights = &e->cpu_weights_;
+  e->repack_ = repack_plan(m, e->cfg_);
+  if (e->repack_.tensors) bp.tier_weights = &e->cpu_weights_;
   e->main_ = AIRT_TRY(model::backend_create(m, bp));
   AIRT_TRY(e->main_->bind(m));
   e->backend_ = e->main_.get();
@@ -213,8 +214,8 @@ Status Engine::carve() {
   AIRT_TRY(kv_.carve(arena_, hp, kp));
   for (int32_t i = 0; i < cfg_.n_slots; ++i) kv_.set_window(i, cfg_.window, cfg_.window > 0 ? cfg_.sinks : 0);
   AIRT_TRY(main_->carve(arena_));
-  if (const model::RepackPlan rp = repack_plan(model_, cfg_); rp.tensors) {
-    void* copies = arena_.alloc(rp.bytes, 64);
+  if (repack_.tensors) {
+    void* copies = arena_.alloc(repack_.bytes, 64);
     if (!copies) return errorf(Error::kInternal, "engine: the arena is smaller than its plan");
     cpu_weights_ = model::repack(model_, *cfg_.kernels, copies);
   }

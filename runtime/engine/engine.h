@@ -55,6 +55,7 @@
 #include "runtime/model/backend.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model.h"
+#include "runtime/model/repack.h"
 #include "runtime/text/sampler.h"
 #include "runtime/text/tokenizer.h"
 
@@ -302,6 +303,7 @@ class Engine {
   model::KvCache kv_;
   std::unique_ptr<model::Backend> main_;      // the configured backend
   std::unique_ptr<model::Backend> fallback_;  // the CPU fallback, when planned
+  model::RepackPlan repack_;                  // what the plan holds of repacked copies (none: tensors 0)
   std::vector<model::Weights> cpu_weights_;   // with repacking: each tier's, the copies in the arena
   model::Backend* backend_ = nullptr;         // the one the point runs on: main_ or fallback_
   bool main_lost_ = false;                    // main_'s device was lost

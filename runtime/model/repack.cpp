@@ -15,11 +15,11 @@ bool repacks(const hal::Kernels& k, const WeightTensor& w, const Weights& all) {
          hal::packable(w.type, w.rows, w.cols);
 }
 
-// f(tensor) for every matrix the forward pass multiplies by.
-template <class F>
-void each_matrix(Weights& w, F&& f) {
-  for (LayerWeights& l : w.layers) {
-    for (WeightTensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) f(*t);
+// f(tensor) for every matrix the forward pass multiplies by (W: Weights or const Weights).
+template <class W, class F>
+void each_matrix(W& w, F&& f) {
+  for (auto& l : w.layers) {
+    for (auto* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) f(*t);
   }
   f(w.output);
 }
@@ -38,9 +38,9 @@ void drop_pages(const void* p, size_t n) {
 RepackPlan repack_plan(const Model& m, const hal::Kernels& k) {
   RepackPlan plan;
   for (int32_t t = 0; t < m.n_tiers(); ++t) {
-    Weights w = m.tier(t).weights;
+    const Weights& w = m.tier(t).weights;
     size_t bytes = 0;
-    each_matrix(w, [&](WeightTensor& x) {
+    each_matrix(w, [&](const WeightTensor& x) {
       if (!repacks(k, x, w)) return;
       bytes += align64(size_t(x.rows) * x.row_bytes);
       ++plan.tensors;
