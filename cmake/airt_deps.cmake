@@ -18,13 +18,15 @@ if(TARGET airt_engine)
   endif()
 endif()
 
-# The MQTT service: libmosquitto (client), libsystemd (sd_notify, journald), cJSON.
+# The MQTT service: libmosquitto (client), OpenSSL (the reply link's TLS), libsystemd
+# (sd_notify, journald), cJSON.
 pkg_check_modules(MOSQUITTO REQUIRED IMPORTED_TARGET libmosquitto)
+pkg_check_modules(SSL REQUIRED IMPORTED_TARGET openssl)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 if(TARGET airt_service)
   get_target_property(_t airt_service TYPE)
   if(_t STREQUAL "STATIC_LIBRARY")
-    target_link_libraries(airt_service PUBLIC PkgConfig::MOSQUITTO PkgConfig::SYSTEMD PkgConfig::CJSON)
+    target_link_libraries(airt_service PUBLIC PkgConfig::MOSQUITTO PkgConfig::SSL PkgConfig::SYSTEMD PkgConfig::CJSON)
   endif()
 endif()
 

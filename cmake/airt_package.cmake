@@ -28,7 +28,7 @@ set(CPACK_DEBIAN_FILE_NAME "airt_${PROJECT_VERSION}_${AIRT_DEB_ARCH}.deb")
 set(CPACK_DEBIAN_PACKAGE_SECTION misc)
 # Named explicitly (not dpkg-shlibdeps) so a cross-built arm64 package gets them too.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6 (>= 2.36), libstdc++6 (>= 12), libpcre2-8-0, libcjson1, libzstd1, libmosquitto1, libsystemd0")
+    "libc6 (>= 2.36), libstdc++6 (>= 12), libpcre2-8-0, libcjson1, libzstd1, libmosquitto1, libssl3, libsystemd0")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${CMAKE_SOURCE_DIR}/packaging/debian/conffiles")
 include(CPack)

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev
   libcjson-dev libzstd-dev libpcre2-dev
-  libsystemd-dev libmosquitto-dev libsensors-dev
+  libsystemd-dev libmosquitto-dev libsensors-dev libssl-dev
   mosquitto mosquitto-clients systemd
   g++-aarch64-linux-gnu qemu-user
   clang libclang-rt-dev  # make fuzz: libFuzzer (-fsanitize=fuzzer,address,undefined)
@@ -21,7 +21,7 @@ packages=(
 arm64_packages=(
   libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64
   libpcre2-dev:arm64 libcjson-dev:arm64 libzstd-dev:arm64
-  libsystemd-dev:arm64 libmosquitto-dev:arm64 libsensors-dev:arm64
+  libsystemd-dev:arm64 libmosquitto-dev:arm64 libsensors-dev:arm64 libssl-dev:arm64
 )
 
 # Another apt or dpkg (unattended-upgrades, a second build) may hold the dpkg lock: wait

@@ -17,7 +17,7 @@ namespace {
 
 constexpr uint32_t kMagic = 0x4A524941;  // "AIRJ" little-endian
 constexpr size_t kHeaderBytes = 12;
-constexpr uint8_t kRequest = 1, kDone = 2, kFinal = 3;
+constexpr uint8_t kRequest = 1, kDone = 2, kFinal = 3, kReleased = 4;
 
 uint32_t crc32(std::string_view data) {
   static const std::array<uint32_t, 256> kTable = [] {
@@ -92,7 +92,10 @@ std::string Journal::encode(uint8_t type, const JournalEntry& e) {
     put_bytes(body, e.correlation);
     put_bytes(body, e.payload);
   }
-  if (type == kFinal) put_bytes(body, e.final_payload);
+  if (type == kFinal) {
+    put_bytes(body, e.final_payload);
+    put<uint16_t>(body, e.packet_id);
+  }
   std::string rec;
   rec.reserve(kHeaderBytes + body.size());
   put<uint32_t>(rec, kMagic);
@@ -142,8 +145,11 @@ Status Journal::load() {
       e.correlation = b.bytes();
       e.payload = b.bytes();
     }
-    if (whole && type == kFinal) e.final_payload = b.bytes();
-    if (!whole || !b.ok_ || (type != kRequest && type != kDone && type != kFinal)) {
+    if (whole && type == kFinal) {
+      e.final_payload = b.bytes();
+      if (b.s.size() >= sizeof(uint16_t)) e.packet_id = b.get<uint16_t>();
+    }
+    if (!whole || !b.ok_ || type < kRequest || type > kReleased) {
       ++torn_;
       AIRT_LOG_WARN("journal %s: record at byte %zu is cut short or corrupt (a crash while writing it); "
                     "dropping the last %zu bytes", path_.c_str(), pos, rest.size());
@@ -158,7 +164,11 @@ Status Journal::load() {
       if (auto it = open.find(e.seq); it != open.end()) {
         it->second.final_payload = std::move(e.final_payload);
         it->second.has_final = true;
+        it->second.packet_id = e.packet_id;
+        it->second.released = false;
       }
+    } else if (type == kReleased) {
+      if (auto it = open.find(e.seq); it != open.end() && it->second.has_final) it->second.released = true;
     } else {
       open.erase(e.seq);
     }
@@ -166,7 +176,8 @@ Status Journal::load() {
   }
   size_ = data.size();
   for (auto& [seq, e] : open) {
-    live_[seq] = encode(kRequest, e) + (e.has_final ? encode(kFinal, e) : std::string());
+    live_[seq] = encode(kRequest, e) + (e.has_final ? encode(kFinal, e) : std::string()) +
+                 (e.released ? encode(kReleased, e) : std::string());
     live_bytes_ += live_[seq].size();
     recovered_.push_back(std::move(e));
   }
@@ -210,15 +221,28 @@ Result<uint64_t> Journal::append(JournalEntry e) {
   return e.seq;
 }
 
-Status Journal::mark_sent(uint64_t seq, std::string_view reply) {
+Status Journal::mark_sent(uint64_t seq, std::string_view reply, uint16_t packet_id) {
   auto it = live_.find(seq);
   if (it == live_.end()) return ok_status();
   JournalEntry e;
   e.seq = seq;
   e.final_payload = std::string(reply);
+  e.packet_id = packet_id;
   const std::string rec = encode(kFinal, e);
   AIRT_TRY(write_record(rec, false));
   it->second += rec;  // compaction keeps it with its request
+  live_bytes_ += rec.size();
+  return ok_status();
+}
+
+Status Journal::mark_released(uint64_t seq) {
+  auto it = live_.find(seq);
+  if (it == live_.end()) return ok_status();
+  JournalEntry e;
+  e.seq = seq;
+  const std::string rec = encode(kReleased, e);
+  AIRT_TRY(write_record(rec, false));
+  it->second += rec;
   live_bytes_ += rec.size();
   return ok_status();
 }

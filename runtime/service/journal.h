@@ -6,10 +6,11 @@
 //
 // File format: records one after another, each
 //   magic u32 "AIRJ" | body length u32 | CRC-32 of the body u32 | body
-// with a body of type u8 (1 request, 2 done, 3 final sent) and seq u64, and for a request:
-// wall-clock arrival i64 (ns since the epoch), has_correlation u8, then the reply topic,
-// the correlation data and the raw request payload, each as length u32 + bytes; for a
-// final sent, the reply as length u32 + bytes. A record cut
+// with a body of type u8 (1 request, 2 done, 3 final sent, 4 final released) and seq u64,
+// and for a request: wall-clock arrival i64 (ns since the epoch), has_correlation u8,
+// then the reply topic, the correlation data and the raw request payload, each as
+// length u32 + bytes; for a final sent, the reply as length u32 + bytes and its MQTT
+// packet id u16 (absent in journals written before packet ids were kept). A record cut
 // by a crash mid-write (short, or a CRC mismatch) is detected, logged and dropped.
 //
 // Bounded: at most `max_live` requests are open at once (the server's slots + queue +
@@ -36,10 +37,12 @@ struct JournalEntry {
   std::string correlation;
   bool has_correlation = false;
   std::string payload;  // the request message as received
-  // The final message or error handed to the broker and not acknowledged when airt
-  // stopped: the restart sends these same bytes again instead of running the request.
+  // The final message or error handed to the reply link and not completed when airt
+  // stopped: the restart resumes it (reply_link.h) instead of running the request.
   std::string final_payload;
   bool has_final = false;
+  uint16_t packet_id = 0;  // the QoS 2 packet id it went under (0: none recorded)
+  bool released = false;   // the broker's PUBREC came: only the PUBREL is left
 };
 
 struct JournalLimits {
@@ -59,16 +62,19 @@ class Journal {
 
   // Requests a previous run left open, oldest first (once; they stay open until marked done).
   std::vector<JournalEntry> take_recovered();
+  // The same, still held (empty once taken).
+  const std::vector<JournalEntry>& recovered() const { return recovered_; }
   // How many records the open found cut short or corrupt (each logged).
   int torn_records() const { return torn_; }
 
   // Appends `e` (its seq is assigned and returned) durably. kResourceExhausted when
   // max_live requests are open or the record is over max_record_bytes.
   Result<uint64_t> append(JournalEntry e);
-  // Records the final reply of a request as it is handed to the broker (written, not
-  // synced; unknown seqs are ignored). A crash before the broker's acknowledgement is
-  // marked done leaves it in the journal, so the restart repeats that reply byte for byte.
-  Status mark_sent(uint64_t seq, std::string_view reply);
+  // Records the final reply of a request and its packet id before it goes to the broker
+  // (written, not synced: a process crash keeps it; unknown seqs are ignored).
+  Status mark_sent(uint64_t seq, std::string_view reply, uint16_t packet_id);
+  // Records that the broker holds that reply (PUBREC), before the PUBREL goes.
+  Status mark_released(uint64_t seq);
   // Marks a request done (unknown seqs are ignored); compacts when due.
   Status mark_done(uint64_t seq);
 

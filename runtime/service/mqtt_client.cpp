@@ -164,16 +164,19 @@ Status MqttClient::publish(std::string_view topic, std::string_view payload, int
   return mosq_error(("publish to " + t).c_str(), rc);
 }
 
-void MqttClient::sleep_backoff() {
-  int attempt = attempt_++;
-  double delay = options_.reconnect_min_ms;
-  for (int i = 0; i < attempt && delay < options_.reconnect_max_ms; ++i) delay *= 2;
-  if (delay > options_.reconnect_max_ms) delay = options_.reconnect_max_ms;
-  // +-20% jitter so a fleet of boards does not reconnect in lockstep after a broker restart.
+int64_t reconnect_delay_ms(const MqttOptions& o, int attempt) {
+  double delay = o.reconnect_min_ms;
+  for (int i = 0; i < attempt && delay < o.reconnect_max_ms; ++i) delay *= 2;
+  if (delay > o.reconnect_max_ms) delay = o.reconnect_max_ms;
   thread_local std::minstd_rand rng(std::random_device{}());
   delay *= 0.8 + 0.4 * std::uniform_real_distribution<double>(0, 1)(rng);
+  return int64_t(delay);
+}
+
+void MqttClient::sleep_backoff() {
+  int64_t delay = reconnect_delay_ms(options_, attempt_++);
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, std::chrono::milliseconds(int64_t(delay)), [this] { return stop_.load(); });
+  cv_.wait_for(lock, std::chrono::milliseconds(delay), [this] { return stop_.load(); });
 }
 
 void MqttClient::run() {

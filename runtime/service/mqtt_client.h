@@ -51,6 +51,11 @@ struct MqttOptions {
 // Options for airt serve's connection, with the status topic's Last Will.
 MqttOptions mqtt_options_for(const ServiceConfig& config, const std::string& will_payload);
 
+// The wait before reconnect attempt `attempt` (0 first): exponential from
+// reconnect_min_ms to reconnect_max_ms, +-20% jitter so a fleet of boards does not
+// reconnect in lockstep after a broker restart.
+int64_t reconnect_delay_ms(const MqttOptions& options, int attempt);
+
 struct MqttMessage {
   std::string topic;
   std::string payload;

@@ -85,6 +85,7 @@ Server::Server(ServiceConfig config, Generator& generator, SystemdNotifier* noti
 }
 
 Server::~Server() {
+  if (link_) link_->stop(0);
   if (mqtt_) mqtt_->stop(0);
 }
 
@@ -165,20 +166,14 @@ void Server::on_mqtt_message(MqttMessage&& message) {
   post(std::move(e));
 }
 
-void Server::on_mqtt_acked(int mid) {
-  uint64_t seq = 0;
-  {
-    std::lock_guard<std::mutex> lock(ack_mu_);
-    auto it = awaiting_ack_.find(mid);
-    if (it == awaiting_ack_.end()) {
-      acked_early_.insert(mid);
-      return;
-    }
-    seq = it->second;
-    awaiting_ack_.erase(it);
-  }
-  journal_done(seq);
+void Server::on_reply_released(uint64_t seq) {
+  if (!journal_ || !seq) return;
+  std::lock_guard<std::mutex> lock(journal_mu_);
+  Status st = journal_->mark_released(seq);
+  if (!st.ok()) AIRT_LOG_ERROR("%s", st.error().message.c_str());
 }
+
+void Server::on_reply_done(uint64_t seq) { journal_done(seq); }
 
 void Server::journal_message(Event& e) {
   JournalEntry je;
@@ -211,16 +206,14 @@ void Server::recover() {
     open = journal_->take_recovered();
   }
   if (open.empty()) return;
-  AIRT_LOG_INFO("journal: %zu requests were in flight when airt stopped; running them again", open.size());
+  AIRT_LOG_INFO("journal: %zu requests were in flight when airt stopped; running them again or completing "
+                "their replies", open.size());
   int64_t wall = wall_ns(), now = now_ns();
   for (JournalEntry& je : open) {
     if (je.has_final) {
-      // Its final reply was handed to the broker but not acknowledged: it may have been
-      // delivered, so the same bytes go again (a client sees at most a repeat of one
-      // message, never a second, different answer).
-      AIRT_LOG_INFO("journal: a reply to %s was sent but not acknowledged before airt stopped; sending the same "
-                    "reply again", je.reply_topic.c_str());
-      reply(je.reply_topic, je.has_correlation ? &je.correlation : nullptr, je.final_payload, je.seq);
+      // Its final reply was handed to the reply link: connect() resumed it where it was
+      // (a journal from before packet ids were kept sends it as a new message).
+      if (je.packet_id == 0) reply(je.reply_topic, je.has_correlation ? &je.correlation : nullptr, je.final_payload, je.seq);
       continue;
     }
     Event e(Event::kMessage, now - std::max<int64_t>(0, wall - je.arrival_wall_ns));
@@ -302,7 +295,24 @@ Status Server::connect() {
   offline.state = "offline";
   offline.node = node_;
   offline.reason = "connection lost";
-  mqtt_ = AIRT_TRY(MqttClient::create(mqtt_options_for(config_, status_json(offline)), this));
+  MqttOptions options = mqtt_options_for(config_, status_json(offline));
+  link_ = AIRT_TRY(ReplyLink::create(reply_link_options(options), this));
+  if (journal_) {
+    // Finals a previous run handed to the broker go on from where they were, before any
+    // new reply takes a packet id.
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    int resumed = 0;
+    for (const JournalEntry& je : journal_->recovered())
+      if (je.has_final && je.packet_id) {
+        link_->resume(je.seq, je.packet_id, je.released, je.reply_topic, je.final_payload,
+                      je.has_correlation ? &je.correlation : nullptr);
+        ++resumed;
+      }
+    if (resumed)
+      AIRT_LOG_INFO("journal: %d replies were on their way to the broker when airt stopped; completing them", resumed);
+  }
+  AIRT_TRY(link_->start());
+  mqtt_ = AIRT_TRY(MqttClient::create(options, this));
   mqtt_->add_subscription(config_.request_subscription(), 1);
   mqtt_->add_subscription(cancel_topic_, 1);
   AIRT_TRY(mqtt_->start());
@@ -347,6 +357,7 @@ void Server::wait_for_events() {
 }
 
 void Server::shut_down() {
+  link_->stop(kFlushOnStopMs);
   publish_status("offline", false, "stopped");
   mqtt_->stop(kFlushOnStopMs);
   AIRT_LOG_INFO("stopped: %llu requests, %llu replies, %llu errors",
@@ -459,11 +470,7 @@ bool Server::screen_request(const Event& e, Request& req, std::string& topic) {
   }
   if (!req.model.empty() && req.model != info_.model)
     return reject(ReplyError::kBadRequest, "model: this node serves \"" + info_.model + "\", not \"" + req.model + "\"");
-  size_t unacked = 0;
-  {
-    std::lock_guard<std::mutex> lock(ack_mu_);
-    unacked = awaiting_ack_.size();
-  }
+  size_t unacked = link_->pending();
   if (unacked >= ack_bound_)
     return reject(ReplyError::kOverloaded,
                   std::to_string(unacked) + " replies are not yet acknowledged by the broker; try again later");
@@ -603,30 +610,23 @@ void Server::finish_cancelled(RequestTicket t) {
   finish_job(t, f);
 }
 
-// Finals and errors go at QoS 1 and are tracked until the broker acknowledges them;
-// then their journal record is done. One that cannot be handed over at all is done now,
-// so it does not hold the journal open forever.
+// Finals and errors go on the reply link at QoS 2: the journal records the reply and
+// its packet id before it leaves, and the link marks it done when the broker completes
+// it. One that cannot be handed over at all is done now, so it does not hold the
+// journal open forever.
 void Server::reply(const std::string& topic, const std::string* correlation, const std::string& payload, uint64_t seq) {
-  if (journal_ && seq) {
-    std::lock_guard<std::mutex> lock(journal_mu_);
-    Status st = journal_->mark_sent(seq, payload);
-    if (!st.ok()) AIRT_LOG_ERROR("%s", st.error().message.c_str());
-  }
-  int mid = 0;
-  Status st = mqtt_->publish(topic, payload, 1, false, correlation ? *correlation : std::string_view(), correlation, &mid);
-  if (!st.ok()) {
-    AIRT_LOG_ERROR("reply to %s not sent: %s", topic.c_str(), st.error().message.c_str());
+  uint16_t pid = link_->reserve();
+  if (pid == 0) {
+    AIRT_LOG_ERROR("reply to %s not sent: all 65535 MQTT packet ids are in flight", topic.c_str());
     journal_done(seq);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(ack_mu_);
-    if (acked_early_.erase(mid) == 0) {
-      awaiting_ack_[mid] = seq;
-      return;
-    }
+  if (journal_ && seq) {
+    std::lock_guard<std::mutex> lock(journal_mu_);
+    Status st = journal_->mark_sent(seq, payload, pid);
+    if (!st.ok()) AIRT_LOG_ERROR("%s", st.error().message.c_str());
   }
-  journal_done(seq);
+  link_->send_final(pid, seq, topic, payload, correlation);
 }
 
 void Server::send_error(const std::string& topic, const std::string* corr, const std::string* id, ReplyError code,
@@ -696,9 +696,9 @@ void Server::on_token(RequestTicket t, std::string_view delta) {
   // Chunks go at QoS 0 and are not kept while the broker is away (the final message
   // carries the whole text): what a broker outage can hold back stays bounded.
   int index = j.chunk_index++;
-  if (j.req.stream && mqtt_->connected()) {
+  if (j.req.stream && link_->connected()) {
     reply_chunk(chunk_buf_, j.req.id, delta, index);
-    (void)mqtt_->publish(j.reply_topic, chunk_buf_, 0, false, j.correlation, j.has_correlation);
+    link_->send_chunk(j.reply_topic, chunk_buf_, j.has_correlation ? &j.correlation : nullptr);
   }
 }
 

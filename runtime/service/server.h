@@ -25,6 +25,7 @@
 #include "runtime/service/generator.h"
 #include "runtime/service/journal.h"
 #include "runtime/service/mqtt_client.h"
+#include "runtime/service/reply_link.h"
 #include "runtime/service/protocol.h"
 #include "runtime/service/request_queue.h"
 #include "runtime/service/systemd_notify.h"
@@ -44,7 +45,7 @@ struct ServerCounters {
   uint64_t connects = 0;      // broker connections made
 };
 
-class Server final : public MqttHandler, private GenerateSink {
+class Server final : public MqttHandler, public ReplyLinkHandler, private GenerateSink {
  public:
   // `config` must be finalized (config_finalize). `generator` and `notifier` must outlive
   // the server; `notifier` may be null.
@@ -67,7 +68,9 @@ class Server final : public MqttHandler, private GenerateSink {
   void on_mqtt_connected(bool session_present) override;
   void on_mqtt_disconnected(const char* reason) override;
   void on_mqtt_message(MqttMessage&& message) override;
-  void on_mqtt_acked(int mid) override;
+  // ReplyLinkHandler (the reply link's thread)
+  void on_reply_released(uint64_t seq) override;
+  void on_reply_done(uint64_t seq) override;
 
  private:
   struct Job {
@@ -164,15 +167,10 @@ class Server final : public MqttHandler, private GenerateSink {
   size_t journal_plan_payload_ = 0;             // payload bytes the journal's records are planned for
   std::atomic<int> journal_payload_bytes_{0};   // read on the network thread: larger ones are not journaled
   bool recovered_ = false;
-  // Finals and errors (QoS 1) the broker has not acknowledged yet: message id -> journal
-  // seq (0: none). Bounded by ack_bound_: beyond it new requests are refused. The
-  // acknowledgement marks the journal done on the network thread as it arrives (waiting
-  // for the serving loop's next step would widen the window in which a crash makes a
-  // delivered final run again); one that arrives before reply() recorded its id waits in
-  // acked_early_ (at most the one reply in progress). ack_mu_ guards both.
-  std::mutex ack_mu_;
-  std::unordered_map<int, uint64_t> awaiting_ack_;
-  std::unordered_set<int> acked_early_;
+  // Replies to clients: stream chunks and finals (QoS 2, exactly once across a crash).
+  // At most ack_bound_ finals wait for the broker to complete them; beyond it new
+  // requests are refused.
+  std::unique_ptr<ReplyLink> link_;
   size_t ack_bound_ = 0;
 
   std::unordered_map<RequestTicket, Job> jobs_;

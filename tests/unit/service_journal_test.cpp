@@ -50,8 +50,9 @@ TEST(ServiceJournal, OpenRequestsSurviveAReopenDoneOnesDoNot) {
   EXPECT_GT(j.value()->append(entry("{}")).value(), c);
 }
 
-// A final handed to the broker but not acknowledged stays with its request, through a
-// reopen and a compaction, so the restart can send the same bytes again.
+// A final handed to the broker but not completed stays with its request, its packet id
+// and whether the broker's PUBREC came, through a reopen and a compaction, so the restart
+// can resume it where it was.
 TEST(ServiceJournal, AFinalSentButNotAcknowledgedComesBackWithItsRequest) {
   std::string path = test::temp_dir() + "/j/requests.journal";
   const std::string final_reply = "{\"id\":\"a\",\"done\":true,\"text\":\"Once\"}";
@@ -61,8 +62,10 @@ TEST(ServiceJournal, AFinalSentButNotAcknowledgedComesBackWithItsRequest) {
     ASSERT_TRUE(j.ok()) << j.error().message;
     a = j.value()->append(entry("{\"id\":\"a\"}")).value();
     b = j.value()->append(entry("{\"id\":\"b\"}")).value();
-    ASSERT_TRUE(j.value()->mark_sent(a, final_reply).ok());
-    ASSERT_TRUE(j.value()->mark_sent(999, "unknown").ok()) << "an unknown seq is ignored";
+    ASSERT_TRUE(j.value()->mark_sent(a, final_reply, 517).ok());
+    ASSERT_TRUE(j.value()->mark_released(a).ok());
+    ASSERT_TRUE(j.value()->mark_sent(999, "unknown", 1).ok()) << "an unknown seq is ignored";
+    ASSERT_TRUE(j.value()->mark_released(998).ok());
   }
   for (int reopen = 0; reopen < 2; ++reopen) {
     JournalLimits small;
@@ -74,8 +77,11 @@ TEST(ServiceJournal, AFinalSentButNotAcknowledgedComesBackWithItsRequest) {
     EXPECT_EQ(open[0].seq, a);
     EXPECT_TRUE(open[0].has_final);
     EXPECT_EQ(open[0].final_payload, final_reply);
+    EXPECT_EQ(open[0].packet_id, 517);
+    EXPECT_TRUE(open[0].released);
     if (!reopen) {
       EXPECT_FALSE(open[1].has_final);
+      EXPECT_FALSE(open[1].released);
       ASSERT_TRUE(j.value()->append(entry("{\"id\":\"c\"}")).ok());
       ASSERT_TRUE(j.value()->mark_done(b).ok());
       ASSERT_TRUE(j.value()->mark_done(b + 1).ok());
