@@ -273,13 +273,11 @@ void MqttClient::on_publish(struct mosquitto*, void* obj, int mid, int reason, c
   auto* self = static_cast<MqttClient*>(obj);
   if (reason >= 0x80)
     AIRT_LOG_WARN("mqtt: broker refused message %d: %s (check the broker's ACL)", mid, mosquitto_reason_string(reason));
-  bool ours;
   {
     std::lock_guard<std::mutex> lock(self->mu_);
-    ours = self->unacked_.erase(mid) > 0;  // QoS 0 messages report here too
+    self->unacked_.erase(mid);  // QoS 0 messages report here too
   }
   self->cv_.notify_all();
-  if (ours) self->handler_->on_mqtt_acked(mid);
 }
 
 void MqttClient::on_log(struct mosquitto*, void*, int level, const char* text) {

@@ -1,5 +1,6 @@
-// A libmosquitto client for the service: MQTT v5 (or 3.1.1), QoS 0 and 1 with the
-// message ids of unacknowledged QoS 1 messages tracked (on_mqtt_acked), a persistent
+// A libmosquitto client for the service (requests, cancels, status, telemetry; replies
+// go on the reply link, reply_link.h): MQTT v5 (or 3.1.1), QoS 0 and 1 with the
+// message ids of unacknowledged QoS 1 messages tracked (for the flush on stop), a persistent
 // session (clean start off, session expiry), a retained Last Will, TLS and
 // username/password, and its own network thread that reconnects with exponential
 // backoff forever (libmosquitto's loop_forever gives up on DNS and TLS errors, which a
@@ -72,8 +73,6 @@ class MqttHandler {
   virtual void on_mqtt_connected(bool session_present) = 0;
   virtual void on_mqtt_disconnected(const char* reason) = 0;
   virtual void on_mqtt_message(MqttMessage&& message) = 0;
-  // The broker acknowledged the QoS 1 message publish() returned `mid` for.
-  virtual void on_mqtt_acked(int mid) { (void)mid; }
 };
 
 class MqttClient {
@@ -93,7 +92,7 @@ class MqttClient {
   void stop(int flush_ms);
 
   // QoS 1 messages published while disconnected are kept by libmosquitto and sent after
-  // reconnecting, and re-sent until acknowledged (on_mqtt_acked). QoS 0 messages are
+  // reconnecting, and re-sent until acknowledged. QoS 0 messages are
   // dropped while disconnected. `correlation` (v5) is attached as Correlation Data when
   // `with_correlation`. `mid`, when given, receives the message id.
   Status publish(std::string_view topic, std::string_view payload, int qos, bool retain,

@@ -161,7 +161,8 @@ class Server final : public MqttHandler, public ReplyLinkHandler, private Genera
   size_t max_inbox_ = 0;       // planned in connect(): beyond it requests are refused as overloaded
 
   // The request journal (null: off). Appended on the network thread before the broker
-  // is acknowledged, marked done on the serving loop: journal_mu_ guards it.
+  // is acknowledged, finals recorded on the serving loop, released and done on the reply
+  // link's thread: journal_mu_ guards it.
   std::unique_ptr<Journal> journal_;
   std::mutex journal_mu_;
   size_t journal_plan_payload_ = 0;             // payload bytes the journal's records are planned for
