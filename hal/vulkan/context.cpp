@@ -52,10 +52,9 @@ Result<std::unique_ptr<Context>> Context::create(int gpu_index, Features mask) {
   std::unique_ptr<Context> ctx(new Context());
   bool no_driver = false;
   ctx->instance_ = AIRT_TRY(instance_create(&no_driver));
-  uint32_t n = 0;
-  AIRT_VK(vkEnumeratePhysicalDevices(ctx->instance_, &n, nullptr), "vkEnumeratePhysicalDevices");
-  std::vector<VkPhysicalDevice> pds(n);
-  if (n) AIRT_VK(vkEnumeratePhysicalDevices(ctx->instance_, &n, pds.data()), "vkEnumeratePhysicalDevices");
+  std::vector<VkPhysicalDevice> pds;
+  AIRT_VK(physical_devices(ctx->instance_, &pds), "vkEnumeratePhysicalDevices");
+  uint32_t n = uint32_t(pds.size());
   if (n == 0) return errorf(Error::kBackendUnsupported, "no Vulkan device (the driver reports none; use --backend cpu)");
   if (gpu_index >= int(n))
     return errorf(Error::kRequestOutOfRange, "vulkan: --gpu %d: there are %u Vulkan devices (0..%u; see airt info)",

@@ -5,6 +5,17 @@
 
 #include "hal/vulkan/vk_check.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define AIRT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AIRT_ASAN 1
+#endif
+#endif
+#ifdef AIRT_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace airt::hal::vk {
 
 const char* device_type_name(DeviceType t) {
@@ -121,6 +132,18 @@ Result<VkInstance> instance_create(bool* no_driver) {
   return instance;
 }
 
+VkResult physical_devices(VkInstance instance, std::vector<VkPhysicalDevice>* out) {
+#ifdef AIRT_ASAN
+  __lsan::ScopedDisabler driver_statics;
+#endif
+  uint32_t n = 0;
+  VkResult r = vkEnumeratePhysicalDevices(instance, &n, nullptr);
+  out->assign(n, VK_NULL_HANDLE);
+  if (r == VK_SUCCESS && n) r = vkEnumeratePhysicalDevices(instance, &n, out->data());
+  out->resize(r == VK_SUCCESS || r == VK_INCOMPLETE ? n : 0);
+  return r;
+}
+
 namespace {
 
 bool has_extension(VkPhysicalDevice pd, const char* name) {
@@ -232,13 +255,10 @@ Result<std::vector<DeviceInfo>> enumerate_devices() {
     if (no_driver) return std::vector<DeviceInfo>{};
     return std::move(instance).error();
   }
-  uint32_t n = 0;
-  VkResult r = vkEnumeratePhysicalDevices(*instance, &n, nullptr);
-  std::vector<VkPhysicalDevice> pds(n);
-  if (r == VK_SUCCESS && n) r = vkEnumeratePhysicalDevices(*instance, &n, pds.data());
+  std::vector<VkPhysicalDevice> pds;
+  VkResult r = physical_devices(*instance, &pds);
   std::vector<DeviceInfo> out;
-  if (r == VK_SUCCESS || r == VK_INCOMPLETE)
-    for (uint32_t i = 0; i < n; ++i) out.push_back(query_device(pds[i], int(i)));
+  for (size_t i = 0; i < pds.size(); ++i) out.push_back(query_device(pds[i], int(i)));
   vkDestroyInstance(*instance, nullptr);
   if (r != VK_SUCCESS && r != VK_INCOMPLETE && r != VK_ERROR_INITIALIZATION_FAILED)
     return vk_error(r, "vkEnumeratePhysicalDevices");

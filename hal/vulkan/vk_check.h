@@ -4,6 +4,8 @@
 
 #include <vulkan/vulkan.h>
 
+#include <vector>
+
 #include "runtime/core/result.h"
 
 namespace airt::hal::vk {
@@ -17,6 +19,12 @@ ErrorInfo vk_error(VkResult r, const char* what);
 // A Vulkan 1.2+ instance for compute (no surface, no layers). The caller destroys it.
 // A loader without drivers gives VK_ERROR_INCOMPATIBLE_DRIVER: *no_driver is set then.
 Result<VkInstance> instance_create(bool* no_driver);
+
+// The instance's physical devices (VK_SUCCESS or VK_INCOMPLETE with what was listed).
+// Drivers initialise themselves here, once per load, into their own statics; the loader
+// unloads them with the instance, after which LeakSanitizer sees that memory as leaked
+// (llvmpipe does so on some CPUs). Under ASan it is not counted.
+VkResult physical_devices(VkInstance instance, std::vector<VkPhysicalDevice>* out);
 
 // Every earlier write visible to every later access, on every stage: between passes that
 // are not hot (staging copies around the work of another submission).
