@@ -94,7 +94,8 @@ const Field kFields[] = {
     {"broker.password_file", Type::kString, AIRT_REF(broker.password_file), 0, 4096, nullptr, nullptr, false,
      "File whose first line is the MQTT password (works with systemd LoadCredential=)."},
     {"broker.client_id", Type::kString, AIRT_REF(broker.client_id), 0, 128, nullptr, check_client_id, false,
-     "MQTT client id; keep it stable so the persistent session survives restarts. Empty: airt-<node>."},
+     "MQTT client id; keep it stable so the persistent sessions survive restarts (replies go on a second "
+     "connection, <id>-replies). Empty: airt-<node>."},
     {"broker.protocol", Type::kEnum, AIRT_REF(broker.protocol), 0, 0, "mqttv5|mqttv311", nullptr, false,
      "Protocol airt speaks to the broker. Clients may use either; 3.1.1 clients put reply_to in the request."},
     {"broker.keepalive_s", Type::kInt, AIRT_REF(broker.keepalive_s), 5, 65535, nullptr, nullptr, false,

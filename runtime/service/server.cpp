@@ -769,7 +769,7 @@ void Server::periodic(int64_t now, bool force) {
     std::snprintf(line, sizeof line, "%s | %d/%d slots busy, %zu queued | %.1f tok/s | %s%s", info_.model.c_str(),
                   running_, info_.slots, queue_.size(), last_stats_.tokens_per_s,
                   last_stats_.tier_name.c_str(),
-                  mqtt_ && mqtt_->connected() ? "" : " | broker disconnected");
+                  mqtt_ && mqtt_->connected() && link_->connected() ? "" : " | broker disconnected");
     if (notifier_ && ready_sent_ && !draining_) notifier_->status(line);
     // The retained status is republished only when it changed, so subscribers are not woken for nothing.
     if (mqtt_ && mqtt_->connected() && ready_sent_) publish_status(draining_ ? "draining" : "online", true);
