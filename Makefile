@@ -34,7 +34,7 @@ aarch64: deps
 
 # libFuzzer targets (clang, ASan + UBSan everywhere): tests/fuzz/README.md. They live in the
 # debug tree (build/debug/tests/fuzz), whose libraries carry the coverage instrumentation.
-FUZZ_TARGETS := gguf_fuzz tokenizer_fuzz protocol_fuzz config_fuzz session_fuzz
+FUZZ_TARGETS := gguf_fuzz tokenizer_fuzz protocol_fuzz config_fuzz session_fuzz mqtt_wire_fuzz
 fuzz-build: deps
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug -j $(JOBS) --target $(FUZZ_TARGETS)

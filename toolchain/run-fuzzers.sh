@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(gguf_fuzz tokenizer_fuzz protocol_fuzz config_fuzz session_fuzz)
+[ ${#targets[@]} -eq 0 ] && targets=(gguf_fuzz tokenizer_fuzz protocol_fuzz config_fuzz session_fuzz mqtt_wire_fuzz)
 bin=${AIRT_FUZZ_BIN:-build/debug/tests/fuzz}
 jobs=${FUZZ_JOBS:-1}
 
