@@ -132,6 +132,55 @@ TEST(ReplyLink, ChunksThenTheFinalInOrderOnceEach) {
   link.value()->stop(1000);
 }
 
+// A broker that lets two QoS 2 messages be in flight per client (Receive Maximum 2):
+// forty finals queued at once all arrive, in order, and the connection is never dropped
+// for exceeding it.
+TEST(ReplyLink, ManyFinalsWithinTheBrokersReceiveMaximum) {
+  MosquittoBroker broker(false, "allow_anonymous true\nmax_inflight_messages 2\n");
+  ASSERT_TRUE(broker.start());
+  TestClient app(broker.port(), "many-app");
+  ASSERT_TRUE(app.connect({"many/reply"}));
+  Recorder rec;
+  auto link = ReplyLink::create(link_options(broker.port()), &rec);
+  ASSERT_TRUE(link.ok());
+  ASSERT_TRUE(link.value()->start().ok());
+  constexpr int kFinals = 40;
+  for (int i = 0; i < kFinals; ++i) link.value()->send_final(link.value()->reserve(), uint64_t(i + 1), "many/reply",
+                                                             "final " + std::to_string(i), nullptr);
+  ASSERT_TRUE(rec.wait_done(kFinals, 20000)) << rec.done().size() << " done\n" << broker.log();
+  ASSERT_TRUE(app.wait_for([&](auto& m) { return int(m.size()) >= kFinals; }));
+  auto got = on_topic(app.received(), "many/reply");
+  ASSERT_EQ(int(got.size()), kFinals);
+  for (int i = 0; i < kFinals; ++i) EXPECT_EQ(got[size_t(i)].payload, "final " + std::to_string(i));
+  EXPECT_EQ(link.value()->connect_count(), 1u) << "never dropped for exceeding Receive Maximum\n" << broker.log();
+  link.value()->stop(1000);
+}
+
+// A final over the broker's maximum packet size is refused with a log line and marked
+// done (it could never be sent); the finals after it go on.
+TEST(ReplyLink, AFinalOverTheBrokersPacketSizeIsDroppedNotRetriedForever) {
+  MosquittoBroker broker(false, "allow_anonymous true\nmax_packet_size 300\n");
+  ASSERT_TRUE(broker.start());
+  TestClient app(broker.port(), "size-app");
+  ASSERT_TRUE(app.connect({"size/reply"}));
+  Recorder rec;
+  auto link = ReplyLink::create(link_options(broker.port()), &rec);
+  ASSERT_TRUE(link.ok());
+  ASSERT_TRUE(link.value()->start().ok());
+  for (int i = 0; i < 200 && !link.value()->connected(); ++i) usleep(10000);
+  link.value()->send_final(link.value()->reserve(), 1, "size/reply", std::string(1000, 'x'), nullptr);
+  link.value()->send_final(link.value()->reserve(), 2, "size/reply", "small", nullptr);
+  ASSERT_TRUE(rec.wait_done(2)) << broker.log();
+  EXPECT_EQ(rec.done(), (std::vector<uint64_t>{1, 2}));
+  ASSERT_TRUE(app.wait_for([](auto& m) { return !m.empty(); }));
+  usleep(200000);
+  auto got = on_topic(app.received(), "size/reply");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "small");
+  EXPECT_EQ(link.value()->connect_count(), 1u);
+  link.value()->stop(1000);
+}
+
 // Where a crash can stop the QoS 2 exchange of one final, and what the journal holds then.
 enum class CrashAt { kBeforePublish, kAfterPublish, kAfterPubrec, kAfterPubrecJournaled, kAfterPubrel };
 
