@@ -100,13 +100,6 @@ bool wait_online(TestClient& c) {
   }, 60000);
 }
 
-std::vector<Received> replies_to(const std::vector<Received>& all, const std::string& topic) {
-  std::vector<Received> out;
-  for (auto& r : all)
-    if (r.topic == topic) out.push_back(r);
-  return out;
-}
-
 TEST(ServiceEngine, RealModelAnswersOverV5And311WithStreamingAndSessions) {
   std::string model = airt::test::model_path("stories260K.gguf");
   AIRT_REQUIRE_FILE(model);

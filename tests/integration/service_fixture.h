@@ -148,6 +148,14 @@ struct Received {
   bool retain = false;
 };
 
+// The messages of `all` on `topic`, in order.
+inline std::vector<Received> replies_to(const std::vector<Received>& all, const std::string& topic) {
+  std::vector<Received> out;
+  for (auto& r : all)
+    if (r.topic == topic) out.push_back(r);
+  return out;
+}
+
 // A plain libmosquitto client, as an application on the network would use it.
 class TestClient {
  public:

@@ -94,13 +94,6 @@ class BareClient {
   wire::PacketReader reader_;
 };
 
-std::vector<Received> on_topic(const std::vector<Received>& all, const std::string& topic) {
-  std::vector<Received> out;
-  for (auto& r : all)
-    if (r.topic == topic) out.push_back(r);
-  return out;
-}
-
 TEST(ReplyLink, ChunksThenTheFinalInOrderOnceEach) {
   MosquittoBroker broker;
   ASSERT_TRUE(broker.start());
@@ -121,7 +114,7 @@ TEST(ReplyLink, ChunksThenTheFinalInOrderOnceEach) {
   ASSERT_TRUE(rec.wait_done(1)) << broker.log();
   ASSERT_TRUE(app.wait_for([](auto& m) { return m.size() >= 4; }));
   usleep(300000);
-  auto got = on_topic(app.received(), "link/reply");
+  auto got = replies_to(app.received(), "link/reply");
   ASSERT_EQ(got.size(), 4u);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(got[size_t(i)].payload, "chunk" + std::to_string(i));
   EXPECT_EQ(got[3].payload, "final");
@@ -149,7 +142,7 @@ TEST(ReplyLink, ManyFinalsWithinTheBrokersReceiveMaximum) {
                                                              "final " + std::to_string(i), nullptr);
   ASSERT_TRUE(rec.wait_done(kFinals, 20000)) << rec.done().size() << " done\n" << broker.log();
   ASSERT_TRUE(app.wait_for([&](auto& m) { return int(m.size()) >= kFinals; }));
-  auto got = on_topic(app.received(), "many/reply");
+  auto got = replies_to(app.received(), "many/reply");
   ASSERT_EQ(int(got.size()), kFinals);
   for (int i = 0; i < kFinals; ++i) EXPECT_EQ(got[size_t(i)].payload, "final " + std::to_string(i));
   EXPECT_EQ(link.value()->connect_count(), 1u) << "never dropped for exceeding Receive Maximum\n" << broker.log();
@@ -174,7 +167,7 @@ TEST(ReplyLink, AFinalOverTheBrokersPacketSizeIsDroppedNotRetriedForever) {
   EXPECT_EQ(rec.done(), (std::vector<uint64_t>{1, 2}));
   ASSERT_TRUE(app.wait_for([](auto& m) { return !m.empty(); }));
   usleep(200000);
-  auto got = on_topic(app.received(), "size/reply");
+  auto got = replies_to(app.received(), "size/reply");
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].payload, "small");
   EXPECT_EQ(link.value()->connect_count(), 1u);
@@ -223,7 +216,7 @@ TEST_P(ReplyLinkCrash, TheResumedFinalIsDeliveredExactlyOnce) {
     ASSERT_TRUE(app.wait_for([](auto& m) { return !m.empty(); })) << "delivered at the PUBREL";
   } else {
     usleep(200000);
-    EXPECT_TRUE(on_topic(app.received(), "crash/reply").empty()) << "QoS 2: nothing delivered before the PUBREL";
+    EXPECT_TRUE(replies_to(app.received(), "crash/reply").empty()) << "QoS 2: nothing delivered before the PUBREL";
   }
 
   Recorder rec;
@@ -235,7 +228,7 @@ TEST_P(ReplyLinkCrash, TheResumedFinalIsDeliveredExactlyOnce) {
   ASSERT_TRUE(rec.wait_done(1)) << broker.log();
   EXPECT_EQ(link.value()->pending(), 0u);
   usleep(500000);  // a second copy would be here by now
-  auto got = on_topic(app.received(), "crash/reply");
+  auto got = replies_to(app.received(), "crash/reply");
   ASSERT_EQ(got.size(), 1u) << "delivered " << got.size() << " times\n" << broker.log();
   EXPECT_EQ(got[0].payload, payload);
   if (v5) EXPECT_EQ(got[0].correlation, "k");
@@ -245,7 +238,7 @@ TEST_P(ReplyLinkCrash, TheResumedFinalIsDeliveredExactlyOnce) {
   link.value()->send_final(next, 10, "crash/reply", "after", nullptr);
   ASSERT_TRUE(rec.wait_done(2));
   ASSERT_TRUE(app.wait_for([](auto& m) { return m.size() >= 2; }));
-  EXPECT_EQ(on_topic(app.received(), "crash/reply").back().payload, "after");
+  EXPECT_EQ(replies_to(app.received(), "crash/reply").back().payload, "after");
   link.value()->stop(1000);
 }
 
