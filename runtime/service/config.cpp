@@ -163,6 +163,10 @@ const Field kFields[] = {
      "self:layers=A,B or a draft model's .gguf path (same vocabulary). Empty: off."},
     {"model.draft_max", Type::kInt, AIRT_REF(model.draft_max), 1, 64, nullptr, nullptr, false,
      "Longest draft per step; the length is chosen each step from measured costs (0 where drafting does not pay)."},
+    {"model.repack", Type::kBool, AIRT_REF(model.repack), 0, 0, nullptr, nullptr, false,
+     "Q4_0 weights copied once at start-up into the layout the CPU kernels multiply fastest, where they do "
+     "(AVX-512; the copies replace the mapped rows in the plan); false: the mapped rows as they are "
+     "(airt run --no-repack)."},
 
     {"sessions.max_count", Type::kInt, AIRT_REF(sessions.max_count), 0, 65536, nullptr, nullptr, false,
      "Named sessions whose KV cache stays in memory; older ones are saved compressed and restored on use."},

@@ -71,6 +71,7 @@ struct ModelConfig {
   std::string backend_fallback = "auto";
   std::string draft;  // speculative drafters, "ngram+small.gguf" (airt run --draft); empty: off
   int draft_max = 8;  // longest draft per step
+  bool repack = true;  // Q4_0 repacked at start-up where the CPU kernels are faster on it (airt run --no-repack)
 };
 
 struct SessionsConfig {

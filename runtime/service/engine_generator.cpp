@@ -47,6 +47,7 @@ class EngineGenerator final : public Generator, private engine::Sink {
     ec.gpu = c.model.gpu;
     ec.gpu_layers = c.model.gpu_layers;
     ec.cpu_fallback = c.model.backend_fallback == "cpu";
+    ec.repack = c.model.repack;
     if (c.model.backend == "auto") {
       model::BackendParams bp;
       bp.kernels = kernels;

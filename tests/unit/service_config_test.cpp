@@ -25,7 +25,12 @@ TEST(ServiceConfig, EmptyObjectGivesDefaults) {
   EXPECT_EQ(r->broker.port, 1883);
   EXPECT_EQ(r->limits.max_payload_bytes, 65536);
   EXPECT_EQ(r->topics.request, "airt/{node}/request");
+  EXPECT_TRUE(r->model.repack);
   EXPECT_TRUE(config_restart_fields(r.value(), d).empty());
+  auto off = config_parse(R"({"model": {"repack": false}})", "airt.json");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->model.repack);
+  EXPECT_EQ(config_restart_fields(off.value(), d).size(), 1u) << "a restart field: the weights are laid out at start";
 }
 
 TEST(ServiceConfig, NamesFieldAndProblem) {
