@@ -139,26 +139,18 @@ bool MqttClient::wait_acked(int timeout_ms) {
   return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return unacked_.empty(); });
 }
 
-Status MqttClient::publish(std::string_view topic, std::string_view payload, int qos, bool retain,
-                           std::string_view correlation, bool with_correlation, int* mid_out) {
+Status MqttClient::publish(std::string_view topic, std::string_view payload, int qos, bool retain) {
   std::string t(topic);  // libmosquitto wants a NUL-terminated topic
-  PropertyList props;
-  if (with_correlation && options_.v5) {
-    int rc = mosquitto_property_add_binary(&props.p, MQTT_PROP_CORRELATION_DATA, correlation.data(),
-                                           uint16_t(correlation.size()));
-    if (rc) return mosq_error("correlation data", rc);
-  }
   int mid = 0;
   // Held across the call so that the PUBACK (handled on the network thread) cannot be
   // seen before the id is recorded. on_publish runs without libmosquitto's message lock,
   // so the two threads take the locks in one order.
   std::lock_guard<std::mutex> lock(mu_);
-  int rc = mosquitto_publish_v5(mosq_, &mid, t.c_str(), int(payload.size()), payload.data(), qos, retain, props.p);
+  int rc = mosquitto_publish_v5(mosq_, &mid, t.c_str(), int(payload.size()), payload.data(), qos, retain, nullptr);
   // A QoS 1 message published while the connection is down is queued and sent after
   // the reconnect; libmosquitto still reports NO_CONN for it.
   if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && qos > 0)) {
     if (qos > 0) unacked_.insert(mid);
-    if (mid_out) *mid_out = mid;
     return ok_status();
   }
   return mosq_error(("publish to " + t).c_str(), rc);

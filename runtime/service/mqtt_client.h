@@ -92,11 +92,9 @@ class MqttClient {
   void stop(int flush_ms);
 
   // QoS 1 messages published while disconnected are kept by libmosquitto and sent after
-  // reconnecting, and re-sent until acknowledged. QoS 0 messages are
-  // dropped while disconnected. `correlation` (v5) is attached as Correlation Data when
-  // `with_correlation`. `mid`, when given, receives the message id.
-  Status publish(std::string_view topic, std::string_view payload, int qos, bool retain,
-                 std::string_view correlation = {}, bool with_correlation = false, int* mid = nullptr);
+  // reconnecting, and re-sent until acknowledged. QoS 0 messages are dropped while
+  // disconnected.
+  Status publish(std::string_view topic, std::string_view payload, int qos, bool retain);
 
   bool connected() const { return connected_.load(); }
   uint64_t connect_count() const { return connects_.load(); }

@@ -231,7 +231,9 @@ TEST_P(ReplyLinkCrash, TheResumedFinalIsDeliveredExactlyOnce) {
   auto got = replies_to(app.received(), "crash/reply");
   ASSERT_EQ(got.size(), 1u) << "delivered " << got.size() << " times\n" << broker.log();
   EXPECT_EQ(got[0].payload, payload);
-  if (v5) EXPECT_EQ(got[0].correlation, "k");
+  if (v5) {
+    EXPECT_EQ(got[0].correlation, "k");
+  }
   // The link goes on with new finals after the resumed one; its ids skip the resumed one.
   uint16_t next = link.value()->reserve();
   EXPECT_NE(next, 0);
