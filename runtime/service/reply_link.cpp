@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "runtime/core/clock.h"
 #include "runtime/core/log.h"
 #include "runtime/service/mqtt_wire.h"
 #include "runtime/service/net_socket.h"
@@ -16,10 +17,7 @@ namespace {
 
 constexpr int kConnectTimeoutMs = 10000;
 
-int64_t mono_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t mono_ms() { return now_ns() / 1000000; }
 
 }  // namespace
 
