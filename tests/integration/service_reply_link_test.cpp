@@ -174,6 +174,59 @@ TEST(ReplyLink, AFinalOverTheBrokersPacketSizeIsDroppedNotRetriedForever) {
   link.value()->stop(1000);
 }
 
+// TLS through OpenSSL: the broker's certificate is checked against broker.ca_file and
+// its name against broker.host. A certificate for "localhost" is taken when the link
+// connects to localhost, and refused when it connects to 127.0.0.1 or trusts another CA
+// (the link then stays down and keeps the final).
+TEST(ReplyLink, TlsChecksTheBrokersCertificateAndName) {
+  std::string d = airt::test::temp_dir();
+  std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  std::string script =
+      "cd " + d + " && openssl req -x509 " + key + " -keyout ca.key -out ca.crt -days 2 -subj /CN=airt-test-ca" +
+      " && openssl req -x509 " + key + " -keyout other.key -out other.crt -days 2 -subj /CN=another-ca" +
+      " && openssl req " + key + " -keyout srv.key -out srv.csr -subj /CN=localhost" +
+      " && printf 'subjectAltName=DNS:localhost\\n' > srv.ext" +
+      " && openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile srv.ext";
+  ASSERT_EQ(std::system(("(" + script + ") >/dev/null 2>&1").c_str()), 0) << "openssl could not make test certificates";
+  // The subscriber uses the plain listener; the link the TLS one.
+  const int tls_port = free_port();
+  MosquittoBroker broker(false, "allow_anonymous true\nlistener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " +
+                                    d + "/ca.crt\ncertfile " + d + "/srv.crt\nkeyfile " + d + "/srv.key\n");
+  ASSERT_TRUE(broker.start()) << broker.log();
+  TestClient app(broker.port(), "tls-link-app");
+  ASSERT_TRUE(app.connect({"tls/reply"})) << broker.log();
+  auto refused = [&](const std::string& host, const std::string& ca) {
+    MqttOptions o = link_options(tls_port);
+    o.host = host;
+    o.tls = true;
+    o.ca_file = ca;
+    Recorder rec;
+    auto link = ReplyLink::create(o, &rec);
+    if (!link.ok() || !link.value()->start().ok()) return false;
+    link.value()->send_final(link.value()->reserve(), 1, "tls/reply", "not sent", nullptr);
+    usleep(800000);
+    bool down = !link.value()->connected() && link.value()->pending() == 1 && rec.done().empty();
+    link.value()->stop(0);
+    return down;
+  };
+  EXPECT_TRUE(refused("127.0.0.1", d + "/ca.crt")) << "the certificate names localhost, not 127.0.0.1";
+  EXPECT_TRUE(refused("localhost", d + "/other.crt")) << "signed by a CA the link does not trust";
+  MqttOptions o = link_options(tls_port);
+  o.host = "localhost";
+  o.tls = true;
+  o.ca_file = d + "/ca.crt";
+  Recorder rec;
+  auto link = ReplyLink::create(o, &rec);
+  ASSERT_TRUE(link.ok());
+  ASSERT_TRUE(link.value()->start().ok());
+  link.value()->send_final(link.value()->reserve(), 2, "tls/reply", "over tls", nullptr);
+  ASSERT_TRUE(rec.wait_done(1)) << broker.log();
+  ASSERT_TRUE(app.wait_for([](auto& m) { return !m.empty(); }));
+  EXPECT_EQ(replies_to(app.received(), "tls/reply").size(), 1u);
+  EXPECT_EQ(app.received().back().payload, "over tls");
+  link.value()->stop(1000);
+}
+
 // Where a crash can stop the QoS 2 exchange of one final, and what the journal holds then.
 enum class CrashAt { kBeforePublish, kAfterPublish, kAfterPubrec, kAfterPubrecJournaled, kAfterPubrel };
 
