@@ -53,35 +53,19 @@ void ReplyLink::wake() {
   (void)!::write(wake_fd_, &one, sizeof one);
 }
 
-void ReplyLink::resume(uint64_t token, uint16_t pid, bool released, std::string topic, std::string payload,
-                       const std::string* correlation) {
-  std::lock_guard<std::mutex> lock(mu_);
+ReplyLink::Final ReplyLink::make_final(uint16_t pid, uint64_t token, std::string topic, std::string payload,
+                                      const std::string* correlation) {
   Final f;
+  f.pid = pid;
   f.token = token;
-  if (pid == 0 || in_use_[pid]) {
-    // Not a state this link can resume (a journal from before packet ids were kept):
-    // a new message under a new id.
-    released = false;
-    pid = 0;
-  } else {
-    f.state = released ? State::kReleased : State::kPublished;
-    f.dup = true;
-  }
   f.topic = std::move(topic);
   f.payload = std::move(payload);
   f.has_correlation = correlation != nullptr;
   if (correlation) f.correlation = *correlation;
-  if (pid) {
-    f.pid = pid;
-    in_use_[pid] = true;
-  } else {
-    f.state = State::kQueued;
-  }
-  finals_.push_back(std::move(f));
+  return f;
 }
 
-uint16_t ReplyLink::reserve() {
-  std::lock_guard<std::mutex> lock(mu_);
+uint16_t ReplyLink::take_pid() {
   for (int i = 0; i < 65535; ++i) {
     uint16_t p = next_pid_;
     next_pid_ = uint16_t(next_pid_ == 65535 ? 1 : next_pid_ + 1);
@@ -93,18 +77,36 @@ uint16_t ReplyLink::reserve() {
   return 0;
 }
 
+void ReplyLink::resume(uint64_t token, uint16_t pid, bool released, std::string topic, std::string payload,
+                       const std::string* correlation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Final f = make_final(pid, token, std::move(topic), std::move(payload), correlation);
+  if (pid != 0 && !in_use_[pid]) {
+    in_use_[pid] = true;
+    f.state = released ? State::kReleased : State::kPublished;
+    f.dup = true;
+  } else {
+    // No id of its own to resume under (none recorded, or two records with one id): a new
+    // message under a new id.
+    f.pid = take_pid();
+    if (f.pid == 0) {
+      AIRT_LOG_ERROR("mqtt: a reply to %s cannot be resumed: all 65535 packet ids are in use", f.topic.c_str());
+      return;
+    }
+  }
+  finals_.push_back(std::move(f));
+}
+
+uint16_t ReplyLink::reserve() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return take_pid();
+}
+
 void ReplyLink::send_final(uint16_t pid, uint64_t token, std::string topic, std::string payload,
                            const std::string* correlation) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Final f;
-    f.pid = pid;
-    f.token = token;
-    f.topic = std::move(topic);
-    f.payload = std::move(payload);
-    f.has_correlation = correlation != nullptr;
-    if (correlation) f.correlation = *correlation;
-    finals_.push_back(std::move(f));
+    finals_.push_back(make_final(pid, token, std::move(topic), std::move(payload), correlation));
   }
   wake();
 }
@@ -226,15 +228,6 @@ Status ReplyLink::write_due(NetSocket& sock, uint32_t max_packet, std::vector<ui
         if (in_flight >= receive_max_) {
           ++it;
           continue;
-        }
-        if (f.pid == 0) {
-          // A resumed final with no id of its own: take one now.
-          for (int i = 0; i < 65535 && !f.pid; ++i) {
-            uint16_t p = next_pid_;
-            next_pid_ = uint16_t(next_pid_ == 65535 ? 1 : next_pid_ + 1);
-            if (!in_use_[p]) in_use_[p] = true, f.pid = p;
-          }
-          if (!f.pid) break;
         }
         f.state = State::kPublished;
         f.on_wire = false;

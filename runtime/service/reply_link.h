@@ -101,6 +101,9 @@ class ReplyLink {
   };
 
   ReplyLink(const MqttOptions& options, ReplyLinkHandler* handler);
+  static Final make_final(uint16_t pid, uint64_t token, std::string topic, std::string payload,
+                          const std::string* correlation);
+  uint16_t take_pid();  // the next free packet id, marked in use (0: none); mu_ held
   void run();
   bool session(NetSocket& sock, uint32_t max_packet);
   Status handshake(NetSocket& sock, bool* session_present, uint16_t* receive_max, uint32_t* max_packet);

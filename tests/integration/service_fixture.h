@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -147,6 +148,23 @@ struct Received {
   bool has_correlation = false;
   bool retain = false;
 };
+
+// Test certificates in `dir` (openssl): a CA (ca.crt), a broker certificate signed by it
+// for `server_san` ("IP:127.0.0.1", "DNS:localhost"; srv.crt, srv.key), a client
+// certificate with CN board1 (cli.crt, cli.key) and a second, unrelated CA (other.crt).
+inline bool make_test_certificates(const std::string& dir, const std::string& server_san) {
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string sign = " -CA ca.crt -CAkey ca.key -CAcreateserial -days 2";
+  const std::string script =
+      "cd " + dir + " && openssl req -x509 " + key + " -keyout ca.key -out ca.crt -days 2 -subj /CN=airt-test-ca" +
+      " && openssl req -x509 " + key + " -keyout other.key -out other.crt -days 2 -subj /CN=another-ca" +
+      " && openssl req " + key + " -keyout srv.key -out srv.csr -subj /CN=airt-test-broker" +
+      " && printf 'subjectAltName=" + server_san + "\\n' > srv.ext" +
+      " && openssl x509 -req -in srv.csr" + sign + " -out srv.crt -extfile srv.ext" +
+      " && openssl req " + key + " -keyout cli.key -out cli.csr -subj /CN=board1" +
+      " && openssl x509 -req -in cli.csr" + sign + " -out cli.crt";
+  return std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
+}
 
 // The messages of `all` on `topic`, in order.
 inline std::vector<Received> replies_to(const std::vector<Received>& all, const std::string& topic) {

@@ -465,15 +465,7 @@ TEST(ServiceMqttAuth, PasswordAndShippedAcl) {
 // TLS with a private CA and client certificates (broker.tls, ca_file, cert_file, key_file).
 TEST(ServiceMqttTls, MutualTlsWithAPrivateCa) {
   std::string d = airt::test::temp_dir();
-  std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  std::string script =
-      "cd " + d + " && openssl req -x509 " + key + " -keyout ca.key -out ca.crt -days 2 -subj /CN=airt-test-ca" +
-      " && openssl req " + key + " -keyout srv.key -out srv.csr -subj /CN=127.0.0.1" +
-      " && printf 'subjectAltName=IP:127.0.0.1\\n' > srv.ext" +
-      " && openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile srv.ext" +
-      " && openssl req " + key + " -keyout cli.key -out cli.csr -subj /CN=board1" +
-      " && openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cli.crt -days 2";
-  ASSERT_EQ(std::system((script + " >/dev/null 2>&1").c_str()), 0) << "openssl could not make test certificates";
+  ASSERT_TRUE(make_test_certificates(d, "IP:127.0.0.1")) << "openssl could not make test certificates";
   MosquittoBroker broker(false, "allow_anonymous true\ncafile " + d + "/ca.crt\ncertfile " + d + "/srv.crt\nkeyfile " + d +
                                     "/srv.key\nrequire_certificate true\n");
   ASSERT_TRUE(broker.start()) << broker.log();

@@ -180,14 +180,7 @@ TEST(ReplyLink, AFinalOverTheBrokersPacketSizeIsDroppedNotRetriedForever) {
 // (the link then stays down and keeps the final).
 TEST(ReplyLink, TlsChecksTheBrokersCertificateAndName) {
   std::string d = airt::test::temp_dir();
-  std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  std::string script =
-      "cd " + d + " && openssl req -x509 " + key + " -keyout ca.key -out ca.crt -days 2 -subj /CN=airt-test-ca" +
-      " && openssl req -x509 " + key + " -keyout other.key -out other.crt -days 2 -subj /CN=another-ca" +
-      " && openssl req " + key + " -keyout srv.key -out srv.csr -subj /CN=localhost" +
-      " && printf 'subjectAltName=DNS:localhost\\n' > srv.ext" +
-      " && openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile srv.ext";
-  ASSERT_EQ(std::system(("(" + script + ") >/dev/null 2>&1").c_str()), 0) << "openssl could not make test certificates";
+  ASSERT_TRUE(make_test_certificates(d, "DNS:localhost")) << "openssl could not make test certificates";
   // The subscriber uses the plain listener; the link the TLS one.
   const int tls_port = free_port();
   MosquittoBroker broker(false, "allow_anonymous true\nlistener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " +
