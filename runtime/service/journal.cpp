@@ -221,30 +221,30 @@ Result<uint64_t> Journal::append(JournalEntry e) {
   return e.seq;
 }
 
-Status Journal::mark_sent(uint64_t seq, std::string_view reply, uint16_t packet_id) {
-  auto it = live_.find(seq);
+// Appends a record of an open request (written, not synced); compaction keeps it with
+// the request. Unknown seqs are ignored.
+Status Journal::append_to_open(uint8_t type, const JournalEntry& e) {
+  auto it = live_.find(e.seq);
   if (it == live_.end()) return ok_status();
-  JournalEntry e;
-  e.seq = seq;
-  e.final_payload = std::string(reply);
-  e.packet_id = packet_id;
-  const std::string rec = encode(kFinal, e);
-  AIRT_TRY(write_record(rec, false));
-  it->second += rec;  // compaction keeps it with its request
-  live_bytes_ += rec.size();
-  return ok_status();
-}
-
-Status Journal::mark_released(uint64_t seq) {
-  auto it = live_.find(seq);
-  if (it == live_.end()) return ok_status();
-  JournalEntry e;
-  e.seq = seq;
-  const std::string rec = encode(kReleased, e);
+  const std::string rec = encode(type, e);
   AIRT_TRY(write_record(rec, false));
   it->second += rec;
   live_bytes_ += rec.size();
   return ok_status();
+}
+
+Status Journal::mark_sent(uint64_t seq, std::string_view reply, uint16_t packet_id) {
+  JournalEntry e;
+  e.seq = seq;
+  e.final_payload = std::string(reply);
+  e.packet_id = packet_id;
+  return append_to_open(kFinal, e);
+}
+
+Status Journal::mark_released(uint64_t seq) {
+  JournalEntry e;
+  e.seq = seq;
+  return append_to_open(kReleased, e);
 }
 
 Status Journal::mark_done(uint64_t seq) {

@@ -89,6 +89,7 @@ class Journal {
   Journal(std::string path, const JournalLimits& limits) : path_(std::move(path)), limits_(limits) {}
   Status load();
   Status write_record(const std::string& record, bool sync);
+  Status append_to_open(uint8_t type, const JournalEntry& e);
   Status compact();
 
   std::string path_;
